@@ -1,0 +1,48 @@
+"""The HTTP API: a thin door over ``deepshield.services`` (OpenAPI at /docs)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from deepshield import __version__
+from deepshield.api.errors import install_error_handlers
+from deepshield.api.routes import banks, hashing, health, matching
+from deepshield.api.uploads import BodySizeLimit
+from deepshield.services.context import ServiceContext
+from deepshield.settings import Settings
+
+DESCRIPTION = """
+Hash images and videos, keep hash banks, and match uploads against them.
+
+Every `/v1` route except `/v1/health` needs `Authorization: Bearer <key>`; keys are made
+with `deepshield keys create --role admin|platform|helpline`. Errors are JSON
+`{"error": code, "detail": message}`. Uploaded media is hashed in memory and never stored.
+"""
+
+
+def create_app(settings: Settings, *, context: ServiceContext | None = None) -> FastAPI:
+    """Build the app. ``context`` lets a caller share an already opened store and matcher."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = context or await run_in_threadpool(ServiceContext.open, settings)
+        # Load the index before taking traffic, so the first match is not slow.
+        await run_in_threadpool(ctx.matcher.refresh)
+        app.state.context = ctx
+        try:
+            yield
+        finally:
+            if context is None:
+                ctx.close()
+
+    app = FastAPI(title="DeepShield", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_bytes)
+    for module in (health, hashing, matching, banks):
+        app.include_router(module.router)
+    return app

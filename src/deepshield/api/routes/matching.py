@@ -1,0 +1,54 @@
+"""``POST /v1/match``: match an uploaded file, or given hashes, against every bank."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from deepshield.api.auth import require, service_context
+from deepshield.api.bodies import read_json
+from deepshield.api.routes._openapi import ERRORS
+from deepshield.api.schemas import MatchResultOut, MatchSignalsIn
+from deepshield.api.uploads import is_multipart, read_upload
+from deepshield.services.access import Action, Principal
+from deepshield.services.context import ServiceContext
+from deepshield.services.matching import match_media, match_query, parse_query_signals
+from deepshield.services.views import match_view
+
+router = APIRouter(tags=["matching"])
+
+_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}}}},
+            "application/json": {"schema": MatchSignalsIn.model_json_schema()},
+        },
+    }
+}
+
+
+@router.post("/v1/match", response_model=MatchResultOut, responses=ERRORS, openapi_extra=_BODY)
+async def match(
+    request: Request,
+    principal: Principal = Depends(require(Action.MATCH)),
+    ctx: ServiceContext = Depends(service_context),
+) -> dict[str, Any]:
+    """Match a multipart `file`, or JSON `{"signals": [{"type": "pdq", "value": HEX}]}`.
+
+    The file is hashed in memory and discarded. `matches` is empty when nothing matched.
+    """
+    if is_multipart(request):
+        upload = await read_upload(request, ctx.settings.limits.max_bytes)
+        _, outcome = await run_in_threadpool(match_media, ctx, upload.data, principal.actor)
+        return {"matches": [match_view(m) for m in outcome.matches], "warnings": outcome.warnings}
+    body = await read_json(request, MatchSignalsIn)
+    query = parse_query_signals([(s.type, s.value) for s in body.signals],
+                                qualities=[s.quality for s in body.signals],
+                                min_quality=ctx.settings.match.pdq_min_quality)
+    matches = await run_in_threadpool(match_query, ctx, query, principal.actor)
+    return {"matches": [match_view(m) for m in matches], "warnings": []}

@@ -1,0 +1,3 @@
+from deepshield.cli.main import main
+
+main()

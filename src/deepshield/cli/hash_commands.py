@@ -1,0 +1,76 @@
+"""``deepshield hash``: fingerprint files offline. Nothing is stored or sent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from deepshield.cli.output import (
+    advance,
+    error_view,
+    exit_code_for,
+    print_json,
+    progress_bar,
+    stderr,
+    stdout,
+)
+from deepshield.errors import DeepShieldError
+from deepshield.media import expand_paths
+from deepshield.services.hashing import hash_file
+from deepshield.services.views import media_signals_view
+from deepshield.settings import load_settings
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def hash_paths(paths: list[Path]) -> tuple[list[dict[str, Any]], list[DeepShieldError]]:
+    """Hash every file named or found below named folders; one record per file, errors inline."""
+    settings = load_settings()
+    files = list(expand_paths(paths))
+    records: list[dict[str, Any]] = []
+    errors: list[DeepShieldError] = []
+    with progress_bar(len(files), "Hashing") as progress:
+        for path in files:
+            try:
+                media = hash_file(path, settings.limits,
+                                  seconds_per_video_hash=settings.seconds_per_video_hash)
+                records.append({"file": str(path),
+                                **media_signals_view(media, settings.match.pdq_min_quality)})
+            except DeepShieldError as error:
+                errors.append(error)
+                records.append({"file": str(path), "error": error_view(error)})
+            advance(progress)
+    return records, errors
+
+
+def hash_command(
+    paths: Annotated[list[Path], typer.Argument(help="Image or video files, or folders of them.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Fingerprint images and videos on this device: PDQ (or vPDQ for video), MD5, SHA-256.
+
+    Works offline, with no store. The output of --json can be given to
+    `deepshield bank add BANK --hashes FILE`, so only hashes ever leave the device.
+    """
+    records, errors = hash_paths(paths)
+    if as_json:
+        print_json(records)
+    else:
+        table = Table("file", "kind", "pdq / frames", "quality", "md5")
+        for record in records:
+            if "error" in record:
+                stderr.print(f"[red]error:[/] {record['file']}: {record['error']['detail']}")
+                continue
+            summary = record["pdq"] or f"{len(record.get('vpdq', []))} frame hashes"
+            quality = "" if record["quality"] is None else str(record["quality"])
+            table.add_row(record["file"], record["kind"], summary, quality, record["md5"])
+            for warning in record["warnings"]:
+                stderr.print(f"[yellow]warning:[/] {record['file']}: {warning}")
+        stdout.print(table)
+    if not records:
+        stderr.print("[yellow]warning:[/] no files found")
+    if errors:
+        raise typer.Exit(int(exit_code_for(errors[0])))

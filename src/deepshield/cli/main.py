@@ -1,0 +1,47 @@
+"""The ``deepshield`` command: a thin door over ``deepshield.services``."""
+
+from __future__ import annotations
+
+import typer
+
+from deepshield import __version__
+from deepshield.cli import bank_commands, key_commands
+from deepshield.cli.hash_commands import hash_command
+from deepshield.cli.match_commands import match_command
+from deepshield.cli.serve_command import serve_command
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"deepshield {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    name="deepshield",
+    help="DeepShield: hash images and videos, keep hash banks, match uploads against them.\n\n"
+    "Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 not found, "
+    "5 conflict, 6 store unavailable.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    pass
+
+
+app.command("hash")(hash_command)
+app.command("match")(match_command)
+app.command("serve")(serve_command)
+app.add_typer(bank_commands.app, name="bank")
+app.add_typer(key_commands.app, name="keys")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,96 @@
+"""How the CLI reports: JSON on stdout with ``--json``, Rich tables otherwise, errors on stderr.
+
+Exit codes (also in docs/CLI.md):
+0 success; 1 internal error; 2 usage error; 3 invalid input (bad, corrupt, too large or
+low-quality media, malformed hash); 4 not found; 5 conflict; 6 store unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from enum import IntEnum
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from deepshield.errors import Category, DeepShieldError
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    INVALID_INPUT = 3
+    NOT_FOUND = 4
+    CONFLICT = 5
+    UNAVAILABLE = 6
+
+
+_BY_CATEGORY = {
+    Category.INVALID_INPUT: ExitCode.INVALID_INPUT,
+    Category.TOO_LARGE: ExitCode.INVALID_INPUT,
+    Category.NOT_FOUND: ExitCode.NOT_FOUND,
+    Category.CONFLICT: ExitCode.CONFLICT,
+    Category.UNAUTHORIZED: ExitCode.INVALID_INPUT,
+    Category.FORBIDDEN: ExitCode.INVALID_INPUT,
+    Category.UNAVAILABLE: ExitCode.UNAVAILABLE,
+}
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def exit_code_for(error: DeepShieldError) -> ExitCode:
+    return _BY_CATEGORY.get(error.category, ExitCode.INVALID_INPUT)
+
+
+def error_view(error: DeepShieldError) -> dict[str, str]:
+    return {"code": error.code, "detail": error.detail}
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def fail(error: DeepShieldError, as_json: bool) -> typer.Exit:
+    """Report ``error`` and return the ``typer.Exit`` to raise."""
+    if as_json:
+        print_json({"error": error.code, "detail": error.detail})
+    else:
+        stderr.print(f"[bold red]error:[/] {error.detail}", markup=True)
+    return typer.Exit(int(exit_code_for(error)))
+
+
+@contextmanager
+def reported_errors(as_json: bool) -> Iterator[None]:
+    """Turn a ``DeepShieldError`` into a clear message and its exit code."""
+    try:
+        yield
+    except DeepShieldError as error:
+        raise fail(error, as_json) from None
+
+
+@contextmanager
+def progress_bar(total: int, description: str) -> Iterator[Progress]:
+    """A progress bar on stderr for work over several files (hidden for a single one)."""
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=stderr, transient=True, disable=total < 2,
+    )
+    with progress:
+        progress.add_task(description, total=total)
+        yield progress
+
+
+def advance(progress: Progress) -> None:
+    progress.advance(progress.task_ids[0])
+
+
+def worst_exit(errors: Sequence[DeepShieldError]) -> ExitCode:
+    return exit_code_for(errors[0]) if errors else ExitCode.OK

@@ -1,0 +1,35 @@
+"""``deepshield serve``: the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from deepshield.api.app import create_app
+from deepshield.cli.context import open_context
+from deepshield.cli.output import print_json, reported_errors, stdout
+from deepshield.services.keys import ensure_admin_key
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the start-up facts as JSON.")] = False,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs). Makes and prints an admin key on first start."""
+    with reported_errors(as_json):
+        ctx = open_context()
+        admin_key = ensure_admin_key(ctx)
+    url = f"http://{host}:{port}"
+    if as_json:
+        print_json({"url": url, "docs": f"{url}/docs", "database": ctx.store.backend,
+                    "admin_key": admin_key})
+    else:
+        stdout.print(f"DeepShield API on {url}  (docs: {url}/docs, store: {ctx.store.backend})")
+        if admin_key:
+            stdout.print("First start: an admin API key was made. Store it now; it is not shown "
+                         "again:")
+            print(admin_key, flush=True)
+    uvicorn.run(create_app(ctx.settings, context=ctx), host=host, port=port, log_level="info")

@@ -1,0 +1,6 @@
+"""In-memory search over signals: exact PDQ at a threshold, exact digests, vPDQ frames."""
+
+from deepshield.index.exact_index import ExactIndex
+from deepshield.index.pdq_index import PdqHit, PdqIndex
+
+__all__ = ["ExactIndex", "PdqHit", "PdqIndex"]

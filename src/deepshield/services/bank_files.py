@@ -1,0 +1,100 @@
+"""Bank files: the JSON and CSV forms of exports, imports and ``deepshield hash --json`` output."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from deepshield.errors import InvalidRequest
+from deepshield.services.banks import EXPORT_FIELDS, SignalInput
+from deepshield.signals.types import SignalType
+from deepshield.signals.vpdq import VpdqFeature, serialize_vpdq
+
+EXPORT_FORMAT = "deepshield-bank-export/1"
+MAX_IMPORT_BYTES = 2 * 1024**3
+
+
+def render_json_export(bank_name: str, records: Sequence[dict[str, Any]]) -> str:
+    return json.dumps({
+        "format": EXPORT_FORMAT,
+        "bank": bank_name,
+        "exported_at": datetime.now(UTC).isoformat(),
+        "entries": list(records),
+    }, indent=2) + "\n"
+
+
+def render_csv_export(records: Sequence[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({key: "" if record[key] is None else record[key] for key in EXPORT_FIELDS})
+    return buffer.getvalue()
+
+
+def parse_import(text: str) -> list[dict[str, Any]]:
+    """Records from a DeepShield JSON export, a JSON list, or a CSV with a header row.
+
+    A CSV needs at least the columns ``signal_type`` and ``signal_value``.
+    """
+    stripped = text.lstrip("\ufeff").strip()
+    if not stripped:
+        raise InvalidRequest("the import file is empty")
+    if stripped[0] in "[{":
+        try:
+            document = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise InvalidRequest(f"the import file is not valid JSON: {exc.msg} at line "
+                                 f"{exc.lineno}") from None
+        entries = document.get("entries") if isinstance(document, dict) else document
+        if not isinstance(entries, list):
+            raise InvalidRequest("a JSON import is a list of records or an export with 'entries'")
+        return entries
+    reader = csv.DictReader(io.StringIO(stripped))
+    columns = set(reader.fieldnames or [])
+    if not {"signal_type", "signal_value"} <= columns:
+        raise InvalidRequest("a CSV import needs a header row with signal_type and signal_value "
+                             f"columns; found {sorted(columns) or 'none'}")
+    try:
+        return [dict(row) for row in reader]
+    except csv.Error as exc:
+        raise InvalidRequest(f"the CSV import is malformed: {exc}") from None
+
+
+def signals_from_hash_records(records: Any) -> tuple[list[SignalInput], list[str]]:
+    """Signals from ``deepshield hash --json`` output, and warnings for records skipped.
+
+    Records that failed to hash (they carry ``error``) are skipped with a warning.
+    """
+    if not isinstance(records, list):
+        raise InvalidRequest("a hashes file is the JSON list printed by `deepshield hash --json`")
+    signals: list[SignalInput] = []
+    warnings: list[str] = []
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            raise InvalidRequest(f"hashes record {number}: expected an object")
+        name = record.get("file", f"record {number}")
+        if "error" in record:
+            warnings.append(f"{name}: skipped, it could not be hashed")
+            continue
+        if record.get("pdq"):
+            signals.append(SignalInput(SignalType.PDQ.value, str(record["pdq"]),
+                                       record.get("quality")))
+        frames = record.get("vpdq")
+        if frames:
+            try:
+                features = [VpdqFeature(int(f["frame_number"]), int(f["quality"]),
+                                        str(f["pdq_hex"]), float(f["timestamp"])) for f in frames]
+            except (KeyError, TypeError, ValueError):
+                raise InvalidRequest(f"hashes record {number}: malformed vpdq frames") from None
+            signals.append(SignalInput(SignalType.VPDQ.value, serialize_vpdq(features)))
+        for digest in (SignalType.MD5, SignalType.SHA256):
+            if record.get(digest.value):
+                signals.append(SignalInput(digest.value, str(record[digest.value])))
+        if not any(record.get(k) for k in ("pdq", "vpdq", "md5", "sha256")):
+            raise InvalidRequest(f"hashes record {number}: holds no pdq, vpdq, md5 or sha256")
+    return signals, warnings

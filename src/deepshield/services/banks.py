@@ -1,0 +1,292 @@
+"""Use cases: hash banks. Create banks, add, withdraw, disable and enable entries, export, import."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from deepshield.errors import InvalidRequest, InvalidSignal, LowQualityHash
+from deepshield.services.context import ServiceContext
+from deepshield.services.hashing import MediaSignals, hash_media
+from deepshield.signals.types import SignalType, normalize_hex_signal, parse_signal_type
+from deepshield.signals.vpdq import parse_vpdq, serialize_vpdq, unique_good_frames
+from deepshield.store import audit_repository as audit
+from deepshield.store import bank_repository as repo
+from deepshield.store.models import BankEntry
+
+_BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:#-]{0,127}$")
+# A real PDQ hash sets about half its bits (each bit is "above the median").
+_PDQ_MIN_ONES, _PDQ_MAX_ONES = 32, 224
+
+
+class Origin(StrEnum):
+    VICTIM_DEVICE = "victim_device"
+    HELPLINE = "helpline"
+    PLATFORM = "platform"
+    IMPORT = "import"
+
+
+@dataclass(frozen=True)
+class SignalInput:
+    """A signal to bank, as given by a caller: not yet validated."""
+
+    signal_type: str
+    value: str
+    quality: int | None = None
+    case_ref: str | None = None  # overrides the case reference given for the whole batch
+
+
+@dataclass(frozen=True)
+class BankInfo:
+    name: str
+    description: str
+    created_at: datetime
+    active_entries: int
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    id: int
+    bank: str
+    signal_type: str
+    quality: int | None
+    origin: str
+    case_ref: str | None
+    created_at: datetime
+    withdrawn_at: datetime | None
+    enabled: bool
+    created: bool = True  # False when the value was already in the bank
+
+    @classmethod
+    def of(cls, entry: BankEntry, bank_name: str, created: bool = True) -> EntryInfo:
+        return cls(entry.id, bank_name, entry.signal_type, entry.quality, entry.origin,
+                   entry.case_ref, entry.created_at, entry.withdrawn_at, entry.enabled, created)
+
+
+def parse_origin(name: str) -> Origin:
+    try:
+        return Origin(name.strip().lower())
+    except ValueError:
+        known = ", ".join(o.value for o in Origin)
+        raise InvalidRequest(f"unknown origin {name!r}; origins are {known}") from None
+
+
+def check_bank_name(name: str) -> str:
+    if not isinstance(name, str) or not _BANK_NAME.match(name):
+        raise InvalidRequest(
+            "a bank name is 1-64 characters: letters, digits, '_', '.', '-', starting with a "
+            f"letter or digit; got {name!r}"
+        )
+    return name
+
+
+def check_case_ref(case_ref: str | None) -> str | None:
+    if case_ref is None or case_ref == "":
+        return None
+    if not isinstance(case_ref, str) or not _CASE_REF.match(case_ref):
+        raise InvalidRequest(
+            "a case reference is 1-128 characters of letters, digits and _ . / : # - "
+            "(an opaque reference, never a name or contact detail)"
+        )
+    return case_ref
+
+
+def validate_signal(item: SignalInput, min_quality: int) -> repo.NewEntry:
+    """Check one signal and return it normalised, or raise ``InvalidSignal``/``LowQualityHash``."""
+    signal_type = parse_signal_type(str(item.signal_type))
+    quality = item.quality
+    if quality is not None and (isinstance(quality, bool) or not isinstance(quality, int)
+                                or not 0 <= quality <= 100):
+        raise InvalidSignal(f"quality must be a whole number from 0 to 100; got {quality!r}")
+    if signal_type is SignalType.VPDQ:
+        features = parse_vpdq(item.value)
+        if not unique_good_frames(features, min_quality):
+            raise LowQualityHash(
+                f"no frame of the video hash has PDQ quality of at least {min_quality}"
+            )
+        value = serialize_vpdq(features)
+        quality = max(f.quality for f in features)
+    else:
+        value = normalize_hex_signal(signal_type, item.value)
+    if signal_type is SignalType.PDQ:
+        ones = int(value, 16).bit_count()
+        if not _PDQ_MIN_ONES <= ones <= _PDQ_MAX_ONES:
+            raise LowQualityHash(
+                f"the PDQ hash has {ones} of 256 bits set; real hashes set about half, so this "
+                "one is degenerate (a blank or synthetic image) and would match noise"
+            )
+        if quality is not None and quality < min_quality:
+            raise LowQualityHash(
+                f"the PDQ hash has quality {quality}, below the minimum of {min_quality}: "
+                "the image is too flat or featureless to match reliably"
+            )
+    return repo.NewEntry(signal_type.value, value, quality, "", None)
+
+
+def signals_of_media(media: MediaSignals, min_quality: int) -> list[SignalInput]:
+    """The signals to bank for hashed media; refuses media whose perceptual hash is unusable."""
+    if media.pdq is not None and media.pdq.quality < min_quality:
+        raise LowQualityHash(
+            f"the image's PDQ quality is {media.pdq.quality}, below the minimum of {min_quality}: "
+            "it is too flat or featureless to match reliably"
+        )
+    return [SignalInput(t.value, v, q) for t, v, q in media.as_signals()]
+
+
+def create_bank(ctx: ServiceContext, name: str, description: str, actor: str) -> BankInfo:
+    check_bank_name(name)
+    if len(description) > 500:
+        raise InvalidRequest("a bank description is at most 500 characters")
+    with ctx.store.transaction() as session:
+        bank = repo.create_bank(session, name, description)
+        audit.record_event(session, actor, "bank.create", f"bank:{name}")
+        return BankInfo(bank.name, bank.description, bank.created_at, 0)
+
+
+def list_banks(ctx: ServiceContext) -> list[BankInfo]:
+    with ctx.store.transaction() as session:
+        return [
+            BankInfo(bank.name, bank.description, bank.created_at, count)
+            for bank, count in repo.list_banks(session)
+        ]
+
+
+def add_signals(
+    ctx: ServiceContext,
+    bank_name: str,
+    signals: Sequence[SignalInput],
+    *,
+    origin: Origin,
+    case_ref: str | None,
+    actor: str,
+) -> list[EntryInfo]:
+    """Validate every signal, then add them all in one transaction (all or nothing)."""
+    if not signals:
+        raise InvalidRequest("nothing to add: give at least one file or signal")
+    case_ref = check_case_ref(case_ref)
+    min_quality = ctx.settings.match.pdq_min_quality
+    new_entries = []
+    for position, item in enumerate(signals):
+        try:
+            checked = validate_signal(item, min_quality)
+            entry_case_ref = check_case_ref(item.case_ref) or case_ref
+        except (InvalidSignal, LowQualityHash, InvalidRequest) as exc:
+            raise type(exc)(f"signal {position + 1}: {exc.detail}") from exc
+        new_entries.append(repo.NewEntry(checked.signal_type, checked.value, checked.quality,
+                                         origin.value, entry_case_ref))
+    with ctx.store.transaction() as session:
+        bank = repo.get_bank(session, bank_name)
+        results = repo.add_entries(session, bank, new_entries, actor)
+        created_ids = [entry.id for entry, created in results if created]
+        audit.record_event(session, actor, "bank.add", f"bank:{bank_name}",
+                           entry_ids=created_ids, origin=origin.value,
+                           duplicates=len(results) - len(created_ids))
+        return [EntryInfo.of(entry, bank_name, created) for entry, created in results]
+
+
+def add_media(ctx: ServiceContext, bank_name: str, data: bytes, origin: str,
+              case_ref: str | None, actor: str) -> list[EntryInfo]:
+    """Hash media bytes (kept only in memory) and add their signals to a bank."""
+    parsed_origin = parse_origin(origin)
+    media = hash_media(data, ctx.settings.limits,
+                       seconds_per_video_hash=ctx.settings.seconds_per_video_hash)
+    signals = signals_of_media(media, ctx.settings.match.pdq_min_quality)
+    return add_signals(ctx, bank_name, signals, origin=parsed_origin, case_ref=case_ref,
+                       actor=actor)
+
+
+def withdraw_entry(ctx: ServiceContext, bank_name: str, entry_id: int, actor: str) -> EntryInfo:
+    """Withdraw an entry for good. It stops matching at once, in every process."""
+    with ctx.store.transaction() as session:
+        bank = repo.get_bank(session, bank_name)
+        entry = repo.get_entry(session, bank, entry_id)
+        changed = repo.withdraw_entry(session, entry)
+        audit.record_event(session, actor, "bank.withdraw", f"entry:{entry_id}",
+                           bank=bank_name, changed=changed)
+        return EntryInfo.of(entry, bank_name)
+
+
+def set_entry_enabled(
+    ctx: ServiceContext, bank_name: str, entry_id: int, enabled: bool, actor: str
+) -> EntryInfo:
+    with ctx.store.transaction() as session:
+        bank = repo.get_bank(session, bank_name)
+        entry = repo.get_entry(session, bank, entry_id)
+        changed = repo.set_entry_enabled(session, entry, enabled)
+        action = "bank.enable" if enabled else "bank.disable"
+        audit.record_event(session, actor, action, f"entry:{entry_id}", bank=bank_name,
+                           changed=changed)
+        return EntryInfo.of(entry, bank_name)
+
+
+EXPORT_FIELDS = ("entry_id", "signal_type", "signal_value", "quality", "origin", "case_ref",
+                 "created_at", "withdrawn_at", "enabled")
+
+
+def export_bank(
+    ctx: ServiceContext, bank_name: str, actor: str, *, include_inactive: bool = False
+) -> list[dict[str, Any]]:
+    """The bank's entries as plain records (``EXPORT_FIELDS``). The read is audit-logged."""
+    with ctx.store.transaction() as session:
+        bank = repo.get_bank(session, bank_name)
+        records = [_record(entry) for entry in
+                   repo.iter_entries(session, bank, include_inactive=include_inactive)]
+        audit.record_event(session, actor, "bank.export", f"bank:{bank_name}",
+                           entries=len(records), include_inactive=include_inactive)
+        return records
+
+
+def _record(entry: BankEntry) -> dict[str, Any]:
+    return {
+        "entry_id": entry.id,
+        "signal_type": entry.signal_type,
+        "signal_value": entry.value,
+        "quality": entry.quality,
+        "origin": entry.origin,
+        "case_ref": entry.case_ref,
+        "created_at": entry.created_at.isoformat(),
+        "withdrawn_at": entry.withdrawn_at.isoformat() if entry.withdrawn_at else None,
+        "enabled": entry.enabled,
+    }
+
+
+def import_records(
+    ctx: ServiceContext, bank_name: str, records: Iterable[dict[str, Any]], actor: str
+) -> list[EntryInfo]:
+    """Import exported records (or any ``signal_type``/``signal_value`` rows) into a bank.
+
+    Withdrawn records are skipped. Every row is validated before anything is written,
+    and a bad row names its number. Entries keep their case reference and get origin
+    ``import``.
+    """
+    signals: list[SignalInput] = []
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            raise InvalidRequest(f"record {number}: expected an object with signal_type and "
+                                 "signal_value")
+        if record.get("withdrawn_at"):
+            continue
+        missing = [key for key in ("signal_type", "signal_value") if not record.get(key)]
+        if missing:
+            raise InvalidRequest(f"record {number}: missing {', '.join(missing)}")
+        signals.append(SignalInput(str(record["signal_type"]), str(record["signal_value"]),
+                                   _record_quality(record.get("quality"), number),
+                                   record.get("case_ref") or None))
+    if not signals:
+        raise InvalidRequest("the import holds no active records")
+    return add_signals(ctx, bank_name, signals, origin=Origin.IMPORT, case_ref=None, actor=actor)
+
+
+def _record_quality(raw: object, number: int) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw.strip())
+    raise InvalidRequest(f"record {number}: quality must be a whole number from 0 to 100")

@@ -1,0 +1,26 @@
+"""What every use case needs: settings, the store and the matcher. Built once by a door."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deepshield.services.matcher import Matcher
+from deepshield.settings import Settings
+from deepshield.store import Store
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    store: Store
+    matcher: Matcher
+
+    @classmethod
+    def open(cls, settings: Settings) -> ServiceContext:
+        """Connect to the configured store and apply migrations; the index loads on first match."""
+        store = Store.open(settings.resolved_database_url)
+        return cls(settings=settings, store=store, matcher=Matcher(store, settings.match))
+
+    def close(self) -> None:
+        self.store.close()
+

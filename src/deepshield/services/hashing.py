@@ -1,0 +1,91 @@
+"""Use case: fingerprint a piece of media. Runs offline; nothing is stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deepshield.media import MediaKind, MediaLimits, decode_image, read_media_file, sniff_media_type
+from deepshield.media.video import probe_video
+from deepshield.signals.digests import md5_hex, sha256_hex
+from deepshield.signals.pdq import PdqHash, pdq_dihedral_from_pixels
+from deepshield.signals.types import SignalType
+from deepshield.signals.vpdq import VpdqFeature, serialize_vpdq, vpdq_from_video
+from deepshield.store import audit_repository as audit
+
+if TYPE_CHECKING:
+    from deepshield.services.context import ServiceContext
+
+
+@dataclass(frozen=True)
+class MediaSignals:
+    """Every signal of one file. ``pdq_variants`` holds the eight dihedral hashes of an image."""
+
+    kind: MediaKind
+    format: str
+    width: int
+    height: int
+    md5: str
+    sha256: str
+    pdq: PdqHash | None = None
+    pdq_variants: tuple[tuple[str, PdqHash], ...] = ()
+    vpdq: tuple[VpdqFeature, ...] = ()
+    duration_s: float | None = None
+
+    def as_signals(self) -> list[tuple[SignalType, str, int | None]]:
+        """The storable signals: ``(type, value, quality)`` in a stable order."""
+        signals: list[tuple[SignalType, str, int | None]] = []
+        if self.pdq is not None:
+            signals.append((SignalType.PDQ, self.pdq.hex, self.pdq.quality))
+        if self.vpdq:
+            good = [f.quality for f in self.vpdq]
+            signals.append((SignalType.VPDQ, serialize_vpdq(self.vpdq), min(good) if good else None))
+        signals.append((SignalType.MD5, self.md5, None))
+        signals.append((SignalType.SHA256, self.sha256, None))
+        return signals
+
+
+def hash_media(data: bytes, limits: MediaLimits, *, seconds_per_video_hash: float = 1.0) -> MediaSignals:
+    """Fingerprint image or video bytes. Raises a ``MediaError`` for anything unreadable."""
+    media_type = sniff_media_type(data[:64])
+    if media_type.kind is MediaKind.IMAGE:
+        decoded = decode_image(data, limits)
+        variants = pdq_dihedral_from_pixels(decoded.pixels)
+        return MediaSignals(
+            kind=MediaKind.IMAGE,
+            format=media_type.name,
+            width=decoded.width,
+            height=decoded.height,
+            md5=md5_hex(data),
+            sha256=sha256_hex(data),
+            pdq=variants[0][1],
+            pdq_variants=tuple(variants),
+        )
+    info = probe_video(data, limits)
+    features = vpdq_from_video(data, limits, seconds_per_hash=seconds_per_video_hash)
+    return MediaSignals(
+        kind=MediaKind.VIDEO,
+        format=media_type.name,
+        width=info.width,
+        height=info.height,
+        md5=md5_hex(data),
+        sha256=sha256_hex(data),
+        vpdq=tuple(features),
+        duration_s=info.duration_s,
+    )
+
+
+def hash_file(path: Path, limits: MediaLimits, *, seconds_per_video_hash: float = 1.0) -> MediaSignals:
+    """Fingerprint the file at ``path``; the file is read once and never written anywhere."""
+    data = read_media_file(path, limits.max_bytes)
+    return hash_media(data, limits, seconds_per_video_hash=seconds_per_video_hash)
+
+
+def hash_upload(ctx: ServiceContext, data: bytes, actor: str) -> MediaSignals:
+    """Fingerprint uploaded bytes for an API caller; the action (not the hashes) is audit-logged."""
+    media = hash_media(data, ctx.settings.limits,
+                       seconds_per_video_hash=ctx.settings.seconds_per_video_hash)
+    with ctx.store.transaction() as session:
+        audit.record_event(session, actor, "hash", "", kind=media.kind.value)
+    return media

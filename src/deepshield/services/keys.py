@@ -1,0 +1,93 @@
+"""Use case: API keys. A key is ``ds_<key id>_<secret>``; only a SHA-256 of the secret is kept."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from deepshield.errors import InvalidRequest, Unauthorized
+from deepshield.services.access import Principal, Role
+from deepshield.services.context import ServiceContext
+from deepshield.store import audit_repository as audit
+from deepshield.store import key_repository
+from deepshield.store.models import ApiKey
+
+_TOKEN = re.compile(r"^ds_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: str
+    role: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def _secret_hash(secret: str) -> str:
+    # Secrets are 256 random bits, so a fast hash suffices; no KDF is needed to resist guessing.
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def parse_role(name: str) -> Role:
+    try:
+        return Role(name.strip().lower())
+    except ValueError:
+        known = ", ".join(r.value for r in Role)
+        raise InvalidRequest(f"unknown role {name!r}; roles are {known}") from None
+
+
+def create_key(ctx: ServiceContext, role: Role, label: str, actor: str) -> tuple[KeyInfo, str]:
+    """Create a key; returns its record and the full key, which is never shown again."""
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    with ctx.store.transaction() as session:
+        key = key_repository.add_key(session, key_id, _secret_hash(secret), role.value, label[:200])
+        audit.record_event(session, actor, "keys.create", f"key:{key_id}", role=role.value)
+        info = _info(key)
+    return info, f"ds_{key_id}_{secret}"
+
+
+def ensure_admin_key(ctx: ServiceContext) -> str | None:
+    """Create the first admin key if none is active; returns it, or None if one exists."""
+    with ctx.store.transaction() as session:
+        if key_repository.count_active_keys(session, Role.ADMIN.value) > 0:
+            return None
+    _, token = create_key(ctx, Role.ADMIN, "first admin key (made by serve)", "system")
+    return token
+
+
+def authenticate(ctx: ServiceContext, token: str) -> Principal:
+    """The principal behind a bearer token; raises ``Unauthorized`` for anything else."""
+    found = _TOKEN.match(token.strip())
+    if not found:
+        raise Unauthorized("the API key is malformed; it looks like ds_<12 hex>_<secret>")
+    key_id, secret = found.groups()
+    with ctx.store.transaction() as session:
+        key = key_repository.find_key(session, key_id)
+        valid = key is not None and hmac.compare_digest(key.secret_hash, _secret_hash(secret))
+        if not valid or key is None:
+            raise Unauthorized("the API key is not valid")
+        if key.revoked_at is not None:
+            raise Unauthorized("the API key has been revoked")
+        return Principal(actor=f"key:{key.key_id}", role=Role(key.role))
+
+
+def list_keys(ctx: ServiceContext) -> list[KeyInfo]:
+    with ctx.store.transaction() as session:
+        return [_info(key) for key in key_repository.list_keys(session)]
+
+
+def revoke_key(ctx: ServiceContext, key_id: str, actor: str) -> KeyInfo:
+    with ctx.store.transaction() as session:
+        key = key_repository.revoke_key(session, key_id)
+        audit.record_event(session, actor, "keys.revoke", f"key:{key_id}")
+        return _info(key)
+
+
+def _info(key: ApiKey) -> KeyInfo:
+    return KeyInfo(key.key_id, key.role, key.label, key.created_at, key.revoked_at)

@@ -1,0 +1,225 @@
+"""Use case: match an upload or a hash against every bank.
+
+The ``Matcher`` holds the in-memory indexes. It loads the active entries once, then
+stays current by replaying the store's change feed before each search: an add,
+withdraw or disable, made by this process or another one (the CLI beside a running
+server), is visible to the very next match, with no rebuild.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from deepshield.errors import InvalidSignal
+from deepshield.index import ExactIndex, PdqIndex
+from deepshield.settings import MatchSettings
+from deepshield.signals.types import SignalType
+from deepshield.signals.vpdq import VpdqFeature, parse_vpdq, unique_good_frames
+from deepshield.store import Store
+from deepshield.store import bank_repository as banks
+from deepshield.store.models import BankEntry
+
+
+@dataclass(frozen=True)
+class Match:
+    bank: str
+    entry_id: int
+    signal_type: str
+    distance: int
+    variant: str  # which form of the query matched: a dihedral variant, "exact" or "frames"
+    query_match_pct: float | None = None  # vPDQ only
+    compared_match_pct: float | None = None  # vPDQ only
+
+
+@dataclass(frozen=True)
+class MatchQuery:
+    """What to look for: named PDQ variants, exact digests and/or vPDQ frames."""
+
+    pdq_variants: Sequence[tuple[str, str]] = ()
+    md5: str | None = None
+    sha256: str | None = None
+    vpdq: Sequence[VpdqFeature] = ()
+
+
+@dataclass
+class MatchOutcome:
+    matches: list[Match]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _VideoEntry:
+    frame_ids: list[int]
+    unique_frames: int
+
+
+class Matcher:
+    """In-memory indexes over the store's active entries. Thread-safe."""
+
+    def __init__(self, store: Store, settings: MatchSettings) -> None:
+        self._store = store
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._seq: int | None = None  # None until the first load
+        self._pdq = PdqIndex()
+        self._exact = {SignalType.MD5: ExactIndex(), SignalType.SHA256: ExactIndex()}
+        self._frames = PdqIndex()
+        self._frame_owner: dict[int, int] = {}
+        self._videos: dict[int, _VideoEntry] = {}
+        self._next_frame_id = 1
+        self._entry_bank: dict[int, str] = {}
+        self._entry_type: dict[int, SignalType] = {}
+
+    @property
+    def settings(self) -> MatchSettings:
+        return self._settings
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            self._sync()
+            return {
+                "entries": len(self._entry_bank),
+                "pdq": len(self._pdq),
+                "md5": len(self._exact[SignalType.MD5]),
+                "sha256": len(self._exact[SignalType.SHA256]),
+                "vpdq": len(self._videos),
+                "vpdq_frames": len(self._frames),
+                "change_seq": self._seq or 0,
+            }
+
+    def refresh(self) -> None:
+        """Apply every store change since the last one seen (loads everything the first time)."""
+        with self._lock:
+            self._sync()
+
+    def _sync(self) -> None:
+        with self._store.transaction() as session:
+            if self._seq is None:
+                seq = banks.latest_change_seq(session)
+                for entry, bank_name in banks.iter_active_entries(session):
+                    self._put(entry, bank_name)
+                self._seq = seq
+                return
+            newest, changed = banks.changed_entries_since(session, self._seq)
+            for entry, bank_name in changed:
+                self._drop(entry.id)
+                if entry.active:
+                    self._put(entry, bank_name)
+            self._seq = newest
+
+    def _put(self, entry: BankEntry, bank_name: str) -> None:
+        try:
+            signal_type = SignalType(entry.signal_type)
+        except ValueError:
+            return  # a type this version does not know; a newer writer added it
+        if signal_type is SignalType.PDQ:
+            self._pdq.add([(entry.id, entry.value)])
+        elif signal_type is SignalType.VPDQ:
+            frames = unique_good_frames(parse_vpdq(entry.value), self._settings.pdq_min_quality)
+            frame_ids = list(range(self._next_frame_id, self._next_frame_id + len(frames)))
+            self._next_frame_id += len(frames)
+            self._frames.add(zip(frame_ids, (f.pdq_hex for f in frames), strict=True))
+            self._frame_owner.update(dict.fromkeys(frame_ids, entry.id))
+            self._videos[entry.id] = _VideoEntry(frame_ids, len(frames))
+        else:
+            self._exact[signal_type].add([(entry.id, entry.value)])
+        self._entry_bank[entry.id] = bank_name
+        self._entry_type[entry.id] = signal_type
+
+    def _drop(self, entry_id: int) -> None:
+        signal_type = self._entry_type.pop(entry_id, None)
+        self._entry_bank.pop(entry_id, None)
+        if signal_type is SignalType.PDQ:
+            self._pdq.remove([entry_id])
+        elif signal_type is SignalType.VPDQ:
+            video = self._videos.pop(entry_id)
+            self._frames.remove(video.frame_ids)
+            for frame_id in video.frame_ids:
+                self._frame_owner.pop(frame_id, None)
+        elif signal_type is not None:
+            self._exact[signal_type].remove([entry_id])
+
+    def match(self, query: MatchQuery) -> list[Match]:
+        """Every active entry the query matches, best (lowest distance) first, one row per entry."""
+        with self._lock:
+            self._sync()
+            found = self._match_pdq(query.pdq_variants)
+            for signal_type, value in ((SignalType.MD5, query.md5), (SignalType.SHA256, query.sha256)):
+                if value:
+                    found.extend(
+                        Match(self._entry_bank[entry_id], entry_id, signal_type.value, 0, "exact")
+                        for entry_id in self._exact[signal_type].lookup(value)
+                    )
+            found.extend(self._match_video(query.vpdq))
+        return _best_per_entry(found)
+
+    def _match_pdq(self, variants: Sequence[tuple[str, str]]) -> list[Match]:
+        hits = self._pdq.search([value for _, value in variants], self._settings.pdq_threshold)
+        return [
+            Match(self._entry_bank[hit.item_id], hit.item_id, SignalType.PDQ.value, hit.distance,
+                  variants[hit.query_position][0])
+            for hit in hits
+        ]
+
+    def _match_video(self, features: Sequence[VpdqFeature]) -> list[Match]:
+        query_frames = unique_good_frames(features, self._settings.pdq_min_quality)
+        if not query_frames or not self._videos:
+            return []
+        hits = self._frames.search([f.pdq_hex for f in query_frames], self._settings.pdq_threshold)
+        matched_query: dict[int, dict[int, int]] = defaultdict(dict)  # entry -> query frame -> best
+        matched_compared: dict[int, set[int]] = defaultdict(set)
+        for hit in hits:
+            entry_id = self._frame_owner[hit.item_id]
+            best = matched_query[entry_id].get(hit.query_position)
+            if best is None or hit.distance < best:
+                matched_query[entry_id][hit.query_position] = hit.distance
+            matched_compared[entry_id].add(hit.item_id)
+        results = []
+        for entry_id, per_frame in matched_query.items():
+            query_pct = 100.0 * len(per_frame) / len(query_frames)
+            compared_pct = 100.0 * len(matched_compared[entry_id]) / self._videos[entry_id].unique_frames
+            if (query_pct >= self._settings.vpdq_query_match_pct
+                    and compared_pct >= self._settings.vpdq_compared_match_pct):
+                results.append(Match(
+                    self._entry_bank[entry_id], entry_id, SignalType.VPDQ.value,
+                    int(statistics.median(per_frame.values())), "frames",
+                    round(query_pct, 2), round(compared_pct, 2),
+                ))
+        return results
+
+
+def _best_per_entry(found: Iterable[Match]) -> list[Match]:
+    best: dict[int, Match] = {}
+    for candidate in found:
+        current = best.get(candidate.entry_id)
+        # The plain ("original") variant wins ties, so results stay stable and readable.
+        if current is None or (candidate.distance, candidate.variant != "original") < (
+            current.distance, current.variant != "original"
+        ):
+            best[candidate.entry_id] = candidate
+    return sorted(best.values(), key=lambda m: (m.distance, m.bank, m.entry_id))
+
+
+def query_from_signals(signals: Iterable[tuple[SignalType, str]]) -> MatchQuery:
+    """A query from explicit, already validated signals (e.g. ``pdq:HEX``)."""
+    pdq: list[tuple[str, str]] = []
+    md5 = sha256 = None
+    vpdq: list[VpdqFeature] = []
+    for signal_type, value in signals:
+        if signal_type is SignalType.PDQ:
+            pdq.append(("original", value))
+        elif signal_type is SignalType.MD5:
+            if md5 is not None:
+                raise InvalidSignal("give at most one md5 signal per query")
+            md5 = value
+        elif signal_type is SignalType.SHA256:
+            if sha256 is not None:
+                raise InvalidSignal("give at most one sha256 signal per query")
+            sha256 = value
+        else:
+            vpdq.extend(parse_vpdq(value))
+    return MatchQuery(pdq_variants=pdq, md5=md5, sha256=sha256, vpdq=vpdq)

@@ -1,0 +1,77 @@
+"""Use cases: match an upload, a file or explicit signals against every bank."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from deepshield.errors import LowQualityHash
+from deepshield.media import MediaKind
+from deepshield.services.context import ServiceContext
+from deepshield.services.hashing import MediaSignals, hash_media
+from deepshield.services.matcher import Match, MatchOutcome, MatchQuery, query_from_signals
+from deepshield.signals.types import SignalType, normalize_hex_signal, parse_signal_type
+from deepshield.signals.vpdq import parse_vpdq
+from deepshield.store import audit_repository as audit
+
+
+def query_from_media(media: MediaSignals, min_quality: int) -> tuple[MatchQuery, list[str]]:
+    """The query for hashed media, and warnings for signals too weak to use.
+
+    A featureless image (PDQ quality below the minimum) is still matched by its exact
+    digests, but not perceptually: its PDQ hash would match unrelated images.
+    """
+    warnings: list[str] = []
+    variants: list[tuple[str, str]] = []
+    if media.pdq is not None:
+        if media.pdq.quality >= min_quality:
+            variants = [(name, pdq_hash.hex) for name, pdq_hash in media.pdq_variants]
+        else:
+            warnings.append(
+                f"PDQ quality {media.pdq.quality} is below {min_quality}: the image is too "
+                "featureless for perceptual matching, so only exact copies are looked for"
+            )
+    if media.kind is MediaKind.VIDEO and not any(f.quality >= min_quality for f in media.vpdq):
+        warnings.append(
+            f"no video frame reaches PDQ quality {min_quality}: only exact copies are looked for"
+        )
+    return MatchQuery(variants, media.md5, media.sha256, media.vpdq), warnings
+
+
+def parse_query_signals(signals: Sequence[tuple[str, str]], *, qualities: Sequence[int | None] = (),
+                        min_quality: int = 0) -> MatchQuery:
+    """A query from caller-given ``(type, value)`` pairs; raises ``InvalidSignal`` if malformed.
+
+    ``qualities`` holds each signal's stated PDQ quality (None where unknown); a PDQ hash
+    stated below ``min_quality`` raises ``LowQualityHash``, as it does when banking.
+    """
+    parsed: list[tuple[SignalType, str]] = []
+    for position, (name, value) in enumerate(signals):
+        signal_type = parse_signal_type(str(name))
+        quality = qualities[position] if position < len(qualities) else None
+        if signal_type is SignalType.PDQ and quality is not None and quality < min_quality:
+            raise LowQualityHash(
+                f"signal {position + 1}: the PDQ hash has quality {quality}, below the minimum of "
+                f"{min_quality}: the image is too flat or featureless to match reliably"
+            )
+        if signal_type is SignalType.VPDQ:
+            parse_vpdq(value)  # validates
+            parsed.append((signal_type, value))
+        else:
+            parsed.append((signal_type, normalize_hex_signal(signal_type, value)))
+    return query_from_signals(parsed)
+
+
+def match_query(ctx: ServiceContext, query: MatchQuery, actor: str) -> list[Match]:
+    """Match a prepared query; the action and the matched entry ids are audit-logged."""
+    matches = ctx.matcher.match(query)
+    with ctx.store.transaction() as session:
+        audit.record_event(session, actor, "match", "", matched_entry_ids=[m.entry_id for m in matches])
+    return matches
+
+
+def match_media(ctx: ServiceContext, data: bytes, actor: str) -> tuple[MediaSignals, MatchOutcome]:
+    """Hash ``data`` (never stored) and match it."""
+    media = hash_media(data, ctx.settings.limits,
+                       seconds_per_video_hash=ctx.settings.seconds_per_video_hash)
+    query, warnings = query_from_media(media, ctx.settings.match.pdq_min_quality)
+    return media, MatchOutcome(match_query(ctx, query, actor), warnings)

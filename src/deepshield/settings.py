@@ -1,0 +1,97 @@
+"""The one settings object, read from ``DEEPSHIELD_*`` environment variables at the doors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from deepshield.errors import InvalidRequest
+from deepshield.media.limits import MediaLimits
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """Thresholds for matching. Defaults follow Meta's recommendations for PDQ and vPDQ."""
+
+    pdq_threshold: int = 31  # match when Hamming distance <= this
+    pdq_min_quality: int = 50  # hashes below this quality are refused
+    vpdq_query_match_pct: float = 80.0  # share of the query video's unique frames that must match
+    vpdq_compared_match_pct: float = 0.0  # share of the banked video's unique frames that must match
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = Path("var")
+    database_url: str = ""
+    match: MatchSettings = field(default_factory=MatchSettings)
+    limits: MediaLimits = field(default_factory=MediaLimits)
+    seconds_per_video_hash: float = 1.0
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'deepshield.db').resolve()}"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a whole number; got {raw!r}") from None
+    if not low <= value <= high:
+        raise InvalidRequest(f"{name} must be between {low} and {high}; got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a number; got {raw!r}") from None
+    if not low <= value <= high:
+        raise InvalidRequest(f"{name} must be between {low} and {high}; got {value}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build ``Settings`` from the environment. Invalid values raise ``InvalidRequest`` by name.
+
+    Variables: DEEPSHIELD_HOME, DEEPSHIELD_DATABASE_URL, DEEPSHIELD_PDQ_THRESHOLD,
+    DEEPSHIELD_PDQ_MIN_QUALITY, DEEPSHIELD_VPDQ_QUERY_MATCH_PCT,
+    DEEPSHIELD_VPDQ_COMPARED_MATCH_PCT, DEEPSHIELD_MAX_IMAGE_BYTES,
+    DEEPSHIELD_MAX_VIDEO_BYTES, DEEPSHIELD_MAX_PIXELS, DEEPSHIELD_MAX_FRAMES,
+    DEEPSHIELD_MAX_DURATION_S.
+    """
+    env = os.environ if env is None else env
+    defaults = MediaLimits()
+    match = MatchSettings(
+        pdq_threshold=_int(env, "DEEPSHIELD_PDQ_THRESHOLD", 31, 0, 128),
+        pdq_min_quality=_int(env, "DEEPSHIELD_PDQ_MIN_QUALITY", 50, 0, 100),
+        vpdq_query_match_pct=_float(env, "DEEPSHIELD_VPDQ_QUERY_MATCH_PCT", 80.0, 0.0, 100.0),
+        vpdq_compared_match_pct=_float(env, "DEEPSHIELD_VPDQ_COMPARED_MATCH_PCT", 0.0, 0.0, 100.0),
+    )
+    limits = MediaLimits(
+        max_image_bytes=_int(env, "DEEPSHIELD_MAX_IMAGE_BYTES", defaults.max_image_bytes, 1, 2**40),
+        max_video_bytes=_int(env, "DEEPSHIELD_MAX_VIDEO_BYTES", defaults.max_video_bytes, 1, 2**40),
+        max_pixels=_int(env, "DEEPSHIELD_MAX_PIXELS", defaults.max_pixels, 1, 2**40),
+        max_frames=_int(env, "DEEPSHIELD_MAX_FRAMES", defaults.max_frames, 1, 2**40),
+        max_duration_s=_float(env, "DEEPSHIELD_MAX_DURATION_S", defaults.max_duration_s, 1, 1e7),
+    )
+    return Settings(
+        home=Path(env.get("DEEPSHIELD_HOME") or "var"),
+        database_url=env.get("DEEPSHIELD_DATABASE_URL", ""),
+        match=match,
+        limits=limits,
+    )

@@ -1,0 +1,195 @@
+"""Reads and writes of banks and their entries. Every entry write appends to the change feed."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from deepshield.errors import Conflict, NotFound
+from deepshield.store.models import Bank, BankEntry, EntryChange, utcnow
+
+
+def value_digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    signal_type: str
+    value: str
+    quality: int | None
+    origin: str
+    case_ref: str | None
+
+
+def create_bank(session: Session, name: str, description: str) -> Bank:
+    if session.scalar(select(Bank.id).where(Bank.name == name)) is not None:
+        raise Conflict(f"a bank named {name!r} already exists")
+    bank = Bank(name=name, description=description, created_at=utcnow())
+    session.add(bank)
+    session.flush()
+    return bank
+
+
+def get_bank(session: Session, name: str) -> Bank:
+    bank = session.scalar(select(Bank).where(Bank.name == name))
+    if bank is None:
+        raise NotFound(f"no bank named {name!r}")
+    return bank
+
+
+def list_banks(session: Session) -> list[tuple[Bank, int]]:
+    """Every bank with its count of active entries, by name."""
+    active = (
+        select(BankEntry.bank_id, func.count().label("n"))
+        .where(BankEntry.withdrawn_at.is_(None), BankEntry.enabled.is_(True))
+        .group_by(BankEntry.bank_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Bank, func.coalesce(active.c.n, 0))
+        .outerjoin(active, active.c.bank_id == Bank.id)
+        .order_by(Bank.name)
+    )
+    return [(bank, int(count)) for bank, count in rows]
+
+
+def _record_change(session: Session, entry_ids: Sequence[int]) -> None:
+    now = utcnow()
+    session.add_all(EntryChange(entry_id=entry_id, changed_at=now) for entry_id in entry_ids)
+
+
+def add_entries(
+    session: Session, bank: Bank, new_entries: Sequence[NewEntry], added_by: str
+) -> list[tuple[BankEntry, bool]]:
+    """Add entries; a value already active in the bank is returned instead of duplicated.
+
+    Returns ``(entry, created)`` per input, in input order.
+    """
+    results: list[tuple[BankEntry, bool]] = []
+    created: list[BankEntry] = []
+    seen: dict[tuple[str, str], BankEntry] = {}
+    now = utcnow()
+    for new in new_entries:
+        digest = value_digest(new.value)
+        key = (new.signal_type, digest)
+        existing = seen.get(key) or session.scalar(
+            select(BankEntry).where(
+                BankEntry.bank_id == bank.id,
+                BankEntry.signal_type == new.signal_type,
+                BankEntry.value_digest == digest,
+                BankEntry.withdrawn_at.is_(None),
+            )
+        )
+        if existing is not None:
+            seen[key] = existing
+            results.append((existing, False))
+            continue
+        entry = BankEntry(
+            bank_id=bank.id,
+            signal_type=new.signal_type,
+            value=new.value,
+            value_digest=digest,
+            quality=new.quality,
+            origin=new.origin,
+            case_ref=new.case_ref,
+            created_at=now,
+            enabled=True,
+            added_by=added_by,
+        )
+        session.add(entry)
+        seen[key] = entry
+        created.append(entry)
+        results.append((entry, True))
+    session.flush()
+    _record_change(session, [entry.id for entry in created])
+    return results
+
+
+def get_entry(session: Session, bank: Bank, entry_id: int) -> BankEntry:
+    entry = session.get(BankEntry, entry_id)
+    if entry is None or entry.bank_id != bank.id:
+        raise NotFound(f"bank {bank.name!r} has no entry {entry_id}")
+    return entry
+
+
+def withdraw_entry(session: Session, entry: BankEntry, at: datetime | None = None) -> bool:
+    """Withdraw ``entry`` for good; returns False if it was already withdrawn."""
+    if entry.withdrawn_at is not None:
+        return False
+    entry.withdrawn_at = at or utcnow()
+    session.flush()
+    _record_change(session, [entry.id])
+    return True
+
+
+def set_entry_enabled(session: Session, entry: BankEntry, enabled: bool) -> bool:
+    """Enable or disable ``entry``; returns whether anything changed."""
+    if entry.withdrawn_at is not None:
+        raise Conflict(f"entry {entry.id} was withdrawn; a withdrawn entry cannot be re-enabled")
+    if entry.enabled == enabled:
+        return False
+    entry.enabled = enabled
+    session.flush()
+    _record_change(session, [entry.id])
+    return True
+
+
+def iter_entries(
+    session: Session, bank: Bank, *, include_inactive: bool = False, batch_size: int = 5000
+) -> Iterator[BankEntry]:
+    """A bank's entries by id, streamed in batches."""
+    last_id = 0
+    while True:
+        query = select(BankEntry).where(BankEntry.bank_id == bank.id, BankEntry.id > last_id)
+        if not include_inactive:
+            query = query.where(BankEntry.withdrawn_at.is_(None), BankEntry.enabled.is_(True))
+        batch = list(session.scalars(query.order_by(BankEntry.id).limit(batch_size)))
+        if not batch:
+            return
+        yield from batch
+        last_id = batch[-1].id
+
+
+def latest_change_seq(session: Session) -> int:
+    return int(session.scalar(select(func.coalesce(func.max(EntryChange.seq), 0))) or 0)
+
+
+def changed_entries_since(session: Session, seq: int) -> tuple[int, list[tuple[BankEntry, str]]]:
+    """Entries changed after change ``seq``, with their bank names, and the newest seq seen."""
+    newest = latest_change_seq(session)
+    if newest <= seq:
+        return seq, []
+    ids = select(EntryChange.entry_id).where(EntryChange.seq > seq, EntryChange.seq <= newest)
+    rows = session.execute(
+        select(BankEntry, Bank.name).join(Bank).where(BankEntry.id.in_(ids))
+    )
+    return newest, [(entry, name) for entry, name in rows]
+
+
+def iter_active_entries(session: Session, batch_size: int = 20000) -> Iterator[tuple[BankEntry, str]]:
+    """All active entries of all banks with their bank names, streamed by id."""
+    last_id = 0
+    while True:
+        rows = list(
+            session.execute(
+                select(BankEntry, Bank.name)
+                .join(Bank)
+                .where(
+                    BankEntry.id > last_id,
+                    BankEntry.withdrawn_at.is_(None),
+                    BankEntry.enabled.is_(True),
+                )
+                .order_by(BankEntry.id)
+                .limit(batch_size)
+            )
+        )
+        if not rows:
+            return
+        yield from ((entry, name) for entry, name in rows)
+        last_id = rows[-1][0].id

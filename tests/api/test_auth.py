@@ -1,0 +1,168 @@
+"""Who may call what: every /v1 route against every kind of caller.
+
+Expected outcomes come from the permission table in ``services/access.py`` (``roles_for``),
+so the API and the table cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from deepshield.services.access import Action, Role, roles_for
+from deepshield.services.keys import create_key, revoke_key
+from deepshield.store import audit_repository
+from factories import encode_image, photo_pixels
+
+BANK = "authz"
+
+
+@dataclass
+class World:
+    """What the requests of the matrix refer to: a bank, one of its entries and a photo."""
+
+    entry_id: int
+    photo_jpeg: bytes
+    pdq_hex: str
+    names: itertools.count[int]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # as declared in the app, with {placeholders}
+    action: Action
+    request: Callable[[World], dict[str, Any]]  # the URL and body of a valid call
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _entry_url(world: World) -> str:
+    return f"/v1/banks/{BANK}/entries/{world.entry_id}"
+
+
+ROUTES = [
+    Route("GET", "/v1/banks", Action.BANK_LIST, lambda w: {"url": "/v1/banks"}),
+    Route("POST", "/v1/banks", Action.BANK_CREATE,
+          lambda w: {"url": "/v1/banks", "json": {"name": f"made-{next(w.names)}"}}),
+    Route("POST", "/v1/hash", Action.HASH,
+          lambda w: {"url": "/v1/hash", "files": {"file": ("p.jpg", w.photo_jpeg, "image/jpeg")}}),
+    Route("POST", "/v1/match", Action.MATCH,
+          lambda w: {"url": "/v1/match", "json": {"signals": [{"type": "pdq", "value": w.pdq_hex}]}}),
+    Route("POST", "/v1/banks/{name}/entries", Action.BANK_ADD,
+          lambda w: {"url": f"/v1/banks/{BANK}/entries",
+                     "json": {"signals": [{"type": "pdq", "value": w.pdq_hex}]}}),
+    Route("DELETE", "/v1/banks/{name}/entries/{entry_id}", Action.BANK_WITHDRAW,
+          lambda w: {"url": _entry_url(w)}),
+    Route("PATCH", "/v1/banks/{name}/entries/{entry_id}", Action.BANK_DISABLE,
+          lambda w: {"url": _entry_url(w), "json": {"enabled": False}}),
+]
+
+WRONG_CREDENTIALS = ["no key", "not a bearer scheme", "malformed key", "unknown key id", "wrong secret",
+                     "revoked key"]
+
+
+@pytest.fixture
+def world(api) -> World:
+    """A bank holding one photo's hash, added by the helpline."""
+    photo_jpeg = encode_image(photo_pixels(11), "JPEG", quality=90)
+    hashed = api.upload("/v1/hash", photo_jpeg, Role.ADMIN)
+    assert hashed.status_code == 200, hashed.text
+    api.create_bank(BANK)
+    added = api.post_json(f"/v1/banks/{BANK}/entries",
+                          {"signals": [{"type": "pdq", "value": hashed.json()["pdq"]}]}, Role.HELPLINE)
+    assert added.status_code == 201, added.text
+    return World(added.json()["entries"][0]["id"], photo_jpeg, hashed.json()["pdq"], itertools.count())
+
+
+def _authorization(api, credential: str) -> dict[str, str]:
+    """The headers for one kind of wrong credential."""
+    admin_token = api.tokens[Role.ADMIN]
+    prefix, key_id, secret = admin_token.split("_", 2)
+    if credential == "no key":
+        return {}
+    if credential == "not a bearer scheme":
+        return {"Authorization": f"Basic {admin_token}"}
+    if credential == "malformed key":
+        return {"Authorization": "Bearer this-is-not-a-key"}
+    if credential == "unknown key id":
+        return {"Authorization": f"Bearer {prefix}_{'0' * 12}_{secret}"}
+    if credential == "wrong secret":
+        other = ("A" if secret[0] != "A" else "B") + secret[1:]
+        return {"Authorization": f"Bearer {prefix}_{key_id}_{other}"}
+    if credential == "revoked key":
+        info, token = create_key(api.ctx, Role.ADMIN, "soon revoked", "test:setup")
+        revoke_key(api.ctx, info.key_id, "test:setup")
+        return {"Authorization": f"Bearer {token}"}
+    raise AssertionError(credential)
+
+
+def test_every_v1_route_but_health_is_in_the_authorization_matrix(api):
+    # The OpenAPI document is the public list of routes (the router's own tree is private).
+    paths = api.client.get("/openapi.json").json()["paths"]
+    declared = {
+        (method.upper(), path)
+        for path, operations in paths.items() if path.startswith("/v1/") and path != "/v1/health"
+        for method in operations
+    }
+    assert declared == {(route.method, route.path) for route in ROUTES}
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+def test_route_refuses_missing_malformed_wrong_and_revoked_keys_with_401(api, world, route):
+    for credential in WRONG_CREDENTIALS:
+        request = route.request(world)
+        response = api.client.request(route.method, headers=_authorization(api, credential), **request)
+        body = api.expect_error(response, 401, "unauthorized")
+        assert response.headers.get("www-authenticate") == "Bearer", credential
+        assert api.tokens[Role.ADMIN].split("_", 2)[2] not in body["detail"]
+    assert api.active_entries() == {BANK: 1}, "a refused call changed the banks"
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+def test_route_serves_the_roles_the_access_table_allows_and_403s_the_others(api, world, route):
+    allowed = roles_for(route.action)
+    for role in Role:
+        response = api.client.request(route.method, headers=api.headers(role), **route.request(world))
+        if role in allowed:
+            assert 200 <= response.status_code < 300, f"{role}: {response.status_code} {response.text}"
+        else:
+            body = api.expect_error(response, 403, "forbidden")
+            assert role.value in body["detail"], body
+
+
+def test_forbidden_writes_change_nothing_and_are_not_logged_as_done(api, world):
+    platform = Role.PLATFORM
+    writes = [route for route in ROUTES if route.action is not Action.BANK_LIST
+              and platform not in roles_for(route.action)]
+    assert writes, "the platform role may no longer be refused any write"
+    for route in writes:
+        response = api.client.request(route.method, headers=api.headers(platform), **route.request(world))
+        api.expect_error(response, 403, "forbidden")
+    assert api.active_entries() == {BANK: 1}
+    assert api.match_signals([{"type": "pdq", "value": world.pdq_hex}])[0]["entry_id"] == world.entry_id
+    with api.ctx.store.transaction() as session:
+        platform_actions = {event.action for event in audit_repository.recent_events(session, 1000)
+                            if event.actor == api.actor(platform)}
+    assert not {action for action in platform_actions if action.startswith("bank.")}
+
+
+def test_anonymous_call_with_an_invalid_body_gets_401_not_a_body_error(api):
+    response = api.client.post("/v1/banks", content=b"{not json",
+                               headers={"content-type": "application/json"})
+    api.expect_error(response, 401, "unauthorized")
+
+
+def test_health_needs_no_key_and_reports_ok(api):
+    for headers in ({}, {"Authorization": "Bearer this-is-not-a-key"}):
+        response = api.client.get("/v1/health", headers=headers)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["status"] == "ok"
+        assert body["store"] == api.ctx.store.backend
+        assert set(body) == {"status", "store", "version"}

@@ -1,0 +1,128 @@
+import hashlib
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepshield.errors import InvalidSignal
+from deepshield.services import banks
+from deepshield.services.banks import Origin, SignalInput
+from deepshield.services.context import ServiceContext
+from deepshield.services.matching import match_media, match_query, parse_query_signals
+from factories import encode_image, encode_video, photo_pixels, scene_video_frames
+
+ACTOR = "test:platform"
+
+
+def _bank_image(ctx, seed: int, bank: str = "victims") -> list[banks.EntryInfo]:
+    if bank not in {b.name for b in banks.list_banks(ctx)}:
+        banks.create_bank(ctx, bank, "", ACTOR)
+    return banks.add_media(ctx, bank, encode_image(photo_pixels(seed)), "victim_device", "C-1", ACTOR)
+
+
+def _copy(pixels: np.ndarray, *, scale: float = 1.0, quality: int = 90) -> bytes:
+    image = Image.fromarray(pixels)
+    if scale != 1.0:
+        image = image.resize((int(image.width * scale), int(image.height * scale)), Image.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def test_recompressed_and_resized_copies_match_and_unrelated_images_do_not(ctx):
+    entries = _bank_image(ctx, 11)
+    pdq_entry = next(e for e in entries if e.signal_type == "pdq")
+    original = photo_pixels(11)
+    for copy in (_copy(original, quality=40), _copy(original, scale=0.5), _copy(original, scale=1.7)):
+        _, outcome = match_media(ctx, copy, ACTOR)
+        assert [(m.bank, m.entry_id, m.signal_type, m.variant) for m in outcome.matches] == [
+            ("victims", pdq_entry.id, "pdq", "original")]
+        assert outcome.matches[0].distance <= 31
+    for seed in range(100, 110):
+        _, outcome = match_media(ctx, encode_image(photo_pixels(seed)), ACTOR)
+        assert outcome.matches == []
+
+
+def test_an_exact_copy_matches_on_every_signal_at_distance_zero(ctx):
+    data = encode_image(photo_pixels(12))
+    banks.create_bank(ctx, "victims", "", ACTOR)
+    banks.add_media(ctx, "victims", data, "helpline", None, ACTOR)
+    _, outcome = match_media(ctx, data, ACTOR)
+    assert sorted(m.signal_type for m in outcome.matches) == ["md5", "pdq", "sha256"]
+    assert {m.distance for m in outcome.matches} == {0}
+
+
+def test_rotated_and_flipped_copies_match_through_a_dihedral_variant(ctx):
+    _bank_image(ctx, 13)
+    original = photo_pixels(13)
+    for transformed in (np.rot90(original), np.fliplr(original), np.rot90(original, 2)):
+        _, outcome = match_media(ctx, _copy(np.ascontiguousarray(transformed)), ACTOR)
+        assert len(outcome.matches) == 1
+        assert outcome.matches[0].variant != "original"
+
+
+def test_withdrawal_and_disabling_take_effect_on_the_next_match(ctx):
+    entries = _bank_image(ctx, 14)
+    pdq_entry = next(e for e in entries if e.signal_type == "pdq")
+    copy = _copy(photo_pixels(14), scale=0.6, quality=60)
+    assert match_media(ctx, copy, ACTOR)[1].matches
+    banks.set_entry_enabled(ctx, "victims", pdq_entry.id, False, ACTOR)
+    assert match_media(ctx, copy, ACTOR)[1].matches == []
+    banks.set_entry_enabled(ctx, "victims", pdq_entry.id, True, ACTOR)
+    assert match_media(ctx, copy, ACTOR)[1].matches
+    banks.withdraw_entry(ctx, "victims", pdq_entry.id, ACTOR)
+    assert match_media(ctx, copy, ACTOR)[1].matches == []
+
+
+def test_a_running_matcher_sees_writes_made_by_another_process(ctx, settings):
+    copy = _copy(photo_pixels(15), scale=0.5)
+    assert match_media(ctx, copy, ACTOR)[1].matches == []  # index loaded, empty
+    other = ServiceContext.open(settings)  # as the CLI beside a running server
+    try:
+        entries = _bank_image(other, 15)
+        assert len(match_media(ctx, copy, ACTOR)[1].matches) == 1
+        for entry in entries:
+            banks.withdraw_entry(other, "victims", entry.id, "cli:other")
+    finally:
+        other.close()
+    assert match_media(ctx, copy, ACTOR)[1].matches == []
+
+
+def test_matching_by_hash_uses_the_threshold_from_settings(ctx):
+    entries = _bank_image(ctx, 16)
+    pdq_value = banks.export_bank(ctx, "victims", ACTOR)[0]["signal_value"]
+    near = f"{int(pdq_value, 16) ^ ((1 << 31) - 1):064x}"  # 31 bits away
+    far = f"{int(pdq_value, 16) ^ ((1 << 32) - 1):064x}"  # 32 bits away
+    found = match_query(ctx, parse_query_signals([("pdq", near)]), ACTOR)
+    assert [(m.entry_id, m.distance) for m in found] == [(entries[0].id, 31)]
+    assert match_query(ctx, parse_query_signals([("pdq", far)]), ACTOR) == []
+    with pytest.raises(InvalidSignal):
+        parse_query_signals([("pdq", "12")])
+
+
+def test_a_featureless_upload_is_matched_only_exactly_with_a_warning(ctx):
+    flat = encode_image(np.full((200, 200, 3), 90, dtype=np.uint8), "PNG")
+    banks.create_bank(ctx, "victims", "", ACTOR)
+    digest = hashlib.sha256(flat).hexdigest()
+    banks.add_signals(ctx, "victims", [SignalInput("sha256", digest)], origin=Origin.PLATFORM,
+                      case_ref=None, actor=ACTOR)
+    _, outcome = match_media(ctx, flat, ACTOR)
+    assert [m.signal_type for m in outcome.matches] == ["sha256"]
+    assert "featureless" in outcome.warnings[0]
+
+
+def test_a_video_and_its_reencoded_excerpt_match_by_vpdq(ctx):
+    frames = scene_video_frames(seed=3, seconds=8, fps=10)
+    banks.create_bank(ctx, "videos", "", ACTOR)
+    added = banks.add_media(ctx, "videos", encode_video(frames, fps=10), "helpline", None, ACTOR)
+    assert sorted(e.signal_type for e in added) == ["md5", "sha256", "vpdq"]
+    vpdq_entry = next(e for e in added if e.signal_type == "vpdq")
+    excerpt = [np.asarray(Image.fromarray(f).resize((128, 96))) for f in frames[20:60]]
+    _, outcome = match_media(ctx, encode_video(excerpt, fps=10, container="matroska"), ACTOR)
+    assert [(m.entry_id, m.variant) for m in outcome.matches] == [(vpdq_entry.id, "frames")]
+    match = outcome.matches[0]
+    assert match.query_match_pct == 100.0
+    assert 40.0 <= match.compared_match_pct <= 60.0
+    other = encode_video(scene_video_frames(seed=4, seconds=4, fps=10), fps=10)
+    assert match_media(ctx, other, ACTOR)[1].matches == []

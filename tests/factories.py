@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 
 import av
@@ -32,9 +33,12 @@ def photo_pixels(seed: int, width: int = 640, height: int = 480) -> np.ndarray:
     return np.asarray(image.filter(ImageFilter.GaussianBlur(1.5)))
 
 
-def encode_image(pixels: np.ndarray, fmt: str = "JPEG", **options: object) -> bytes:
+def encode_image(image: Image.Image | np.ndarray, fmt: str = "JPEG", **options: object) -> bytes:
+    """``image`` saved by Pillow in ``fmt`` (JPEG, PNG, WEBP...), as bytes."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format=fmt, **options)
+    image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
 
 
@@ -62,3 +66,88 @@ def scene_video_frames(seed: int, seconds: int, fps: int = 10, width: int = 160,
         scene = photo_pixels(seed * 1000 + second, width, height)
         frames.extend([scene] * fps)
     return frames
+
+
+def photo_like(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth, photo-like RGB image: gradients plus a few flat shapes, lightly blurred.
+
+    Not noise: PDQ needs low-frequency structure to give a high-quality hash.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    red_slope, green_slope = rng.uniform(0.3, 1.0, 2)
+    canvas = np.zeros((height, width, 3))
+    canvas[..., 0] = 255 * red_slope * xx / width
+    canvas[..., 1] = 255 * green_slope * yy / height
+    canvas[..., 2] = 255 * rng.uniform() * (1 - xx / width)
+    short_side = min(height, width)
+    for _ in range(10):
+        cy, cx = rng.uniform(0, height), rng.uniform(0, width)
+        radius = rng.uniform(short_side / 12, short_side / 4)
+        if rng.random() < 0.5:
+            mask = (yy - cy) ** 2 + (xx - cx) ** 2 < radius**2
+        else:
+            mask = (np.abs(yy - cy) < radius) & (np.abs(xx - cx) < radius * 0.6)
+        canvas[mask] = rng.uniform(0, 255, 3)
+    image = Image.fromarray(canvas.clip(0, 255).astype(np.uint8))
+    return np.asarray(image.filter(ImageFilter.GaussianBlur(1.5)))
+
+
+def moving_scene_frames(count: int, width: int, height: int) -> Iterable[np.ndarray]:
+    """Frames that change scene every 10 frames and carry a moving white block.
+
+    Each scene is a different photo-like picture, so frames a second apart hash differently.
+    """
+    scenes: dict[int, np.ndarray] = {}
+    for index in range(count):
+        scene = index // 10
+        if scene not in scenes:
+            scenes[scene] = photo_like(height, width, seed=1000 + scene)
+        frame = scenes[scene].copy()
+        block = max(4, height // 6)
+        left = (index * 2) % (width - block)
+        frame[2 : 2 + block, left : left + block] = 255
+        yield frame
+
+
+def encode_synthetic_video(
+    container_format: str = "mp4",
+    codec: str = "libx264",
+    *,
+    width: int = 64,
+    height: int = 48,
+    fps: int | Fraction = 25,
+    frame_count: int = 50,
+    frames: Callable[[int, int, int], Iterable[np.ndarray]] = moving_scene_frames,
+) -> bytes:
+    """A video encoded by PyAV into memory (``container_format`` as FFmpeg names it)."""
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=container_format) as output:
+        stream = output.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for pixels in frames(frame_count, width, height):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                output.mux(packet)
+        for packet in stream.encode():
+            output.mux(packet)
+    return buffer.getvalue()
+
+
+def encode_audio_only_mp4(seconds: float = 1.0) -> bytes:
+    """An MP4 that holds one AAC audio track and no video track."""
+    sample_rate, samples_per_frame = 8000, 1024
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as output:
+        stream = output.add_stream("aac", rate=sample_rate)
+        stream.layout = "mono"
+        tone = np.sin(np.arange(int(sample_rate * seconds)) / 5).astype(np.float32)
+        for start in range(0, len(tone) - samples_per_frame, samples_per_frame):
+            chunk = tone[start : start + samples_per_frame].reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            frame.sample_rate = sample_rate
+            frame.pts = start
+            for packet in stream.encode(frame):
+                output.mux(packet)
+        for packet in stream.encode():
+            output.mux(packet)
+    return buffer.getvalue()

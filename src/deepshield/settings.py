@@ -6,9 +6,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from deepshield.errors import InvalidRequest
 from deepshield.media.limits import MediaLimits
+
+Number = TypeVar("Number", int, float)
 
 
 @dataclass(frozen=True)
@@ -39,27 +42,17 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def _number(env: Mapping[str, str], name: str, default: Number, low: Number, high: Number) -> Number:
+    """``env[name]`` parsed like ``default`` (int or float) and range-checked; else ``default``."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
+    kind = type(default)
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise InvalidRequest(f"{name} must be a whole number; got {raw!r}") from None
-    if not low <= value <= high:
-        raise InvalidRequest(f"{name} must be between {low} and {high}; got {value}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidRequest(f"{name} must be a number; got {raw!r}") from None
+        noun = "a whole number" if kind is int else "a number"
+        raise InvalidRequest(f"{name} must be {noun}; got {raw!r}") from None
     if not low <= value <= high:
         raise InvalidRequest(f"{name} must be between {low} and {high}; got {value}")
     return value
@@ -77,17 +70,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     defaults = MediaLimits()
     match = MatchSettings(
-        pdq_threshold=_int(env, "DEEPSHIELD_PDQ_THRESHOLD", 31, 0, 128),
-        pdq_min_quality=_int(env, "DEEPSHIELD_PDQ_MIN_QUALITY", 50, 0, 100),
-        vpdq_query_match_pct=_float(env, "DEEPSHIELD_VPDQ_QUERY_MATCH_PCT", 80.0, 0.0, 100.0),
-        vpdq_compared_match_pct=_float(env, "DEEPSHIELD_VPDQ_COMPARED_MATCH_PCT", 0.0, 0.0, 100.0),
+        pdq_threshold=_number(env, "DEEPSHIELD_PDQ_THRESHOLD", 31, 0, 128),
+        pdq_min_quality=_number(env, "DEEPSHIELD_PDQ_MIN_QUALITY", 50, 0, 100),
+        vpdq_query_match_pct=_number(env, "DEEPSHIELD_VPDQ_QUERY_MATCH_PCT", 80.0, 0.0, 100.0),
+        vpdq_compared_match_pct=_number(env, "DEEPSHIELD_VPDQ_COMPARED_MATCH_PCT", 0.0, 0.0, 100.0),
     )
     limits = MediaLimits(
-        max_image_bytes=_int(env, "DEEPSHIELD_MAX_IMAGE_BYTES", defaults.max_image_bytes, 1, 2**40),
-        max_video_bytes=_int(env, "DEEPSHIELD_MAX_VIDEO_BYTES", defaults.max_video_bytes, 1, 2**40),
-        max_pixels=_int(env, "DEEPSHIELD_MAX_PIXELS", defaults.max_pixels, 1, 2**40),
-        max_frames=_int(env, "DEEPSHIELD_MAX_FRAMES", defaults.max_frames, 1, 2**40),
-        max_duration_s=_float(env, "DEEPSHIELD_MAX_DURATION_S", defaults.max_duration_s, 1, 1e7),
+        max_image_bytes=_number(env, "DEEPSHIELD_MAX_IMAGE_BYTES", defaults.max_image_bytes, 1, 2**40),
+        max_video_bytes=_number(env, "DEEPSHIELD_MAX_VIDEO_BYTES", defaults.max_video_bytes, 1, 2**40),
+        max_pixels=_number(env, "DEEPSHIELD_MAX_PIXELS", defaults.max_pixels, 1, 2**40),
+        max_frames=_number(env, "DEEPSHIELD_MAX_FRAMES", defaults.max_frames, 1, 2**40),
+        max_duration_s=_number(env, "DEEPSHIELD_MAX_DURATION_S", defaults.max_duration_s, 1, 1e7),
     )
     return Settings(
         home=Path(env.get("DEEPSHIELD_HOME") or "var"),

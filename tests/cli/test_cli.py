@@ -230,3 +230,41 @@ def test_serve_prints_the_url_and_a_first_admin_key_then_answers(tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=20)
+
+
+def test_huge_files_and_decompression_bombs_are_refused_before_decoding(tmp_path, monkeypatch):
+    big = tmp_path / "big.png"
+    big.write_bytes(encode_image(photo_pixels(5, 800, 600), "PNG"))
+    monkeypatch.setenv("DEEPSHIELD_MAX_IMAGE_BYTES", "10000")
+    monkeypatch.setenv("DEEPSHIELD_MAX_VIDEO_BYTES", "10000")
+    code, out, _ = run("hash", str(big), "--json")
+    assert code == 3 and "limit is 10,000 bytes" in json.loads(out)[0]["error"]["detail"]
+    monkeypatch.delenv("DEEPSHIELD_MAX_IMAGE_BYTES")
+    monkeypatch.delenv("DEEPSHIELD_MAX_VIDEO_BYTES")
+    monkeypatch.setenv("DEEPSHIELD_MAX_PIXELS", "100000")
+    code, out, _ = run("hash", str(big), "--json")
+    error = json.loads(out)[0]["error"]
+    assert code == 3 and error["code"] == "media_too_large" and "decompression bomb" in error["detail"]
+
+
+def test_a_bad_setting_is_reported_by_name_not_with_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPSHIELD_PDQ_THRESHOLD", "lots")
+    code, _, err = run("hash", str(tmp_path))
+    assert code == 3 and "DEEPSHIELD_PDQ_THRESHOLD" in err and "Traceback" not in err
+
+
+def test_hostile_hash_and_import_files_are_refused_cleanly(cli_env, tmp_path):
+    run_json("bank", "create", "b")
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000)
+    wide_field = tmp_path / "wide.csv"
+    wide_field.write_text("signal_type,signal_value\nmd5," + "a" * 200_000 + "\n")
+    not_a_list = tmp_path / "object.json"
+    not_a_list.write_text('{"pdq": "00"}')
+    for args in (["bank", "import", "b", str(nested)], ["bank", "add", "b", "--hashes", str(nested)],
+                 ["bank", "import", "b", str(wide_field)],
+                 ["bank", "add", "b", "--hashes", str(not_a_list)]):
+        code, _, err = run(*args)
+        assert code == 3, args
+        assert "error:" in err and "Traceback" not in err
+    assert run_json("bank", "list")[0]["active_entries"] == 0

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from deepshield.media import MediaLimits
-
-from .synth import photo_like
+from factories import photo_like
 
 
 @pytest.fixture

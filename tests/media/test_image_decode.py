@@ -9,8 +9,7 @@ import pytest
 from PIL import Image
 
 from deepshield.media import MediaLimits, decode_image, read_media_file
-
-from .synth import encode_image
+from factories import encode_image
 
 
 def _mean_abs_diff(left: np.ndarray, right: np.ndarray) -> float:

@@ -20,8 +20,7 @@ from deepshield.media import (
     decode_image,
 )
 from deepshield.media.video import probe_video
-
-from .synth import encode_image, encode_video
+from factories import encode_image, encode_synthetic_video
 
 
 def _png_chunk(chunk_type: bytes, payload: bytes) -> bytes:
@@ -153,7 +152,7 @@ def test_png_with_a_zero_width_header_is_refused_as_corrupt(limits):
 
 
 def test_video_passed_as_an_image_is_refused_as_unsupported(limits):
-    video = encode_video("mp4", "libx264", frame_count=5)
+    video = encode_synthetic_video("mp4", "libx264", frame_count=5)
     with pytest.raises(UnsupportedMedia) as caught:
         decode_image(video, limits)
     assert "expected an image" in caught.value.detail

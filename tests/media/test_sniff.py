@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from deepshield.media import EmptyMedia, MediaKind, UnsupportedMedia, sniff_media_type
-
-from .synth import encode_image, encode_video
+from factories import encode_image, encode_synthetic_video
 
 
 @pytest.mark.parametrize(
@@ -38,7 +37,7 @@ def test_sniff_names_each_image_format_from_its_content(photo, image_format, opt
     ],
 )
 def test_sniff_names_each_video_container_from_its_content(container_format, codec, expected):
-    data = encode_video(container_format, codec, frame_count=5)
+    data = encode_synthetic_video(container_format, codec, frame_count=5)
     media_type = sniff_media_type(data[:64])
     assert media_type.kind is MediaKind.VIDEO
     assert media_type.name == expected

@@ -18,8 +18,7 @@ from deepshield.media import (
     UnsupportedMedia,
 )
 from deepshield.media.video import VideoFrame, iter_video_frames, probe_video
-
-from .synth import encode_audio_only_mp4, encode_video, moving_scene_frames
+from factories import encode_audio_only_mp4, encode_synthetic_video, moving_scene_frames
 
 
 def _can_encode(codec: str) -> bool:
@@ -53,12 +52,12 @@ CONTAINERS = [
 @pytest.fixture(scope="module")
 def mp4_video() -> bytes:
     """2 s of 64×48 H.264 at 25 fps: 50 frames."""
-    return encode_video("mp4", "libx264", fps=25, frame_count=50)
+    return encode_synthetic_video("mp4", "libx264", fps=25, frame_count=50)
 
 
 @pytest.mark.parametrize(("container_format", "codec", "name"), CONTAINERS)
 def test_probe_reports_type_size_frame_rate_and_duration(limits, container_format, codec, name):
-    data = encode_video(container_format, codec, width=64, height=48, fps=25, frame_count=50)
+    data = encode_synthetic_video(container_format, codec, width=64, height=48, fps=25, frame_count=50)
     info = probe_video(data, limits)
     assert info.media_type.name == name
     assert (info.width, info.height) == (64, 48)
@@ -68,7 +67,7 @@ def test_probe_reports_type_size_frame_rate_and_duration(limits, container_forma
 
 @pytest.mark.parametrize(("container_format", "codec", "name"), CONTAINERS)
 def test_every_frame_decodes_in_order_with_its_own_pixels(limits, container_format, codec, name):
-    data = encode_video(container_format, codec, fps=25, frame_count=30)
+    data = encode_synthetic_video(container_format, codec, fps=25, frame_count=30)
     sources = list(moving_scene_frames(30, 64, 48))
     frames = list(iter_video_frames(data, limits))
     assert [frame.number for frame in frames] == list(range(30))
@@ -83,7 +82,7 @@ def test_every_frame_decodes_in_order_with_its_own_pixels(limits, container_form
 
 
 def test_probe_reads_a_non_default_frame_rate_and_length(limits):
-    data = encode_video("mp4", "libx264", width=96, height=64, fps=10, frame_count=30)
+    data = encode_synthetic_video("mp4", "libx264", width=96, height=64, fps=10, frame_count=30)
     info = probe_video(data, limits)
     assert (info.width, info.height) == (96, 64)
     assert info.frame_rate == pytest.approx(10.0)
@@ -91,7 +90,7 @@ def test_probe_reads_a_non_default_frame_rate_and_length(limits):
 
 
 def test_probe_reads_an_ntsc_frame_rate_exactly(limits):
-    data = encode_video("mp4", "libx264", fps=Fraction(30000, 1001), frame_count=30)
+    data = encode_synthetic_video("mp4", "libx264", fps=Fraction(30000, 1001), frame_count=30)
     assert probe_video(data, limits).frame_rate == pytest.approx(30000 / 1001, rel=1e-9)
 
 
@@ -203,7 +202,7 @@ def test_truncated_matroska_is_refused_or_decodes_a_clean_prefix(limits, contain
     FFmpeg reports a cut Matroska stream as an ordinary end of file, so DeepShield cannot
     always tell a truncated upload from a short one.
     """
-    data = encode_video(container_format, codec, frame_count=50)
+    data = encode_synthetic_video(container_format, codec, frame_count=50)
     for fraction in (0.02, 0.1, 0.3, 0.6, 0.9):
         sample = data[: int(len(data) * fraction)]
         try:

@@ -21,8 +21,7 @@ from deepshield.signals.pdq import (
     pdq_from_pixels,
     pdq_hex_to_bytes,
 )
-
-from .synth import photo_like
+from factories import photo_like
 
 MATCH_THRESHOLD = 31  # Meta's recommended PDQ match distance
 

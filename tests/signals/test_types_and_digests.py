@@ -14,8 +14,7 @@ from deepshield.signals.types import (
     parse_signal_spec,
     parse_signal_type,
 )
-
-from .synth import encode_video
+from factories import encode_synthetic_video
 
 SAMPLES = [b"", b"a", b"\x00" * 1000, bytes(range(256)) * 37]
 
@@ -30,7 +29,7 @@ def test_md5_and_sha256_equal_hashlib_in_lowercase_hex(data):
 
 
 def test_md5_of_a_video_is_of_its_exact_bytes():
-    video = encode_video("mp4", "libx264", frame_count=5)
+    video = encode_synthetic_video("mp4", "libx264", frame_count=5)
     changed = video[:-1] + bytes([video[-1] ^ 1])
     assert md5_hex(video) == hashlib.md5(video).hexdigest()
     assert md5_hex(video) != md5_hex(changed)

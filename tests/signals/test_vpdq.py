@@ -21,8 +21,7 @@ from deepshield.signals.vpdq import (
     unique_good_frames,
     vpdq_from_video,
 )
-
-from .synth import encode_video
+from factories import encode_synthetic_video
 
 HEX_A = "a" * 64
 HEX_B = "f8f8f0cce0f4e84d0e370a22028f67f0b36e2ed596623e1d33e6339c4e9c9b22"
@@ -32,7 +31,7 @@ HEX_C = "0" * 63 + "1"
 @pytest.fixture(scope="module")
 def video_25fps_4s() -> bytes:
     """4 s of 128×96 H.264 at 25 fps (100 frames), a new scene every 10 frames."""
-    return encode_video("mp4", "libx264", width=128, height=96, fps=25, frame_count=100)
+    return encode_synthetic_video("mp4", "libx264", width=128, height=96, fps=25, frame_count=100)
 
 
 @pytest.mark.parametrize(
@@ -84,7 +83,7 @@ def test_vpdq_refuses_a_non_positive_spacing(limits, video_25fps_4s, seconds):
 
 
 def test_vpdq_of_an_ntsc_video_hashes_every_29th_frame_with_exact_timestamps(limits):
-    data = encode_video("mp4", "libx264", fps=Fraction(30000, 1001), frame_count=90)
+    data = encode_synthetic_video("mp4", "libx264", fps=Fraction(30000, 1001), frame_count=90)
     features = vpdq_from_video(data, limits)
     assert [feature.frame_number for feature in features] == [0, 29, 58, 87]
     expected = [number * 1001 / 30000 for number in (0, 29, 58, 87)]

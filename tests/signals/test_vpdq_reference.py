@@ -22,8 +22,7 @@ import pytest
 
 from deepshield.signals.pdq import pdq_distance
 from deepshield.signals.vpdq import VpdqFeature, parse_vpdq, serialize_vpdq, vpdq_from_video
-
-from .synth import encode_video
+from factories import encode_synthetic_video
 
 vpdq = pytest.importorskip(
     "vpdq",
@@ -52,7 +51,9 @@ VIDEOS = [
 def test_our_vpdq_equals_the_reference_on_the_same_file(
     tmp_path, limits, container_format, codec, fps, frames, width, height
 ):
-    data = encode_video(container_format, codec, width=width, height=height, fps=fps, frame_count=frames)
+    data = encode_synthetic_video(
+        container_format, codec, width=width, height=height, fps=fps, frame_count=frames
+    )
     path = tmp_path / f"clip.{container_format}"
     path.write_bytes(data)
 
@@ -68,7 +69,7 @@ def test_our_vpdq_equals_the_reference_on_the_same_file(
 
 
 def test_reference_hex_is_our_pdq_hex_encoding(tmp_path, limits):
-    data = encode_video("mp4", "libx264", width=128, height=96, fps=25, frame_count=50)
+    data = encode_synthetic_video("mp4", "libx264", width=128, height=96, fps=25, frame_count=50)
     path = tmp_path / "clip.mp4"
     path.write_bytes(data)
     for theirs in _reference(path):
@@ -79,7 +80,9 @@ def test_reference_hex_is_our_pdq_hex_encoding(tmp_path, limits):
 
 def test_reference_features_read_back_through_our_text_form(tmp_path):
     """The C++ tool writes ``frame,quality,hex,timestamp`` with 3 decimals; we read that."""
-    data = encode_video("mp4", "libx264", width=128, height=96, fps=Fraction(30000, 1001), frame_count=90)
+    data = encode_synthetic_video(
+        "mp4", "libx264", width=128, height=96, fps=Fraction(30000, 1001), frame_count=90
+    )
     path = tmp_path / "clip.mp4"
     path.write_bytes(data)
     reference = _reference(path)

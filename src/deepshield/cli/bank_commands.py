@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -131,11 +130,7 @@ def add(
             signal_type, value = parse_signal_spec(spec)
             signals.append(SignalInput(signal_type.value, value))
         if hashes is not None:
-            try:
-                records = json.loads(_read_text(hashes))
-            except json.JSONDecodeError as exc:
-                raise InvalidRequest(f"{hashes}: not a JSON file from `deepshield hash --json` "
-                                     f"({exc})") from None
+            records = bank_files.load_json(_read_text(hashes), str(hashes))
             from_records, warnings = bank_files.signals_from_hash_records(records)
             for warning in warnings:
                 stderr.print(f"[yellow]warning:[/] {warning}")

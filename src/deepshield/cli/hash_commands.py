@@ -14,6 +14,7 @@ from deepshield.cli.output import (
     exit_code_for,
     print_json,
     progress_bar,
+    reported_errors,
     stderr,
     stdout,
 )
@@ -55,7 +56,8 @@ def hash_command(
     Works offline, with no store. The output of --json can be given to
     `deepshield bank add BANK --hashes FILE`, so only hashes ever leave the device.
     """
-    records, errors = hash_paths(paths)
+    with reported_errors(as_json):
+        records, errors = hash_paths(paths)
     if as_json:
         print_json(records)
     else:

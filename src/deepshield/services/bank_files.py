@@ -18,6 +18,16 @@ EXPORT_FORMAT = "deepshield-bank-export/1"
 MAX_IMPORT_BYTES = 2 * 1024**3
 
 
+def load_json(text: str, what: str) -> Any:
+    """``json.loads`` whose failures, hostile nesting included, say what is wrong with ``what``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise InvalidRequest(f"{what} nests JSON too deeply to be a hash list") from None
+
+
 def render_json_export(bank_name: str, records: Sequence[dict[str, Any]]) -> str:
     return json.dumps({
         "format": EXPORT_FORMAT,
@@ -45,11 +55,7 @@ def parse_import(text: str) -> list[dict[str, Any]]:
     if not stripped:
         raise InvalidRequest("the import file is empty")
     if stripped[0] in "[{":
-        try:
-            document = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise InvalidRequest(f"the import file is not valid JSON: {exc.msg} at line "
-                                 f"{exc.lineno}") from None
+        document = load_json(stripped, "the import file")
         entries = document.get("entries") if isinstance(document, dict) else document
         if not isinstance(entries, list):
             raise InvalidRequest("a JSON import is a list of records or an export with 'entries'")

@@ -98,6 +98,8 @@ def _parse_json(text: str) -> list[VpdqFeature]:
         items = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidSignal(f"a vpdq JSON value is not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise InvalidSignal("a vpdq JSON value nests too deeply") from None
     if not isinstance(items, list):
         raise InvalidSignal("a vpdq JSON value must be a list of frames")
     features = []

@@ -14,12 +14,12 @@ from deepshield.signals.pdq import (
     DIHEDRAL_VARIANTS,
     PDQ_BITS,
     PdqHash,
-    check_quality,
     parse_pdq_hex,
     pdq_dihedral_from_pixels,
     pdq_distance,
     pdq_from_pixels,
     pdq_hex_to_bytes,
+    require_quality,
 )
 from factories import photo_like
 
@@ -188,12 +188,12 @@ def test_photo_like_image_has_high_quality(photo):
     assert pdq_from_pixels(photo).quality >= 80
 
 
-def test_check_quality_refuses_hashes_below_the_minimum():
-    low = PdqHash("0" * 64, 49)
-    with pytest.raises(LowQualityHash, match="49") as caught:
-        check_quality(low, 50)
+def test_require_quality_refuses_hashes_below_the_minimum_and_accepts_unknown_quality():
+    with pytest.raises(LowQualityHash, match="quality 49, below the minimum of 50") as caught:
+        require_quality(49, 50)
     assert caught.value.code == "low_quality_hash"
-    check_quality(PdqHash("0" * 64, 50), 50)
+    require_quality(50, 50)
+    require_quality(None, 50)
 
 
 def test_distance_counts_differing_bits():

@@ -12,6 +12,7 @@ from typing import Any
 from deepshield.errors import InvalidRequest, InvalidSignal, LowQualityHash
 from deepshield.services.context import ServiceContext
 from deepshield.services.hashing import MediaSignals, hash_media
+from deepshield.signals.pdq import require_quality
 from deepshield.signals.types import SignalType, normalize_hex_signal, parse_signal_type
 from deepshield.signals.vpdq import parse_vpdq, serialize_vpdq, unique_good_frames
 from deepshield.store import audit_repository as audit
@@ -96,8 +97,12 @@ def check_case_ref(case_ref: str | None) -> str | None:
     return case_ref
 
 
-def validate_signal(item: SignalInput, min_quality: int) -> repo.NewEntry:
-    """Check one signal and return it normalised, or raise ``InvalidSignal``/``LowQualityHash``."""
+def validate_signal(item: SignalInput, min_quality: int) -> tuple[str, str, int | None]:
+    """Check one signal and return ``(type, normalised value, quality)``.
+
+    Raises ``InvalidSignal`` for a malformed signal and ``LowQualityHash`` for one too weak
+    to match safely.
+    """
     signal_type = parse_signal_type(str(item.signal_type))
     quality = item.quality
     if quality is not None and (isinstance(quality, bool) or not isinstance(quality, int)
@@ -120,21 +125,14 @@ def validate_signal(item: SignalInput, min_quality: int) -> repo.NewEntry:
                 f"the PDQ hash has {ones} of 256 bits set; real hashes set about half, so this "
                 "one is degenerate (a blank or synthetic image) and would match noise"
             )
-        if quality is not None and quality < min_quality:
-            raise LowQualityHash(
-                f"the PDQ hash has quality {quality}, below the minimum of {min_quality}: "
-                "the image is too flat or featureless to match reliably"
-            )
-    return repo.NewEntry(signal_type.value, value, quality, "", None)
+        require_quality(quality, min_quality)
+    return signal_type.value, value, quality
 
 
 def signals_of_media(media: MediaSignals, min_quality: int) -> list[SignalInput]:
     """The signals to bank for hashed media; refuses media whose perceptual hash is unusable."""
-    if media.pdq is not None and media.pdq.quality < min_quality:
-        raise LowQualityHash(
-            f"the image's PDQ quality is {media.pdq.quality}, below the minimum of {min_quality}: "
-            "it is too flat or featureless to match reliably"
-        )
+    if media.pdq is not None:
+        require_quality(media.pdq.quality, min_quality, "the image")
     return [SignalInput(t.value, v, q) for t, v, q in media.as_signals()]
 
 
@@ -173,12 +171,11 @@ def add_signals(
     new_entries = []
     for position, item in enumerate(signals):
         try:
-            checked = validate_signal(item, min_quality)
+            signal_type, value, quality = validate_signal(item, min_quality)
             entry_case_ref = check_case_ref(item.case_ref) or case_ref
         except (InvalidSignal, LowQualityHash, InvalidRequest) as exc:
             raise type(exc)(f"signal {position + 1}: {exc.detail}") from exc
-        new_entries.append(repo.NewEntry(checked.signal_type, checked.value, checked.quality,
-                                         origin.value, entry_case_ref))
+        new_entries.append(repo.NewEntry(signal_type, value, quality, origin.value, entry_case_ref))
     with ctx.store.transaction() as session:
         bank = repo.get_bank(session, bank_name)
         results = repo.add_entries(session, bank, new_entries, actor)

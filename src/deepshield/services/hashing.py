@@ -39,8 +39,8 @@ class MediaSignals:
         if self.pdq is not None:
             signals.append((SignalType.PDQ, self.pdq.hex, self.pdq.quality))
         if self.vpdq:
-            good = [f.quality for f in self.vpdq]
-            signals.append((SignalType.VPDQ, serialize_vpdq(self.vpdq), min(good) if good else None))
+            # A video's quality is per frame; the bank records the best frame's when it checks them.
+            signals.append((SignalType.VPDQ, serialize_vpdq(self.vpdq), None))
         signals.append((SignalType.MD5, self.md5, None))
         signals.append((SignalType.SHA256, self.sha256, None))
         return signals

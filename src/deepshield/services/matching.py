@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from deepshield.errors import LowQualityHash
 from deepshield.media import MediaKind
 from deepshield.services.context import ServiceContext
 from deepshield.services.hashing import MediaSignals, hash_media
 from deepshield.services.matcher import Match, MatchOutcome, MatchQuery, query_from_signals
+from deepshield.signals.pdq import require_quality
 from deepshield.signals.types import SignalType, normalize_hex_signal, parse_signal_type
 from deepshield.signals.vpdq import parse_vpdq
 from deepshield.store import audit_repository as audit
@@ -48,11 +48,8 @@ def parse_query_signals(signals: Sequence[tuple[str, str]], *, qualities: Sequen
     for position, (name, value) in enumerate(signals):
         signal_type = parse_signal_type(str(name))
         quality = qualities[position] if position < len(qualities) else None
-        if signal_type is SignalType.PDQ and quality is not None and quality < min_quality:
-            raise LowQualityHash(
-                f"signal {position + 1}: the PDQ hash has quality {quality}, below the minimum of "
-                f"{min_quality}: the image is too flat or featureless to match reliably"
-            )
+        if signal_type is SignalType.PDQ:
+            require_quality(quality, min_quality, f"signal {position + 1}")
         if signal_type is SignalType.VPDQ:
             parse_vpdq(value)  # validates
             parsed.append((signal_type, value))

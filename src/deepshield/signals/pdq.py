@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pdqhash
 
-from deepshield.errors import InvalidSignal
+from deepshield.errors import LowQualityHash
 from deepshield.signals.types import SignalType, normalize_hex_signal
 
 PDQ_BITS = 256
@@ -81,26 +81,26 @@ def pdq_distance(left_hex: str, right_hex: str) -> int:
     return (left ^ right).bit_count()
 
 
-def check_quality(pdq_hash: PdqHash, min_quality: int) -> None:
-    """Raise ``LowQualityHash`` when ``pdq_hash`` is too featureless to be matched safely."""
-    from deepshield.errors import LowQualityHash
+def require_quality(quality: int | None, min_quality: int, subject: str = "the PDQ hash") -> None:
+    """Raise ``LowQualityHash`` when ``quality`` is known and below ``min_quality``.
 
-    if pdq_hash.quality < min_quality:
+    Such a hash comes from a flat or featureless image and would match unrelated images.
+    """
+    if quality is not None and quality < min_quality:
         raise LowQualityHash(
-            f"the image's PDQ quality is {pdq_hash.quality}, below the minimum of {min_quality}: "
-            "it is too flat or featureless to match reliably"
+            f"{subject} has PDQ quality {quality}, below the minimum of {min_quality}: "
+            "the image is too flat or featureless to match reliably"
         )
 
 
 __all__ = [
     "DIHEDRAL_VARIANTS",
     "PDQ_BITS",
-    "InvalidSignal",
     "PdqHash",
-    "check_quality",
     "parse_pdq_hex",
     "pdq_dihedral_from_pixels",
     "pdq_distance",
     "pdq_from_pixels",
     "pdq_hex_to_bytes",
+    "require_quality",
 ]

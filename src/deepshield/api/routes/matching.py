@@ -32,7 +32,8 @@ _BODY: dict[str, Any] = {
 }
 
 
-@router.post("/v1/match", response_model=MatchResultOut, responses=ERRORS, openapi_extra=_BODY)
+@router.post("/v1/match", response_model=MatchResultOut, response_model_exclude_none=True,
+             responses=ERRORS, openapi_extra=_BODY)
 async def match(
     request: Request,
     principal: Principal = Depends(require(Action.MATCH)),

@@ -11,14 +11,14 @@ import typer
 from rich.table import Table
 
 from deepshield.cli.context import local_operator, open_context
-from deepshield.cli.output import advance, print_json, progress_bar, reported_errors, stderr, stdout
+from deepshield.cli.hash_commands import iter_hashed_files
+from deepshield.cli.output import print_json, reported_errors, stderr, stdout
 from deepshield.errors import DeepShieldError, InvalidRequest
-from deepshield.media import expand_paths, read_media_file
+from deepshield.media import read_media_file
 from deepshield.services import bank_files
 from deepshield.services import banks as bank_service
 from deepshield.services.access import Action, authorize
 from deepshield.services.banks import EntryInfo, SignalInput
-from deepshield.services.hashing import hash_file
 from deepshield.services.views import bank_view, entry_view
 from deepshield.settings import Settings
 from deepshield.signals.types import parse_signal_spec
@@ -65,17 +65,14 @@ def list_banks(as_json: JsonOption = False) -> None:
 
 
 def _signals_from_files(paths: list[Path], settings: Settings) -> list[SignalInput]:
-    files = list(expand_paths(paths))
     signals: list[SignalInput] = []
-    with progress_bar(len(files), "Hashing") as progress:
-        for path in files:
-            try:
-                media = hash_file(path, settings.limits,
-                                  seconds_per_video_hash=settings.seconds_per_video_hash)
-                signals.extend(bank_service.signals_of_media(media, settings.match.pdq_min_quality))
-            except DeepShieldError as error:
-                raise type(error)(f"{path}: {error.detail} (nothing was added)") from error
-            advance(progress)
+    for path, result in iter_hashed_files(paths, settings):
+        try:
+            if isinstance(result, DeepShieldError):
+                raise result
+            signals.extend(bank_service.signals_of_media(result, settings.match.pdq_min_quality))
+        except DeepShieldError as error:
+            raise type(error)(f"{path}: {error.detail} (nothing was added)") from error
     return signals
 
 

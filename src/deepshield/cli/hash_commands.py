@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,30 +21,43 @@ from deepshield.cli.output import (
 )
 from deepshield.errors import DeepShieldError
 from deepshield.media import expand_paths
-from deepshield.services.hashing import hash_file
+from deepshield.services.hashing import MediaSignals, hash_file
 from deepshield.services.views import media_signals_view
-from deepshield.settings import load_settings
+from deepshield.settings import Settings, load_settings
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def hash_paths(paths: list[Path]) -> tuple[list[dict[str, Any]], list[DeepShieldError]]:
-    """Hash every file named or found below named folders; one record per file, errors inline."""
-    settings = load_settings()
+def iter_hashed_files(
+    paths: list[Path], settings: Settings
+) -> Iterator[tuple[Path, MediaSignals | DeepShieldError]]:
+    """Hash every file named or found below named folders, with a progress bar.
+
+    Yields each file with its signals, or with the error that refused it.
+    """
     files = list(expand_paths(paths))
-    records: list[dict[str, Any]] = []
-    errors: list[DeepShieldError] = []
     with progress_bar(len(files), "Hashing") as progress:
         for path in files:
             try:
-                media = hash_file(path, settings.limits,
-                                  seconds_per_video_hash=settings.seconds_per_video_hash)
-                records.append({"file": str(path),
-                                **media_signals_view(media, settings.match.pdq_min_quality)})
+                yield path, hash_file(path, settings.limits,
+                                      seconds_per_video_hash=settings.seconds_per_video_hash)
             except DeepShieldError as error:
-                errors.append(error)
-                records.append({"file": str(path), "error": error_view(error)})
+                yield path, error
             advance(progress)
+
+
+def hash_paths(paths: list[Path]) -> tuple[list[dict[str, Any]], list[DeepShieldError]]:
+    """Hash every file; one record per file, errors inline."""
+    settings = load_settings()
+    records: list[dict[str, Any]] = []
+    errors: list[DeepShieldError] = []
+    for path, result in iter_hashed_files(paths, settings):
+        if isinstance(result, DeepShieldError):
+            errors.append(result)
+            records.append({"file": str(path), "error": error_view(result)})
+        else:
+            records.append({"file": str(path),
+                            **media_signals_view(result, settings.match.pdq_min_quality)})
     return records, errors
 
 

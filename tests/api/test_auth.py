@@ -61,6 +61,9 @@ ROUTES = [
           lambda w: {"url": _entry_url(w)}),
     Route("PATCH", "/v1/banks/{name}/entries/{entry_id}", Action.BANK_DISABLE,
           lambda w: {"url": _entry_url(w), "json": {"enabled": False}}),
+    Route("POST", "/v1/watermark/detect", Action.WATERMARK_DETECT,
+          lambda w: {"url": "/v1/watermark/detect",
+                     "files": {"file": ("p.jpg", w.photo_jpeg, "image/jpeg")}}),
 ]
 
 WRONG_CREDENTIALS = ["no key", "not a bearer scheme", "malformed key", "unknown key id", "wrong secret",

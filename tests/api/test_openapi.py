@@ -11,6 +11,7 @@ EXPECTED_OPERATIONS = {
     ("post", "/v1/banks/{name}/entries"),
     ("delete", "/v1/banks/{name}/entries/{entry_id}"),
     ("patch", "/v1/banks/{name}/entries/{entry_id}"),
+    ("post", "/v1/watermark/detect"),
 }
 
 

@@ -268,3 +268,39 @@ def test_hostile_hash_and_import_files_are_refused_cleanly(cli_env, tmp_path):
         assert code == 3, args
         assert "error:" in err and "Traceback" not in err
     assert run_json("bank", "list")[0]["active_entries"] == 0
+
+
+def test_watermark_embed_then_detect_round_trips_through_files(tmp_path):
+    source = tmp_path / "photo.png"
+    source.write_bytes(encode_image(photo_pixels(70, 640, 480), "PNG"))
+    marked = tmp_path / "out" / "marked.jpg"
+    code, _, err = run("watermark", "embed", str(source), str(marked), "--payload", "0123456789ABCDEF")
+    assert code == 0, err
+    results = run_json("watermark", "detect", str(marked), str(source))
+    assert [(r["found"], r["payload"]) for r in results] == [(True, "0123456789abcdef"), (False, None)]
+    assert set(results[0]) == {"file", "found", "payload", "confidence"}
+
+
+def test_watermark_embed_refuses_bad_payloads_formats_and_inputs_writing_nothing(tmp_path):
+    source = tmp_path / "photo.png"
+    source.write_bytes(encode_image(photo_pixels(71, 640, 480), "PNG"))
+    tiny = tmp_path / "tiny.png"
+    tiny.write_bytes(encode_image(photo_pixels(72, 120, 90), "PNG"))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0garbage")
+    out = tmp_path / "out"
+    cases = [
+        (str(source), str(out / "a.png"), "0123", "16 hex digits"),
+        (str(source), str(out / "a.png"), "zz23456789abcdef", "16 hex digits"),
+        (str(source), str(out / "a.gif"), "0123456789abcdef", "cannot write"),
+        (str(tiny), str(out / "a.png"), "0123456789abcdef", "at least 256"),
+        (str(broken), str(out / "a.png"), "0123456789abcdef", "cannot be decoded"),
+        (str(tmp_path / "missing.png"), str(out / "a.png"), "0123456789abcdef", "no such file"),
+    ]
+    for src, dst, payload, message in cases:
+        code, _, err = run("watermark", "embed", src, dst, "--payload", payload)
+        assert code == 3, (src, dst, payload)
+        assert message in err
+    assert not out.exists() or list(out.iterdir()) == []
+    code, out_text, _ = run("watermark", "detect", str(broken), "--json")
+    assert code == 3 and json.loads(out_text)[0]["error"]["code"] == "corrupt_media"

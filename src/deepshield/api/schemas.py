@@ -109,3 +109,11 @@ class HealthOut(BaseModel):
     status: str
     store: str
     version: str
+
+
+class WatermarkOut(BaseModel):
+    found: bool
+    payload: str | None = Field(description="16 hex digits, or null when no mark was read.")
+    confidence: float = Field(description="0 when not found; else how cleanly the bits agree (0-1).")
+    scale: float | None = Field(default=None, description="Tile scale found (crops enlarge it).")
+    rotation_deg: float | None = None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +10,7 @@ from rich.table import Table
 
 from deepshield.cli.context import local_operator, open_context
 from deepshield.cli.hash_commands import iter_hashed_files
-from deepshield.cli.output import print_json, reported_errors, stderr, stdout
+from deepshield.cli.output import print_json, reported_errors, stderr, stdout, write_atomically
 from deepshield.errors import DeepShieldError, InvalidRequest
 from deepshield.media import read_media_file
 from deepshield.services import bank_files
@@ -168,19 +166,6 @@ def disable(bank: BankArg, entry_id: EntryArg, as_json: JsonOption = False) -> N
 def enable(bank: BankArg, entry_id: EntryArg, as_json: JsonOption = False) -> None:
     """Let a disabled entry match again."""
     _set_enabled(bank, entry_id, True, as_json)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 @app.command("export")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from deepshield import __version__
-from deepshield.cli import bank_commands, key_commands
+from deepshield.cli import bank_commands, key_commands, watermark_commands
 from deepshield.cli.hash_commands import hash_command
 from deepshield.cli.match_commands import match_command
 from deepshield.cli.serve_command import serve_command
@@ -19,7 +19,8 @@ def _version(value: bool) -> None:
 
 app = typer.Typer(
     name="deepshield",
-    help="DeepShield: hash images and videos, keep hash banks, match uploads against them.\n\n"
+    help="DeepShield: hash images and videos, keep hash banks, match uploads against them, "
+    "and embed or detect the invisible watermark.\n\n"
     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 not found, "
     "5 conflict, 6 store unavailable.",
     no_args_is_help=True,
@@ -41,6 +42,7 @@ app.command("match")(match_command)
 app.command("serve")(serve_command)
 app.add_typer(bank_commands.app, name="bank")
 app.add_typer(key_commands.app, name="keys")
+app.add_typer(watermark_commands.app, name="watermark")
 
 
 def main() -> None:

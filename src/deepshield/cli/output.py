@@ -8,10 +8,13 @@ low-quality media, malformed hash); 4 not found; 5 conflict; 6 store unavailable
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import IntEnum
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -94,3 +97,16 @@ def advance(progress: Progress) -> None:
 
 def worst_exit(errors: Sequence[DeepShieldError]) -> ExitCode:
     return exit_code_for(errors[0]) if errors else ExitCode.OK
+
+
+def write_atomically(path: Path, content: str | bytes) -> None:
+    """Write ``content`` to ``path`` via a temporary file and a rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content.encode("utf-8") if isinstance(content, str) else content)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -25,6 +25,7 @@ class Action(StrEnum):
     BANK_EXPORT = "bank.export"
     BANK_IMPORT = "bank.import"
     KEYS_MANAGE = "keys.manage"
+    WATERMARK_DETECT = "watermark.detect"
 
 
 _ALLOWED: dict[Action, frozenset[Role]] = {
@@ -39,6 +40,7 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     Action.BANK_EXPORT: frozenset({Role.ADMIN}),
     Action.BANK_IMPORT: frozenset({Role.ADMIN}),
     Action.KEYS_MANAGE: frozenset({Role.ADMIN}),
+    Action.WATERMARK_DETECT: frozenset(Role),
 }
 
 

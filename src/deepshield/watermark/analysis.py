@@ -1,0 +1,69 @@
+"""The view of an image that both embedder and detector work on: working-size luma, high-passed."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from deepshield.watermark.layout import CELL_PX, CELLS, TILE_PX, WORKING_SHORT_SIDE
+
+MIN_SHORT_SIDE = 256
+HIGHPASS_SIGMA = 2.5
+ENERGY_SIGMA = 2.0
+PATTERN_SOFTNESS = 0.6
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 luma as float32."""
+    pixels = rgb.astype(np.float32)
+    return pixels[..., 0] * 0.299 + pixels[..., 1] * 0.587 + pixels[..., 2] * 0.114
+
+
+def working_size(height: int, width: int) -> tuple[int, int]:
+    """(height, width) of the working image: short side ``WORKING_SHORT_SIDE``, aspect kept."""
+    scale = WORKING_SHORT_SIDE / min(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def to_working(plane: np.ndarray) -> np.ndarray:
+    height, width = working_size(*plane.shape[:2])
+    shrinking = height < plane.shape[0]
+    return cv2.resize(plane, (width, height),
+                      interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def highpass(working_luma: np.ndarray) -> np.ndarray:
+    """Luma minus its local mean, divided by local energy: the host's texture is whitened."""
+    detail = working_luma - cv2.GaussianBlur(working_luma, (0, 0), HIGHPASS_SIGMA)
+    energy = cv2.GaussianBlur(detail * detail, (0, 0), ENERGY_SIGMA)
+    return detail / np.sqrt(energy + 1.0)
+
+
+def tile_grid_shape(height: int, width: int) -> tuple[int, int]:
+    return -(-height // TILE_PX), -(-width // TILE_PX)
+
+
+def cells_per_tile(plane: np.ndarray) -> np.ndarray:
+    """Mean of each cell in each whole or partial tile: (tiles, CELLS*CELLS), NaN outside."""
+    rows, cols = tile_grid_shape(*plane.shape)
+    padded = np.full((rows * TILE_PX, cols * TILE_PX), np.nan, dtype=np.float32)
+    padded[: plane.shape[0], : plane.shape[1]] = plane
+    cells = padded.reshape(rows, CELLS, CELL_PX, cols, CELLS, CELL_PX).mean(axis=(2, 5))
+    return cells.transpose(0, 2, 1, 3).reshape(rows * cols, CELLS * CELLS)
+
+
+def tiled_pattern(tile_cells: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The pattern image: per-tile cell values (tiles, CELLS*CELLS) laid out and softened."""
+    rows, cols = tile_grid_shape(height, width)
+    grid = tile_cells.reshape(rows, cols, CELLS, CELLS).transpose(0, 2, 1, 3)
+    grid = grid.reshape(rows * CELLS, cols * CELLS).astype(np.float32)
+    pattern = np.repeat(np.repeat(grid, CELL_PX, axis=0), CELL_PX, axis=1)[:height, :width]
+    return cv2.GaussianBlur(pattern, (0, 0), PATTERN_SOFTNESS)
+
+
+def texture_mask(working_luma: np.ndarray, low: float = 0.8, high: float = 1.3,
+                 scale: float = 30.0) -> np.ndarray:
+    """Perceptual masking: more strength in texture, less in flat areas, within [low, high]."""
+    mean = cv2.GaussianBlur(working_luma, (0, 0), 2)
+    variance = cv2.GaussianBlur(working_luma * working_luma, (0, 0), 2) - mean * mean
+    return np.clip(low + np.sqrt(np.maximum(variance, 0)) / scale, low, high)

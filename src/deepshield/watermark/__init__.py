@@ -4,7 +4,7 @@
 short side of at least 256 pixels. See docs/WATERMARK.md for the design.
 """
 
-from deepshield.watermark.detect import Detection, detect
-from deepshield.watermark.embed import DEFAULT_STRENGTH, embed
+from deepshield.watermark.detection import Detection, detect
+from deepshield.watermark.embedding import DEFAULT_STRENGTH, embed
 
 __all__ = ["DEFAULT_STRENGTH", "Detection", "detect", "embed"]

@@ -14,9 +14,8 @@ PATTERN_SOFTNESS = 0.6
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
-    """BT.601 luma as float32."""
-    pixels = rgb.astype(np.float32)
-    return pixels[..., 0] * 0.299 + pixels[..., 1] * 0.587 + pixels[..., 2] * 0.114
+    """BT.601 luma as float32 (OpenCV's fixed-point conversion: fast, within half a level)."""
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
 def working_size(height: int, width: int) -> tuple[int, int]:

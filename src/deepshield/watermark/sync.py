@@ -43,22 +43,24 @@ NOMINAL = Geometry(float(TILE_PX), 0.0, 0.0)
 
 def whitened_autocorrelation(plane: np.ndarray) -> np.ndarray:
     """Autocorrelation of ``plane`` (zero lag at the centre) from its envelope-whitened spectrum."""
+    # Circular (unpadded) correlation: only lags up to 1.5 tiles are read, far from the wrap.
     height, width = plane.shape
-    power = np.abs(np.fft.fft2(plane, s=(2 * height, 2 * width))) ** 2
+    power = np.abs(np.fft.fft2(plane)) ** 2
     centred = np.fft.fftshift(power).astype(np.float32)
     envelope = cv2.blur(centred, (_ENVELOPE_PX, _ENVELOPE_PX))
     peaks = np.maximum(centred / (envelope + 1e-6) - 1.0, 0)
     correlation = np.fft.fftshift(np.real(np.fft.ifft2(np.fft.ifftshift(peaks))))
-    return (correlation / max(correlation[height, width], 1e-12)).astype(np.float32)
+    centre = correlation[height // 2, width // 2]
+    return (correlation / max(centre, 1e-12)).astype(np.float32)
 
 
 def _lattice_score(correlation: np.ndarray, periods: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    height, width = correlation.shape[0] // 2, correlation.shape[1] // 2
+    height, width = correlation.shape
     score = np.zeros(periods.shape, dtype=np.float32)
     for along, across, weight in _LATTICE:
-        x = width + periods * (along * np.cos(angles) - across * np.sin(angles))
-        y = height + periods * (along * np.sin(angles) + across * np.cos(angles))
-        inside = (x >= 0) & (x < 2 * width - 1) & (y >= 0) & (y < 2 * height - 1)
+        x = width // 2 + periods * (along * np.cos(angles) - across * np.sin(angles))
+        y = height // 2 + periods * (along * np.sin(angles) + across * np.cos(angles))
+        inside = (x >= 0) & (x < width - 1) & (y >= 0) & (y < height - 1)
         values = cv2.remap(correlation, x.astype(np.float32), y.astype(np.float32),
                            cv2.INTER_LINEAR)
         score += weight * np.where(inside, values, 0)

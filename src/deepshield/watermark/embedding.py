@@ -76,7 +76,7 @@ def embed(image: np.ndarray, payload: int, *, strength: float = DEFAULT_STRENGTH
 
     # The largest common margin whose pattern fits the strength budget (bisection).
     low, high = 0.0, 10.0 * (float(np.abs(host).max()) + 1.0)
-    for _ in range(24):
+    for _ in range(14):
         middle = (low + high) / 2
         if np.sqrt(np.mean(residual(middle) ** 2)) > strength:
             high = middle
@@ -84,5 +84,5 @@ def embed(image: np.ndarray, payload: int, *, strength: float = DEFAULT_STRENGTH
             low = middle
     full = cv2.resize(residual(low), (width, height), interpolation=cv2.INTER_LINEAR)
     full *= strength / (float(np.sqrt(np.mean(full**2))) + 1e-9)
-    marked = image.astype(np.float32) + full[..., None]
-    return np.clip(np.rint(marked), 0, 255).astype(np.uint8)
+    # Saturating, rounding addition of the same change to R, G and B.
+    return cv2.add(image, cv2.merge([full, full, full]), dtype=cv2.CV_8U)

@@ -5,8 +5,9 @@ pixels, then upscaled to the image: that keeps it at frequencies that survive
 downscaling to half size and JPEG at quality 50. The embedder knows the host image,
 so it measures how much the host itself pushes each coded bit the wrong way (as the
 detector will see it) and gives those bits more amplitude and the easy ones less
-("improved spread spectrum"). The total is scaled to a fixed RMS change, which sets
-the PSNR: 1.95 levels of RMS gives about 42 dB.
+("improved spread spectrum"). The total is scaled to an RMS change that follows the
+image's texture: 1.95 levels (42 dB) for a typical photo, less for smooth images where
+a change shows, more for busy ones that hide it (between 0.75× and 1.5×).
 """
 
 from __future__ import annotations
@@ -27,8 +28,13 @@ from deepshield.watermark.analysis import (
 from deepshield.watermark.layout import CELL_SIGNS, PILOT_CELLS, despread, payload_cells
 from deepshield.watermark.payload import encode
 
-#: RMS luma change, in 8-bit levels. 1.95 gives a PSNR of about 42 dB.
+#: RMS luma change, in 8-bit levels, for an image of typical texture (42 dB PSNR).
 DEFAULT_STRENGTH = 1.95
+#: Local contrast (mean local standard deviation, in levels) of a typical photo.
+TYPICAL_TEXTURE = 12.0
+#: How far strength follows texture: busy images hide more, smooth ones get less.
+TEXTURE_EXPONENT = 0.5
+STRENGTH_RANGE = (0.75, 1.5)
 _MIN_AMPLITUDE = 0.3
 _PILOT_GAIN = 1.0
 
@@ -47,6 +53,15 @@ def _folded_bits(plane: np.ndarray) -> np.ndarray:
     return despread(np.nanmean(cells_per_tile(highpass(plane)), axis=0))
 
 
+def _texture_factor(working: np.ndarray) -> float:
+    """Perceptual masking at image level: scale strength by the image's overall texture."""
+    mean = cv2.GaussianBlur(working, (0, 0), 2)
+    variance = cv2.GaussianBlur(working * working, (0, 0), 2) - mean * mean
+    texture = float(np.sqrt(np.maximum(variance, 0)).mean())
+    factor = (max(texture, 1e-3) / TYPICAL_TEXTURE) ** TEXTURE_EXPONENT
+    return float(np.clip(factor, *STRENGTH_RANGE))
+
+
 def embed(image: np.ndarray, payload: int, *, strength: float = DEFAULT_STRENGTH) -> np.ndarray:
     """Return a copy of ``image`` (H×W×3 uint8 RGB) carrying the 64-bit ``payload``.
 
@@ -61,6 +76,7 @@ def embed(image: np.ndarray, payload: int, *, strength: float = DEFAULT_STRENGTH
     wh, ww = working.shape
     tiles = int(np.prod(tile_grid_shape(wh, ww)))
     mask = texture_mask(working)
+    rms = strength * _texture_factor(working)
     coded = encode(payload)
     signs = coded.astype(np.float64) * 2 - 1
     unit = payload_cells(coded)
@@ -78,11 +94,11 @@ def embed(image: np.ndarray, payload: int, *, strength: float = DEFAULT_STRENGTH
     low, high = 0.0, 10.0 * (float(np.abs(host).max()) + 1.0)
     for _ in range(14):
         middle = (low + high) / 2
-        if np.sqrt(np.mean(residual(middle) ** 2)) > strength:
+        if np.sqrt(np.mean(residual(middle) ** 2)) > rms:
             high = middle
         else:
             low = middle
     full = cv2.resize(residual(low), (width, height), interpolation=cv2.INTER_LINEAR)
-    full *= strength / (float(np.sqrt(np.mean(full**2))) + 1e-9)
+    full *= rms / (float(np.sqrt(np.mean(full**2))) + 1e-9)
     # Saturating, rounding addition of the same change to R, G and B.
     return cv2.add(image, cv2.merge([full, full, full]), dtype=cv2.CV_8U)

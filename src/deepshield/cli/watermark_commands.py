@@ -1,4 +1,4 @@
-"""``deepshield watermark``: embed and detect DeepShield's invisible watermark in images."""
+"""``deepshield watermark``: embed and detect DeepShield's invisible watermark in images and videos."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 @app.command("embed")
 def embed_command(
-    source: Annotated[Path, typer.Argument(help="The image to mark.")],
+    source: Annotated[Path, typer.Argument(help="The image or video to mark.")],
     target: Annotated[Path, typer.Argument(help="Where to write the marked image (.png, .jpg, "
                                                 ".webp, .tif, .bmp).")],
     payload: Annotated[str, typer.Option(help="The payload: 16 hex digits (64 bits).")],
@@ -59,7 +59,7 @@ def embed_command(
 
 @app.command("detect")
 def detect_command(
-    paths: Annotated[list[Path], typer.Argument(help="Images, or folders of them.")],
+    paths: Annotated[list[Path], typer.Argument(help="Images or videos, or folders of them.")],
     as_json: JsonOption = False,
 ) -> None:
     """Look for the watermark. Exit 0 whether or not it is found; 3 if a file cannot be read.

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
 
 from deepshield.errors import InvalidRequest
 from deepshield.media import MediaKind, MediaLimits, decode_image, sniff_media_type
-from deepshield.media.errors import UnsupportedMedia
 from deepshield.watermark import Detection, detect, embed
+from deepshield.watermark.video import detect_video, embed_video
 
+T = TypeVar("T")
 _PAYLOAD_HEX = re.compile(r"^[0-9a-fA-F]{16}$")
 #: Output formats by file extension, with the options that keep the mark intact.
 OUTPUT_FORMATS: dict[str, tuple[str, dict[str, object]]] = {
@@ -25,6 +28,17 @@ OUTPUT_FORMATS: dict[str, tuple[str, dict[str, object]]] = {
     ".tiff": ("TIFF", {"compression": "tiff_deflate"}),
     ".bmp": ("BMP", {}),
 }
+
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm"}
+
+
+def _video_errors(function: Callable[..., T], *args: object) -> T:
+    """Frames too small for the mark are a clear refusal, as for images."""
+    try:
+        return function(*args)
+    except ValueError as exc:
+        raise InvalidRequest(f"the video cannot carry the watermark: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -53,8 +67,6 @@ def output_format(suffix: str) -> tuple[str, dict[str, object]]:
 
 
 def _pixels(data: bytes, limits: MediaLimits) -> np.ndarray:
-    if sniff_media_type(data[:64]).kind is MediaKind.VIDEO:
-        raise UnsupportedMedia("video watermarking is not available yet; give an image")
     pixels = decode_image(data, limits).pixels
     if min(pixels.shape[:2]) < 256:
         raise InvalidRequest(f"the image is {pixels.shape[1]}×{pixels.shape[0]}; the watermark "
@@ -63,11 +75,19 @@ def _pixels(data: bytes, limits: MediaLimits) -> np.ndarray:
 
 
 def embed_watermark(data: bytes, payload_hex: str, suffix: str, limits: MediaLimits) -> bytes:
-    """Watermark image bytes with a 64-bit payload; returns the encoded image (format by suffix).
+    """Watermark image or video bytes with a 64-bit payload; returns the encoded result.
 
-    EXIF orientation is applied, so the output is stored upright with no orientation tag.
+    Images are written in the format ``suffix`` names; EXIF orientation is applied, so the
+    output is stored upright with no orientation tag. Videos keep their container (the
+    suffix must be a video one), audio and metadata; their video track is re-encoded.
     """
     payload = parse_payload(payload_hex)
+    media_type = sniff_media_type(data[:64])
+    if media_type.kind is MediaKind.VIDEO:
+        if suffix.lower() not in VIDEO_SUFFIXES:
+            raise InvalidRequest(f"a watermarked video keeps its container; write it as "
+                                 f"{' or '.join(sorted(VIDEO_SUFFIXES))}, not {suffix or 'nothing'!r}")
+        return _video_errors(embed_video, data, payload, limits)
     image_format, options = output_format(suffix)
     marked = embed(_pixels(data, limits), payload)
     buffer = io.BytesIO()
@@ -76,7 +96,10 @@ def embed_watermark(data: bytes, payload_hex: str, suffix: str, limits: MediaLim
 
 
 def detect_watermark(data: bytes, limits: MediaLimits) -> WatermarkReport:
-    """Look for the watermark in image bytes. Unmarked means ``found`` is False, nothing more."""
-    detection: Detection = detect(_pixels(data, limits))
+    """Look for the watermark in image or video bytes. Not found means unknown, nothing more."""
+    if sniff_media_type(data[:64]).kind is MediaKind.VIDEO:
+        detection: Detection = _video_errors(detect_video, data, limits)
+    else:
+        detection = detect(_pixels(data, limits))
     return WatermarkReport(detection.found, detection.payload_hex, round(detection.confidence, 4),
                            detection.scale, detection.rotation_deg)

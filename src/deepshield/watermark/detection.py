@@ -132,7 +132,16 @@ def detect(image: np.ndarray) -> Detection:
     Returns ``found=False`` and no payload unless a payload's CRC-32 checks out.
     """
     check_image(image)
-    plane = highpass(to_working(luma(image)))
+    return detect_in_plane(analysis_plane(image))
+
+
+def analysis_plane(image: np.ndarray) -> np.ndarray:
+    """The high-passed working plane the detector reads; planes of one video can be averaged."""
+    return highpass(to_working(luma(image)))
+
+
+def detect_in_plane(plane: np.ndarray) -> Detection:
+    """Detection on an analysis plane (or an average of several with the same geometry)."""
     # Resizing keeps the nominal geometry (the plane is normalised to the short side): try it
     # before paying for the search.
     detection, crc_ok = _decode_at(plane, NOMINAL)

@@ -32,12 +32,16 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 @app.command("embed")
 def embed_command(
     source: Annotated[Path, typer.Argument(help="The image or video to mark.")],
-    target: Annotated[Path, typer.Argument(help="Where to write the marked image (.png, .jpg, "
-                                                ".webp, .tif, .bmp).")],
+    target: Annotated[Path, typer.Argument(
+        help="Where to write it: .png, .jpg, .webp, .tif or .bmp for images; a video keeps its "
+             "container (.mp4, .mov, .mkv, .webm).")],
     payload: Annotated[str, typer.Option(help="The payload: 16 hex digits (64 bits).")],
     as_json: JsonOption = False,
 ) -> None:
-    """Write a copy of an image carrying an invisible 64-bit payload. Nothing is written on error."""
+    """Write a copy of an image or video carrying an invisible 64-bit payload.
+
+    Nothing is written on error.
+    """
     with reported_errors(as_json):
         settings = load_settings()
         if source.resolve() == target.resolve():

@@ -80,25 +80,34 @@ def embed(image: np.ndarray, payload: int, *, strength: float = DEFAULT_STRENGTH
     coded = encode(payload)
     signs = coded.astype(np.float64) * 2 - 1
     unit = payload_cells(coded)
+    unit_pattern = tiled_pattern(np.tile(unit, (tiles, 1)), wh, ww) * mask
     host = _folded_bits(working) * signs
-    response = _folded_bits(working + tiled_pattern(np.tile(unit, (tiles, 1)), wh, ww) * mask)
-    response = np.maximum(response * signs - host, 1e-3)
+    response = np.maximum(_folded_bits(working + unit_pattern) * signs - host, 1e-3)
 
-    def residual(margin: float) -> np.ndarray:
+    def cells_for(margin: float) -> np.ndarray:
         amplitudes = np.maximum(_MIN_AMPLITUDE, (margin - host) / response)
         cells = payload_cells(coded, amplitudes)
         cells[PILOT_CELLS] = CELL_SIGNS[PILOT_CELLS] * _PILOT_GAIN * amplitudes.mean()
-        return tiled_pattern(np.tile(cells, (tiles, 1)), wh, ww) * mask
+        return cells
+
+    # Every tile holds the same cells, so the pattern's energy is a weighted sum of squared
+    # cell values; calibrate the weights once on the unit pattern, then search in cell space.
+    cell_weight = np.nan_to_num(np.nanmean(cells_per_tile(mask * mask), axis=0))
+    calibration = float(np.mean(unit_pattern**2)) / (float(np.mean(unit**2 * cell_weight)) + 1e-12)
+
+    def rms_for(margin: float) -> float:
+        return float(np.sqrt(calibration * np.mean(cells_for(margin) ** 2 * cell_weight)))
 
     # The largest common margin whose pattern fits the strength budget (bisection).
     low, high = 0.0, 10.0 * (float(np.abs(host).max()) + 1.0)
-    for _ in range(14):
+    for _ in range(30):
         middle = (low + high) / 2
-        if np.sqrt(np.mean(residual(middle) ** 2)) > rms:
+        if rms_for(middle) > rms:
             high = middle
         else:
             low = middle
-    full = cv2.resize(residual(low), (width, height), interpolation=cv2.INTER_LINEAR)
+    pattern = tiled_pattern(np.tile(cells_for(low), (tiles, 1)), wh, ww) * mask
+    full = cv2.resize(pattern, (width, height), interpolation=cv2.INTER_LINEAR)
     full *= rms / (float(np.sqrt(np.mean(full**2))) + 1e-9)
     # Saturating, rounding addition of the same change to R, G and B.
     return cv2.add(image, cv2.merge([full, full, full]), dtype=cv2.CV_8U)

@@ -10,6 +10,8 @@ picture moves, so it adds up and the picture averages out.
 from __future__ import annotations
 
 import io
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 
 import av
@@ -27,6 +29,8 @@ DETECTION_FRAMES = 30
 #: Video is seen in motion and is compressed harder than photos: an RMS change of 3 levels
 #: (about 38.6 dB) is what survives H.264 at CRF 28 on 2-second clips.
 VIDEO_STRENGTH = 3.0
+_MARKING_THREADS = 2
+_QUEUE_FRAMES = 4
 _ENCODERS = {"mp4": ("mp4", "libx264"), "mov": ("mov", "libx264"), "mkv": ("matroska", "libx264"),
              "webm": ("webm", "libvpx-vp9")}
 
@@ -46,33 +50,46 @@ def embed_video(data: bytes, payload: int, limits: MediaLimits, *,
             video_out = target.add_stream(codec, rate=rate)
             video_out.width, video_out.height = info.width, info.height
             video_out.pix_fmt = "yuv420p"
-            video_out.options = {"crf": str(crf), **({"preset": "veryfast"}
+            video_out.options = {"crf": str(crf), **({"preset": "superfast"}
                                                      if codec == "libx264" else {"b:v": "0"})}
             video_out.metadata.update(video_in.metadata)
             copied = {}
             for stream in source.streams:
                 if stream.type in ("audio", "subtitle") and stream is not video_in:
                     copied[stream.index] = target.add_stream_from_template(stream)
+            # Frames are marked on a worker thread (OpenCV and numpy release the GIL) while
+            # this thread decodes and encodes; a short queue keeps memory bounded and order kept.
+            pending: deque[tuple[Future[np.ndarray], av.VideoFrame]] = deque()
+
+            def encode_oldest() -> None:
+                marked, decoded = pending.popleft()
+                frame = av.VideoFrame.from_ndarray(marked.result(), format="rgb24")
+                frame.pts, frame.time_base = decoded.pts, decoded.time_base
+                for encoded in video_out.encode(frame):
+                    target.mux(encoded)
+
             frame_count = 0
-            for packet in source.demux([video_in, *[s for s in source.streams
-                                                    if s.index in copied]]):
-                if packet.stream.index in copied:
-                    if packet.dts is not None:
-                        packet.stream = copied[packet.stream.index]
-                        target.mux(packet)
-                    continue
-                for decoded in packet.decode():
-                    frame_count += 1
-                    if frame_count > limits.max_frames:
-                        raise MediaTooLarge(f"the video has more than {limits.max_frames:,} "
-                                            "frames, past the frame limit")
-                    pixels = decoded.to_ndarray(format="rgb24")
-                    check_image(pixels)
-                    frame = av.VideoFrame.from_ndarray(embed(pixels, payload, strength=strength),
-                                                       format="rgb24")
-                    frame.pts, frame.time_base = decoded.pts, decoded.time_base
-                    for encoded in video_out.encode(frame):
-                        target.mux(encoded)
+            with ThreadPoolExecutor(max_workers=_MARKING_THREADS) as pool:
+                for packet in source.demux([video_in, *[s for s in source.streams
+                                                        if s.index in copied]]):
+                    if packet.stream.index in copied:
+                        if packet.dts is not None:
+                            packet.stream = copied[packet.stream.index]
+                            target.mux(packet)
+                        continue
+                    for decoded in packet.decode():
+                        frame_count += 1
+                        if frame_count > limits.max_frames:
+                            raise MediaTooLarge(f"the video has more than {limits.max_frames:,} "
+                                                "frames, past the frame limit")
+                        pixels = decoded.to_ndarray(format="rgb24")
+                        check_image(pixels)
+                        pending.append((pool.submit(embed, pixels, payload, strength=strength),
+                                        decoded))
+                        if len(pending) > _QUEUE_FRAMES:
+                            encode_oldest()
+                while pending:
+                    encode_oldest()
             for encoded in video_out.encode():
                 target.mux(encoded)
     except av.error.FFmpegError as exc:

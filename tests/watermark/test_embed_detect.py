@@ -95,7 +95,6 @@ def test_unmarked_images_are_reported_unmarked():
 
 
 @pytest.mark.parametrize("image, message", [
-    (np.zeros((200, 400, 3), np.uint8), "at least 256"),
     (np.zeros((300, 300), np.uint8), "H×W×3"),
     (np.zeros((300, 300, 3), np.float32), "uint8"),
 ])
@@ -104,3 +103,15 @@ def test_unusable_arrays_are_refused_with_a_reason(image, message):
         embed(image, PAYLOAD)
     with pytest.raises(ValueError, match=message):
         detect(image)
+
+
+def test_marking_needs_256_px_but_reading_works_down_to_128_so_halved_copies_are_read():
+    with pytest.raises(ValueError, match="at least 256"):
+        embed(np.zeros((200, 400, 3), np.uint8), PAYLOAD)
+    with pytest.raises(ValueError, match="at least 128"):
+        detect(np.zeros((100, 400, 3), np.uint8))
+    marked = embed(photo_pixels(23, 512, 512), PAYLOAD)
+    halved = _jpeg(_resize(marked, 0.5), 90)
+    assert halved.shape[:2] == (256, 256)
+    assert detect(halved).payload == PAYLOAD
+    assert not detect(np.zeros((200, 400, 3), np.uint8)).found

@@ -14,6 +14,7 @@ from PIL import Image
 from deepshield.errors import InvalidRequest
 from deepshield.media import MediaKind, MediaLimits, decode_image, sniff_media_type
 from deepshield.watermark import Detection, detect, embed
+from deepshield.watermark.analysis import MIN_DETECT_SHORT_SIDE, MIN_SHORT_SIDE
 from deepshield.watermark.video import detect_video, embed_video
 
 T = TypeVar("T")
@@ -66,11 +67,11 @@ def output_format(suffix: str) -> tuple[str, dict[str, object]]:
                              f"use one of {known}") from None
 
 
-def _pixels(data: bytes, limits: MediaLimits) -> np.ndarray:
+def _pixels(data: bytes, limits: MediaLimits, min_short_side: int) -> np.ndarray:
     pixels = decode_image(data, limits).pixels
-    if min(pixels.shape[:2]) < 256:
+    if min(pixels.shape[:2]) < min_short_side:
         raise InvalidRequest(f"the image is {pixels.shape[1]}×{pixels.shape[0]}; the watermark "
-                             "needs a short side of at least 256 pixels")
+                             f"needs a short side of at least {min_short_side} pixels")
     return pixels
 
 
@@ -89,7 +90,7 @@ def embed_watermark(data: bytes, payload_hex: str, suffix: str, limits: MediaLim
                                  f"{' or '.join(sorted(VIDEO_SUFFIXES))}, not {suffix or 'nothing'!r}")
         return _video_errors(embed_video, data, payload, limits)
     image_format, options = output_format(suffix)
-    marked = embed(_pixels(data, limits), payload)
+    marked = embed(_pixels(data, limits, MIN_SHORT_SIDE), payload)
     buffer = io.BytesIO()
     Image.fromarray(marked).save(buffer, image_format, **options)
     return buffer.getvalue()
@@ -100,6 +101,6 @@ def detect_watermark(data: bytes, limits: MediaLimits) -> WatermarkReport:
     if sniff_media_type(data[:64]).kind is MediaKind.VIDEO:
         detection: Detection = _video_errors(detect_video, data, limits)
     else:
-        detection = detect(_pixels(data, limits))
+        detection = detect(_pixels(data, limits, MIN_DETECT_SHORT_SIDE))
     return WatermarkReport(detection.found, detection.payload_hex, round(detection.confidence, 4),
                            detection.scale, detection.rotation_deg)

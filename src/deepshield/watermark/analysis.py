@@ -8,6 +8,9 @@ import numpy as np
 from deepshield.watermark.layout import CELL_PX, CELLS, TILE_PX, WORKING_SHORT_SIDE
 
 MIN_SHORT_SIDE = 256
+#: Marked images may later be shrunk (a 512 px image halved is 256); the detector reads down
+#: to half the embedding minimum.
+MIN_DETECT_SHORT_SIDE = 128
 HIGHPASS_SIGMA = 2.5
 ENERGY_SIGMA = 2.0
 PATTERN_SOFTNESS = 0.6

@@ -16,6 +16,7 @@ import numpy as np
 from deepshield.watermark.analysis import (
     CELL_PX,
     CELLS,
+    MIN_DETECT_SHORT_SIDE,
     PATTERN_SOFTNESS,
     highpass,
     luma,
@@ -131,7 +132,7 @@ def detect(image: np.ndarray) -> Detection:
 
     Returns ``found=False`` and no payload unless a payload's CRC-32 checks out.
     """
-    check_image(image)
+    check_image(image, MIN_DETECT_SHORT_SIDE)
     return detect_in_plane(analysis_plane(image))
 
 

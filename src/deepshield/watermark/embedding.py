@@ -39,13 +39,14 @@ _MIN_AMPLITUDE = 0.3
 _PILOT_GAIN = 1.0
 
 
-def check_image(image: np.ndarray) -> None:
+def check_image(image: np.ndarray, min_short_side: int = MIN_SHORT_SIDE) -> None:
+    """Refuse arrays that are not H×W×3 uint8 RGB, or smaller than ``min_short_side``."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 \
             or image.shape[2] != 3:
         raise ValueError("the watermark works on H×W×3 uint8 RGB arrays")
-    if min(image.shape[:2]) < MIN_SHORT_SIDE:
+    if min(image.shape[:2]) < min_short_side:
         raise ValueError(f"the image's short side is {min(image.shape[:2])} px; the watermark "
-                         f"needs at least {MIN_SHORT_SIDE}")
+                         f"needs at least {min_short_side}")
 
 
 def _folded_bits(plane: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from deepshield.media import MediaLimits
 from deepshield.media.errors import CorruptMedia, MediaTooLarge
 from deepshield.media.sniff import sniff_media_type
 from deepshield.media.video import iter_video_frames, probe_video
+from deepshield.watermark.analysis import MIN_DETECT_SHORT_SIDE
 from deepshield.watermark.detection import Detection, analysis_plane, detect_in_plane
 from deepshield.watermark.embedding import check_image, embed
 
@@ -105,7 +106,7 @@ def detect_video(data: bytes, limits: MediaLimits) -> Detection:
     step = max(1, total // DETECTION_FRAMES)
     planes = []
     for frame in iter_video_frames(data, limits, every_nth=step):
-        check_image(frame.pixels)
+        check_image(frame.pixels, MIN_DETECT_SHORT_SIDE)
         planes.append(analysis_plane(frame.pixels))
         if len(planes) >= DETECTION_FRAMES:
             break

@@ -31,10 +31,10 @@ from deepshield.watermark.payload import encode
 #: RMS luma change, in 8-bit levels, for an image of typical texture (42 dB PSNR).
 DEFAULT_STRENGTH = 1.95
 #: Local contrast (mean local standard deviation, in levels) of a typical photo.
-TYPICAL_TEXTURE = 13.0
+TYPICAL_TEXTURE = 14.0
 #: How far strength follows texture: busy images hide more, smooth ones get less.
 TEXTURE_EXPONENT = 0.5
-STRENGTH_RANGE = (0.75, 1.5)
+STRENGTH_RANGE = (0.75, 1.35)
 _MIN_AMPLITUDE = 0.3
 _PILOT_GAIN = 1.0
 

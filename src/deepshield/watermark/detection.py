@@ -97,16 +97,17 @@ def _pilot(folded: np.ndarray) -> tuple[float, int, int]:
     return pilot_z, int(dy), int(dx)
 
 
-def refine_period(plane: np.ndarray, geometry: Geometry) -> Geometry:
-    """Sharpen the period by the pilot: a tenth of a pixel matters when folding many tiles."""
+def refine_geometry(plane: np.ndarray, geometry: Geometry) -> Geometry:
+    """Sharpen period and angle by the pilot: a tenth of a pixel matters when folding tiles."""
     best = (_pilot(_fold(plane, geometry))[0], geometry)
-    for step in (0.2, 0.07):
+    for period_step, angle_step, reach in ((0.2, np.deg2rad(0.2), 3), (0.07, np.deg2rad(0.07), 1)):
         centre = best[1]
-        for offset in (-3, -2, -1, 1, 2, 3) if step == 0.2 else (-1, 1):
-            candidate = Geometry(centre.period + offset * step, centre.angle, centre.score)
-            z = _pilot(_fold(plane, candidate))[0]
-            if z > best[0]:
-                best = (z, candidate)
+        for offset in [k for k in range(-reach, reach + 1) if k]:
+            for candidate in (Geometry(centre.period + offset * period_step, centre.angle, 0.0),
+                              Geometry(centre.period, centre.angle + offset * angle_step, 0.0)):
+                z = _pilot(_fold(plane, candidate))[0]
+                if z > best[0]:
+                    best = (z, candidate)
     return best[1]
 
 
@@ -154,12 +155,12 @@ def detect_in_plane(plane: np.ndarray) -> Detection:
         if crc_ok:
             return detection
         tried.append((detection.pilot_z, geometry))
-    # Slow path: the candidates the pilot liked best, with their period sharpened by it.
+    # Slow path: the candidates the pilot liked best, with their geometry sharpened by it.
     tried.sort(key=lambda item: -item[0])
     for z, geometry in tried[:REFINED_CANDIDATES]:
         if z < REFINE_MIN_PILOT_Z:
             break
-        detection, crc_ok = _decode_at(plane, refine_period(plane, geometry))
+        detection, crc_ok = _decode_at(plane, refine_geometry(plane, geometry))
         if crc_ok:
             return detection
     return Detection(False, None, 0.0, pilot_z=tried[0][0])

@@ -63,9 +63,14 @@ def tiled_pattern(tile_cells: np.ndarray, height: int, width: int) -> np.ndarray
     return cv2.GaussianBlur(pattern, (0, 0), PATTERN_SOFTNESS)
 
 
-def texture_mask(working_luma: np.ndarray, low: float = 0.8, high: float = 1.3,
-                 scale: float = 30.0) -> np.ndarray:
-    """Perceptual masking: more strength in texture, less in flat areas, within [low, high]."""
+def local_contrast(working_luma: np.ndarray) -> np.ndarray:
+    """Local standard deviation of luma (levels), over a Gaussian window of about 5 px."""
     mean = cv2.GaussianBlur(working_luma, (0, 0), 2)
     variance = cv2.GaussianBlur(working_luma * working_luma, (0, 0), 2) - mean * mean
-    return np.clip(low + np.sqrt(np.maximum(variance, 0)) / scale, low, high)
+    return np.sqrt(np.maximum(variance, 0))
+
+
+def texture_mask(contrast: np.ndarray, low: float = 0.8, high: float = 1.3,
+                 scale: float = 30.0) -> np.ndarray:
+    """Perceptual masking: more strength in texture, less in flat areas, within [low, high]."""
+    return np.clip(low + contrast / scale, low, high)

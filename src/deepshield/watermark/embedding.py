@@ -6,8 +6,9 @@ downscaling to half size and JPEG at quality 50. The embedder knows the host ima
 so it measures how much the host itself pushes each coded bit the wrong way (as the
 detector will see it) and gives those bits more amplitude and the easy ones less
 ("improved spread spectrum"). The total is scaled to an RMS change that follows the
-image's texture: 1.95 levels (42 dB) for a typical photo, less for smooth images where
-a change shows, more for busy ones that hide it (between 0.75× and 1.5×).
+image's texture: ``DEFAULT_STRENGTH`` levels (42 dB) for a photo of typical texture,
+less for smooth images where a change shows, more for busy ones that hide it (within
+``STRENGTH_RANGE``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from deepshield.watermark.analysis import (
     MIN_SHORT_SIDE,
     cells_per_tile,
     highpass,
+    local_contrast,
     luma,
     texture_mask,
     tile_grid_shape,
@@ -54,11 +56,9 @@ def _folded_bits(plane: np.ndarray) -> np.ndarray:
     return despread(np.nanmean(cells_per_tile(highpass(plane)), axis=0))
 
 
-def _texture_factor(working: np.ndarray) -> float:
+def _texture_factor(contrast: np.ndarray) -> float:
     """Perceptual masking at image level: scale strength by the image's overall texture."""
-    mean = cv2.GaussianBlur(working, (0, 0), 2)
-    variance = cv2.GaussianBlur(working * working, (0, 0), 2) - mean * mean
-    texture = float(np.sqrt(np.maximum(variance, 0)).mean())
+    texture = float(contrast.mean())
     factor = (max(texture, 1e-3) / TYPICAL_TEXTURE) ** TEXTURE_EXPONENT
     return float(np.clip(factor, *STRENGTH_RANGE))
 
@@ -76,8 +76,9 @@ def embed(image: np.ndarray, payload: int, *, strength: float = DEFAULT_STRENGTH
     working = to_working(luma(image))
     wh, ww = working.shape
     tiles = int(np.prod(tile_grid_shape(wh, ww)))
-    mask = texture_mask(working)
-    rms = strength * _texture_factor(working)
+    contrast = local_contrast(working)
+    mask = texture_mask(contrast)
+    rms = strength * _texture_factor(contrast)
     coded = encode(payload)
     signs = coded.astype(np.float64) * 2 - 1
     unit = payload_cells(coded)

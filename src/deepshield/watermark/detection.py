@@ -8,7 +8,7 @@ by construction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -43,6 +43,9 @@ class Detection:
     scale: float | None = None  # tile scale relative to the embedding (crop enlarges it)
     rotation_deg: float | None = None
     pilot_z: float = 0.0  # the pilot's correlation peak, in standard deviations
+    #: The 64 data bits read (most significant first): the payload's when found, else the best
+    #: guess of the strongest decoded geometry (for measuring bit accuracy), or None.
+    bits: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def payload_hex(self) -> str | None:
@@ -123,8 +126,9 @@ def _decode_at(plane: np.ndarray, geometry: Geometry) -> tuple[Detection, bool]:
     soft /= float(np.std(soft)) + 1e-12
     decoded = decode(soft)
     confidence = float(np.clip((decoded.bit_agreement - 0.5) * 2, 0, 1))
+    bits = np.unpackbits(np.frombuffer(decoded.payload.to_bytes(8, "big"), dtype=np.uint8))
     detection = Detection(True, decoded.payload, confidence, geometry.scale,
-                          float(np.rad2deg(geometry.angle)), pilot_z)
+                          float(np.rad2deg(geometry.angle)), pilot_z, bits)
     return detection, decoded.crc_ok
 
 
@@ -144,23 +148,32 @@ def analysis_plane(image: np.ndarray) -> np.ndarray:
 
 def detect_in_plane(plane: np.ndarray) -> Detection:
     """Detection on an analysis plane (or an average of several with the same geometry)."""
+    attempts: list[Detection] = []
+
+    def attempt(geometry: Geometry) -> Detection | None:
+        detection, crc_ok = _decode_at(plane, geometry)
+        attempts.append(detection)
+        return detection if crc_ok else None
+
     # Resizing keeps the nominal geometry (the plane is normalised to the short side): try it
     # before paying for the search.
-    detection, crc_ok = _decode_at(plane, NOMINAL)
-    if crc_ok:
-        return detection
-    tried = [(detection.pilot_z, NOMINAL)]
+    found = attempt(NOMINAL)
+    if found:
+        return found
+    tried = [(attempts[-1].pilot_z, NOMINAL)]
     for geometry in candidate_geometries(plane, MAX_CANDIDATES):
-        detection, crc_ok = _decode_at(plane, geometry)
-        if crc_ok:
-            return detection
-        tried.append((detection.pilot_z, geometry))
+        found = attempt(geometry)
+        if found:
+            return found
+        tried.append((attempts[-1].pilot_z, geometry))
     # Slow path: the candidates the pilot liked best, with their geometry sharpened by it.
     tried.sort(key=lambda item: -item[0])
     for z, geometry in tried[:REFINED_CANDIDATES]:
         if z < REFINE_MIN_PILOT_Z:
             break
-        detection, crc_ok = _decode_at(plane, refine_geometry(plane, geometry))
-        if crc_ok:
-            return detection
-    return Detection(False, None, 0.0, pilot_z=tried[0][0])
+        found = attempt(refine_geometry(plane, geometry))
+        if found:
+            return found
+    strongest = max(attempts, key=lambda detection: detection.pilot_z)
+    return replace(strongest, found=False, payload=None, confidence=0.0, scale=None,
+                   rotation_deg=None)

@@ -54,6 +54,7 @@ def test_a_marked_image_yields_its_exact_payload(marked):
     assert detection.found and detection.payload == PAYLOAD
     assert detection.payload_hex == "0123456789abcdef"
     assert 0.5 < detection.confidence <= 1.0
+    assert int("".join(map(str, detection.bits)), 2) == PAYLOAD
 
 
 @pytest.mark.parametrize("attack", [

@@ -66,6 +66,13 @@ import pdqhash  # noqa: E402
 import PIL  # noqa: E402
 from PIL import Image, ImageDraw, ImageFilter, ImageOps, features  # noqa: E402
 
+from bench_environment import (  # noqa: E402
+    cpu_model,
+    interpreter,
+    package_version,
+    shared_data_dir,
+)
+
 try:
     from deepshield.media import MediaLimits, decode_image
 except ImportError:  # run from a checkout without an installed package
@@ -110,11 +117,6 @@ class Inputs:
     upscaled: int = 0
 
 
-def shared_data_dir() -> Path:
-    env = os.environ.get("DEEPSHIELD_SHARED_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def to_1080p_jpeg(image: Image.Image, *, mirror: bool = False) -> bytes:
@@ -358,14 +360,6 @@ def check_hashes(inputs: Inputs) -> dict[str, object]:
 # ---------------------------------------------------------------------------- reporting
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def build_report(
@@ -390,7 +384,7 @@ def build_report(
     sizes = [len(b) for b in inputs.images]
     return {
         "benchmark": "hashing",
-        "command": " ".join(shlex.quote(a) for a in [_interpreter(), *sys.argv]),
+        "command": " ".join(shlex.quote(a) for a in [interpreter(), *sys.argv]),
         "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {
             "cpu_model": cpu_model(),
@@ -399,7 +393,7 @@ def build_report(
             "numpy": np.__version__,
             "pillow": PIL.__version__,
             "libjpeg_turbo": features.version("libjpeg_turbo"),
-            "pdqhash": _version("pdqhash"),
+            "pdqhash": package_version("pdqhash"),
             "thread_env": THREAD_ENV,
         },
         "inputs": {
@@ -419,18 +413,8 @@ def build_report(
     }
 
 
-def _interpreter() -> str:
-    rel = os.path.relpath(sys.executable)
-    return sys.executable if rel.startswith("..") else rel
 
 
-def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def print_report(report: dict) -> None:

@@ -121,6 +121,12 @@ if importlib.util.find_spec("deepshield") is None and SRC_DIR.is_dir():
     sys.path.insert(0, str(SRC_DIR))  # run from a checkout without an installed package
 
 import watermark_attacks as wa  # noqa: E402
+from bench_environment import (  # noqa: E402
+    cpu_model,
+    interpreter,
+    package_version,
+    shared_data_dir,
+)
 
 if wa.cv2 is not None:
     wa.cv2.setNumThreads(1)
@@ -173,10 +179,6 @@ class Inputs:
     upscaled: dict[str, int] = field(default_factory=dict)
 
 
-def shared_photos_dir() -> Path:
-    env = os.environ.get("DEEPSHIELD_SHARED_DATA")
-    base = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return base / "photos"
 
 
 def fit(image: Image.Image, width: int, height: int) -> np.ndarray:
@@ -276,7 +278,7 @@ def generated_inputs(count: int, sizes: list[str], why: str) -> Inputs:
 
 
 def make_inputs(count: int, sizes: list[str]) -> Inputs:
-    photos = shared_photos_dir()
+    photos = (shared_data_dir() / "photos")
     if photos.is_dir():
         try:
             return photo_inputs(photos, count, sizes)
@@ -403,7 +405,7 @@ def imwatermark_method(name: str) -> Method:
         return Decoded(bits, bits_to_int(bits))
 
     return Method(
-        name, ANCHOR_BITS, embed, detect, note=f"invisible-watermark {_version('invisible-watermark')}"
+        name, ANCHOR_BITS, embed, detect, note=f"invisible-watermark {package_version('invisible-watermark')}"
     )
 
 
@@ -460,7 +462,8 @@ def rivagan_method() -> Method:
     _import_imwatermark()
     importlib.import_module("onnxruntime")
     note = (
-        f"invisible-watermark {_version('invisible-watermark')} ONNX, onnxruntime {_version('onnxruntime')}"
+        f"invisible-watermark {package_version('invisible-watermark')} ONNX, "
+        f"onnxruntime {package_version('onnxruntime')}"
     )
     return Method("rivaGan", ANCHOR_BITS, RivaGan.embed, RivaGan.detect, prepare=RivaGan.load, note=note)
 
@@ -484,7 +487,8 @@ def blind_method() -> Method:
         return Decoded(bits, bits_to_int(bits))
 
     return Method(
-        "blind-watermark", ANCHOR_BITS, embed, detect, note=f"blind-watermark {_version('blind-watermark')}"
+        "blind-watermark", ANCHOR_BITS, embed, detect,
+        note=f"blind-watermark {package_version('blind-watermark')}",
     )
 
 
@@ -804,28 +808,10 @@ def aggregate(
 # ---------------------------------------------------------------------------- reporting
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
-def _interpreter() -> str:
-    rel = os.path.relpath(sys.executable)
-    return sys.executable if rel.startswith("..") else rel
 
 
-def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "not installed"
 
 
 def machine_info() -> dict[str, Any]:
@@ -835,14 +821,14 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "pillow": PIL.__version__,
-        "opencv": _version("opencv-python-headless") if wa.cv2 is not None else "not installed",
-        "onnxruntime": _version("onnxruntime"),
+        "opencv": package_version("opencv-python-headless") if wa.cv2 is not None else "not installed",
+        "onnxruntime": package_version("onnxruntime"),
         "thread_env": THREAD_ENV,
     }
 
 
 def command_line() -> str:
-    return " ".join(shlex.quote(a) for a in [_interpreter(), *sys.argv])
+    return " ".join(shlex.quote(a) for a in [interpreter(), *sys.argv])
 
 
 def _console() -> Any:
@@ -1029,7 +1015,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 def _fp_sources(seed: int = 7) -> tuple[list[tuple[str, Image.Image]], str]:
     sources: list[tuple[str, Image.Image]] = []
-    photos = shared_photos_dir()
+    photos = (shared_data_dir() / "photos")
     if photos.is_dir():
         for path in sorted(photos.rglob("*")):
             if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"):
@@ -1298,7 +1284,7 @@ def run_video(clips: int, seconds: float, size: str) -> dict[str, Any]:
         report["skipped"] = f"deepshield.watermark.video is not importable yet ({_short(exc)})"
         return report
     width, height = SIZES["1080"] if size == "1080" else (1280, 720)
-    photos = shared_photos_dir()
+    photos = (shared_data_dir() / "photos")
     sources: list[Image.Image] = []
     if photos.is_dir():
         for pattern in PHOTO_GROUPS:

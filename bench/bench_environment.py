@@ -1,0 +1,38 @@
+"""What every benchmark reports about where it ran, and where the shared data lives."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+
+def shared_data_dir() -> Path:
+    """``$DEEPSHIELD_SHARED_DATA``, else ``../shared/data`` beside the checkout."""
+    env = os.environ.get("DEEPSHIELD_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def interpreter() -> str:
+    """The Python running the benchmark, relative to the working folder when inside it."""
+    relative = os.path.relpath(sys.executable)
+    return sys.executable if relative.startswith("..") else relative
+
+
+def package_version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "not installed"

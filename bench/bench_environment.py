@@ -8,6 +8,14 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                     "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")
+
+
+def pin_one_thread() -> dict[str, str]:
+    """Pin native thread pools to one thread (unless set); call before numpy is imported."""
+    return {name: os.environ.setdefault(name, "1") for name in _THREAD_VARIABLES}
+
 
 def shared_data_dir() -> Path:
     """``$DEEPSHIELD_SHARED_DATA``, else ``../shared/data`` beside the checkout."""

@@ -72,18 +72,9 @@ from __future__ import annotations
 
 import os
 
-# Pin native thread pools to one thread before numpy, OpenCV or onnxruntime are imported.
-THREAD_ENV = {
-    name: os.environ.setdefault(name, "1")
-    for name in (
-        "OMP_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "NUMEXPR_NUM_THREADS",
-        "VECLIB_MAXIMUM_THREADS",
-        "BLIS_NUM_THREADS",
-    )
-}
+from bench_environment import pin_one_thread
+
+THREAD_ENV = pin_one_thread()  # before numpy, Pillow, OpenCV or onnxruntime load
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402

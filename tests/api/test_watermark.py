@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from deepshield.services.access import Role
+from deepshield.store import audit_repository
 from deepshield.watermark import embed
 from factories import encode_image, photo_pixels
 
@@ -25,6 +26,10 @@ def test_a_marked_and_recompressed_upload_yields_its_payload(api):
     body = response.json()
     assert body["found"] is True and body["payload"] == "00000000deadbeef"
     assert 0 < body["confidence"] <= 1
+    with api.ctx.store.transaction() as session:
+        events = audit_repository.recent_events(session, 5)
+        assert any(e.action == "watermark.detect" and e.actor == api.actor(Role.PLATFORM)
+                   for e in events)
 
 
 def test_an_unmarked_upload_is_reported_as_not_found(api):

@@ -14,7 +14,7 @@ from deepshield.api.schemas import WatermarkOut
 from deepshield.api.uploads import read_upload
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
-from deepshield.services.watermarking import detect_watermark
+from deepshield.services.watermarking import detect_watermark_upload
 
 router = APIRouter(tags=["watermark"])
 
@@ -23,7 +23,7 @@ router = APIRouter(tags=["watermark"])
              openapi_extra=FILE_UPLOAD)
 async def detect_upload(
     request: Request,
-    _: Principal = Depends(require(Action.WATERMARK_DETECT)),
+    principal: Principal = Depends(require(Action.WATERMARK_DETECT)),
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, Any]:
     """Look for the watermark in the uploaded `file` (kept in memory only).
@@ -31,7 +31,7 @@ async def detect_upload(
     `found: false` means no mark was read; it does not mean the image is authentic.
     """
     upload = await read_upload(request, ctx.settings.limits.max_bytes)
-    report = await run_in_threadpool(detect_watermark, upload.data, ctx.settings.limits)
+    report = await run_in_threadpool(detect_watermark_upload, ctx, upload.data, principal.actor)
     view = asdict(report)
     view["payload"] = view.pop("payload_hex")
     return view

@@ -17,6 +17,20 @@ def pin_one_thread() -> dict[str, str]:
     return {name: os.environ.setdefault(name, "1") for name in _THREAD_VARIABLES}
 
 
+#: Natural photographs under ``shared/data/photos`` (no screenshots, text, faces or PDQ test
+#: variants), larger sources first, so 1080p inputs keep real photo detail.
+NATURAL_PHOTO_GLOBS = (
+    "jpeg_test_images/*.jpg",
+    "imagecompression_info/rgb8bit/*.png",
+    "pdq_threatexchange/bridge-mods/aaa-orig.jpg",
+    "wikimedia_commons/*.png",
+    "kodak/*.png",
+    "coco2017_cc/*.jpg",
+    "wesaturate_cc0/*.png",
+    "usc_sipi/4.2.*.png",
+)
+
+
 def shared_data_dir() -> Path:
     """``$DEEPSHIELD_SHARED_DATA``, else ``../shared/data`` beside the checkout."""
     env = os.environ.get("DEEPSHIELD_SHARED_DATA")

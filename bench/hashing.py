@@ -58,6 +58,7 @@ import PIL  # noqa: E402
 from PIL import Image, ImageDraw, ImageFilter, ImageOps, features  # noqa: E402
 
 from bench_environment import (  # noqa: E402
+    NATURAL_PHOTO_GLOBS,
     cpu_model,
     interpreter,
     package_version,
@@ -82,18 +83,6 @@ NOISE_NOTE = (
     "(machine load, and the memory layout PDQ's big float buffers happen to get)"
 )
 
-# Natural photographs only (no screenshots, text, faces or PDQ test variants), best first:
-# larger sources need no upscaling, so their 1080p versions keep real photo detail.
-PHOTO_GLOBS = (
-    "jpeg_test_images/*.jpg",
-    "imagecompression_info/rgb8bit/*.png",
-    "pdq_threatexchange/bridge-mods/aaa-orig.jpg",
-    "wikimedia_commons/*.png",
-    "kodak/*.png",
-    "coco2017_cc/*.jpg",
-    "wesaturate_cc0/*.png",
-    "usc_sipi/4.2.*.png",
-)
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -130,7 +119,7 @@ def to_1080p_jpeg(image: Image.Image, *, mirror: bool = False) -> bytes:
 
 def photo_inputs(photos: Path, count: int) -> Inputs:
     paths: list[Path] = []
-    for pattern in PHOTO_GLOBS:
+    for pattern in NATURAL_PHOTO_GLOBS:
         paths.extend(sorted(photos.glob(pattern)))
     usable: list[tuple[Path, tuple[int, int]]] = []
     for path in paths:

@@ -113,6 +113,7 @@ if importlib.util.find_spec("deepshield") is None and SRC_DIR.is_dir():
 
 import watermark_attacks as wa  # noqa: E402
 from bench_environment import (  # noqa: E402
+    NATURAL_PHOTO_GLOBS,
     cpu_model,
     interpreter,
     package_version,
@@ -137,16 +138,6 @@ NOT_IN_SUMMARY = ("none", "png")
 
 # Natural photographs (no screenshots, text, greyscale or PDQ test variants), in groups that
 # are taken round-robin so that a small --images still mixes sources and sizes.
-PHOTO_GROUPS = (
-    "jpeg_test_images/*.jpg",
-    "imagecompression_info/rgb8bit/*.png",
-    "pdq_threatexchange/bridge-mods/aaa-orig.jpg",
-    "wikimedia_commons/*.png",
-    "kodak/*.png",
-    "coco2017_cc/*.jpg",
-    "wesaturate_cc0/*.png",
-    "usc_sipi/4.2.*.png",
-)
 LOAD_MAX_SIDE = 2400  # sources are shrunk to this long side once, on loading
 
 
@@ -200,7 +191,7 @@ def _load(path: Path) -> Image.Image:
 
 def photo_inputs(photos: Path, count: int, sizes: list[str]) -> Inputs:
     groups: list[list[Path]] = []
-    for pattern in PHOTO_GROUPS:
+    for pattern in NATURAL_PHOTO_GLOBS:
         usable = []
         for path in sorted(photos.glob(pattern)):
             with Image.open(path) as image:
@@ -1278,7 +1269,7 @@ def run_video(clips: int, seconds: float, size: str) -> dict[str, Any]:
     photos = (shared_data_dir() / "photos")
     sources: list[Image.Image] = []
     if photos.is_dir():
-        for pattern in PHOTO_GROUPS:
+        for pattern in NATURAL_PHOTO_GLOBS:
             for path in sorted(photos.glob(pattern))[:3]:
                 with contextlib.suppress(Exception):
                     sources.append(_load(path))

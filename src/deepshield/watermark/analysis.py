@@ -11,9 +11,11 @@ MIN_SHORT_SIDE = 256
 #: Marked images may later be shrunk (a 512 px image halved is 256); the detector reads down
 #: to half the embedding minimum.
 MIN_DETECT_SHORT_SIDE = 128
-HIGHPASS_SIGMA = 2.5
+HIGHPASS_SIGMA = 2.0
 ENERGY_SIGMA = 2.0
-PATTERN_SOFTNESS = 0.6
+#: Detail energy (levels²) that even a flat area has after capture and compression.
+NOISE_FLOOR = 6.0
+PATTERN_SOFTNESS = 0.45
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -35,10 +37,16 @@ def to_working(plane: np.ndarray) -> np.ndarray:
 
 
 def highpass(working_luma: np.ndarray) -> np.ndarray:
-    """Luma minus its local mean, divided by local energy: the host's texture is whitened."""
+    """Luma minus its local mean, divided by the local detail energy.
+
+    The host's detail is the detector's noise, and its power varies a hundredfold between
+    sky and foliage. Dividing by the local variance (not its square root) makes the
+    correlation that follows a matched filter for that noise: flat areas, where the mark
+    stands out, count for more than texture, where it drowns.
+    """
     detail = working_luma - cv2.GaussianBlur(working_luma, (0, 0), HIGHPASS_SIGMA)
     energy = cv2.GaussianBlur(detail * detail, (0, 0), ENERGY_SIGMA)
-    return detail / np.sqrt(energy + 1.0)
+    return detail / (energy + NOISE_FLOOR)
 
 
 def tile_grid_shape(height: int, width: int) -> tuple[int, int]:
@@ -70,7 +78,7 @@ def local_contrast(working_luma: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(variance, 0))
 
 
-def texture_mask(contrast: np.ndarray, low: float = 0.8, high: float = 1.3,
+def texture_mask(contrast: np.ndarray, low: float = 1.0, high: float = 1.3,
                  scale: float = 30.0) -> np.ndarray:
     """Perceptual masking: more strength in texture, less in flat areas, within [low, high]."""
     return np.clip(low + contrast / scale, low, high)

@@ -20,6 +20,8 @@ from deepshield.watermark.layout import TILE_PX
 _ENVELOPE_PX = 15
 #: Periods searched, in working pixels: from 0.8× to 1.5× the tile (crops enlarge it).
 PERIODS = TILE_PX + np.arange(-12, 65) * 0.5
+#: Zero padding of the plane before the FFT: the longest lag read, 2 × the longest period.
+_PAD_PX = int(2 * PERIODS[-1])
 ANGLES = np.deg2rad(np.arange(-6, 6.01, 0.25))
 _LATTICE = ((1, 0, 1.0), (0, 1, 1.0), (1, 1, 0.7), (1, -1, 0.7), (2, 0, 0.5), (0, 2, 0.5))
 _FINE_PERIOD = np.linspace(-0.5, 0.5, 11)
@@ -43,13 +45,15 @@ NOMINAL = Geometry(float(TILE_PX), 0.0, 0.0)
 
 def whitened_autocorrelation(plane: np.ndarray) -> np.ndarray:
     """Autocorrelation of ``plane`` (zero lag at the centre) from its envelope-whitened spectrum."""
-    # Circular (unpadded) correlation: only lags up to 1.5 tiles are read, far from the wrap.
-    height, width = plane.shape
-    power = np.abs(np.fft.fft2(plane)) ** 2
-    centred = np.fft.fftshift(power).astype(np.float32)
-    envelope = cv2.blur(centred, (_ENVELOPE_PX, _ENVELOPE_PX))
-    peaks = np.maximum(centred / (envelope + 1e-6) - 1.0, 0)
-    correlation = np.fft.fftshift(np.real(np.fft.ifft2(np.fft.ifftshift(peaks))))
+    # Zero-padded, so the correlation is linear: lags up to two of the longest tiles are read,
+    # and a circular one would fold them back onto the short lags of a small (cropped) image.
+    height, width = (cv2.getOptimalDFTSize(n + _PAD_PX) for n in plane.shape)
+    spectrum = np.fft.rfft2(plane, s=(height, width))
+    power = np.fft.fftshift(spectrum.real**2 + spectrum.imag**2, axes=0).astype(np.float32)
+    envelope = cv2.blur(power, (_ENVELOPE_PX, _ENVELOPE_PX), borderType=cv2.BORDER_REFLECT)
+    peaks = np.maximum(power / (envelope + 1e-6) - 1.0, 0)
+    correlation = np.fft.irfft2(np.fft.ifftshift(peaks, axes=0), s=(height, width))
+    correlation = np.fft.fftshift(correlation)
     centre = correlation[height // 2, width // 2]
     return (correlation / max(centre, 1e-12)).astype(np.float32)
 

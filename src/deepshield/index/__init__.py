@@ -2,5 +2,6 @@
 
 from deepshield.index.exact_index import ExactIndex
 from deepshield.index.pdq_index import PdqHit, PdqIndex
+from deepshield.index.pdq_multi_index import PdqMultiIndex
 
-__all__ = ["ExactIndex", "PdqHit", "PdqIndex"]
+__all__ = ["ExactIndex", "PdqHit", "PdqIndex", "PdqMultiIndex"]

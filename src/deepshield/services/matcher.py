@@ -1,6 +1,7 @@
 """Use case: match an upload or a hash against every bank.
 
-The ``Matcher`` holds the in-memory indexes. It loads the active entries once, then
+The ``Matcher`` holds the in-memory indexes. It loads the active entries once (PDQ hashes
+as plain rows straight into the multi-index: ten million in seconds), then
 stays current by replaying the store's change feed before each search: an add,
 withdraw or disable, made by this process or another one (the CLI beside a running
 server), is visible to the very next match, with no rebuild.
@@ -14,8 +15,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+from sqlalchemy.orm import Session
+
 from deepshield.errors import InvalidSignal
-from deepshield.index import ExactIndex, PdqIndex
+from deepshield.index import ExactIndex, PdqIndex, PdqMultiIndex
+from deepshield.index.pdq_multi_index import pack_hashes_fast
 from deepshield.settings import MatchSettings
 from deepshield.signals.types import SignalType
 from deepshield.signals.vpdq import VpdqFeature, parse_vpdq, unique_good_frames
@@ -58,60 +63,77 @@ class _VideoEntry:
 
 
 class Matcher:
-    """In-memory indexes over the store's active entries. Thread-safe."""
+    """In-memory indexes over the store's active entries. Thread-safe.
+
+    PDQ hashes live in a :class:`~deepshield.index.PdqMultiIndex` (exact, scales to tens of
+    millions); it holds entry ids only, and a match's bank is read from the store, which also
+    confirms the entry is still active.
+    """
 
     def __init__(self, store: Store, settings: MatchSettings) -> None:
         self._store = store
         self._settings = settings
         self._lock = threading.Lock()
         self._seq: int | None = None  # None until the first load
-        self._pdq = PdqIndex()
+        self._pdq = PdqMultiIndex()
         self._exact = {SignalType.MD5: ExactIndex(), SignalType.SHA256: ExactIndex()}
         self._frames = PdqIndex()
         self._frame_owner: dict[int, int] = {}
         self._videos: dict[int, _VideoEntry] = {}
         self._next_frame_id = 1
-        self._entry_bank: dict[int, str] = {}
-        self._entry_type: dict[int, SignalType] = {}
 
     @property
     def settings(self) -> MatchSettings:
         return self._settings
 
     def stats(self) -> dict[str, int]:
-        with self._lock:
-            self._sync()
-            return {
-                "entries": len(self._entry_bank),
+        with self._lock, self._store.transaction() as session:
+            self._sync(session)
+            counts = {
                 "pdq": len(self._pdq),
                 "md5": len(self._exact[SignalType.MD5]),
                 "sha256": len(self._exact[SignalType.SHA256]),
                 "vpdq": len(self._videos),
+            }
+            return {
+                "entries": sum(counts.values()),
+                **counts,
                 "vpdq_frames": len(self._frames),
+                "pdq_pending_compaction": self._pdq.delta_size,
                 "change_seq": self._seq or 0,
             }
 
     def refresh(self) -> None:
         """Apply every store change since the last one seen (loads everything the first time)."""
-        with self._lock:
-            self._sync()
+        with self._lock, self._store.transaction() as session:
+            self._sync(session)
 
-    def _sync(self) -> None:
-        with self._store.transaction() as session:
-            if self._seq is None:
-                seq = banks.latest_change_seq(session)
-                for entry, bank_name in banks.iter_active_entries(session):
-                    self._put(entry, bank_name)
-                self._seq = seq
-                return
-            newest, changed = banks.changed_entries_since(session, self._seq)
-            for entry, bank_name in changed:
-                self._drop(entry.id)
-                if entry.active:
-                    self._put(entry, bank_name)
-            self._seq = newest
+    def _sync(self, session: Session) -> None:
+        if self._seq is None:
+            self._load_all(session)
+            return
+        newest, changed = banks.changed_entries_since(session, self._seq)
+        for entry, _bank_name in changed:
+            self._drop(entry.id)
+            if entry.active:
+                self._put(entry)
+        self._seq = newest
+        self._pdq.maybe_compact()
 
-    def _put(self, entry: BankEntry, bank_name: str) -> None:
+    def _load_all(self, session: Session) -> None:
+        seq = banks.latest_change_seq(session)
+        ids: list[np.ndarray] = []
+        codes: list[np.ndarray] = []
+        for batch in banks.iter_active_values(session, SignalType.PDQ.value):
+            ids.append(np.fromiter((entry_id for entry_id, _ in batch), dtype=np.int64, count=len(batch)))
+            codes.append(pack_hashes_fast([value for _, value in batch]))
+        if ids:
+            self._pdq.bulk_load(np.concatenate(ids), np.concatenate(codes))
+        for entry, _bank_name in banks.iter_active_entries(session, exclude_type=SignalType.PDQ.value):
+            self._put(entry)
+        self._seq = seq
+
+    def _put(self, entry: BankEntry) -> None:
         try:
             signal_type = SignalType(entry.signal_type)
         except ValueError:
@@ -127,45 +149,50 @@ class Matcher:
             self._videos[entry.id] = _VideoEntry(frame_ids, len(frames))
         else:
             self._exact[signal_type].add([(entry.id, entry.value)])
-        self._entry_bank[entry.id] = bank_name
-        self._entry_type[entry.id] = signal_type
 
     def _drop(self, entry_id: int) -> None:
-        signal_type = self._entry_type.pop(entry_id, None)
-        self._entry_bank.pop(entry_id, None)
-        if signal_type is SignalType.PDQ:
-            self._pdq.remove([entry_id])
-        elif signal_type is SignalType.VPDQ:
-            video = self._videos.pop(entry_id)
+        # An entry's type never changes, but the id alone is enough: removal of an absent id
+        # is a no-op in every index, and no per-entry bookkeeping is held for ten million ids.
+        self._pdq.remove([entry_id])
+        for index in self._exact.values():
+            index.remove([entry_id])
+        video = self._videos.pop(entry_id, None)
+        if video is not None:
             self._frames.remove(video.frame_ids)
             for frame_id in video.frame_ids:
                 self._frame_owner.pop(frame_id, None)
-        elif signal_type is not None:
-            self._exact[signal_type].remove([entry_id])
 
     def match(self, query: MatchQuery) -> list[Match]:
         """Every active entry the query matches, best (lowest distance) first, one row per entry."""
-        with self._lock:
-            self._sync()
+        with self._lock, self._store.transaction() as session:
+            self._sync(session)
             found = self._match_pdq(query.pdq_variants)
             for signal_type, value in ((SignalType.MD5, query.md5), (SignalType.SHA256, query.sha256)):
                 if value:
                     found.extend(
-                        Match(self._entry_bank[entry_id], entry_id, signal_type.value, 0, "exact")
+                        _Hit(entry_id, signal_type.value, 0, "exact")
                         for entry_id in self._exact[signal_type].lookup(value)
                     )
             found.extend(self._match_video(query.vpdq))
-        return _best_per_entry(found)
+            bank_of = banks.active_entry_banks(session, [hit.entry_id for hit in found]) if found else {}
+        matches = [
+            Match(bank_of[hit.entry_id], hit.entry_id, hit.signal_type, hit.distance, hit.variant,
+                  hit.query_match_pct, hit.compared_match_pct)
+            for hit in found
+            if hit.entry_id in bank_of
+        ]
+        return _best_per_entry(matches)
 
-    def _match_pdq(self, variants: Sequence[tuple[str, str]]) -> list[Match]:
+    def _match_pdq(self, variants: Sequence[tuple[str, str]]) -> list[_Hit]:
+        if not variants:
+            return []
         hits = self._pdq.search([value for _, value in variants], self._settings.pdq_threshold)
         return [
-            Match(self._entry_bank[hit.item_id], hit.item_id, SignalType.PDQ.value, hit.distance,
-                  variants[hit.query_position][0])
+            _Hit(hit.item_id, SignalType.PDQ.value, hit.distance, variants[hit.query_position][0])
             for hit in hits
         ]
 
-    def _match_video(self, features: Sequence[VpdqFeature]) -> list[Match]:
+    def _match_video(self, features: Sequence[VpdqFeature]) -> list[_Hit]:
         query_frames = unique_good_frames(features, self._settings.pdq_min_quality)
         if not query_frames or not self._videos:
             return []
@@ -184,12 +211,22 @@ class Matcher:
             compared_pct = 100.0 * len(matched_compared[entry_id]) / self._videos[entry_id].unique_frames
             if (query_pct >= self._settings.vpdq_query_match_pct
                     and compared_pct >= self._settings.vpdq_compared_match_pct):
-                results.append(Match(
-                    self._entry_bank[entry_id], entry_id, SignalType.VPDQ.value,
-                    int(statistics.median(per_frame.values())), "frames",
-                    round(query_pct, 2), round(compared_pct, 2),
+                results.append(_Hit(
+                    entry_id, SignalType.VPDQ.value, int(statistics.median(per_frame.values())),
+                    "frames", round(query_pct, 2), round(compared_pct, 2),
                 ))
         return results
+
+
+@dataclass(frozen=True)
+class _Hit:
+    """A match before its bank is known (read from the store, which confirms it is active)."""
+    entry_id: int
+    signal_type: str
+    distance: int
+    variant: str
+    query_match_pct: float | None = None
+    compared_match_pct: float | None = None
 
 
 def _best_per_entry(found: Iterable[Match]) -> list[Match]:

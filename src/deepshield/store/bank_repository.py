@@ -172,24 +172,69 @@ def changed_entries_since(session: Session, seq: int) -> tuple[int, list[tuple[B
     return newest, [(entry, name) for entry, name in rows]
 
 
-def iter_active_entries(session: Session, batch_size: int = 20000) -> Iterator[tuple[BankEntry, str]]:
-    """All active entries of all banks with their bank names, streamed by id."""
+def iter_active_entries(
+    session: Session, batch_size: int = 20000, *, exclude_type: str | None = None
+) -> Iterator[tuple[BankEntry, str]]:
+    """All active entries of all banks (but ``exclude_type``) with their bank names, by id."""
     last_id = 0
     while True:
-        rows = list(
-            session.execute(
-                select(BankEntry, Bank.name)
-                .join(Bank)
-                .where(
-                    BankEntry.id > last_id,
-                    BankEntry.withdrawn_at.is_(None),
-                    BankEntry.enabled.is_(True),
-                )
-                .order_by(BankEntry.id)
-                .limit(batch_size)
+        query = (
+            select(BankEntry, Bank.name)
+            .join(Bank)
+            .where(
+                BankEntry.id > last_id,
+                BankEntry.withdrawn_at.is_(None),
+                BankEntry.enabled.is_(True),
             )
         )
+        if exclude_type is not None:
+            query = query.where(BankEntry.signal_type != exclude_type)
+        rows = list(session.execute(query.order_by(BankEntry.id).limit(batch_size)))
         if not rows:
             return
         yield from ((entry, name) for entry, name in rows)
         last_id = rows[-1][0].id
+
+
+def iter_active_values(
+    session: Session, signal_type: str, batch_size: int = 100_000
+) -> Iterator[list[tuple[int, str]]]:
+    """``(entry id, value)`` of every active entry of one signal type, in id-ordered batches.
+
+    Plain rows rather than ORM objects: loading ten million hashes must take seconds.
+    """
+    last_id = 0
+    while True:
+        rows = session.execute(
+            select(BankEntry.id, BankEntry.value)
+            .where(
+                BankEntry.id > last_id,
+                BankEntry.signal_type == signal_type,
+                BankEntry.withdrawn_at.is_(None),
+                BankEntry.enabled.is_(True),
+            )
+            .order_by(BankEntry.id)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return
+        yield [(int(entry_id), value) for entry_id, value in rows]
+        last_id = int(rows[-1][0])
+
+
+def active_entry_banks(session: Session, entry_ids: Sequence[int]) -> dict[int, str]:
+    """Bank name of each of ``entry_ids`` that is still active (others are left out)."""
+    found: dict[int, str] = {}
+    unique = sorted(set(entry_ids))
+    for start in range(0, len(unique), 500):
+        rows = session.execute(
+            select(BankEntry.id, Bank.name)
+            .join(Bank)
+            .where(
+                BankEntry.id.in_(unique[start:start + 500]),
+                BankEntry.withdrawn_at.is_(None),
+                BankEntry.enabled.is_(True),
+            )
+        )
+        found.update((int(entry_id), name) for entry_id, name in rows)
+    return found

@@ -1,0 +1,117 @@
+import numpy as np
+import pytest
+
+from deepshield.errors import InvalidSignal
+from deepshield.index.pdq_multi_index import PdqMultiIndex, pack_hashes, pack_hashes_fast
+
+BYTES = 32
+
+
+def _random_codes(rng: np.random.Generator, count: int) -> np.ndarray:
+    return rng.integers(0, 256, (count, BYTES), dtype=np.uint8)
+
+
+def _flip(code: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
+    flipped = np.unpackbits(code.copy())
+    flipped[rng.choice(256, bits, replace=False)] ^= 1
+    return np.packbits(flipped)
+
+
+def _hex(code: np.ndarray) -> str:
+    return code.tobytes().hex()
+
+
+def _brute_force(codes: np.ndarray, ids: np.ndarray, query: np.ndarray, threshold: int) -> dict[int, int]:
+    distances = np.unpackbits(codes ^ query, axis=1).sum(axis=1)
+    return {int(i): int(d) for i, d in zip(ids, distances, strict=True) if d <= threshold}
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """20,000 random hashes plus, for each of 40 queries, copies at every distance 0..48."""
+    rng = np.random.default_rng(5)
+    codes = [_random_codes(rng, 20_000)]
+    queries = _random_codes(rng, 40)
+    for query in queries:
+        codes.append(np.stack([_flip(query, bits, rng) for bits in range(0, 49)]))
+    codes = np.concatenate(codes)
+    ids = rng.permutation(len(codes)).astype(np.int64) * 3 + 7  # unordered, sparse ids
+    return codes, ids, queries
+
+
+@pytest.mark.parametrize("threshold", [0, 10, 31, 40, 47])
+def test_search_finds_exactly_what_brute_force_finds(planted, threshold):
+    codes, ids, queries = planted
+    index = PdqMultiIndex()
+    index.bulk_load(ids, codes)
+    hits = index.search_packed(queries, threshold)
+    for position, query in enumerate(queries):
+        found = {h.item_id: h.distance for h in hits if h.query_position == position}
+        assert found == _brute_force(codes, ids, query, threshold)
+        assert len(found) >= threshold + 1  # the planted copies at 0..threshold
+
+
+def test_adds_removals_and_replacements_are_visible_at_once_and_survive_compaction(planted):
+    codes, ids, queries = planted
+    index = PdqMultiIndex()
+    index.bulk_load(ids, codes)
+    query = queries[0]
+    before = _brute_force(codes, ids, query, 31)
+    gone = sorted(before)[:5]
+    index.remove(gone)
+    index.add([(10**9, _hex(query)), (10**9 + 1, _hex(queries[1]))])
+    replaced = sorted(before)[5]
+    fresh = _random_codes(np.random.default_rng(99), 1)[0]
+    index.add([(replaced, _hex(fresh))])  # same id, now another hash
+    expected = {k: v for k, v in before.items() if k not in gone and k != replaced} | {10**9: 0}
+
+    def found() -> dict[int, int]:
+        return {h.item_id: h.distance for h in index.search([_hex(query)], 31)}
+
+    assert found() == expected
+    assert len(index) == len(ids) - 5 + 2 and index.delta_size == 3
+    assert replaced in index and gone[0] not in index and 10**9 in index
+    index.compact()
+    assert index.delta_size == 0 and len(index) == len(ids) - 5 + 2
+    assert found() == expected
+    assert {h.item_id for h in index.search([_hex(fresh)], 0)} == {replaced}
+
+
+def test_save_and_memory_mapped_load_round_trip(tmp_path, planted):
+    codes, ids, queries = planted
+    index = PdqMultiIndex()
+    index.bulk_load(ids, codes)
+    index.add([(10**9, _hex(queries[3]))])
+    index.save(tmp_path / "pdq", {"change_seq": 42})
+    loaded, metadata = PdqMultiIndex.load(tmp_path / "pdq")
+    assert metadata == {"change_seq": 42} and len(loaded) == len(ids) + 1
+    expected = {h.item_id: h.distance for h in index.search_packed(queries, 31)}
+    assert {h.item_id: h.distance for h in loaded.search_packed(queries, 31)} == expected
+    victim = next(iter(_brute_force(codes, ids, queries[4], 31)))
+    loaded.remove([victim])  # the mapped arrays are read-only; removal must still work
+    assert victim not in {h.item_id for h in loaded.search_packed(queries[4:5], 31)}
+    assert not list((tmp_path).glob("*.tmp")) and not list((tmp_path).glob("*.old"))
+
+
+def test_a_directory_that_is_not_an_index_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="not a saved PDQ index"):
+        PdqMultiIndex.load(tmp_path)
+
+
+def test_bad_arguments_are_refused():
+    index = PdqMultiIndex()
+    with pytest.raises(ValueError, match="unique"):
+        index.bulk_load(np.array([1, 1]), np.zeros((2, BYTES), dtype=np.uint8))
+    with pytest.raises(ValueError, match="threshold"):
+        index.search_packed(np.zeros((1, BYTES), dtype=np.uint8), 256)
+    assert index.search_packed(np.zeros((1, BYTES), dtype=np.uint8), 31) == []
+    assert pack_hashes([]).shape == (0, BYTES)
+
+
+def test_fast_packing_agrees_with_the_validating_parser():
+    rng = np.random.default_rng(8)
+    hexes = [_hex(code) for code in _random_codes(rng, 50)]
+    hexes[3] = hexes[3].upper()
+    assert np.array_equal(pack_hashes_fast(hexes), pack_hashes(hexes))
+    with pytest.raises(InvalidSignal, match="hex digits"):
+        pack_hashes_fast([*hexes[:2], "zz" * 32])

@@ -12,6 +12,14 @@ EXPECTED_OPERATIONS = {
     ("delete", "/v1/banks/{name}/entries/{entry_id}"),
     ("patch", "/v1/banks/{name}/entries/{entry_id}"),
     ("post", "/v1/watermark/detect"),
+    # HMA-compatible (docs/HMA.md)
+    ("get", "/h/hash"),
+    ("post", "/h/hash"),
+    ("get", "/m/lookup"),
+    ("post", "/m/lookup"),
+    ("get", "/m/raw_lookup"),
+    ("get", "/m/index/status"),
+    ("get", "/status"),
 }
 
 

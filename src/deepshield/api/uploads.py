@@ -34,8 +34,15 @@ def is_multipart(request: Request) -> bool:
     return request.headers.get("content-type", "").lower().startswith("multipart/form-data")
 
 
-async def read_upload(request: Request, max_bytes: int, field: str = "file") -> Upload:
-    """The one file in form field ``field`` plus small text fields, all in memory."""
+async def read_upload(request: Request, max_bytes: int,
+                      field: str | tuple[str, ...] = "file") -> Upload:
+    """The one file in form field ``field`` plus small text fields, all in memory.
+
+    ``field`` may list several accepted names (HMA names the field after the content type,
+    ``photo`` or ``video``); the form must then use exactly one of them.
+    """
+    names = (field,) if isinstance(field, str) else field
+    field = names[0]
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
         raise InvalidRequest("send the file as multipart/form-data in a field named 'file'")
@@ -77,7 +84,7 @@ async def read_upload(request: Request, max_bytes: int, field: str = "file") -> 
         name = current["name"]
         buffer = parts[name]  # type: ignore[index]
         buffer.extend(data[start:end])
-        if name != field and len(buffer) > _MAX_TEXT_FIELD:
+        if name not in names and len(buffer) > _MAX_TEXT_FIELD:
             raise InvalidRequest(f"the form field {name!r} is over {_MAX_TEXT_FIELD:,} bytes; "
                                  f"send the file in a field named {field!r}")
         if len(buffer) > max_bytes:
@@ -94,8 +101,11 @@ async def read_upload(request: Request, max_bytes: int, field: str = "file") -> 
         parser.finalize()
     except MultipartParseError as exc:
         raise InvalidRequest(f"the multipart body is malformed: {exc}") from None
-    if field not in parts:
-        raise InvalidRequest(f"the form has no file field named {field!r}")
+    present = [name for name in names if name in parts]
+    if len(present) != 1:
+        wanted = " or ".join(repr(name) for name in names)
+        raise InvalidRequest(f"the form must have one file field, named {wanted}")
+    field = present[0]
     data = bytes(parts.pop(field))
     if not data:
         raise EmptyMedia("the uploaded file is empty (0 bytes)")

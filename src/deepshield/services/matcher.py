@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,13 @@ class MatchOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class IndexStatus:
+    loaded: bool
+    synced_at: int  # Unix time of the last catch-up with the store's change feed
+    sizes: dict[str, int]
+
+
 @dataclass
 class _VideoEntry:
     frame_ids: list[int]
@@ -81,6 +89,7 @@ class Matcher:
         self._frame_owner: dict[int, int] = {}
         self._videos: dict[int, _VideoEntry] = {}
         self._next_frame_id = 1
+        self._synced_at = 0.0
 
     @property
     def settings(self) -> MatchSettings:
@@ -103,12 +112,30 @@ class Matcher:
                 "change_seq": self._seq or 0,
             }
 
+    def index_status(self) -> IndexStatus:
+        """Whether the indexes are loaded, when they last caught up with the store, and sizes.
+
+        Does not load or sync anything, so a health check never waits for a load.
+        """
+        with self._lock:
+            return IndexStatus(
+                loaded=self._seq is not None,
+                synced_at=int(self._synced_at),
+                sizes={
+                    SignalType.PDQ.value: len(self._pdq),
+                    SignalType.MD5.value: len(self._exact[SignalType.MD5]),
+                    SignalType.SHA256.value: len(self._exact[SignalType.SHA256]),
+                    SignalType.VPDQ.value: len(self._videos),
+                },
+            )
+
     def refresh(self) -> None:
         """Apply every store change since the last one seen (loads everything the first time)."""
         with self._lock, self._store.transaction() as session:
             self._sync(session)
 
     def _sync(self, session: Session) -> None:
+        self._synced_at = time.time()
         if self._seq is None:
             self._load_all(session)
             return

@@ -22,6 +22,7 @@ class MatchSettings:
     pdq_min_quality: int = 50  # hashes below this quality are refused
     vpdq_query_match_pct: float = 80.0  # share of the query video's unique frames that must match
     vpdq_compared_match_pct: float = 0.0  # share of the banked video's unique frames that must match
+    repost_queries: bool = True  # also query border-trimmed, caption-cut and rotated-back forms
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
     Variables: DEEPSHIELD_HOME, DEEPSHIELD_DATABASE_URL, DEEPSHIELD_PDQ_THRESHOLD,
     DEEPSHIELD_PDQ_MIN_QUALITY, DEEPSHIELD_VPDQ_QUERY_MATCH_PCT,
-    DEEPSHIELD_VPDQ_COMPARED_MATCH_PCT, DEEPSHIELD_MAX_IMAGE_BYTES,
+    DEEPSHIELD_VPDQ_COMPARED_MATCH_PCT, DEEPSHIELD_REPOST_QUERIES (1 or 0), DEEPSHIELD_MAX_IMAGE_BYTES,
     DEEPSHIELD_MAX_VIDEO_BYTES, DEEPSHIELD_MAX_PIXELS, DEEPSHIELD_MAX_FRAMES,
     DEEPSHIELD_MAX_DURATION_S.
     """
@@ -74,6 +75,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pdq_min_quality=_number(env, "DEEPSHIELD_PDQ_MIN_QUALITY", 50, 0, 100),
         vpdq_query_match_pct=_number(env, "DEEPSHIELD_VPDQ_QUERY_MATCH_PCT", 80.0, 0.0, 100.0),
         vpdq_compared_match_pct=_number(env, "DEEPSHIELD_VPDQ_COMPARED_MATCH_PCT", 0.0, 0.0, 100.0),
+        repost_queries=bool(_number(env, "DEEPSHIELD_REPOST_QUERIES", 1, 0, 1)),
     )
     limits = MediaLimits(
         max_image_bytes=_number(env, "DEEPSHIELD_MAX_IMAGE_BYTES", defaults.max_image_bytes, 1, 2**40),

@@ -126,3 +126,42 @@ def test_a_video_and_its_reencoded_excerpt_match_by_vpdq(ctx):
     assert 40.0 <= match.compared_match_pct <= 60.0
     other = encode_video(scene_video_frames(seed=4, seconds=4, fps=10), fps=10)
     assert match_media(ctx, other, ACTOR)[1].matches == []
+
+
+def test_reposts_with_a_border_or_a_caption_band_match_the_plain_banked_hash(ctx):
+    entries = _bank_image(ctx, 21)
+    pdq_entry = next(e for e in entries if e.signal_type == "pdq")
+    original = photo_pixels(21)
+    bordered = np.pad(original, ((40, 40), (40, 40), (0, 0)), constant_values=255)
+    band = np.full((110, original.shape[1], 3), 255, np.uint8)
+    band[30:50, 40:400] = 0  # a line of "text"
+    captioned = np.concatenate([band, original])
+    for repost_pixels, variants in ((bordered, {"trimmed"}), (captioned, {"caption15", "caption20"})):
+        _, outcome = match_media(ctx, encode_image(repost_pixels, "PNG"), ACTOR)
+        pdq_matches = [m for m in outcome.matches if m.signal_type == "pdq"]
+        assert [m.entry_id for m in pdq_matches] == [pdq_entry.id]
+        assert pdq_matches[0].variant in variants
+
+
+def test_repost_queries_can_be_switched_off(ctx, settings):
+    _bank_image(ctx, 22)
+    bordered = np.pad(photo_pixels(22), ((60, 60), (60, 60), (0, 0)))
+    plain = ServiceContext.open(settings.with_overrides(
+        match=settings.match.__class__(repost_queries=False)))
+    try:
+        _, outcome = match_media(plain, encode_image(bordered, "PNG"), ACTOR)
+        assert [m for m in outcome.matches if m.signal_type == "pdq"] == []
+    finally:
+        plain.close()
+
+
+def test_a_banked_hash_set_finds_a_cropped_repost(ctx):
+    banks.create_bank(ctx, "sets", "", ACTOR)
+    photo = photo_pixels(23)
+    entries = banks.add_media(ctx, "sets", encode_image(photo, "PNG"), "victim_device", "C-2", ACTOR,
+                              hash_set=True)
+    assert sum(e.signal_type == "pdq" for e in entries) == 7  # the hash plus 6 crops
+    height, width = photo.shape[:2]
+    cropped = photo[: round(height * 0.9), round(width * 0.1):]
+    _, outcome = match_media(ctx, encode_image(cropped, "PNG"), ACTOR)
+    assert any(m.bank == "sets" and m.signal_type == "pdq" for m in outcome.matches)

@@ -62,9 +62,9 @@ def list_banks(as_json: JsonOption = False) -> None:
     stdout.print(table)
 
 
-def _signals_from_files(paths: list[Path], settings: Settings) -> list[SignalInput]:
+def _signals_from_files(paths: list[Path], settings: Settings, hash_set: bool) -> list[SignalInput]:
     signals: list[SignalInput] = []
-    for path, result in iter_hashed_files(paths, settings):
+    for path, result in iter_hashed_files(paths, settings, hash_set=hash_set):
         try:
             if isinstance(result, DeepShieldError):
                 raise result
@@ -109,6 +109,8 @@ def add(
         help="Where the hashes come from: victim_device, helpline, platform or import.")] = "helpline",
     case: Annotated[str | None, typer.Option(
         "--case", help="Case reference to file the entries under (opaque, no names).")] = None,
+    hash_set: Annotated[bool, typer.Option(
+        "--hash-set", help="For files: also bank each image's repost hash set (a few crops).")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Add files (hashed here, never stored), hashes, or a hashes file to a bank.
@@ -131,7 +133,7 @@ def add(
                 stderr.print(f"[yellow]warning:[/] {warning}")
             signals.extend(from_records)
         if files:
-            signals.extend(_signals_from_files(files, ctx.settings))
+            signals.extend(_signals_from_files(files, ctx.settings, hash_set))
         entries = bank_service.add_signals(ctx, bank, signals, origin=parsed_origin,
                                            case_ref=case, actor=principal.actor)
     _print_entries(entries, as_json)

@@ -29,7 +29,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 
 def iter_hashed_files(
-    paths: list[Path], settings: Settings
+    paths: list[Path], settings: Settings, *, hash_set: bool = False
 ) -> Iterator[tuple[Path, MediaSignals | DeepShieldError]]:
     """Hash every file named or found below named folders, with a progress bar.
 
@@ -40,18 +40,20 @@ def iter_hashed_files(
         for path in files:
             try:
                 yield path, hash_file(path, settings.limits,
-                                      seconds_per_video_hash=settings.seconds_per_video_hash)
+                                      seconds_per_video_hash=settings.seconds_per_video_hash,
+                                      hash_set=hash_set)
             except DeepShieldError as error:
                 yield path, error
             advance(progress)
 
 
-def hash_paths(paths: list[Path]) -> tuple[list[dict[str, Any]], list[DeepShieldError]]:
+def hash_paths(paths: list[Path], *, hash_set: bool = False
+                ) -> tuple[list[dict[str, Any]], list[DeepShieldError]]:
     """Hash every file; one record per file, errors inline."""
     settings = load_settings()
     records: list[dict[str, Any]] = []
     errors: list[DeepShieldError] = []
-    for path, result in iter_hashed_files(paths, settings):
+    for path, result in iter_hashed_files(paths, settings, hash_set=hash_set):
         if isinstance(result, DeepShieldError):
             errors.append(result)
             records.append({"file": str(path), "error": error_view(result)})
@@ -64,6 +66,9 @@ def hash_paths(paths: list[Path]) -> tuple[list[dict[str, Any]], list[DeepShield
 def hash_command(
     paths: Annotated[list[Path], typer.Argument(help="Image or video files, or folders of them.")],
     as_json: JsonOption = False,
+    hash_set: Annotated[bool, typer.Option(
+        "--hash-set", help="Also compute each image's repost hash set (a few crops), so "
+                           "cropped reposts are found too; see docs/MATCHING.md.")] = False,
 ) -> None:
     """Fingerprint images and videos on this device: PDQ (or vPDQ for video), MD5, SHA-256.
 
@@ -71,7 +76,7 @@ def hash_command(
     `deepshield bank add BANK --hashes FILE`, so only hashes ever leave the device.
     """
     with reported_errors(as_json):
-        records, errors = hash_paths(paths)
+        records, errors = hash_paths(paths, hash_set=hash_set)
     if as_json:
         print_json(records)
     else:

@@ -11,6 +11,7 @@ from typing import Any
 
 from deepshield.errors import InvalidRequest
 from deepshield.services.banks import EXPORT_FIELDS, SignalInput
+from deepshield.signals.repost import HASH_SET_VERSION
 from deepshield.signals.types import SignalType
 from deepshield.signals.vpdq import VpdqFeature, serialize_vpdq
 
@@ -71,6 +72,21 @@ def parse_import(text: str) -> list[dict[str, Any]]:
         raise InvalidRequest(f"the CSV import is malformed: {exc}") from None
 
 
+def _hash_set_signals(hash_set: Any, number: int) -> list[SignalInput]:
+    """The PDQ hashes of a record's repost hash set (``deepshield hash --hash-set``)."""
+    if hash_set is None:
+        return []
+    if not isinstance(hash_set, dict) or hash_set.get("version") != HASH_SET_VERSION \
+            or not isinstance(hash_set.get("pdq"), list):
+        raise InvalidRequest(f"hashes record {number}: hash_set is not a {HASH_SET_VERSION} set")
+    signals = []
+    for item in hash_set["pdq"]:
+        if not isinstance(item, dict) or not isinstance(item.get("pdq"), str):
+            raise InvalidRequest(f"hashes record {number}: malformed hash_set entry")
+        signals.append(SignalInput(SignalType.PDQ.value, item["pdq"], item.get("quality")))
+    return signals
+
+
 def signals_from_hash_records(records: Any) -> tuple[list[SignalInput], list[str]]:
     """Signals from ``deepshield hash --json`` output, and warnings for records skipped.
 
@@ -90,6 +106,7 @@ def signals_from_hash_records(records: Any) -> tuple[list[SignalInput], list[str
         if record.get("pdq"):
             signals.append(SignalInput(SignalType.PDQ.value, str(record["pdq"]),
                                        record.get("quality")))
+        signals.extend(_hash_set_signals(record.get("hash_set"), number))
         frames = record.get("vpdq")
         if frames:
             try:

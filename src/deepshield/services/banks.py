@@ -133,7 +133,11 @@ def signals_of_media(media: MediaSignals, min_quality: int) -> list[SignalInput]
     """The signals to bank for hashed media; refuses media whose perceptual hash is unusable."""
     if media.pdq is not None:
         require_quality(media.pdq.quality, min_quality, "the image")
-    return [SignalInput(t.value, v, q) for t, v, q in media.as_signals()]
+    signals = [SignalInput(t.value, v, q) for t, v, q in media.as_signals()]
+    # The hash set's crops are ordinary PDQ entries; one too featureless to match on is left out.
+    signals += [SignalInput(SignalType.PDQ.value, h.hex, h.quality)
+                for _, h in media.pdq_hash_set if h.quality >= min_quality]
+    return signals
 
 
 def create_bank(ctx: ServiceContext, name: str, description: str, actor: str) -> BankInfo:
@@ -187,11 +191,14 @@ def add_signals(
 
 
 def add_media(ctx: ServiceContext, bank_name: str, data: bytes, origin: str,
-              case_ref: str | None, actor: str) -> list[EntryInfo]:
-    """Hash media bytes (kept only in memory) and add their signals to a bank."""
+              case_ref: str | None, actor: str, *, hash_set: bool = False) -> list[EntryInfo]:
+    """Hash media bytes (kept only in memory) and add their signals to a bank.
+
+    With ``hash_set``, an image's repost hash set (signals.repost) is banked beside its hash.
+    """
     parsed_origin = parse_origin(origin)
     media = hash_media(data, ctx.settings.limits,
-                       seconds_per_video_hash=ctx.settings.seconds_per_video_hash)
+                       seconds_per_video_hash=ctx.settings.seconds_per_video_hash, hash_set=hash_set)
     signals = signals_of_media(media, ctx.settings.match.pdq_min_quality)
     return add_signals(ctx, bank_name, signals, origin=parsed_origin, case_ref=case_ref,
                        actor=actor)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from deepshield.media import MediaKind, MediaLimits, decode_image, read_media_file, sniff_media_type
 from deepshield.media.video import probe_video
+from deepshield.signals import repost
 from deepshield.signals.digests import md5_hex, sha256_hex
 from deepshield.signals.pdq import PdqHash, pdq_dihedral_from_pixels
 from deepshield.signals.types import SignalType
@@ -30,6 +31,10 @@ class MediaSignals:
     sha256: str
     pdq: PdqHash | None = None
     pdq_variants: tuple[tuple[str, PdqHash], ...] = ()
+    #: Repost-robust extras (signals.repost), computed only when asked for: the query side's
+    #: derived hashes, and the victim side's hash set.
+    pdq_derived: tuple[tuple[str, PdqHash], ...] = ()
+    pdq_hash_set: tuple[tuple[str, PdqHash], ...] = ()
     vpdq: tuple[VpdqFeature, ...] = ()
     duration_s: float | None = None
 
@@ -46,13 +51,20 @@ class MediaSignals:
         return signals
 
 
-def hash_media(data: bytes, limits: MediaLimits, *, seconds_per_video_hash: float = 1.0) -> MediaSignals:
-    """Fingerprint image or video bytes. Raises a ``MediaError`` for anything unreadable."""
+def hash_media(data: bytes, limits: MediaLimits, *, seconds_per_video_hash: float = 1.0,
+               derived_queries: bool = False, hash_set: bool = False) -> MediaSignals:
+    """Fingerprint image or video bytes. Raises a ``MediaError`` for anything unreadable.
+
+    ``derived_queries`` adds the repost-robust query hashes (for matching an upload);
+    ``hash_set`` adds the victim-side hash set (for banking an original). Images only.
+    """
     media_type = sniff_media_type(data[:64])
     if media_type.kind is MediaKind.IMAGE:
         decoded = decode_image(data, limits)
         variants = pdq_dihedral_from_pixels(decoded.pixels)
         return MediaSignals(
+            pdq_derived=tuple(repost.derived_queries(decoded.pixels)) if derived_queries else (),
+            pdq_hash_set=tuple(repost.hash_set(decoded.pixels)) if hash_set else (),
             kind=MediaKind.IMAGE,
             format=media_type.name,
             width=decoded.width,
@@ -76,10 +88,11 @@ def hash_media(data: bytes, limits: MediaLimits, *, seconds_per_video_hash: floa
     )
 
 
-def hash_file(path: Path, limits: MediaLimits, *, seconds_per_video_hash: float = 1.0) -> MediaSignals:
+def hash_file(path: Path, limits: MediaLimits, *, seconds_per_video_hash: float = 1.0,
+              hash_set: bool = False) -> MediaSignals:
     """Fingerprint the file at ``path``; the file is read once and never written anywhere."""
     data = read_media_file(path, limits.max_bytes)
-    return hash_media(data, limits, seconds_per_video_hash=seconds_per_video_hash)
+    return hash_media(data, limits, seconds_per_video_hash=seconds_per_video_hash, hash_set=hash_set)
 
 
 def hash_upload(ctx: ServiceContext, data: bytes, actor: str) -> MediaSignals:

@@ -25,6 +25,9 @@ def query_from_media(media: MediaSignals, min_quality: int) -> tuple[MatchQuery,
     if media.pdq is not None:
         if media.pdq.quality >= min_quality:
             variants = [(name, pdq_hash.hex) for name, pdq_hash in media.pdq_variants]
+            # Derived (repost) queries only where they are themselves good enough to match on.
+            variants += [(name, pdq_hash.hex) for name, pdq_hash in media.pdq_derived
+                         if pdq_hash.quality >= min_quality]
         else:
             warnings.append(
                 f"PDQ quality {media.pdq.quality} is below {min_quality}: the image is too "
@@ -69,6 +72,7 @@ def match_query(ctx: ServiceContext, query: MatchQuery, actor: str) -> list[Matc
 def match_media(ctx: ServiceContext, data: bytes, actor: str) -> tuple[MediaSignals, MatchOutcome]:
     """Hash ``data`` (never stored) and match it."""
     media = hash_media(data, ctx.settings.limits,
-                       seconds_per_video_hash=ctx.settings.seconds_per_video_hash)
+                       seconds_per_video_hash=ctx.settings.seconds_per_video_hash,
+                       derived_queries=ctx.settings.match.repost_queries)
     query, warnings = query_from_media(media, ctx.settings.match.pdq_min_quality)
     return media, MatchOutcome(match_query(ctx, query, actor), warnings)

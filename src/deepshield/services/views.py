@@ -9,6 +9,7 @@ from deepshield.services.banks import BankInfo, EntryInfo
 from deepshield.services.hashing import MediaSignals
 from deepshield.services.keys import KeyInfo
 from deepshield.services.matcher import Match
+from deepshield.signals.repost import HASH_SET_VERSION
 
 
 def media_signals_view(media: MediaSignals, min_quality: int) -> dict[str, Any]:
@@ -27,6 +28,12 @@ def media_signals_view(media: MediaSignals, min_quality: int) -> dict[str, Any]:
         warnings.append(
             f"PDQ quality {media.pdq.quality} is below {min_quality}: banks refuse this hash"
         )
+    if media.pdq_hash_set:
+        view["hash_set"] = {
+            "version": HASH_SET_VERSION,
+            "pdq": [{"variant": name, "pdq": h.hex, "quality": h.quality}
+                    for name, h in media.pdq_hash_set if h.quality >= min_quality],
+        }
     if media.vpdq or media.duration_s is not None:
         view["duration_s"] = media.duration_s
         view["vpdq"] = [asdict(feature) for feature in media.vpdq]

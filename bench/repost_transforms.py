@@ -1,0 +1,140 @@
+"""The reposts of ``bench/reposts.py``: what platforms receive instead of the original.
+
+Each transform is ``(rgb uint8 H×W×3, numpy Generator) -> rgb uint8``; the generator only
+picks random parts (the off-centre crop's position, the border colour, the caption's words),
+so a transform is deterministic given its seed. Choices, where the issue leaves freedom:
+
+* JPEG 50: Pillow, 4:2:0. Resize ×0.5: Lanczos.
+* Border 10 %: 10 % of the short side added on every side, black, or a random bright colour.
+* Centre crop 5 % / 10 %: 5 % (10 %) of each side removed, split evenly, so 90 % (80 %) of
+  each side is kept. Off-centre crop: 10 % of each side removed, all of it from a random
+  side pair (e.g. the top and left edges).
+* Rotation 1° / 2°: bicubic, about the centre, same canvas, corners black.
+* Flip: left-right mirror.
+* Caption band: a white band of 22 % of the height added above the image, with two lines of
+  black text (a meme caption).
+* Repost chain: resize ×0.7 (Lanczos), JPEG 75, then a 10 % black border.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def _pil(rgb: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+
+
+def _arr(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"))
+
+
+def jpeg(quality: int) -> Transform:
+    def transform(rgb: np.ndarray, _rng: np.random.Generator) -> np.ndarray:
+        buffer = io.BytesIO()
+        _pil(rgb).save(buffer, "JPEG", quality=quality, subsampling=2)
+        return _arr(Image.open(io.BytesIO(buffer.getvalue())))
+
+    return transform
+
+
+def resize(factor: float) -> Transform:
+    def transform(rgb: np.ndarray, _rng: np.random.Generator) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        return _arr(_pil(rgb).resize((max(1, round(w * factor)), max(1, round(h * factor))),
+                                     Image.Resampling.LANCZOS))
+
+    return transform
+
+
+def border(fraction: float, colour: str) -> Transform:
+    def transform(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        pad = max(1, round(min(rgb.shape[:2]) * fraction))
+        fill = (0, 0, 0) if colour == "black" else tuple(int(v) for v in rng.integers(96, 256, 3))
+        return _arr(ImageOps.expand(_pil(rgb), border=pad, fill=fill))
+
+    return transform
+
+
+def centre_crop(removed: float) -> Transform:
+    def transform(rgb: np.ndarray, _rng: np.random.Generator) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        dy, dx = round(h * removed / 2), round(w * removed / 2)
+        return rgb[dy:h - dy, dx:w - dx]
+
+    return transform
+
+
+def offcentre_crop(removed: float) -> Transform:
+    def transform(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        dy, dx = round(h * removed), round(w * removed)
+        top = dy if rng.random() < 0.5 else 0
+        left = dx if rng.random() < 0.5 else 0
+        return rgb[top:top + h - dy, left:left + w - dx]
+
+    return transform
+
+
+def rotate(degrees: float) -> Transform:
+    def transform(rgb: np.ndarray, _rng: np.random.Generator) -> np.ndarray:
+        return _arr(_pil(rgb).rotate(degrees, resample=Image.Resampling.BICUBIC, fillcolor=(0, 0, 0)))
+
+    return transform
+
+
+def flip(rgb: np.ndarray, _rng: np.random.Generator) -> np.ndarray:
+    return np.ascontiguousarray(rgb[:, ::-1])
+
+
+_WORDS = ("when", "the", "you", "she", "lol", "weekend", "monday", "finally", "nobody", "me", "this",
+          "is", "fine", "literally", "every", "time", "guess", "what", "happened", "again")
+
+
+def caption(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    band = round(h * 0.22)
+    canvas = Image.new("RGB", (w, h + band), (255, 255, 255))
+    canvas.paste(_pil(rgb), (0, band))
+    draw = ImageDraw.Draw(canvas)
+    size = max(10, band // 3)
+    try:
+        font: ImageFont.ImageFont | ImageFont.FreeTypeFont = ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without scalable default font
+        font = ImageFont.load_default()
+    for line in range(2):
+        text = " ".join(rng.choice(_WORDS, 4)).upper()
+        draw.text((w // 20, band // 8 + line * (band // 2)), text, fill=(0, 0, 0), font=font)
+    return np.asarray(canvas)
+
+
+def chain(*steps: Transform) -> Transform:
+    def transform(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        for step in steps:
+            rgb = step(rgb, rng)
+        return rgb
+
+    return transform
+
+
+TRANSFORMS: dict[str, tuple[str, Transform]] = {
+    "jpeg50": ("JPEG 50", jpeg(50)),
+    "resize0.5": ("Resize ×0.5", resize(0.5)),
+    "border-black": ("10 % border, black", border(0.10, "black")),
+    "border-colour": ("10 % border, colour", border(0.10, "colour")),
+    "crop-centre5": ("Centre crop 5 %", centre_crop(0.05)),
+    "crop-centre10": ("Centre crop 10 %", centre_crop(0.10)),
+    "crop-offcentre10": ("Off-centre crop 10 %", offcentre_crop(0.10)),
+    "rotate1": ("Rotation 1°", rotate(1.0)),
+    "rotate2": ("Rotation 2°", rotate(2.0)),
+    "flip": ("Flip", flip),
+    "caption": ("Caption band", caption),
+    "chain": ("Repost chain (×0.7 + JPEG 75 + 10 % border)",
+              chain(resize(0.7), jpeg(75), border(0.10, "black"))),
+}

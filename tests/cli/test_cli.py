@@ -14,6 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from deepshield.cli.main import app
+from deepshield.services import bank_files
 from factories import encode_image, photo_pixels
 
 runner = CliRunner()
@@ -110,7 +111,14 @@ def test_export_and_import_round_trip_through_files(cli_env, tmp_path, photos):
         assert summary["entries"] == 9 and out.exists()
         run_json("bank", "create", f"from-{fmt}")
         imported = run_json("bank", "import", f"from-{fmt}", str(out))
-        assert len(imported) == 9 and all(e["origin"] == "import" for e in imported)
+        assert (imported["rows"], imported["added"], imported["duplicates"]) == (9, 9, 0)
+        assert imported["format"] == fmt
+        again = tmp_path / f"again.{fmt}"
+        run_json("bank", "export", f"from-{fmt}", "--format", fmt, "--out", str(again))
+        rows = bank_files.parse_import(again.read_text())
+        assert sorted((r["signal_type"], r["signal_value"]) for r in rows) == sorted(
+            (r["signal_type"], r["signal_value"]) for r in bank_files.parse_import(out.read_text()))
+        assert all(r["origin"] == "import" for r in rows)
 
 
 def test_keys_create_prints_the_key_on_its_last_line(cli_env):

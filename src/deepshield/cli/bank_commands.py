@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from deepshield.cli.context import local_operator, open_context
@@ -13,7 +15,7 @@ from deepshield.cli.hash_commands import iter_hashed_files
 from deepshield.cli.output import print_json, reported_errors, stderr, stdout, write_atomically
 from deepshield.errors import DeepShieldError, InvalidRequest
 from deepshield.media import read_media_file
-from deepshield.services import bank_files
+from deepshield.services import bank_files, bulk_import
 from deepshield.services import banks as bank_service
 from deepshield.services.access import Action, authorize
 from deepshield.services.banks import EntryInfo, SignalInput
@@ -205,21 +207,31 @@ def export(
 @app.command("import")
 def import_(
     bank: BankArg,
-    source: Annotated[Path, typer.Argument(help="A JSON export, a JSON list or a CSV file.")],
+    source: Annotated[Path, typer.Argument(help="A CSV, TYPE VALUE lines, or a JSON export.")],
     as_json: JsonOption = False,
 ) -> None:
-    """Import entries from a bank export (JSON or CSV with signal_type,signal_value columns).
+    """Import a hash list: CSV with a header row naming signal_type and signal_value (or
+    python-threatexchange's signal_str), 'TYPE VALUE' lines, or a DeepShield JSON export.
 
-    Every row is checked first; if any is invalid, nothing is imported.
+    Streams millions of rows. Every row is checked; if any is invalid, nothing is imported.
     """
     with reported_errors(as_json):
         principal = local_operator()
         authorize(principal, Action.BANK_IMPORT)
-        records = bank_files.parse_import(_read_text(source))
-        entries = bank_service.import_records(open_context(), bank, records, principal.actor)
+        try:
+            size = source.stat().st_size
+        except OSError as exc:
+            raise InvalidRequest(f"cannot read {source}: {exc.strerror}") from None
+        progress = Progress(TextColumn("Importing"), BarColumn(), DownloadColumn(),
+                            TimeRemainingColumn(), console=stderr, transient=True,
+                            disable=size < 8 * 1024**2)
+        with progress:
+            task = progress.add_task("import", total=size)
+            summary = bulk_import.import_file(
+                open_context(), bank, source, principal.actor,
+                progress=lambda done: progress.update(task, completed=done))
     if as_json:
-        print_json([entry_view(entry) for entry in entries])
+        print_json(asdict(summary))
     else:
-        added = sum(entry.created for entry in entries)
-        stdout.print(f"Imported {added} new entries into {bank} "
-                     f"({len(entries) - added} were already there)")
+        stdout.print(f"Imported {summary.added} new entries into {bank} from {summary.rows} "
+                     f"{summary.format} rows ({summary.duplicates} were already there)")

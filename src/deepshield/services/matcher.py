@@ -57,6 +57,10 @@ class MatchOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
+#: Past this many changes since the last sync, the matcher reloads instead of replaying.
+FULL_RELOAD_CHANGES = 100_000
+
+
 @dataclass(frozen=True)
 class IndexStatus:
     loaded: bool
@@ -139,6 +143,11 @@ class Matcher:
         if self._seq is None:
             self._load_all(session)
             return
+        if banks.latest_change_seq(session) - self._seq > FULL_RELOAD_CHANGES:
+            # A bulk import: loading everything as plain rows beats replaying millions of changes.
+            self._reset()
+            self._load_all(session)
+            return
         newest, changed = banks.changed_entries_since(session, self._seq)
         for entry, _bank_name in changed:
             self._drop(entry.id)
@@ -146,6 +155,13 @@ class Matcher:
                 self._put(entry)
         self._seq = newest
         self._pdq.maybe_compact()
+
+    def _reset(self) -> None:
+        self._pdq = PdqMultiIndex()
+        self._exact = {SignalType.MD5: ExactIndex(), SignalType.SHA256: ExactIndex()}
+        self._frames = PdqIndex()
+        self._frame_owner.clear()
+        self._videos.clear()
 
     def _load_all(self, session: Session) -> None:
         seq = banks.latest_change_seq(session)

@@ -12,6 +12,8 @@ EXPECTED_OPERATIONS = {
     ("delete", "/v1/banks/{name}/entries/{entry_id}"),
     ("patch", "/v1/banks/{name}/entries/{entry_id}"),
     ("post", "/v1/watermark/detect"),
+    ("get", "/v1/exchange/updates"),
+    ("post", "/v1/exchange/feedback"),
     # HMA-compatible (docs/HMA.md)
     ("get", "/h/hash"),
     ("post", "/h/hash"),

@@ -12,6 +12,7 @@ class Role(StrEnum):
     ADMIN = "admin"  # runs the installation: banks, keys, everything
     PLATFORM = "platform"  # matches its uploads against the banks
     HELPLINE = "helpline"  # files victims' hashes into banks and withdraws them
+    PARTNER = "partner"  # another hash-sharing service: fetches the exchange feed, sends feedback
 
 
 class Action(StrEnum):
@@ -26,6 +27,8 @@ class Action(StrEnum):
     BANK_IMPORT = "bank.import"
     KEYS_MANAGE = "keys.manage"
     WATERMARK_DETECT = "watermark.detect"
+    EXCHANGE_FETCH = "exchange.fetch"
+    EXCHANGE_FEEDBACK = "exchange.feedback"
 
 
 _ALLOWED: dict[Action, frozenset[Role]] = {
@@ -41,6 +44,9 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     Action.BANK_IMPORT: frozenset({Role.ADMIN}),
     Action.KEYS_MANAGE: frozenset({Role.ADMIN}),
     Action.WATERMARK_DETECT: frozenset(Role),
+    # The exchange hands out every bank's hashes in bulk: partners (and the operator) only.
+    Action.EXCHANGE_FETCH: frozenset({Role.ADMIN, Role.PARTNER}),
+    Action.EXCHANGE_FEEDBACK: frozenset({Role.PARTNER}),
 }
 
 

@@ -126,3 +126,19 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     target: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+
+
+class PartnerFeedback(Base):
+    """What a partner did with an exchanged hash: Blocked, NotBlocked or PendingReview."""
+
+    __tablename__ = "partner_feedback"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    partner: Mapped[str] = mapped_column(String(64), nullable=False)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("bank_entries.id"), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_partner_feedback_entry", "entry_id", "partner"),)

@@ -19,7 +19,9 @@ class ServiceContext:
     def open(cls, settings: Settings) -> ServiceContext:
         """Connect to the configured store and apply migrations; the index loads on first match."""
         store = Store.open(settings.resolved_database_url)
-        return cls(settings=settings, store=store, matcher=Matcher(store, settings.match))
+        snapshot = settings.home / "index" / "pdq"
+        return cls(settings=settings, store=store,
+                   matcher=Matcher(store, settings.match, snapshot_dir=snapshot))
 
     def close(self) -> None:
         self.store.close()

@@ -9,12 +9,15 @@ server), is visible to the very next match, with no rebuild.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import statistics
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -59,6 +62,10 @@ class MatchOutcome:
 
 #: Past this many changes since the last sync, the matcher reloads instead of replaying.
 FULL_RELOAD_CHANGES = 100_000
+#: Below this many PDQ hashes a start from plain rows takes under a second: no snapshot.
+SNAPSHOT_MIN_HASHES = 100_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -82,9 +89,10 @@ class Matcher:
     confirms the entry is still active.
     """
 
-    def __init__(self, store: Store, settings: MatchSettings) -> None:
+    def __init__(self, store: Store, settings: MatchSettings, *, snapshot_dir: Path | None = None) -> None:
         self._store = store
         self._settings = settings
+        self._snapshot_dir = snapshot_dir
         self._lock = threading.Lock()
         self._seq: int | None = None  # None until the first load
         self._pdq = PdqMultiIndex()
@@ -165,6 +173,8 @@ class Matcher:
 
     def _load_all(self, session: Session) -> None:
         seq = banks.latest_change_seq(session)
+        if self._load_snapshot(session, seq):
+            return
         ids: list[np.ndarray] = []
         codes: list[np.ndarray] = []
         for batch in banks.iter_active_values(session, SignalType.PDQ.value):
@@ -175,6 +185,47 @@ class Matcher:
         for entry, _bank_name in banks.iter_active_entries(session, exclude_type=SignalType.PDQ.value):
             self._put(entry)
         self._seq = seq
+        self._save_snapshot(session, seq)
+
+    def _snapshot_identity(self, session: Session, seq: int) -> str:
+        """Which database state a snapshot belongs to: a digest of the database's URL and of
+        the time of change ``seq``, so a recreated database never reuses an old snapshot."""
+        url = self._store.engine.url.render_as_string(hide_password=True)
+        return hashlib.sha256(f"{url}|{seq}|{banks.change_time(session, seq)}".encode()).hexdigest()[:32]
+
+    def _save_snapshot(self, session: Session, seq: int) -> None:
+        """Keep the PDQ base on disk, so the next start maps it instead of reading every row."""
+        if self._snapshot_dir is None or len(self._pdq) < SNAPSHOT_MIN_HASHES:
+            return
+        try:
+            self._pdq.save(self._snapshot_dir,
+                           {"change_seq": seq, "store": self._snapshot_identity(session, seq)})
+        except OSError as exc:  # a cache: the index works without it
+            log.warning("could not save the PDQ index snapshot to %s: %s", self._snapshot_dir, exc)
+
+    def _load_snapshot(self, session: Session, latest: int) -> bool:
+        """Start from a saved PDQ base and replay the changes made since it was saved."""
+        if self._snapshot_dir is None or not (self._snapshot_dir / "index.json").exists():
+            return False
+        try:
+            index, metadata = PdqMultiIndex.load(self._snapshot_dir)
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring the PDQ index snapshot in %s: %s", self._snapshot_dir, exc)
+            return False
+        seq = metadata.get("change_seq")
+        if not isinstance(seq, int) or seq > latest or latest - seq > FULL_RELOAD_CHANGES \
+                or metadata.get("store") != self._snapshot_identity(session, seq):
+            return False
+        self._pdq = index
+        for entry, _bank_name in banks.iter_active_entries(session, exclude_type=SignalType.PDQ.value):
+            self._put(entry)
+        newest, changed = banks.changed_entries_since(session, seq)
+        for entry, _bank_name in changed:
+            self._drop(entry.id)
+            if entry.active:
+                self._put(entry)
+        self._seq = newest
+        return True
 
     def _put(self, entry: BankEntry) -> None:
         try:

@@ -156,6 +156,12 @@ def iter_entries(
         last_id = batch[-1].id
 
 
+def change_time(session: Session, seq: int) -> str:
+    """When change ``seq`` was made (ISO text), or "" if there is no such change."""
+    at = session.scalar(select(EntryChange.changed_at).where(EntryChange.seq == seq))
+    return at.isoformat() if at is not None else ""
+
+
 def latest_change_seq(session: Session) -> int:
     return int(session.scalar(select(func.coalesce(func.max(EntryChange.seq), 0))) or 0)
 

@@ -28,18 +28,18 @@ def _brute_force(codes: np.ndarray, ids: np.ndarray, query: np.ndarray, threshol
 
 @pytest.fixture(scope="module")
 def planted():
-    """20,000 random hashes plus, for each of 40 queries, copies at every distance 0..48."""
+    """20,000 random hashes plus, for each of 40 queries, copies at every distance 0..64."""
     rng = np.random.default_rng(5)
     codes = [_random_codes(rng, 20_000)]
     queries = _random_codes(rng, 40)
     for query in queries:
-        codes.append(np.stack([_flip(query, bits, rng) for bits in range(0, 49)]))
+        codes.append(np.stack([_flip(query, bits, rng) for bits in range(0, 65)]))
     codes = np.concatenate(codes)
     ids = rng.permutation(len(codes)).astype(np.int64) * 3 + 7  # unordered, sparse ids
     return codes, ids, queries
 
 
-@pytest.mark.parametrize("threshold", [0, 10, 31, 40, 47])
+@pytest.mark.parametrize("threshold", [0, 10, 31, 40, 47, 60])
 def test_search_finds_exactly_what_brute_force_finds(planted, threshold):
     codes, ids, queries = planted
     index = PdqMultiIndex()

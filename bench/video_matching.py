@@ -1,0 +1,209 @@
+"""Benchmark: vPDQ hashing speed at 720p, and finding a re-encoded 10-second excerpt of a video.
+
+Usage::
+
+    .venv/bin/python bench/video_matching.py [--seconds 120] [--json]
+
+* **Speed.** A ``--seconds``-long 1280×720, 25 fps H.264 video (pans and zooms over the shared
+  photos, a new shot every 4 s) is hashed by ``deepshield.signals.vpdq.vpdq_from_video``
+  (one frame per second, PyAV + pdqhash). Reported: CPU seconds and the multiple of real time
+  on one core. Anchor, when installed: Meta's ``vpdq`` package (``vpdq.computeHash``) on the
+  same file, side by side, with the share of identical frame hashes.
+* **Clip matching.** The video is banked (its vPDQ). A 10-second excerpt from its middle is
+  re-encoded at CRF 28 and downscaled to 854×480, then matched with DeepShield's matcher at its
+  defaults (a query frame matches within 31 bits; a video matches when ≥ 80 % of the query's
+  distinct frames do). An excerpt of an unrelated video must not match.
+"""
+
+from __future__ import annotations
+
+import os
+
+from bench_environment import pin_one_thread
+
+THREAD_ENV = pin_one_thread()
+
+import argparse  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from fractions import Fraction  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
+
+BENCH_DIR = Path(__file__).resolve().parent
+SRC_DIR = BENCH_DIR.parent / "src"
+if str(SRC_DIR) not in sys.path:
+    sys.path.insert(0, str(SRC_DIR))
+
+from bench_environment import cpu_model, interpreter, package_version, shared_data_dir  # noqa: E402
+
+FPS = 25
+SHOT_S = 4
+WIDTH, HEIGHT = 1280, 720
+
+
+def _photos(seed: int, count: int) -> list[Image.Image]:
+    photos = shared_data_dir() / "photos"
+    paths = sorted(p for p in photos.rglob("*") if p.suffix.lower() in (".jpg", ".png"))
+    rng = np.random.default_rng(seed)
+    images = []
+    for index in rng.permutation(len(paths))[: count * 2] if paths else []:
+        try:
+            with Image.open(paths[index]) as raw:
+                image = ImageOps.exif_transpose(raw).convert("RGB")
+        except Exception:  # a bench skips unreadable samples
+            continue
+        if min(image.size) >= 256:
+            image.thumbnail((1800, 1800))
+            images.append(image)
+        if len(images) == count:
+            break
+    if not images:  # no shared data: smooth generated scenes
+        sys.path.insert(0, str(BENCH_DIR))
+        from watermark import generated_image
+
+        images = [Image.fromarray(generated_image(1600, 900, seed=seed * 100 + i)) for i in range(count)]
+    return images
+
+
+def _frames(seconds: float, seed: int, width: int = WIDTH, height: int = HEIGHT) -> Iterator[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    shots = int(np.ceil(seconds / SHOT_S))
+    images = _photos(seed, shots)
+    per_shot = SHOT_S * FPS
+    for i in range(int(seconds * FPS)):
+        image = images[(i // per_shot) % len(images)]
+        if i % per_shot == 0:
+            z0, z1 = rng.uniform(1.0, 1.3, 2)
+            p0, p1 = rng.uniform(0, 1, 2), rng.uniform(0, 1, 2)
+        t = (i % per_shot) / per_shot
+        zoom, pos = z0 + (z1 - z0) * t, p0 + (p1 - p0) * t
+        w, h = image.size
+        cw, ch = min(w, h * width / height) / zoom, min(h, w * height / width) / zoom
+        x, y = (w - cw) * pos[0], (h - ch) * pos[1]
+        yield np.asarray(image.resize((width, height), Image.Resampling.BILINEAR, box=(x, y, x + cw, y + ch)))
+
+
+def _encode(frames: Iterator[np.ndarray], width: int, height: int, crf: int) -> bytes:
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(FPS))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        for pixels in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()
+
+
+def _excerpt(data: bytes, start_s: float, seconds: float, width: int, height: int, crf: int) -> bytes:
+    import av
+
+    def frames() -> Iterator[np.ndarray]:
+        with av.open(io.BytesIO(data)) as container:
+            for number, frame in enumerate(container.decode(video=0)):
+                if number / FPS >= start_s + seconds:
+                    return
+                if number / FPS >= start_s:
+                    yield frame.to_ndarray(format="rgb24", width=width, height=height)
+
+    return _encode(frames(), width, height, crf)
+
+
+def _time_cpu(fn: Any, *args: Any) -> tuple[Any, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn(*args)
+    return result, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    from deepshield.media import MediaLimits
+    from deepshield.services import banks
+    from deepshield.services.context import ServiceContext
+    from deepshield.services.matching import match_media
+    from deepshield.settings import Settings
+    from deepshield.signals.vpdq import vpdq_from_video
+
+    print(f"making a {args.seconds:.0f}-s 720p video ...", file=sys.stderr, flush=True)
+    video = _encode(_frames(args.seconds, seed=1), WIDTH, HEIGHT, crf=20)
+    limits = MediaLimits()
+    features, cpu_s, wall_s = _time_cpu(lambda: vpdq_from_video(video, limits))
+    report: dict[str, Any] = {
+        "benchmark": "video-matching",
+        "command": " ".join(shlex.quote(a) for a in [interpreter(), *sys.argv]),
+        "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "av": package_version("av"),
+                    "pdqhash": package_version("pdqhash"), "vpdq": package_version("vpdq"),
+                    "threads": THREAD_ENV},
+        "video": {"seconds": args.seconds, "size": f"{WIDTH}x{HEIGHT}", "fps": FPS, "bytes": len(video)},
+        "ours": {"frames_hashed": len(features), "cpu_s": cpu_s, "wall_s": wall_s,
+                 "x_real_time_cpu": args.seconds / cpu_s},
+    }
+    try:
+        import vpdq  # Meta's reference, bench-only (builds from source with FFmpeg dev libraries)
+    except ImportError:
+        report["anchor"] = {"skipped": "Meta's vpdq is not installed"}
+    else:
+        with tempfile.NamedTemporaryFile(suffix=".mp4") as handle:
+            handle.write(video)
+            handle.flush()
+            reference, ref_cpu, ref_wall = _time_cpu(
+                lambda: vpdq.computeHash(handle.name, seconds_per_hash=1))
+        same = sum(str(r.hash) == f.pdq_hex for r, f in zip(reference, features, strict=False))
+        report["anchor"] = {"frames_hashed": len(reference), "cpu_s": ref_cpu, "wall_s": ref_wall,
+                            "x_real_time_cpu": args.seconds / ref_cpu,
+                            "identical_frame_hashes": same, "ours_over_anchor_speed": ref_cpu / cpu_s}
+
+    print("banking it, cutting and matching excerpts ...", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory() as home:
+        ctx = ServiceContext.open(Settings(home=Path(home)))
+        try:
+            banks.create_bank(ctx, "videos", "", "bench")
+            banks.add_media(ctx, "videos", video, "helpline", "CASE-1", "bench")
+            start = max(0.0, args.seconds / 2 - 5)
+            excerpt = _excerpt(video, start, 10, 854, 480, crf=28)
+            _, outcome = match_media(ctx, excerpt, "bench")
+            found = [m for m in outcome.matches if m.signal_type == "vpdq"]
+            other = _encode(_frames(12, seed=2), WIDTH, HEIGHT, crf=20)
+            unrelated = _excerpt(other, 1, 10, 854, 480, crf=28)
+            _, other_outcome = match_media(ctx, unrelated, "bench")
+        finally:
+            ctx.close()
+    report["excerpt"] = {
+        "start_s": start, "seconds": 10, "reencode": "H.264 CRF 28, 854x480",
+        "matched": bool(found),
+        "query_match_pct": found[0].query_match_pct if found else None,
+        "compared_match_pct": found[0].compared_match_pct if found else None,
+        "unrelated_matched": any(m.signal_type == "vpdq" for m in other_outcome.matches),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        ours = report["ours"]
+        print(f"vPDQ of a {args.seconds:.0f}-s 720p video: {ours['frames_hashed']} frames in "
+              f"{ours['cpu_s']:.1f} CPU s = {ours['x_real_time_cpu']:.1f}x real time on one core")
+        print(f"anchor: {report['anchor']}")
+        print(f"excerpt: {report['excerpt']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -61,12 +63,41 @@ def ensure_admin_key(ctx: ServiceContext) -> str | None:
     return token
 
 
+#: A checked key is trusted this long without a database read (a revocation made by another
+#: process takes effect within this time; one made here, at once).
+AUTH_CACHE_SECONDS = 2.0
+_AUTH_CACHE_MAX = 10_000
+_auth_cache: dict[tuple[int, str], tuple[Principal, str, float]] = {}
+_auth_cache_lock = threading.Lock()
+
+
 def authenticate(ctx: ServiceContext, token: str) -> Principal:
     """The principal behind a bearer token; raises ``Unauthorized`` for anything else."""
     found = _TOKEN.match(token.strip())
     if not found:
         raise Unauthorized("the API key is malformed; it looks like ds_<12 hex>_<secret>")
     key_id, secret = found.groups()
+    cache_key = (id(ctx.store), hashlib.sha256(token.strip().encode()).hexdigest())
+    now = time.monotonic()
+    with _auth_cache_lock:
+        cached = _auth_cache.get(cache_key)
+    if cached is not None and cached[2] > now:
+        return cached[0]
+    principal = _authenticate_in_store(ctx, key_id, secret)
+    with _auth_cache_lock:
+        if len(_auth_cache) >= _AUTH_CACHE_MAX:
+            _auth_cache.clear()
+        _auth_cache[cache_key] = (principal, key_id, now + AUTH_CACHE_SECONDS)
+    return principal
+
+
+def _forget_key(key_id: str) -> None:
+    with _auth_cache_lock:
+        for cache_key in [k for k, (_, cached_id, _) in _auth_cache.items() if cached_id == key_id]:
+            del _auth_cache[cache_key]
+
+
+def _authenticate_in_store(ctx: ServiceContext, key_id: str, secret: str) -> Principal:
     with ctx.store.transaction() as session:
         key = key_repository.find_key(session, key_id)
         valid = key is not None and hmac.compare_digest(key.secret_hash, _secret_hash(secret))
@@ -86,7 +117,9 @@ def revoke_key(ctx: ServiceContext, key_id: str, actor: str) -> KeyInfo:
     with ctx.store.transaction() as session:
         key = key_repository.revoke_key(session, key_id)
         audit.record_event(session, actor, "keys.revoke", f"key:{key_id}")
-        return _info(key)
+        info = _info(key)
+    _forget_key(key_id)
+    return info
 
 
 def _info(key: ApiKey) -> KeyInfo:

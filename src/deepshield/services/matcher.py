@@ -151,7 +151,10 @@ class Matcher:
         if self._seq is None:
             self._load_all(session)
             return
-        if banks.latest_change_seq(session) - self._seq > FULL_RELOAD_CHANGES:
+        newest = banks.latest_change_seq(session)
+        if newest == self._seq:
+            return  # the common case: one indexed query, nothing to apply
+        if newest - self._seq > FULL_RELOAD_CHANGES:
             # A bulk import: loading everything as plain rows beats replaying millions of changes.
             self._reset()
             self._load_all(session)

@@ -4,11 +4,12 @@ Each transform is ``(rgb uint8 H×W×3, numpy Generator) -> rgb uint8``; the gen
 picks random parts (the off-centre crop's position, the border colour, the caption's words),
 so a transform is deterministic given its seed. Choices, where the issue leaves freedom:
 
-* JPEG 50: Pillow, 4:2:0. Resize ×0.5: Lanczos.
+* JPEG 50 and resize ×0.5 / ×0.7 are the watermark benchmark's (``watermark_attacks``): Pillow
+  JPEG with 4:2:0 chroma, Lanczos downscaling.
 * Border 10 %: 10 % of the short side added on every side, black, or a random bright colour.
-* Centre crop 5 % / 10 %: 5 % (10 %) of each side removed, split evenly, so 90 % (80 %) of
-  each side is kept. Off-centre crop: 10 % of each side removed, all of it from a random
-  side pair (e.g. the top and left edges).
+* Centre crop 5 % / 10 %: 5 % (10 %) of each side's length removed, half at each end, so
+  95 % (90 %) of each side is kept. Off-centre crop: 10 % of each side's length removed, all
+  of it at one end (a random corner is kept).
 * Rotation 1° / 2°: bicubic, about the centre, same canvas, corners black.
 * Flip: left-right mirror.
 * Caption band: a white band of 22 % of the height added above the image, with two lines of
@@ -18,11 +19,12 @@ so a transform is deterministic given its seed. Choices, where the issue leaves 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from watermark_attacks import chain, jpeg, resize  # the watermark benchmark's, same settings
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -33,24 +35,6 @@ def _pil(rgb: np.ndarray) -> Image.Image:
 
 def _arr(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
-
-
-def jpeg(quality: int) -> Transform:
-    def transform(rgb: np.ndarray, _rng: np.random.Generator) -> np.ndarray:
-        buffer = io.BytesIO()
-        _pil(rgb).save(buffer, "JPEG", quality=quality, subsampling=2)
-        return _arr(Image.open(io.BytesIO(buffer.getvalue())))
-
-    return transform
-
-
-def resize(factor: float) -> Transform:
-    def transform(rgb: np.ndarray, _rng: np.random.Generator) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        return _arr(_pil(rgb).resize((max(1, round(w * factor)), max(1, round(h * factor))),
-                                     Image.Resampling.LANCZOS))
-
-    return transform
 
 
 def border(fraction: float, colour: str) -> Transform:
@@ -112,15 +96,6 @@ def caption(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         text = " ".join(rng.choice(_WORDS, 4)).upper()
         draw.text((w // 20, band // 8 + line * (band // 2)), text, fill=(0, 0, 0), font=font)
     return np.asarray(canvas)
-
-
-def chain(*steps: Transform) -> Transform:
-    def transform(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        for step in steps:
-            rgb = step(rgb, rng)
-        return rgb
-
-    return transform
 
 
 TRANSFORMS: dict[str, tuple[str, Transform]] = {

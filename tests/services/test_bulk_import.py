@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepshield.errors import InvalidRequest, InvalidSignal
-from deepshield.services import banks, bulk_import
+from deepshield.services import bank_files, banks, bulk_import
 from deepshield.services.matching import match_query, parse_query_signals
 from deepshield.store import audit_repository
 
@@ -116,3 +116,33 @@ def test_the_matcher_reloads_instead_of_replaying_a_huge_burst(ctx, bank, tmp_pa
     bulk_import.import_file(ctx, bank, path, ACTOR)
     assert ctx.matcher.stats()["pdq"] == 50
     assert match_query(ctx, parse_query_signals([("pdq", values[7])]), ACTOR)[0].bank == bank
+
+
+@pytest.mark.parametrize("file_format", ["csv", "te-csv", "lines", "json"])
+def test_every_export_format_round_trips_through_import(ctx, bank, tmp_path, file_format):
+    signals = [banks.SignalInput("pdq", v) for v in _hashes(5, seed=9)]
+    signals += [banks.SignalInput("md5", "ef" * 16), banks.SignalInput("sha256", "12" * 32)]
+    entries = banks.add_signals(ctx, bank, signals, origin=banks.Origin.HELPLINE, case_ref="C-7", actor=ACTOR)
+    banks.withdraw_entry(ctx, bank, entries[0].id, ACTOR)  # must not travel
+    records = banks.export_bank(ctx, bank, ACTOR, include_inactive=True)
+    path = tmp_path / f"export.{file_format}"
+    path.write_text(bank_files.render_export(file_format, bank, records))
+    banks.create_bank(ctx, "copy", "", ACTOR)
+    summary = bulk_import.import_file(ctx, "copy", path, ACTOR)
+    copied = {(r["signal_type"], r["signal_value"]) for r in banks.export_bank(ctx, "copy", ACTOR)}
+    expected = {(s.signal_type, s.value) for s in signals[1:]}
+    assert copied == expected and summary.added == len(expected)
+
+
+def test_the_threatexchange_forms_read_back_with_python_threatexchange(ctx, bank, tmp_path):
+    file_api = pytest.importorskip("threatexchange.exchanges.impl.file_api",
+                                   reason="python-threatexchange is a bench-only dependency")
+    values = _hashes(3, seed=10)
+    banks.add_signals(ctx, bank, [banks.SignalInput("pdq", v) for v in values], origin=banks.Origin.HELPLINE,
+                      case_ref=None, actor=ACTOR)
+    path = tmp_path / "signals.txt"
+    path.write_text(bank_files.render_export("lines", bank, banks.export_bank(ctx, bank, ACTOR)))
+    api = file_api.LocalFileSignalExchangeAPI(file_api.FileCollaborationConfig(
+        name="deepshield", api="local_file", enabled=True, filename=str(path)))
+    [delta] = list(api.fetch_iter([], None))
+    assert set(delta.updates) == {("pdq", v) for v in values}

@@ -176,21 +176,23 @@ def enable(bank: BankArg, entry_id: EntryArg, as_json: JsonOption = False) -> No
 def export(
     bank: BankArg,
     out: Annotated[Path | None, typer.Option("--out", help="File to write; stdout if omitted.")] = None,
-    file_format: Annotated[str, typer.Option("--format", help="json or csv.")] = "json",
+    file_format: Annotated[str, typer.Option(
+        "--format", help="json or csv (DeepShield's), te-csv (python-threatexchange's dataset CSV) "
+                         "or lines (TYPE VALUE, its local_file form).")] = "json",
     include_inactive: Annotated[bool, typer.Option(
         help="Also export withdrawn and disabled entries.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Export a bank's entries as JSON or CSV. Hashes are sensitive: the export is audit-logged."""
+    """Export a bank's entries. Hashes are sensitive: the export is audit-logged."""
     with reported_errors(as_json):
-        if file_format not in ("json", "csv"):
-            raise InvalidRequest(f"--format is json or csv; got {file_format!r}")
+        if file_format not in bank_files.EXPORT_FORMATS:
+            raise InvalidRequest(f"--format is one of {', '.join(bank_files.EXPORT_FORMATS)}; "
+                                 f"got {file_format!r}")
         principal = local_operator()
         authorize(principal, Action.BANK_EXPORT)
         records = bank_service.export_bank(open_context(), bank, principal.actor,
                                            include_inactive=include_inactive)
-        text = (bank_files.render_json_export(bank, records) if file_format == "json"
-                else bank_files.render_csv_export(records))
+        text = bank_files.render_export(file_format, bank, records)
         if out is None:
             typer.echo(text, nl=False)
             return

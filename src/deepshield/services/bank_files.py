@@ -47,6 +47,47 @@ def render_csv_export(records: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+#: python-threatexchange's names for DeepShield's types (StopNCII's MD5s are of videos).
+THREATEXCHANGE_TYPES = {"pdq": "pdq", "md5": "video_md5", "vpdq": "vpdq", "sha256": "sha256"}
+EXPORT_FORMATS = ("json", "csv", "te-csv", "lines")
+
+
+def render_threatexchange_csv(bank_name: str, records: Sequence[dict[str, Any]]) -> str:
+    """python-threatexchange's ``dataset --csv`` form: signal_type,signal_str,collab,category,tags.
+
+    Only active records: that form has no way to say "withdrawn".
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["signal_type", "signal_str", "collab", "category", "tags"])
+    for record in records:
+        if record["withdrawn_at"] is None and record["enabled"]:
+            writer.writerow([THREATEXCHANGE_TYPES.get(record["signal_type"], record["signal_type"]),
+                             record["signal_value"], bank_name, "", ""])
+    return buffer.getvalue()
+
+
+def render_signal_lines(records: Sequence[dict[str, Any]]) -> str:
+    """python-threatexchange's ``local_file`` form: ``TYPE VALUE`` per line (no vPDQ: it spans lines)."""
+    return "".join(
+        f"{THREATEXCHANGE_TYPES.get(r['signal_type'], r['signal_type'])} {r['signal_value']}\n"
+        for r in records
+        if r["withdrawn_at"] is None and r["enabled"] and r["signal_type"] != "vpdq"
+    )
+
+
+def render_export(file_format: str, bank_name: str, records: Sequence[dict[str, Any]]) -> str:
+    if file_format == "json":
+        return render_json_export(bank_name, records)
+    if file_format == "csv":
+        return render_csv_export(records)
+    if file_format == "te-csv":
+        return render_threatexchange_csv(bank_name, records)
+    if file_format == "lines":
+        return render_signal_lines(records)
+    raise InvalidRequest(f"--format is one of {', '.join(EXPORT_FORMATS)}; got {file_format!r}")
+
+
 def parse_import(text: str) -> list[dict[str, Any]]:
     """Records from a DeepShield JSON export, a JSON list, or a CSV with a header row.
 

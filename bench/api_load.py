@@ -177,6 +177,7 @@ def main() -> int:
     parser.add_argument("--bank-size", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     report: dict[str, Any] = {
@@ -185,7 +186,7 @@ def main() -> int:
         "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "uvicorn": package_version("uvicorn"),
                     "fastapi": package_version("fastapi"), "httpx": package_version("httpx")},
-        "bank_size": args.bank_size, "scenarios": [],
+        "bank_size": args.bank_size, "workers": args.workers, "scenarios": [],
     }
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -194,7 +195,7 @@ def main() -> int:
         port = _free_port()
         env = {**os.environ, "DEEPSHIELD_HOME": str(home)}
         command = str(Path(sys.executable).parent / "deepshield")
-        server = subprocess.Popen([command, "serve", "--port", str(port)],
+        server = subprocess.Popen([command, "serve", "--port", str(port), "--workers", str(args.workers)],
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         try:

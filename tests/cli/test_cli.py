@@ -312,3 +312,30 @@ def test_watermark_embed_refuses_bad_payloads_formats_and_inputs_writing_nothing
     assert not out.exists() or list(out.iterdir()) == []
     code, out_text, _ = run("watermark", "detect", str(broken), "--json")
     assert code == 3 and json.loads(out_text)[0]["error"]["code"] == "corrupt_media"
+
+
+def test_serve_with_two_workers_answers(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "DEEPSHIELD_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
+    env.pop("DEEPSHIELD_DATABASE_URL", None)
+    command = [sys.executable, "-m", "deepshield.cli", "serve", "--port", str(port), "--workers", "2"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    try:
+        admin_key = [process.stdout.readline() for _ in range(3)][2].strip()
+        deadline = time.monotonic() + 30
+        answered = 0
+        while answered < 10:
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/banks",
+                                                 headers={"Authorization": f"Bearer {admin_key}"})
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    assert json.load(response) == []
+                answered += 1
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)

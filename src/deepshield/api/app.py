@@ -13,7 +13,7 @@ from deepshield.api.errors import install_error_handlers
 from deepshield.api.routes import banks, exchange, hashing, health, hma, matching, watermark
 from deepshield.api.uploads import BodySizeLimit
 from deepshield.services.context import ServiceContext
-from deepshield.settings import Settings
+from deepshield.settings import Settings, load_settings
 
 DESCRIPTION = """
 Hash images and videos, keep hash banks, and match uploads against them.
@@ -46,3 +46,8 @@ def create_app(settings: Settings, *, context: ServiceContext | None = None) -> 
     for module in (health, hashing, matching, banks, watermark, exchange, hma):
         app.include_router(module.router)
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app on ``load_settings()``: the factory each ``serve --workers N`` process calls."""
+    return create_app(load_settings())

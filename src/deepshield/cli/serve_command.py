@@ -17,11 +17,16 @@ def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the start-up facts as JSON.")] = False,
+    workers: Annotated[int, typer.Option(
+        help="Worker processes. They share one copy of the PDQ index: each maps the snapshot "
+             "this command writes before starting them.", min=1, max=64)] = 1,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs). Makes and prints an admin key on first start."""
     with reported_errors(as_json):
         ctx = open_context()
         admin_key = ensure_admin_key(ctx)
+        if workers > 1:
+            ctx.matcher.refresh()  # loads the index once and saves the snapshot the workers map
     url = f"http://{host}:{port}"
     if as_json:
         print_json({"url": url, "docs": f"{url}/docs", "database": ctx.store.backend,
@@ -32,4 +37,9 @@ def serve_command(
             stdout.print("First start: an admin API key was made. Store it now; it is not shown "
                          "again:")
             print(admin_key, flush=True)
+    if workers > 1:
+        ctx.close()
+        uvicorn.run("deepshield.api.app:create_app_from_environment", factory=True, workers=workers,
+                    host=host, port=port, log_level="info")
+        return
     uvicorn.run(create_app(ctx.settings, context=ctx), host=host, port=port, log_level="info")

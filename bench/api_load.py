@@ -48,12 +48,9 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-BENCH_DIR = Path(__file__).resolve().parent
-SRC_DIR = BENCH_DIR.parent / "src"
-if str(SRC_DIR) not in sys.path:
-    sys.path.insert(0, str(SRC_DIR))
+from bench_environment import cpu_model, interpreter, package_version, use_checkout_sources  # noqa: E402
 
-from bench_environment import cpu_model, interpreter, package_version  # noqa: E402
+use_checkout_sources()
 
 
 def _free_port() -> int:
@@ -104,7 +101,6 @@ def prepare(home: Path, bank_size: int) -> tuple[str, list[str]]:
 def _photo_jpeg() -> bytes:
     from PIL import Image
 
-    sys.path.insert(0, str(BENCH_DIR))
     from watermark import generated_image
 
     buffer = io.BytesIO()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import sys
@@ -29,6 +30,13 @@ NATURAL_PHOTO_GLOBS = (
     "wesaturate_cc0/*.png",
     "usc_sipi/4.2.*.png",
 )
+
+
+def use_checkout_sources() -> None:
+    """Import ``deepshield`` from this checkout's ``src/`` when it is not installed."""
+    source = Path(__file__).resolve().parents[1] / "src"
+    if importlib.util.find_spec("deepshield") is None and source.is_dir():
+        sys.path.insert(0, str(source))
 
 
 def shared_data_dir() -> Path:

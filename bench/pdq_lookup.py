@@ -53,12 +53,15 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-BENCH_DIR = Path(__file__).resolve().parent
-SRC_DIR = BENCH_DIR.parent / "src"
-if str(SRC_DIR) not in sys.path:
-    sys.path.insert(0, str(SRC_DIR))
+from bench_environment import (  # noqa: E402
+    cpu_model,
+    interpreter,
+    package_version,
+    shared_data_dir,
+    use_checkout_sources,
+)
 
-from bench_environment import cpu_model, interpreter, package_version, shared_data_dir  # noqa: E402
+use_checkout_sources()
 
 THRESHOLD = 31
 SEED = 20261126
@@ -90,7 +93,6 @@ def _real_pool(seed: int) -> tuple[np.ndarray, str]:
         except Exception:
             continue
     if not images:
-        sys.path.insert(0, str(BENCH_DIR))
         from watermark import generated_image
 
         images = [Image.fromarray(generated_image(640, 480, seed=i)) for i in range(60)]

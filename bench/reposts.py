@@ -45,19 +45,21 @@ import time  # noqa: E402
 import zlib  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from multiprocessing import Pool  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
-BENCH_DIR = Path(__file__).resolve().parent
-SRC_DIR = BENCH_DIR.parent / "src"
-if str(SRC_DIR) not in sys.path:
-    sys.path.insert(0, str(SRC_DIR))
-
 import repost_transforms as rt  # noqa: E402
-from bench_environment import cpu_model, interpreter, package_version, shared_data_dir  # noqa: E402
+from bench_environment import (  # noqa: E402
+    cpu_model,
+    interpreter,
+    package_version,
+    shared_data_dir,
+    use_checkout_sources,
+)
+
+use_checkout_sources()
 
 THRESHOLD = 31
 MIN_QUALITY = 50
@@ -88,7 +90,6 @@ def load_images(limit: int) -> tuple[list[str], list[np.ndarray], str]:
             break
     if images:
         return names, images, f"{len(images)} images from {data}/photos and {data}/faces"
-    sys.path.insert(0, str(BENCH_DIR))
     from watermark import generated_image
 
     images = [generated_image(640, 480, seed=i) for i in range(min(limit, 200))]

@@ -40,12 +40,15 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
-BENCH_DIR = Path(__file__).resolve().parent
-SRC_DIR = BENCH_DIR.parent / "src"
-if str(SRC_DIR) not in sys.path:
-    sys.path.insert(0, str(SRC_DIR))
+from bench_environment import (  # noqa: E402
+    cpu_model,
+    interpreter,
+    package_version,
+    shared_data_dir,
+    use_checkout_sources,
+)
 
-from bench_environment import cpu_model, interpreter, package_version, shared_data_dir  # noqa: E402
+use_checkout_sources()
 
 FPS = 25
 SHOT_S = 4
@@ -69,7 +72,6 @@ def _photos(seed: int, count: int) -> list[Image.Image]:
         if len(images) == count:
             break
     if not images:  # no shared data: smooth generated scenes
-        sys.path.insert(0, str(BENCH_DIR))
         from watermark import generated_image
 
         images = [Image.fromarray(generated_image(1600, 900, seed=seed * 100 + i)) for i in range(count)]

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from deepshield.errors import InvalidSignal
+from deepshield.index import pdq_multi_index as multi_index
 from deepshield.index.pdq_multi_index import PdqMultiIndex, pack_hashes, pack_hashes_fast
 
 BYTES = 32
@@ -39,8 +40,15 @@ def planted():
     return codes, ids, queries
 
 
+@pytest.fixture(params=["tables", "scan"])
+def layout(request, monkeypatch):
+    """Both ways a base searches: the chunk tables (forced on for this small data) and the scan."""
+    monkeypatch.setattr(multi_index, "TABLE_MIN_HASHES", 1_000 if request.param == "tables" else 10**9)
+    return request.param
+
+
 @pytest.mark.parametrize("threshold", [0, 10, 31, 40, 47, 60])
-def test_search_finds_exactly_what_brute_force_finds(planted, threshold):
+def test_search_finds_exactly_what_brute_force_finds(planted, threshold, layout):
     codes, ids, queries = planted
     index = PdqMultiIndex()
     index.bulk_load(ids, codes)
@@ -51,7 +59,7 @@ def test_search_finds_exactly_what_brute_force_finds(planted, threshold):
         assert len(found) >= threshold + 1  # the planted copies at 0..threshold
 
 
-def test_adds_removals_and_replacements_are_visible_at_once_and_survive_compaction(planted):
+def test_adds_removals_and_replacements_are_visible_at_once_and_survive_compaction(planted, layout):
     codes, ids, queries = planted
     index = PdqMultiIndex()
     index.bulk_load(ids, codes)
@@ -77,7 +85,7 @@ def test_adds_removals_and_replacements_are_visible_at_once_and_survive_compacti
     assert {h.item_id for h in index.search([_hex(fresh)], 0)} == {replaced}
 
 
-def test_save_and_memory_mapped_load_round_trip(tmp_path, planted):
+def test_save_and_memory_mapped_load_round_trip(tmp_path, planted, layout):
     codes, ids, queries = planted
     index = PdqMultiIndex()
     index.bulk_load(ids, codes)

@@ -24,6 +24,9 @@ memory-mapped back (fast start; worker processes share one copy through the page
 - ``starts`` (12 × 2²¹+1 uint32): where each chunk value's rows begin in ``order``;
 - ``alive`` (n bool): removed items are tombstoned here, never searched again.
 
+A base of fewer than ``TABLE_MIN_HASHES`` hashes has no tables: it is scanned in full, which
+takes under a millisecond and spares the 100 MB the bucket starts take even when empty.
+
 Hashes added since the base was built sit in a small exact brute-force *delta* (faiss
 ``IndexBinaryFlat``), so an add is searchable at once and a removal takes effect at once;
 :meth:`PdqMultiIndex.compact` folds the delta and the tombstones into a new base.
@@ -53,6 +56,8 @@ _KEYS = 1 << CHUNK_BITS
 _CHUNK_MASK = np.uint64(_KEYS - 1)
 #: Above this chunk radius (thresholds over 47) probing costs more than a full scan.
 _MAX_RADIUS = 3
+#: Below this many hashes the base is scanned in full (under a millisecond), without tables.
+TABLE_MIN_HASHES = 100_000
 _WORDS = PDQ_BITS // 64
 #: The delta is folded into the base by :meth:`PdqMultiIndex.maybe_compact` once it holds this
 #: many hashes (or a fiftieth of the base, if more): brute force stays well under a millisecond.
@@ -142,6 +147,7 @@ class _Base:
     def __init__(self, codes: np.ndarray, ids: np.ndarray, order: np.ndarray, starts: np.ndarray,
                  alive: np.ndarray) -> None:
         self.codes, self.ids, self.order, self.starts, self.alive = codes, ids, order, starts, alive
+        self.tabled = order.shape[1] > 0  # small bases are scanned, not tabled
         self.live = int(np.count_nonzero(alive))
 
     @classmethod
@@ -155,6 +161,10 @@ class _Base:
         count = len(ids)
         if count >= 1 << 32:
             raise ValueError("a base holds at most 2^32 - 1 hashes")
+        if count < TABLE_MIN_HASHES:
+            # A full scan of this few hashes is as fast as the tables, which cost 100 MB even empty.
+            empty = np.empty((CHUNKS, 0), dtype=np.uint32)
+            return cls(codes, ids, empty, empty, np.ones(count, dtype=bool))
         chunks = chunk_keys(codes)
         order = np.empty((CHUNKS, count), dtype=np.uint32)
         starts = np.zeros((CHUNKS, _KEYS + 1), dtype=np.uint32)
@@ -184,7 +194,7 @@ class _Base:
         if not self.live:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         radius = threshold // CHUNKS
-        if radius > _MAX_RADIUS:
+        if radius > _MAX_RADIUS or not self.tabled:
             rows = np.flatnonzero(self.alive)
         else:
             keys = chunk_keys(query[None, :])[0].astype(np.int64)
@@ -374,8 +384,10 @@ class PdqMultiIndex:
         arrays = {name: np.load(directory / f"{name}.npy", mmap_mode=mode)
                   for name in ("codes", "ids", "order", "starts")}
         count = int(info["count"])
+        tabled = count >= TABLE_MIN_HASHES
         if any(len(arrays[name]) != count for name in ("codes", "ids")) or \
-                arrays["order"].shape != (CHUNKS, count) or arrays["starts"].shape != (CHUNKS, _KEYS + 1):
+                arrays["order"].shape != (CHUNKS, count if tabled else 0) or \
+                arrays["starts"].shape != (CHUNKS, _KEYS + 1 if tabled else 0):
             raise ValueError(f"{directory}: the saved arrays do not agree with each other")
         index = cls()
         index._base = _Base(arrays["codes"], arrays["ids"], arrays["order"], arrays["starts"],

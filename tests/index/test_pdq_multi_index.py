@@ -98,7 +98,7 @@ def test_save_and_memory_mapped_load_round_trip(tmp_path, planted, layout):
     victim = next(iter(_brute_force(codes, ids, queries[4], 31)))
     loaded.remove([victim])  # the mapped arrays are read-only; removal must still work
     assert victim not in {h.item_id for h in loaded.search_packed(queries[4:5], 31)}
-    assert not list((tmp_path).glob("*.tmp")) and not list((tmp_path).glob("*.old"))
+    assert not list(tmp_path.glob("*.tmp-*")) and not list(tmp_path.glob("*.old-*"))
 
 
 def test_a_directory_that_is_not_an_index_is_refused(tmp_path):

@@ -351,7 +351,8 @@ class PdqMultiIndex:
         if self._delta_ids or self._base.live != len(self._base.ids):
             self.compact()
         directory = Path(directory)
-        staging = directory.with_name(directory.name + ".tmp")
+        # Per-process names: two processes saving at once must not write into each other's files.
+        staging = directory.with_name(f"{directory.name}.tmp-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         base = self._base
@@ -363,7 +364,7 @@ class PdqMultiIndex:
                 os.fsync(handle.fileno())
         info = {"format": _FORMAT, "count": len(base.ids), "metadata": metadata or {}}
         (staging / "index.json").write_text(json.dumps(info))
-        old = directory.with_name(directory.name + ".old")
+        old = directory.with_name(f"{directory.name}.old-{os.getpid()}")
         shutil.rmtree(old, ignore_errors=True)
         if directory.exists():
             directory.rename(old)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,7 +117,7 @@ def _csv_rows(lines: Iterator[str], header_line: str) -> Iterator[_Row]:
 
 
 def _line_rows(lines: Iterator[str], first: str) -> Iterator[_Row]:
-    for number, line in enumerate(_chain(first, lines), start=1):
+    for number, line in enumerate(itertools.chain([first], lines), start=1):
         text = line.strip()
         if not text or text.startswith("#"):
             continue
@@ -124,11 +125,6 @@ def _line_rows(lines: Iterator[str], first: str) -> Iterator[_Row]:
         if not value.strip():
             raise InvalidRequest(f"line {number}: expected 'TYPE VALUE' (e.g. 'pdq <64 hex>')")
         yield _Row(number, signal_type, value.strip())
-
-
-def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
-    yield first
-    yield from rest
 
 
 def _rows(handle: io.TextIOBase) -> tuple[str, Iterator[_Row] | None]:

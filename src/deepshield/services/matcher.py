@@ -159,13 +159,22 @@ class Matcher:
             self._reset()
             self._load_all(session)
             return
-        newest, changed = banks.changed_entries_since(session, self._seq)
+        self._replay_changes(session, self._seq)
+        self._pdq.maybe_compact()
+
+    def _replay_changes(self, session: Session, since: int) -> None:
+        """Apply every entry changed after change ``since``, in its current state."""
+        newest, changed = banks.changed_entries_since(session, since)
         for entry, _bank_name in changed:
             self._drop(entry.id)
             if entry.active:
                 self._put(entry)
         self._seq = newest
-        self._pdq.maybe_compact()
+
+    def _load_other_types(self, session: Session) -> None:
+        """Every active entry that is not PDQ (digests, vPDQ), through the ORM: they are few."""
+        for entry, _bank_name in banks.iter_active_entries(session, exclude_type=SignalType.PDQ.value):
+            self._put(entry)
 
     def _reset(self) -> None:
         self._pdq = PdqMultiIndex()
@@ -185,8 +194,7 @@ class Matcher:
             codes.append(pack_hashes_fast([value for _, value in batch]))
         if ids:
             self._pdq.bulk_load(np.concatenate(ids), np.concatenate(codes))
-        for entry, _bank_name in banks.iter_active_entries(session, exclude_type=SignalType.PDQ.value):
-            self._put(entry)
+        self._load_other_types(session)
         self._seq = seq
         self._save_snapshot(session, seq)
 
@@ -220,14 +228,8 @@ class Matcher:
                 or metadata.get("store") != self._snapshot_identity(session, seq):
             return False
         self._pdq = index
-        for entry, _bank_name in banks.iter_active_entries(session, exclude_type=SignalType.PDQ.value):
-            self._put(entry)
-        newest, changed = banks.changed_entries_since(session, seq)
-        for entry, _bank_name in changed:
-            self._drop(entry.id)
-            if entry.active:
-                self._put(entry)
-        self._seq = newest
+        self._load_other_types(session)
+        self._replay_changes(session, seq)
         return True
 
     def _put(self, entry: BankEntry) -> None:

@@ -32,7 +32,6 @@ from bench_environment import pin_one_thread
 THREAD_ENV = pin_one_thread()
 
 import argparse  # noqa: E402
-import asyncio  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
@@ -108,64 +107,56 @@ def _photo_jpeg() -> bytes:
     return buffer.getvalue()
 
 
-async def _drive(base: str, token: str, scenario: str, queries: list[str], seconds: float,
-                 concurrency: int) -> dict[str, Any]:
-    import httpx
+def scenario_requests(host: str, token: str, scenario: str, queries: list[str]) -> list[bytes]:
+    """The pre-encoded requests of one scenario."""
+    from urllib.parse import urlencode
 
-    headers = {"Authorization": f"Bearer {token}"}
-    photo = _photo_jpeg() if scenario == "match-upload-1080p" else b""
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as client:
+    from load_generator import http_request
 
-        async def worker(offset: int) -> None:
-            nonlocal errors
-            i = offset
-            while time.perf_counter() < deadline:
-                query = queries[i % len(queries)]
-                i += concurrency
-                started = time.perf_counter()
-                if scenario == "match-json":
-                    body = {"signals": [{"type": "pdq", "value": query}]}
-                    response = await client.post("/v1/match", json=body)
-                elif scenario == "hma-lookup":
-                    response = await client.get("/m/lookup", params={"signal_type": "pdq", "signal": query})
-                else:
-                    response = await client.post("/v1/match", files={"file": ("p.jpg", photo, "image/jpeg")})
-                latencies.append((time.perf_counter() - started) * 1e3)
-                errors += response.status_code != 200
+    auth = {"Authorization": f"Bearer {token}"}
+    if scenario == "match-json":
+        return [http_request("POST", "/v1/match", host, {**auth, "Content-Type": "application/json"},
+                             json.dumps({"signals": [{"type": "pdq", "value": q}]}).encode())
+                for q in queries]
+    if scenario == "hma-lookup":
+        return [http_request("GET", "/m/lookup?" + urlencode({"signal_type": "pdq", "signal": q}),
+                             host, auth) for q in queries]
+    boundary = "deepshieldbenchboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n"
+            "Content-Type: image/jpeg\r\n\r\n").encode() + _photo_jpeg() + f"\r\n--{boundary}--\r\n".encode()
+    return [http_request("POST", "/v1/match", host,
+                         {**auth, "Content-Type": f"multipart/form-data; boundary={boundary}"}, body)]
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(k) for k in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    values = np.asarray(latencies)
-    return {
-        "scenario": scenario, "concurrency": concurrency, "requests": len(latencies), "errors": errors,
-        "requests_per_s": len(latencies) / elapsed,
+
+def _generator(port: int, requests: list[bytes], seconds: float, concurrency: int, out: str) -> None:
+    from load_generator import run_load
+
+    # Warm up (connections, caches), then measure.
+    run_load("127.0.0.1", port, requests, min(2.0, seconds / 5), concurrency)
+    result = run_load("127.0.0.1", port, requests, seconds, concurrency)
+    values = np.asarray(result.latencies_ms)
+    Path(out).write_text(json.dumps({
+        "requests": result.requests, "errors": result.errors,
+        "status_counts": {str(k): v for k, v in result.status_counts.items()},
+        "requests_per_s": result.requests / result.elapsed_s,
         "latency_ms": {"median": float(np.median(values)), "p99": float(np.percentile(values, 99)),
                        "max": float(values.max())},
-    }
+    }))
 
 
-def _generator(base: str, token: str, scenario: str, queries: list[str], seconds: float,
-               concurrency: int, out: str) -> None:
-    result = asyncio.run(_drive(base, token, scenario, queries, seconds, concurrency))
-    Path(out).write_text(json.dumps(result))
-
-
-def run_scenario(base: str, token: str, scenario: str, queries: list[str], seconds: float,
+def run_scenario(port: int, token: str, scenario: str, queries: list[str], seconds: float,
                  concurrency: int) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         out = handle.name
     process = multiprocessing.get_context("spawn").Process(
-        target=_generator, args=(base, token, scenario, queries, seconds, concurrency, out))
+        target=_generator,
+        args=(port, scenario_requests(f"127.0.0.1:{port}", token, scenario, queries), seconds,
+              concurrency, out))
     process.start()
     process.join()
     result = json.loads(Path(out).read_text())
     Path(out).unlink()
-    return result
+    return {"scenario": scenario, "concurrency": concurrency, **result}
 
 
 def main() -> int:
@@ -181,7 +172,8 @@ def main() -> int:
         "command": " ".join(shlex.quote(a) for a in [interpreter(), *sys.argv]),
         "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "uvicorn": package_version("uvicorn"),
-                    "fastapi": package_version("fastapi"), "httpx": package_version("httpx")},
+                    "fastapi": package_version("fastapi"),
+                    "uvloop": package_version("uvloop"), "httptools": package_version("httptools")},
         "bank_size": args.bank_size, "workers": args.workers, "scenarios": [],
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -213,7 +205,7 @@ def main() -> int:
                                           ("match-upload-1080p", 2)):
                 print(f"  {scenario} ...", file=sys.stderr, flush=True)
                 report["scenarios"].append(
-                    run_scenario(base, token, scenario, queries, args.seconds, concurrency))
+                    run_scenario(port, token, scenario, queries, args.seconds, concurrency))
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -23,6 +23,9 @@ class MatchSettings:
     vpdq_query_match_pct: float = 80.0  # share of the query video's unique frames that must match
     vpdq_compared_match_pct: float = 0.0  # share of the banked video's unique frames that must match
     repost_queries: bool = True  # also query border-trimmed, caption-cut and rotated-back forms
+    #: How often the matcher checks the store for bank changes made by other processes.
+    #: Changes made through this process are seen by the next match at once.
+    sync_interval_s: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
     Variables: DEEPSHIELD_HOME, DEEPSHIELD_DATABASE_URL, DEEPSHIELD_PDQ_THRESHOLD,
     DEEPSHIELD_PDQ_MIN_QUALITY, DEEPSHIELD_VPDQ_QUERY_MATCH_PCT,
-    DEEPSHIELD_VPDQ_COMPARED_MATCH_PCT, DEEPSHIELD_REPOST_QUERIES (1 or 0), DEEPSHIELD_MAX_IMAGE_BYTES,
+    DEEPSHIELD_VPDQ_COMPARED_MATCH_PCT, DEEPSHIELD_REPOST_QUERIES (1 or 0),
+    DEEPSHIELD_MATCH_SYNC_SECONDS (0-5), DEEPSHIELD_MAX_IMAGE_BYTES,
     DEEPSHIELD_MAX_VIDEO_BYTES, DEEPSHIELD_MAX_PIXELS, DEEPSHIELD_MAX_FRAMES,
     DEEPSHIELD_MAX_DURATION_S.
     """
@@ -76,6 +80,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         vpdq_query_match_pct=_number(env, "DEEPSHIELD_VPDQ_QUERY_MATCH_PCT", 80.0, 0.0, 100.0),
         vpdq_compared_match_pct=_number(env, "DEEPSHIELD_VPDQ_COMPARED_MATCH_PCT", 0.0, 0.0, 100.0),
         repost_queries=bool(_number(env, "DEEPSHIELD_REPOST_QUERIES", 1, 0, 1)),
+        sync_interval_s=_number(env, "DEEPSHIELD_MATCH_SYNC_SECONDS", 0.5, 0.0, 5.0),
     )
     limits = MediaLimits(
         max_image_bytes=_number(env, "DEEPSHIELD_MAX_IMAGE_BYTES", defaults.max_image_bytes, 1, 2**40),

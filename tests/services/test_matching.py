@@ -1,5 +1,7 @@
 import hashlib
 import io
+import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -75,18 +77,60 @@ def test_withdrawal_and_disabling_take_effect_on_the_next_match(ctx):
     assert match_media(ctx, copy, ACTOR)[1].matches == []
 
 
+def _seconds_until(predicate, limit: float = 5.0) -> float:
+    """Seconds until ``predicate()`` holds, polling; fails past ``limit`` (the 5-s promise)."""
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < limit, f"not visible within {limit} s"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
 def test_a_running_matcher_sees_writes_made_by_another_process(ctx, settings):
     copy = _copy(photo_pixels(15), scale=0.5)
     assert match_media(ctx, copy, ACTOR)[1].matches == []  # index loaded, empty
     other = ServiceContext.open(settings)  # as the CLI beside a running server
+    interval = settings.match.sync_interval_s
     try:
         entries = _bank_image(other, 15)
-        assert len(match_media(ctx, copy, ACTOR)[1].matches) == 1
+        waited = _seconds_until(lambda: len(match_media(ctx, copy, ACTOR)[1].matches) == 1)
+        assert waited <= interval + 1.0
         for entry in entries:
             banks.withdraw_entry(other, "victims", entry.id, "cli:other")
+        # A withdrawn entry is never reported, even before the index hears of it: every hit
+        # is confirmed active in the store.
+        assert match_media(ctx, copy, ACTOR)[1].matches == []
     finally:
         other.close()
-    assert match_media(ctx, copy, ACTOR)[1].matches == []
+
+
+def test_with_a_zero_sync_interval_another_process_s_write_shows_at_once(settings):
+    immediate = settings.with_overrides(match=replace(settings.match, sync_interval_s=0.0))
+    ctx = ServiceContext.open(immediate)
+    other = ServiceContext.open(immediate)
+    try:
+        copy = _copy(photo_pixels(15), scale=0.5)
+        assert match_media(ctx, copy, ACTOR)[1].matches == []
+        _bank_image(other, 15)
+        assert len(match_media(ctx, copy, ACTOR)[1].matches) == 1
+    finally:
+        other.close()
+        ctx.close()
+
+
+def test_the_matcher_reads_the_change_feed_only_when_due(settings):
+    """Between syncs a match costs no change-feed query; a write through this store forces one."""
+    ctx = ServiceContext.open(settings.with_overrides(match=replace(settings.match, sync_interval_s=60.0)))
+    try:
+        copy = _copy(photo_pixels(17), scale=0.5)
+        match_media(ctx, copy, ACTOR)
+        assert not ctx.matcher._sync_due()
+        _bank_image(ctx, 17)  # written through the same store: due at once, not in 60 s
+        assert ctx.matcher._sync_due()
+        assert len(match_media(ctx, copy, ACTOR)[1].matches) == 1
+        assert not ctx.matcher._sync_due()
+    finally:
+        ctx.close()
 
 
 def test_matching_by_hash_uses_the_threshold_from_settings(ctx):

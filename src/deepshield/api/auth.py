@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from deepshield.errors import Unauthorized
 from deepshield.services.access import Action, Principal, authorize
 from deepshield.services.context import ServiceContext
-from deepshield.services.keys import authenticate
+from deepshield.services.keys import authenticate, cached_principal
 
 
 def service_context(request: Request) -> ServiceContext:
@@ -26,7 +26,10 @@ def require(action: Action) -> Callable[[Request], Coroutine[Any, Any, Principal
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-        principal = await run_in_threadpool(authenticate, service_context(request), token)
+        ctx = service_context(request)
+        principal = cached_principal(ctx, token)
+        if principal is None:
+            principal = await run_in_threadpool(authenticate, ctx, token)
         authorize(principal, action)
         return principal
 

@@ -20,6 +20,11 @@ def serve_command(
     workers: Annotated[int, typer.Option(
         help="Worker processes. They share one copy of the PDQ index: each maps the snapshot "
              "this command writes before starting them.", min=1, max=64)] = 1,
+    access_log: Annotated[bool, typer.Option(
+        "--access-log/--no-access-log",
+        help="Log one line per request. Off by default: HMA's GET /m/lookup carries the hash "
+             "in its URL, and hashes are sensitive data (the audit log records every action "
+             "without them).")] = False,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs). Makes and prints an admin key on first start."""
     with reported_errors(as_json):
@@ -40,6 +45,7 @@ def serve_command(
     if workers > 1:
         ctx.close()
         uvicorn.run("deepshield.api.app:create_app_from_environment", factory=True, workers=workers,
-                    host=host, port=port, log_level="info")
+                    host=host, port=port, log_level="info", access_log=access_log)
         return
-    uvicorn.run(create_app(ctx.settings, context=ctx), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(ctx.settings, context=ctx), host=host, port=port, log_level="info",
+                access_log=access_log)

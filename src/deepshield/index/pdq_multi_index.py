@@ -382,7 +382,9 @@ class PdqMultiIndex:
         if info.get("format") != _FORMAT:
             raise ValueError(f"{directory} holds index format {info.get('format')!r}, not {_FORMAT}")
         mode = "r" if mmap else None
-        arrays = {name: np.load(directory / f"{name}.npy", mmap_mode=mode)
+        # Plain ndarray views of the maps: np.memmap's subclass hooks cost microseconds on
+        # every slice, and a lookup takes dozens of slices.
+        arrays = {name: np.load(directory / f"{name}.npy", mmap_mode=mode).view(np.ndarray)
                   for name in ("codes", "ids", "order", "starts")}
         count = int(info["count"])
         tabled = count >= TABLE_MIN_HASHES

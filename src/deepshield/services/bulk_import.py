@@ -224,6 +224,7 @@ def _import_rows(ctx: ServiceContext, bank_name: str, kind: str, rows: Iterator[
         duplicates = session.execute(
             delete(BankEntry).where(mine, BankEntry.id.not_in(keep)).execution_options(
                 synchronize_session=False)).rowcount
+        repo.mark_bank_change(session)
         session.execute(insert(EntryChange.__table__).from_select(
             ["entry_id", "changed_at"], select(BankEntry.id, literal(now, EntryChange.changed_at.type))
             .where(mine)))

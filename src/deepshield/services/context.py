@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deepshield.services.matcher import Matcher
 from deepshield.settings import Settings
 from deepshield.store import Store
+from deepshield.store.audit_group_commit import AuditGroupCommit
 
 
 @dataclass
@@ -14,6 +15,11 @@ class ServiceContext:
     settings: Settings
     store: Store
     matcher: Matcher
+    #: Audit events of reads (match, hash, detect), group-committed: see AuditGroupCommit.
+    read_audit: AuditGroupCommit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.read_audit = AuditGroupCommit(self.store)
 
     @classmethod
     def open(cls, settings: Settings) -> ServiceContext:

@@ -13,7 +13,6 @@ from deepshield.signals.digests import md5_hex, sha256_hex
 from deepshield.signals.pdq import PdqHash, pdq_dihedral_from_pixels
 from deepshield.signals.types import SignalType
 from deepshield.signals.vpdq import VpdqFeature, serialize_vpdq, vpdq_from_video
-from deepshield.store import audit_repository as audit
 
 if TYPE_CHECKING:
     from deepshield.services.context import ServiceContext
@@ -99,6 +98,5 @@ def hash_upload(ctx: ServiceContext, data: bytes, actor: str) -> MediaSignals:
     """Fingerprint uploaded bytes for an API caller; the action (not the hashes) is audit-logged."""
     media = hash_media(data, ctx.settings.limits,
                        seconds_per_video_hash=ctx.settings.seconds_per_video_hash)
-    with ctx.store.transaction() as session:
-        audit.record_event(session, actor, "hash", "", kind=media.kind.value)
+    ctx.read_audit.record(actor, "hash", "", kind=media.kind.value)
     return media

@@ -71,18 +71,31 @@ _auth_cache: dict[tuple[int, str], tuple[Principal, str, float]] = {}
 _auth_cache_lock = threading.Lock()
 
 
+def _cache_key(ctx: ServiceContext, token: str) -> tuple[int, str]:
+    return (id(ctx.store), hashlib.sha256(token.strip().encode()).hexdigest())
+
+
+def cached_principal(ctx: ServiceContext, token: str) -> Principal | None:
+    """The principal of a token checked within ``AUTH_CACHE_SECONDS``, else None; no I/O,
+    so a door can call it without leaving its event loop."""
+    with _auth_cache_lock:
+        cached = _auth_cache.get(_cache_key(ctx, token))
+    if cached is not None and cached[2] > time.monotonic():
+        return cached[0]
+    return None
+
+
 def authenticate(ctx: ServiceContext, token: str) -> Principal:
     """The principal behind a bearer token; raises ``Unauthorized`` for anything else."""
     found = _TOKEN.match(token.strip())
     if not found:
         raise Unauthorized("the API key is malformed; it looks like ds_<12 hex>_<secret>")
     key_id, secret = found.groups()
-    cache_key = (id(ctx.store), hashlib.sha256(token.strip().encode()).hexdigest())
+    cached = cached_principal(ctx, token)
+    if cached is not None:
+        return cached
+    cache_key = _cache_key(ctx, token)
     now = time.monotonic()
-    with _auth_cache_lock:
-        cached = _auth_cache.get(cache_key)
-    if cached is not None and cached[2] > now:
-        return cached[0]
     principal = _authenticate_in_store(ctx, key_id, secret)
     with _auth_cache_lock:
         if len(_auth_cache) >= _AUTH_CACHE_MAX:

@@ -2,9 +2,11 @@
 
 The ``Matcher`` holds the in-memory indexes. It loads the active entries once (PDQ hashes
 as plain rows straight into the multi-index: ten million in seconds), then
-stays current by replaying the store's change feed before each search: an add,
-withdraw or disable, made by this process or another one (the CLI beside a running
-server), is visible to the very next match, with no rebuild.
+stays current by replaying the store's change feed, with no rebuild. An add, withdraw or
+disable made through this process is visible to the very next match; one made by another
+process (the CLI beside a running server, another server worker) within
+``MatchSettings.sync_interval_s`` (0.5 s by default), because the feed is read before a
+search only when that much time has passed. Every hit is confirmed active in the store.
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ class Matcher:
         self._videos: dict[int, _VideoEntry] = {}
         self._next_frame_id = 1
         self._synced_at = 0.0
+        self._checked_at = -float("inf")  # monotonic time of the last change-feed check
+        self._generation = -1  # the store's bank generation at that check
 
     @property
     def settings(self) -> MatchSettings:
@@ -146,7 +150,15 @@ class Matcher:
         with self._lock, self._store.transaction() as session:
             self._sync(session)
 
+    def _sync_due(self) -> bool:
+        """Whether the change feed must be read before the next search: always after a bank
+        change made through this process's store, else every ``sync_interval_s``."""
+        return (self._seq is None or self._store.bank_generation != self._generation
+                or time.monotonic() - self._checked_at >= self._settings.sync_interval_s)
+
     def _sync(self, session: Session) -> None:
+        self._generation = self._store.bank_generation  # read first: a later commit shows next time
+        self._checked_at = time.monotonic()
         self._synced_at = time.time()
         if self._seq is None:
             self._load_all(session)
@@ -263,8 +275,10 @@ class Matcher:
 
     def match(self, query: MatchQuery) -> list[Match]:
         """Every active entry the query matches, best (lowest distance) first, one row per entry."""
-        with self._lock, self._store.transaction() as session:
-            self._sync(session)
+        with self._lock:
+            if self._sync_due():
+                with self._store.transaction() as session:
+                    self._sync(session)
             found = self._match_pdq(query.pdq_variants)
             for signal_type, value in ((SignalType.MD5, query.md5), (SignalType.SHA256, query.sha256)):
                 if value:
@@ -273,7 +287,11 @@ class Matcher:
                         for entry_id in self._exact[signal_type].lookup(value)
                     )
             found.extend(self._match_video(query.vpdq))
-            bank_of = banks.active_entry_banks(session, [hit.entry_id for hit in found]) if found else {}
+        if not found:
+            return []
+        # The store confirms each hit is still active (and its bank enabled) and names its bank.
+        with self._store.connection() as connection:
+            bank_of = banks.active_entry_banks(connection, [hit.entry_id for hit in found])
         matches = [
             Match(bank_of[hit.entry_id], hit.entry_id, hit.signal_type, hit.distance, hit.variant,
                   hit.query_match_pct, hit.compared_match_pct)

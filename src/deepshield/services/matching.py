@@ -11,7 +11,6 @@ from deepshield.services.matcher import Match, MatchOutcome, MatchQuery, query_f
 from deepshield.signals.pdq import require_quality
 from deepshield.signals.types import SignalType, normalize_hex_signal, parse_signal_type
 from deepshield.signals.vpdq import parse_vpdq
-from deepshield.store import audit_repository as audit
 
 
 def query_from_media(media: MediaSignals, min_quality: int) -> tuple[MatchQuery, list[str]]:
@@ -64,8 +63,7 @@ def parse_query_signals(signals: Sequence[tuple[str, str]], *, qualities: Sequen
 def match_query(ctx: ServiceContext, query: MatchQuery, actor: str) -> list[Match]:
     """Match a prepared query; the action and the matched entry ids are audit-logged."""
     matches = ctx.matcher.match(query)
-    with ctx.store.transaction() as session:
-        audit.record_event(session, actor, "match", "", matched_entry_ids=[m.entry_id for m in matches])
+    ctx.read_audit.record(actor, "match", "", matched_entry_ids=[m.entry_id for m in matches])
     return matches
 
 

@@ -14,7 +14,6 @@ from PIL import Image
 from deepshield.errors import InvalidRequest
 from deepshield.media import MediaKind, MediaLimits, decode_image, sniff_media_type
 from deepshield.services.context import ServiceContext
-from deepshield.store import audit_repository as audit
 from deepshield.watermark import Detection, detect, embed
 from deepshield.watermark.analysis import MIN_DETECT_SHORT_SIDE, MIN_SHORT_SIDE
 from deepshield.watermark.video import detect_video, embed_video
@@ -111,6 +110,5 @@ def detect_watermark(data: bytes, limits: MediaLimits) -> WatermarkReport:
 def detect_watermark_upload(ctx: ServiceContext, data: bytes, actor: str) -> WatermarkReport:
     """``detect_watermark`` for an API caller; the action and its outcome are audit-logged."""
     report = detect_watermark(data, ctx.settings.limits)
-    with ctx.store.transaction() as session:
-        audit.record_event(session, actor, "watermark.detect", "", found=report.found)
+    ctx.read_audit.record(actor, "watermark.detect", "", found=report.found)
     return report

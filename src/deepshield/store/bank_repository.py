@@ -7,10 +7,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from deepshield.errors import Conflict, NotFound
+from deepshield.store.database import mark_bank_change
 from deepshield.store.models import Bank, BankEntry, EntryChange, utcnow
 
 
@@ -60,6 +62,7 @@ def list_banks(session: Session) -> list[tuple[Bank, int]]:
 
 
 def _record_change(session: Session, entry_ids: Sequence[int]) -> None:
+    mark_bank_change(session)
     now = utcnow()
     session.add_all(EntryChange(entry_id=entry_id, changed_at=now) for entry_id in entry_ids)
 
@@ -228,19 +231,25 @@ def iter_active_values(
         last_id = int(rows[-1][0])
 
 
-def active_entry_banks(session: Session, entry_ids: Sequence[int]) -> dict[int, str]:
-    """Bank name of each of ``entry_ids`` that is still active (others are left out)."""
+_ACTIVE_ENTRY_BANKS = (
+    select(BankEntry.__table__.c.id, Bank.__table__.c.name)
+    .join(Bank.__table__, Bank.__table__.c.id == BankEntry.__table__.c.bank_id)
+    .where(
+        BankEntry.__table__.c.id.in_(bindparam("ids", expanding=True)),
+        BankEntry.__table__.c.withdrawn_at.is_(None),
+        BankEntry.__table__.c.enabled.is_(True),
+    )
+)
+
+
+def active_entry_banks(connection: Session | Connection, entry_ids: Sequence[int]) -> dict[int, str]:
+    """Bank name of each of ``entry_ids`` that is still active (others are left out).
+
+    One prepared Core statement: this runs for every match with hits.
+    """
     found: dict[int, str] = {}
     unique = sorted(set(entry_ids))
     for start in range(0, len(unique), 500):
-        rows = session.execute(
-            select(BankEntry.id, Bank.name)
-            .join(Bank)
-            .where(
-                BankEntry.id.in_(unique[start:start + 500]),
-                BankEntry.withdrawn_at.is_(None),
-                BankEntry.enabled.is_(True),
-            )
-        )
+        rows = connection.execute(_ACTIVE_ENTRY_BANKS, {"ids": unique[start:start + 500]})
         found.update((int(entry_id), name) for entry_id, name in rows)
     return found

@@ -12,7 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,12 +75,24 @@ def schema_is_current(engine: Engine) -> bool:
         return MigrationContext.configure(connection).get_current_revision() == head
 
 
+_BANK_CHANGED = "deepshield.bank_changed"
+
+
+def mark_bank_change(session: Session) -> None:
+    """Note that ``session`` changes bank entries: its store's generation moves on commit."""
+    session.info[_BANK_CHANGED] = True
+
+
 class Store:
     """The database: one engine and a session factory. Use ``transaction()`` for every unit of work."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        #: Bumped after each commit through this store that changed bank entries (see
+        #: ``mark_bank_change``), so readers in this process can tell, without a query,
+        #: that they must look at the change feed.
+        self.bank_generation = 0
 
     @classmethod
     def open(cls, url: str, *, connect_args: dict[str, Any] | None = None) -> Store:
@@ -100,6 +112,8 @@ class Store:
         try:
             yield session
             session.commit()
+            if session.info.pop(_BANK_CHANGED, False):
+                self.bank_generation += 1
         except OperationalError as exc:
             session.rollback()
             raise StoreUnavailable(f"the database failed: {exc.orig}") from exc
@@ -109,8 +123,20 @@ class Store:
         finally:
             session.close()
 
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A plain connection in one transaction, committed on success, for hot paths that
+        run a few Core statements (a match's bank lookup, group-committed audit rows) and
+        need none of the ORM session's bookkeeping."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except OperationalError as exc:
+            raise StoreUnavailable(f"the database failed: {exc.orig}") from exc
+
     def close(self) -> None:
         self.engine.dispose()
 
 
-__all__ = ["SQLAlchemyError", "Store", "make_engine", "migrate", "normalize_database_url"]
+__all__ = ["SQLAlchemyError", "Store", "make_engine", "mark_bank_change", "migrate",
+           "normalize_database_url"]

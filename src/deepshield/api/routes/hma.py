@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from deepshield.api.auth import require, service_context
@@ -101,7 +101,7 @@ async def hma_hash_file(
     return _hma_signals(media)
 
 
-@router.get("/m/lookup", responses=ERRORS)
+@router.get("/m/lookup", responses=ERRORS, response_model=dict[str, list[dict[str, Any]]])
 async def hma_lookup(
     signal_type: str | None = Query(None, description="`pdq` or `video_md5`"),
     signal: str | None = Query(None, description="the hash, in hex"),
@@ -110,14 +110,14 @@ async def hma_lookup(
     seed: str | None = Query(None, description="accepted for compatibility; DeepShield has no coin flip"),
     principal: Principal = Depends(require(Action.MATCH)),
     ctx: ServiceContext = Depends(service_context),
-) -> dict[str, list[dict[str, Any]]]:
+) -> JSONResponse:
     """HMA's lookup by hash: `{bank: [{"bank_content_id": id, "distance": "d"}]}`."""
     if url:
         raise Forbidden(_URL_REFUSED)
     if not signal or not signal_type:
         raise InvalidRequest("Either url or both signal and signal_type are required")
     matches = await run_in_threadpool(_lookup, ctx, signal_type, signal, principal.actor)
-    return _by_bank(matches, _banks(banks))
+    return JSONResponse(_by_bank(matches, _banks(banks)))  # plain JSON already: no re-encoding
 
 
 @router.post("/m/lookup", responses=ERRORS, openapi_extra=_UPLOAD_BODY)

@@ -11,7 +11,7 @@ from deepshield.errors import InvalidSignal
 from deepshield.services import banks
 from deepshield.services.banks import Origin, SignalInput
 from deepshield.services.context import ServiceContext
-from deepshield.services.matching import match_media, match_query, parse_query_signals
+from deepshield.services.matching import match_media, match_query, match_query_async, parse_query_signals
 from factories import encode_image, encode_video, photo_pixels, scene_video_frames
 
 ACTOR = "test:platform"
@@ -209,3 +209,27 @@ def test_a_banked_hash_set_finds_a_cropped_repost(ctx):
     cropped = photo[: round(height * 0.9), round(width * 0.1):]
     _, outcome = match_media(ctx, encode_image(cropped, "PNG"), ACTOR)
     assert any(m.bank == "sets" and m.signal_type == "pdq" for m in outcome.matches)
+
+
+def test_the_async_match_gives_what_the_sync_match_gives_and_is_audited(ctx):
+    import asyncio
+
+    from deepshield.store import audit_repository
+
+    _bank_image(ctx, 18)
+    pdq_value = banks.export_bank(ctx, "victims", ACTOR)[0]["signal_value"]
+    near = f"{int(pdq_value, 16) ^ 0b111:064x}"
+    query = parse_query_signals([("pdq", near)])
+    expected = match_query(ctx, query, ACTOR)
+    assert len(expected) == 1
+    assert asyncio.run(match_query_async(ctx, query, "test:async")) == expected
+    # A due change-feed read and a held index both fall back to the worker thread.
+    ctx.matcher._checked_at = float("-inf")
+    assert ctx.matcher.find_in_memory(query) is None
+    assert asyncio.run(match_query_async(ctx, query, "test:async")) == expected
+    with ctx.matcher._lock:
+        assert ctx.matcher.find_in_memory(query) is None
+    with ctx.store.transaction() as session:
+        events = [e for e in audit_repository.recent_events(session) if e.actor == "test:async"]
+    assert len(events) == 2
+    assert all(e.action == "match" and str(expected[0].entry_id) in e.detail for e in events)

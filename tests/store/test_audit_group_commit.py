@@ -1,6 +1,7 @@
 """Group-committed audit events: every caller's event is on the log when it returns, and a
 burst of concurrent callers shares commits."""
 
+import asyncio
 import threading
 import time
 
@@ -85,3 +86,25 @@ def test_every_caller_in_a_failed_write_gets_the_error_and_the_writer_is_release
     assert len(errors) == 4
     assert not group._writing and not group._queue
     assert (group.commits, group.events) == (0, 0)
+
+
+def test_record_async_commits_before_it_returns_and_shares_commits(store):
+    group = AuditGroupCommit(store)
+
+    async def burst() -> None:
+        await asyncio.gather(*(group.record_async(f"key:{n}", "match", n=n) for n in range(20)))
+        # Everything awaited is on the log now.
+        assert {e.actor for e in _events(store, "match")} == {f"key:{n}" for n in range(20)}
+
+    asyncio.run(burst())
+    assert group.events == 20
+    assert group.commits < 20  # queued together while the first write ran
+
+
+def test_close_drains_the_queue_and_refuses_later_events(store):
+    group = AuditGroupCommit(store)
+    group.record("key:a", "match")
+    group.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        group.record("key:b", "match")
+    assert [e.actor for e in _events(store, "match")] == ["key:a"]

@@ -14,7 +14,9 @@ from deepshield.services.context import ServiceContext
 from deepshield.services.keys import authenticate, cached_principal
 
 
-def service_context(request: Request) -> ServiceContext:
+async def service_context(request: Request) -> ServiceContext:
+    # async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a thread
+    # hop per request for a dictionary read.
     return request.app.state.context  # type: ignore[no-any-return]
 
 
@@ -26,7 +28,7 @@ def require(action: Action) -> Callable[[Request], Coroutine[Any, Any, Principal
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-        ctx = service_context(request)
+        ctx: ServiceContext = request.app.state.context
         principal = cached_principal(ctx, token)
         if principal is None:
             principal = await run_in_threadpool(authenticate, ctx, token)

@@ -30,5 +30,6 @@ class ServiceContext:
                    matcher=Matcher(store, settings.match, snapshot_dir=snapshot))
 
     def close(self) -> None:
+        self.read_audit.close()
         self.store.close()
 

@@ -279,17 +279,50 @@ class Matcher:
             if self._sync_due():
                 with self._store.transaction() as session:
                     self._sync(session)
-            found = self._match_pdq(query.pdq_variants)
-            for signal_type, value in ((SignalType.MD5, query.md5), (SignalType.SHA256, query.sha256)):
-                if value:
-                    found.extend(
-                        _Hit(entry_id, signal_type.value, 0, "exact")
-                        for entry_id in self._exact[signal_type].lookup(value)
-                    )
-            found.extend(self._match_video(query.vpdq))
+            found = self._find(query)
+        return self.resolve(found)
+
+    def sync_due(self) -> bool:
+        """Whether the next search must read the store's change feed first."""
+        return self._sync_due()
+
+    def refresh_if_due(self) -> None:
+        """``refresh`` unless another caller has just done it."""
+        with self._lock:
+            if self._sync_due():
+                with self._store.transaction() as session:
+                    self._sync(session)
+
+    def find_in_memory(self, query: MatchQuery) -> list[Hit] | None:
+        """The query's hits from the in-memory indexes alone, with no I/O; None when that is
+        not possible now (a change-feed read is due, or a sync holds the indexes).
+
+        For an event loop: it never blocks on the store. Pass the hits to ``resolve``.
+        """
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._sync_due():
+                return None
+            return self._find(query)
+        finally:
+            self._lock.release()
+
+    def _find(self, query: MatchQuery) -> list[Hit]:
+        found = self._match_pdq(query.pdq_variants)
+        for signal_type, value in ((SignalType.MD5, query.md5), (SignalType.SHA256, query.sha256)):
+            if value:
+                found.extend(
+                    Hit(entry_id, signal_type.value, 0, "exact")
+                    for entry_id in self._exact[signal_type].lookup(value)
+                )
+        found.extend(self._match_video(query.vpdq))
+        return found
+
+    def resolve(self, found: Sequence[Hit]) -> list[Match]:
+        """Matches from hits: the store confirms each is still active and names its bank."""
         if not found:
             return []
-        # The store confirms each hit is still active (and its bank enabled) and names its bank.
         with self._store.connection() as connection:
             bank_of = banks.active_entry_banks(connection, [hit.entry_id for hit in found])
         matches = [
@@ -300,16 +333,16 @@ class Matcher:
         ]
         return _best_per_entry(matches)
 
-    def _match_pdq(self, variants: Sequence[tuple[str, str]]) -> list[_Hit]:
+    def _match_pdq(self, variants: Sequence[tuple[str, str]]) -> list[Hit]:
         if not variants:
             return []
         hits = self._pdq.search([value for _, value in variants], self._settings.pdq_threshold)
         return [
-            _Hit(hit.item_id, SignalType.PDQ.value, hit.distance, variants[hit.query_position][0])
+            Hit(hit.item_id, SignalType.PDQ.value, hit.distance, variants[hit.query_position][0])
             for hit in hits
         ]
 
-    def _match_video(self, features: Sequence[VpdqFeature]) -> list[_Hit]:
+    def _match_video(self, features: Sequence[VpdqFeature]) -> list[Hit]:
         query_frames = unique_good_frames(features, self._settings.pdq_min_quality)
         if not query_frames or not self._videos:
             return []
@@ -328,7 +361,7 @@ class Matcher:
             compared_pct = 100.0 * len(matched_compared[entry_id]) / self._videos[entry_id].unique_frames
             if (query_pct >= self._settings.vpdq_query_match_pct
                     and compared_pct >= self._settings.vpdq_compared_match_pct):
-                results.append(_Hit(
+                results.append(Hit(
                     entry_id, SignalType.VPDQ.value, int(statistics.median(per_frame.values())),
                     "frames", round(query_pct, 2), round(compared_pct, 2),
                 ))
@@ -336,7 +369,7 @@ class Matcher:
 
 
 @dataclass(frozen=True)
-class _Hit:
+class Hit:
     """A match before its bank is known (read from the store, which confirms it is active)."""
     entry_id: int
     signal_type: str

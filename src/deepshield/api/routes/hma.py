@@ -24,7 +24,7 @@ from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
 from deepshield.services.hashing import MediaSignals, hash_upload
 from deepshield.services.matcher import Match
-from deepshield.services.matching import match_media, match_query, parse_query_signals
+from deepshield.services.matching import match_media, match_query_async, parse_query_signals
 from deepshield.signals.types import SignalType
 
 router = APIRouter(tags=["hma-compatible"])
@@ -76,10 +76,10 @@ def _banks(value: str | None) -> set[str] | None:
     return {bank.strip() for bank in value.split(",") if bank.strip()} if value else None
 
 
-def _lookup(ctx: ServiceContext, signal_type: str, signal: str, actor: str) -> list[Match]:
+async def _lookup(ctx: ServiceContext, signal_type: str, signal: str, actor: str) -> list[Match]:
     kind = _signal_type(signal_type)
     query = parse_query_signals([(kind.value, signal)])
-    return match_query(ctx, query, actor)
+    return await match_query_async(ctx, query, actor)
 
 
 @router.get("/h/hash", responses=ERRORS)
@@ -116,7 +116,7 @@ async def hma_lookup(
         raise Forbidden(_URL_REFUSED)
     if not signal or not signal_type:
         raise InvalidRequest("Either url or both signal and signal_type are required")
-    matches = await run_in_threadpool(_lookup, ctx, signal_type, signal, principal.actor)
+    matches = await _lookup(ctx, signal_type, signal, principal.actor)
     return JSONResponse(_by_bank(matches, _banks(banks)))  # plain JSON already: no re-encoding
 
 
@@ -148,7 +148,7 @@ async def hma_raw_lookup(
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, list[Any]]:
     """HMA's raw lookup: `{"matches": [id, ...]}`, or with distances when asked."""
-    matches = await run_in_threadpool(_lookup, ctx, signal_type, signal, principal.actor)
+    matches = await _lookup(ctx, signal_type, signal, principal.actor)
     wanted = _banks(banks)
     kept = [m for m in matches if wanted is None or m.bank in wanted]
     if include_distance:

@@ -15,7 +15,7 @@ from deepshield.api.schemas import MatchResultOut, MatchSignalsIn
 from deepshield.api.uploads import is_multipart, read_upload
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
-from deepshield.services.matching import match_media, match_query, parse_query_signals
+from deepshield.services.matching import match_media, match_query_async, parse_query_signals
 from deepshield.services.views import match_view
 
 router = APIRouter(tags=["matching"])
@@ -52,7 +52,7 @@ async def match(
     query = parse_query_signals([(s.type, s.value) for s in body.signals],
                                 qualities=[s.quality for s in body.signals],
                                 min_quality=ctx.settings.match.pdq_min_quality)
-    matches = await run_in_threadpool(match_query, ctx, query, principal.actor)
+    matches = await match_query_async(ctx, query, principal.actor)
     # The hot path of a platform's lookups: the views already have MatchResultOut's shape
     # (None fields left out), so the response model's re-validation is skipped.
     return JSONResponse({"matches": [match_view(m) for m in matches], "warnings": []})

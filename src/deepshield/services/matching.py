@@ -68,6 +68,10 @@ def match_query(ctx: ServiceContext, query: MatchQuery, actor: str) -> list[Matc
     return matches
 
 
+#: Up to this many PDQ hashes are searched on the caller's event loop (about 0.3 ms each).
+_LOOP_PDQ_QUERIES = 8
+
+
 async def match_query_async(ctx: ServiceContext, query: MatchQuery, actor: str) -> list[Match]:
     """``match_query`` for an event loop (the API's hash lookups, hundreds a second).
 
@@ -77,6 +81,9 @@ async def match_query_async(ctx: ServiceContext, query: MatchQuery, actor: str) 
     record are the same as ``match_query``'s.
     """
     matcher = ctx.matcher
+    if query.vpdq or len(query.pdq_variants) > _LOOP_PDQ_QUERIES:
+        # Video frames or many hashes: more search than a loop should hold up.
+        return await asyncio.to_thread(match_query, ctx, query, actor)
     found = matcher.find_in_memory(query)
     if found is None:  # a change-feed read is due, or another thread holds the index
         matches = await asyncio.to_thread(matcher.match, query)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 
@@ -37,8 +38,13 @@ _ENCODERS = {"mp4": ("mp4", "libx264"), "mov": ("mov", "libx264"), "mkv": ("matr
 
 
 def embed_video(data: bytes, payload: int, limits: MediaLimits, *,
-                strength: float = VIDEO_STRENGTH, crf: int = 18) -> bytes:
-    """Return the video with every frame carrying ``payload``; other tracks and metadata kept."""
+                strength: float = VIDEO_STRENGTH, crf: int = 18,
+                before_marking: Callable[[float, np.ndarray], np.ndarray] | None = None) -> bytes:
+    """Return the video with every frame carrying ``payload``; other tracks and metadata kept.
+
+    ``before_marking(seconds, pixels)``, if given, edits each frame (at its presentation time)
+    before the watermark goes in: a visible label at the start, for example.
+    """
     info = probe_video(data, limits)
     container_format, codec = _ENCODERS[info.media_type.name]
     output_buffer = io.BytesIO()
@@ -85,6 +91,10 @@ def embed_video(data: bytes, payload: int, limits: MediaLimits, *,
                                                 "frames, past the frame limit")
                         pixels = decoded.to_ndarray(format="rgb24")
                         check_image(pixels)
+                        if before_marking is not None:
+                            seconds = float(decoded.time) if decoded.time is not None else \
+                                (frame_count - 1) / float(rate)
+                            pixels = before_marking(seconds, pixels)
                         pending.append((pool.submit(embed, pixels, payload, strength=strength),
                                         decoded))
                         if len(pending) > _QUEUE_FRAMES:

@@ -73,3 +73,14 @@ class Forbidden(DeepShieldError):
 class StoreUnavailable(DeepShieldError):
     code = "store_unavailable"
     category = Category.UNAVAILABLE
+
+
+class RateLimited(DeepShieldError):
+    """Too many requests from one client; ``retry_after_s`` says when the next one is allowed."""
+
+    code = "rate_limited"
+    category = Category.UNAVAILABLE
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

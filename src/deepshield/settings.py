@@ -29,12 +29,32 @@ class MatchSettings:
 
 
 @dataclass(frozen=True)
+class ProvenanceSettings:
+    """Signing and trust for Content Credentials. Empty paths mean ``$DEEPSHIELD_HOME/provenance``
+    (what ``deepshield keys init`` writes)."""
+
+    signing_certificate: Path | None = None  # PEM chain: the signing certificate first
+    signing_key: Path | None = None  # PEM private key (not needed with a signing callback)
+    signing_callback: str = ""  # "module:function" taking the bytes to sign, returning a signature
+    trust_anchors: Path | None = None  # PEM bundle of trusted roots
+    tsa_url: str = ""  # an RFC 3161 timestamp authority; none offline
+    repository_url: str = ""  # a remote manifest repository; empty = this installation's store
+    repository_key: str = ""  # the API key (provider role) for writes to that repository
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = Path("var")
     database_url: str = ""
     match: MatchSettings = field(default_factory=MatchSettings)
     limits: MediaLimits = field(default_factory=MediaLimits)
     seconds_per_video_hash: float = 1.0
+    provenance: ProvenanceSettings = field(default_factory=ProvenanceSettings)
+
+    @property
+    def provenance_dir(self) -> Path:
+        """Where ``keys init`` keeps the development CA, the signer and the trust anchors."""
+        return self.home / "provenance"
 
     @property
     def resolved_database_url(self) -> str:
@@ -70,7 +90,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     DEEPSHIELD_VPDQ_COMPARED_MATCH_PCT, DEEPSHIELD_REPOST_QUERIES (1 or 0),
     DEEPSHIELD_MATCH_SYNC_SECONDS (0-5), DEEPSHIELD_MAX_IMAGE_BYTES,
     DEEPSHIELD_MAX_VIDEO_BYTES, DEEPSHIELD_MAX_PIXELS, DEEPSHIELD_MAX_FRAMES,
-    DEEPSHIELD_MAX_DURATION_S.
+    DEEPSHIELD_MAX_DURATION_S; for Content Credentials DEEPSHIELD_SIGNING_CERT,
+    DEEPSHIELD_SIGNING_KEY, DEEPSHIELD_SIGNING_CALLBACK, DEEPSHIELD_TRUST_ANCHORS,
+    DEEPSHIELD_TSA_URL, DEEPSHIELD_MANIFEST_REPOSITORY_URL, DEEPSHIELD_MANIFEST_REPOSITORY_KEY.
     """
     env = os.environ if env is None else env
     defaults = MediaLimits()
@@ -89,9 +111,24 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_frames=_number(env, "DEEPSHIELD_MAX_FRAMES", defaults.max_frames, 1, 2**40),
         max_duration_s=_number(env, "DEEPSHIELD_MAX_DURATION_S", defaults.max_duration_s, 1, 1e7),
     )
+    provenance = ProvenanceSettings(
+        signing_certificate=_path(env, "DEEPSHIELD_SIGNING_CERT"),
+        signing_key=_path(env, "DEEPSHIELD_SIGNING_KEY"),
+        signing_callback=env.get("DEEPSHIELD_SIGNING_CALLBACK", "").strip(),
+        trust_anchors=_path(env, "DEEPSHIELD_TRUST_ANCHORS"),
+        tsa_url=env.get("DEEPSHIELD_TSA_URL", "").strip(),
+        repository_url=env.get("DEEPSHIELD_MANIFEST_REPOSITORY_URL", "").strip().rstrip("/"),
+        repository_key=env.get("DEEPSHIELD_MANIFEST_REPOSITORY_KEY", "").strip(),
+    )
     return Settings(
         home=Path(env.get("DEEPSHIELD_HOME") or "var"),
         database_url=env.get("DEEPSHIELD_DATABASE_URL", ""),
         match=match,
         limits=limits,
+        provenance=provenance,
     )
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name, "").strip()
+    return Path(value) if value else None

@@ -6,24 +6,42 @@ so the API and the table cannot drift apart silently.
 
 from __future__ import annotations
 
+import base64
 import itertools
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from deepshield.api.rate_limit import PublicRateLimiter
 from deepshield.services.access import Action, Role, roles_for
 from deepshield.services.keys import create_key, revoke_key
+from deepshield.services.manifest_registry import WATERMARK_ALG, register_manifest
 from deepshield.store import audit_repository
 from factories import encode_image, photo_pixels
 
 BANK = "authz"
+MANIFEST_ID = "urn:c2pa:0f0e0d0c-0b0a-4908-8706-050403020100"
+LABEL_ID = "00000000000000a1"
+_C2PA_TAIL = bytes.fromhex("00110010800000aa00389b71")
+
+
+def _jumbf(type_uuid: bytes, label: str, *children: bytes) -> bytes:
+    description = b"jumd" + type_uuid + b"\x03" + label.encode() + b"\0"
+    payload = struct.pack(">I", 4 + len(description)) + description + b"".join(children)
+    return struct.pack(">I", 8 + len(payload)) + b"jumb" + payload
+
+
+#: A minimal (unsigned) C2PA manifest store holding the manifest MANIFEST_ID.
+MANIFEST_STORE = _jumbf(b"c2pa" + _C2PA_TAIL, "c2pa", _jumbf(b"c2ma" + _C2PA_TAIL, MANIFEST_ID))
 
 
 @dataclass
 class World:
-    """What the requests of the matrix refer to: a bank, one of its entries and a photo."""
+    """What the requests of the matrix refer to: a bank, one of its entries and a photo (and a
+    manifest, MANIFEST_ID, bound to LABEL_ID)."""
 
     entry_id: int
     photo_jpeg: bytes
@@ -35,8 +53,13 @@ class World:
 class Route:
     method: str
     path: str  # as declared in the app, with {placeholders}
-    action: Action
+    action: Action | None  # None: a public route
     request: Callable[[World], dict[str, Any]]  # the URL and body of a valid call
+    public: bool = False  # served to every caller, with or without a key
+
+    @property
+    def allowed(self) -> frozenset[Role]:
+        return frozenset(Role) if self.public else roles_for(self.action)  # type: ignore[arg-type]
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -79,7 +102,33 @@ ROUTES = [
     Route("GET", "/m/raw_lookup", Action.MATCH,
           lambda w: {"url": f"/m/raw_lookup?signal_type=pdq&signal={w.pdq_hex}"}),
     Route("GET", "/m/index/status", Action.MATCH, lambda w: {"url": "/m/index/status"}),
+    # The C2PA Soft Binding Resolution API (docs/SOFT_BINDING_API.md): keyed writes...
+    Route("POST", "/manifests", Action.MANIFEST_WRITE,
+          lambda w: {"url": "/manifests", "json": {"manifestStore": base64.b64encode(MANIFEST_STORE).decode(),
+                                                   "manifestId": MANIFEST_ID}}),
+    Route("POST", "/bindings", Action.MANIFEST_WRITE,
+          lambda w: {"url": "/bindings", "json": {"bindingValue": LABEL_ID, "manifestId": MANIFEST_ID}}),
+    Route("PUT", "/bindings", Action.MANIFEST_WRITE,
+          lambda w: {"url": "/bindings", "json": {"bindingValue": LABEL_ID, "manifestId": MANIFEST_ID}}),
+    # ...and public reads.
+    Route("GET", "/matches/byBinding", None,
+          lambda w: {"url": f"/matches/byBinding?alg={WATERMARK_ALG}&value={LABEL_ID}"}, public=True),
+    Route("POST", "/matches/byBinding", None,
+          lambda w: {"url": "/matches/byBinding", "json": {"alg": WATERMARK_ALG, "value": LABEL_ID}},
+          public=True),
+    Route("POST", "/matches/byContent", None,
+          lambda w: {"url": "/matches/byContent", "content": w.photo_jpeg}, public=True),
+    Route("GET", "/manifests/{manifestId}", None, lambda w: {"url": f"/manifests/{MANIFEST_ID}"},
+          public=True),
+    Route("GET", "/services/supportedAlgorithms", None, lambda w: {"url": "/services/supportedAlgorithms"},
+          public=True),
+    # The public verification interface (a valid key is logged by name and not rate-limited).
+    Route("POST", "/v1/verify", None,
+          lambda w: {"url": "/v1/verify", "files": {"file": ("p.jpg", w.photo_jpeg, "image/jpeg")}},
+          public=True),
 ]
+KEYED_ROUTES = [route for route in ROUTES if not route.public]
+PUBLIC_ROUTES = [route for route in ROUTES if route.public]
 #: Routes that need no key, and the one refused to every caller.
 OPEN_OR_REFUSED = {("GET", "/v1/health"), ("GET", "/status"), ("GET", "/h/hash")}
 
@@ -89,7 +138,10 @@ WRONG_CREDENTIALS = ["no key", "not a bearer scheme", "malformed key", "unknown 
 
 @pytest.fixture
 def world(api) -> World:
-    """A bank holding one photo's hash, added by the helpline."""
+    """A bank holding one photo's hash, added by the helpline; a manifest bound to LABEL_ID."""
+    # The matrix calls each public route once per role and credential: no rate limit here.
+    api.client.app.state.public_rate_limiter = PublicRateLimiter(rate_per_minute=0)
+    register_manifest(api.ctx, MANIFEST_ID, MANIFEST_STORE, [(WATERMARK_ALG, LABEL_ID)], actor="test:setup")
     photo_jpeg = encode_image(photo_pixels(11), "JPEG", quality=90)
     hashed = api.upload("/v1/hash", photo_jpeg, Role.ADMIN)
     assert hashed.status_code == 200, hashed.text
@@ -129,7 +181,7 @@ def test_every_route_but_the_open_ones_is_in_the_authorization_matrix(api):
     assert declared - OPEN_OR_REFUSED == {(route.method, route.path) for route in ROUTES}
 
 
-@pytest.mark.parametrize("route", ROUTES, ids=str)
+@pytest.mark.parametrize("route", KEYED_ROUTES, ids=str)
 def test_route_refuses_missing_malformed_wrong_and_revoked_keys_with_401(api, world, route):
     for credential in WRONG_CREDENTIALS:
         request = route.request(world)
@@ -142,7 +194,7 @@ def test_route_refuses_missing_malformed_wrong_and_revoked_keys_with_401(api, wo
 
 @pytest.mark.parametrize("route", ROUTES, ids=str)
 def test_route_serves_the_roles_the_access_table_allows_and_403s_the_others(api, world, route):
-    allowed = roles_for(route.action)
+    allowed = route.allowed
     for role in Role:
         response = api.client.request(route.method, headers=api.headers(role), **route.request(world))
         if role in allowed:
@@ -152,10 +204,18 @@ def test_route_serves_the_roles_the_access_table_allows_and_403s_the_others(api,
             assert role.value in body["detail"], body
 
 
+@pytest.mark.parametrize("route", PUBLIC_ROUTES, ids=str)
+def test_public_route_serves_callers_with_no_key_or_any_wrong_one(api, world, route):
+    for credential in WRONG_CREDENTIALS:
+        response = api.client.request(route.method, headers=_authorization(api, credential),
+                                      **route.request(world))
+        assert 200 <= response.status_code < 300, f"{credential}: {response.status_code} {response.text}"
+
+
 def test_forbidden_writes_change_nothing_and_are_not_logged_as_done(api, world):
     platform = Role.PLATFORM
-    writes = [route for route in ROUTES if route.action is not Action.BANK_LIST
-              and platform not in roles_for(route.action)]
+    writes = [route for route in KEYED_ROUTES if route.action is not Action.BANK_LIST
+              and platform not in route.allowed]
     assert writes, "the platform role may no longer be refused any write"
     for route in writes:
         response = api.client.request(route.method, headers=api.headers(platform), **route.request(world))

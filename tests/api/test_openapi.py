@@ -22,6 +22,16 @@ EXPECTED_OPERATIONS = {
     ("get", "/m/raw_lookup"),
     ("get", "/m/index/status"),
     ("get", "/status"),
+    # The C2PA Soft Binding Resolution API (docs/SOFT_BINDING_API.md)
+    ("get", "/matches/byBinding"),
+    ("post", "/matches/byBinding"),
+    ("post", "/matches/byContent"),
+    ("post", "/manifests"),
+    ("get", "/manifests/{manifestId}"),
+    ("post", "/bindings"),
+    ("put", "/bindings"),
+    ("get", "/services/supportedAlgorithms"),
+    ("post", "/v1/verify"),
 }
 
 

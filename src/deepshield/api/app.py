@@ -10,7 +10,17 @@ from starlette.concurrency import run_in_threadpool
 
 from deepshield import __version__
 from deepshield.api.errors import install_error_handlers
-from deepshield.api.routes import banks, exchange, hashing, health, hma, matching, watermark
+from deepshield.api.routes import (
+    banks,
+    exchange,
+    hashing,
+    health,
+    hma,
+    matching,
+    soft_binding,
+    verification,
+    watermark,
+)
 from deepshield.api.uploads import BodySizeLimit
 from deepshield.services.context import ServiceContext
 from deepshield.settings import Settings, load_settings
@@ -43,7 +53,7 @@ def create_app(settings: Settings, *, context: ServiceContext | None = None) -> 
                   lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_bytes)
-    for module in (health, hashing, matching, banks, watermark, exchange, hma):
+    for module in (health, hashing, matching, banks, watermark, exchange, hma, soft_binding, verification):
         app.include_router(module.router)
     return app
 

@@ -22,11 +22,13 @@ STATUS_BY_CATEGORY = {
     Category.FORBIDDEN: 403,
     Category.UNAVAILABLE: 503,
 }
-_STATUS_BY_CODE = {"unsupported_media": 415, "low_quality_hash": 422}
+_STATUS_BY_CODE = {"unsupported_media": 415, "low_quality_hash": 422, "rate_limited": 429}
 
 
-def error_response(status: int, code: str, detail: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(status: int, code: str, detail: str,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
@@ -34,7 +36,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DeepShieldError)
     async def _known(_: Request, error: DeepShieldError) -> JSONResponse:
         status = _STATUS_BY_CODE.get(error.code, STATUS_BY_CATEGORY[error.category])
-        return error_response(status, error.code, error.detail)
+        retry_after = getattr(error, "retry_after_s", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return error_response(status, error.code, error.detail, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:

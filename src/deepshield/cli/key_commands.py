@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,15 +13,17 @@ from deepshield.cli.context import local_operator, open_context
 from deepshield.cli.output import print_json, reported_errors, stdout
 from deepshield.services import keys as key_service
 from deepshield.services.access import Action, authorize
+from deepshield.services.signing_keys import init_signing_keys
 from deepshield.services.views import key_view
 
-app = typer.Typer(help="API keys: roles admin, platform, helpline.", no_args_is_help=True)
+app = typer.Typer(help="API keys (roles admin, platform, helpline, partner, provider), and `init` for "
+                       "the Content Credentials signing keys.", no_args_is_help=True)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
 @app.command("create")
 def create(
-    role: Annotated[str, typer.Option(help="admin, platform or helpline.")],
+    role: Annotated[str, typer.Option(help="admin, platform, helpline, partner or provider.")],
     label: Annotated[str, typer.Option(help="Who the key is for.")] = "",
     as_json: JsonOption = False,
 ) -> None:
@@ -63,3 +67,30 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key id from `keys lis
         print_json(key_view(info))
     else:
         stdout.print(f"Revoked key {info.key_id}")
+
+
+@app.command("init")
+def init_command(
+    force: Annotated[bool, typer.Option(help="Replace existing development keys.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a development CA and a C2PA signing certificate under $DEEPSHIELD_HOME/provenance.
+
+    The CA becomes a trust anchor of this installation, so files labelled here verify as
+    trusted, and files signed by any other key read as untrusted. For production, configure
+    your own certificate and key (or a signing callback for a KMS or HSM) and trust anchors:
+    see docs/PROVENANCE.md.
+    """
+    with reported_errors(as_json):
+        principal = local_operator()
+        authorize(principal, Action.KEYS_MANAGE)
+        ctx = open_context()
+        keys = init_signing_keys(ctx, force=force, actor=principal.actor)
+    view = {name: str(value) if isinstance(value, Path) else value
+            for name, value in dataclasses.asdict(keys).items()}
+    if as_json:
+        print_json(view)
+    else:
+        stdout.print(f"Made a development CA and signing certificate in {ctx.settings.provenance_dir}.")
+        stdout.print("Its CA is now a trust anchor of this installation. These keys are for "
+                     "development: use your own certificate in production.")

@@ -7,8 +7,10 @@ import typer
 from deepshield import __version__
 from deepshield.cli import bank_commands, key_commands, watermark_commands
 from deepshield.cli.hash_commands import hash_command
+from deepshield.cli.label_commands import label_command
 from deepshield.cli.match_commands import match_command
 from deepshield.cli.serve_command import serve_command
+from deepshield.cli.verify_commands import verify_command
 
 
 def _version(value: bool) -> None:
@@ -20,9 +22,10 @@ def _version(value: bool) -> None:
 app = typer.Typer(
     name="deepshield",
     help="DeepShield: hash images and videos, keep hash banks, match uploads against them, "
-    "and embed or detect the invisible watermark.\n\n"
+    "embed or detect the invisible watermark, label AI output (watermark + C2PA + fingerprint) "
+    "and verify labels.\n\n"
     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 not found, "
-    "5 conflict, 6 store unavailable.",
+    "5 conflict, 6 store unavailable; verify: 0 verified, 10 recovered, 11 invalid, 12 unknown.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -40,6 +43,8 @@ def _root(
 app.command("hash")(hash_command)
 app.command("match")(match_command)
 app.command("serve")(serve_command)
+app.command("label")(label_command)
+app.command("verify")(verify_command)
 app.add_typer(bank_commands.app, name="bank")
 app.add_typer(key_commands.app, name="keys")
 app.add_typer(watermark_commands.app, name="watermark")

@@ -13,6 +13,7 @@ class Role(StrEnum):
     PLATFORM = "platform"  # matches its uploads against the banks
     HELPLINE = "helpline"  # files victims' hashes into banks and withdraws them
     PARTNER = "partner"  # another hash-sharing service: fetches the exchange feed, sends feedback
+    PROVIDER = "provider"  # a generative-AI provider: labels its output, registers manifests
 
 
 class Action(StrEnum):
@@ -29,6 +30,9 @@ class Action(StrEnum):
     WATERMARK_DETECT = "watermark.detect"
     EXCHANGE_FETCH = "exchange.fetch"
     EXCHANGE_FEEDBACK = "exchange.feedback"
+    LABEL = "label"  # watermark, sign and register an output
+    MANIFEST_WRITE = "manifest.write"  # POST /manifests, POST|PUT /bindings
+    VERIFY = "verify"  # a verification report (also open to callers without a key)
 
 
 _ALLOWED: dict[Action, frozenset[Role]] = {
@@ -47,6 +51,9 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     # The exchange hands out every bank's hashes in bulk: partners (and the operator) only.
     Action.EXCHANGE_FETCH: frozenset({Role.ADMIN, Role.PARTNER}),
     Action.EXCHANGE_FEEDBACK: frozenset({Role.PARTNER}),
+    Action.LABEL: frozenset({Role.ADMIN, Role.PROVIDER}),
+    Action.MANIFEST_WRITE: frozenset({Role.ADMIN, Role.PROVIDER}),
+    Action.VERIFY: frozenset(Role),
 }
 
 

@@ -11,9 +11,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -142,3 +144,51 @@ class PartnerFeedback(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
     __table_args__ = (Index("ix_partner_feedback_entry", "entry_id", "partner"),)
+
+
+#: The largest manifest store the repository keeps (a signed store with a thumbnail is ~50 kB).
+MAX_MANIFEST_STORE_BYTES = 2 * 1024 * 1024
+
+
+class Manifest(Base):
+    """A C2PA manifest store registered in the manifest repository, kept byte for byte.
+
+    These label AI output (a provider's own generations), not victims' images; the soft-binding
+    values are still never logged.
+    """
+
+    __tablename__ = "manifests"
+
+    #: The active manifest's URN (``urn:c2pa:...``), as the Soft Binding Resolution API names it.
+    manifest_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    manifest_store: Mapped[bytes] = mapped_column(LargeBinary(MAX_MANIFEST_STORE_BYTES), nullable=False)
+    store_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(64), nullable=False, default="application/c2pa")
+    label_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    generator: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    registered_by: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class SoftBinding(Base):
+    """One soft-binding value (a watermark label id, a PDQ hash) pointing at a manifest."""
+
+    __tablename__ = "soft_bindings"
+
+    # AUTOINCREMENT on SQLite too: ids are never reused, so (count, max id) tells a reader
+    # that the PDQ bindings changed.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    manifest_id: Mapped[str] = mapped_column(ForeignKey("manifests.manifest_id"), nullable=False)
+    alg: Mapped[str] = mapped_column(String(100), nullable=False)
+    value: Mapped[str] = mapped_column(String(512), nullable=False)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    added_by: Mapped[str] = mapped_column(String(64), nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint("alg", "value", "manifest_id", name="uq_soft_bindings_alg_value_manifest"),
+        Index("ix_soft_bindings_lookup", "alg", "value"),
+        Index("ix_soft_bindings_manifest", "manifest_id"),
+        {"sqlite_autoincrement": True},
+    )

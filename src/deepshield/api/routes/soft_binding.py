@@ -1,0 +1,319 @@
+"""The C2PA Soft Binding Resolution API: this installation as a manifest repository.
+
+Paths, parameters and bodies follow the API's OpenAPI document in the C2PA 2.4 specification
+("C2PA Soft Binding API", API version 2.3.0); docs/SOFT_BINDING_API.md lists every difference.
+Queries and fetches are public (no key) and rate-limited per client address; writes need a key
+whose role may write manifests (admin, provider).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from deepshield.api.auth import require, service_context
+from deepshield.api.rate_limit import public_rate_limit
+from deepshield.api.routes._openapi import ERRORS
+from deepshield.api.uploads import is_multipart, read_upload
+from deepshield.errors import DeepShieldError, InvalidRequest
+from deepshield.media.errors import EmptyMedia, MediaTooLarge
+from deepshield.services import manifest_registry as registry
+from deepshield.services.access import Action, Principal
+from deepshield.services.context import ServiceContext
+from deepshield.store.models import MAX_MANIFEST_STORE_BYTES
+
+router = APIRouter(tags=["soft-binding-resolution"])
+
+#: Audit actor of the public routes. The client's address is not recorded.
+PUBLIC_ACTOR = "public"
+_MAX_JSON_BYTES = 64 * 1024
+# A base64 manifest store and its metadata.
+_MAX_MANIFEST_JSON_BYTES = MAX_MANIFEST_STORE_BYTES * 4 // 3 + 64 * 1024
+
+_PUBLIC_ERRORS: dict[int | str, dict[str, Any]] = {
+    **{status: ERRORS[status] for status in (400, 413, 415, 422)},
+    429: {"model": ERRORS[400]["model"], "description": "Too many requests from this address; "
+                                                       "see the Retry-After header"},
+}
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **{status: ERRORS[status] for status in (400, 401, 403, 413, 422)},
+    404: {"model": ERRORS[400]["model"], "description": "No such manifest, or binding value"},
+    409: {"model": ERRORS[400]["model"], "description": "The manifest id is registered with other bytes"},
+}
+
+
+class SoftBindingQueryIn(BaseModel):
+    """The API's ``c2pa.softBindingQuery``."""
+
+    model_config = ConfigDict(extra="forbid")
+    alg: str = Field(description="A soft-binding algorithm id.", examples=[registry.WATERMARK_ALG])
+    value: str = Field(max_length=1024, description="The value: hex, or base64 of its bytes.",
+                       examples=["0123456789abcdef"])
+
+
+class BindingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    alg: str = Field(examples=[registry.PDQ_ALG])
+    value: str = Field(max_length=1024)
+
+
+class BindingsIn(BaseModel):
+    """The API's ``c2pa.bindings`` (``bindingValue``, ``manifestId``), with an optional ``alg``
+    (inferred from the value's format when absent), or a list of ``bindings`` (DeepShield's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    manifestId: str = Field(max_length=registry.MAX_MANIFEST_ID_CHARS)
+    bindingValue: str | None = Field(default=None, max_length=1024)
+    alg: str | None = Field(default=None, description="The value's algorithm; inferred when absent.")
+    bindings: list[BindingIn] | None = Field(default=None, max_length=registry.MAX_BINDINGS)
+
+
+class ManifestIn(BaseModel):
+    """DeepShield's JSON form of ``POST /manifests``: the store in base64 with its bindings."""
+
+    model_config = ConfigDict(extra="forbid")
+    manifestStore: str = Field(description="The application/c2pa manifest store, base64.")
+    manifestId: str | None = Field(default=None, max_length=registry.MAX_MANIFEST_ID_CHARS,
+                                   description="The active manifest's id; read from the store if absent.")
+    bindings: list[BindingIn] = Field(default_factory=list, max_length=registry.MAX_BINDINGS)
+    labelId: str | None = Field(default=None, max_length=64)
+    generator: str = Field(default="", max_length=200)
+    model: str | None = Field(default=None, max_length=200)
+    createdAt: datetime | None = Field(default=None, description="ISO 8601 with a timezone.")
+
+
+def _query_result(matches: list[registry.BindingMatch]) -> dict[str, list[dict[str, Any]]]:
+    """The API's ``c2pa.softBindingQueryResult``; no ``endpoint``: fetch from this repository."""
+    return {"matches": [{"manifestId": match.manifest_id, "similarityScore": match.similarity_score}
+                        for match in matches]}
+
+
+async def _read_body(request: Request, limit: int, too_large: type[DeepShieldError], what: str) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(f"{what} is larger than the limit of {limit:,} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise too_large(f"{what} is larger than the limit of {limit:,} bytes")
+    return bytes(body)
+
+
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def _json_body(request: Request, model: type[Any], limit: int = _MAX_JSON_BYTES,
+                     too_large: type[DeepShieldError] = MediaTooLarge) -> Any:
+    if _content_type(request) != "application/json":
+        raise InvalidRequest("send an application/json body")
+    body = await _read_body(request, limit, too_large, "the JSON body")
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
+def _bindings(body: BindingsIn) -> list[tuple[str, str]]:
+    if (body.bindingValue is None) == (body.bindings is None):
+        raise InvalidRequest("send either bindingValue (with an optional alg) or a list of bindings")
+    if body.bindings is not None:
+        return [(binding.alg, binding.value) for binding in body.bindings]
+    assert body.bindingValue is not None
+    alg = body.alg if body.alg is not None else registry.infer_alg(body.bindingValue)
+    return [(alg, body.bindingValue)]
+
+
+# --- Query --------------------------------------------------------------------------------
+
+
+@router.get("/matches/byBinding", responses=_PUBLIC_ERRORS, dependencies=[Depends(public_rate_limit)])
+async def query_by_binding(
+    alg: str = Query(..., description=f"{registry.WATERMARK_ALG} or {registry.PDQ_ALG}"),
+    value: str = Query(..., max_length=1024,
+                       description="16 (watermark) or 64 (PDQ) hex digits, or base64 of the bytes"),
+    max_results: int = Query(registry.DEFAULT_MAX_RESULTS, alias="maxResults",
+                             description=f"1 to {registry.MAX_RESULTS}"),
+    ctx: ServiceContext = Depends(service_context),
+) -> dict[str, list[dict[str, Any]]]:
+    """Manifests bound to one soft-binding value: `{"matches": [{"manifestId", "similarityScore"}]}`.
+
+    A watermark label id matches exactly (score 100); a PDQ hash matches within the matcher's
+    threshold. No key needed.
+    """
+    matches = await run_in_threadpool(registry.matches_by_binding, ctx, alg, value, max_results, PUBLIC_ACTOR)
+    return _query_result(matches)
+
+
+@router.post("/matches/byBinding", responses=_PUBLIC_ERRORS, dependencies=[Depends(public_rate_limit)],
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": SoftBindingQueryIn.model_json_schema()}}}})
+async def query_by_large_binding(
+    request: Request,
+    max_results: int = Query(registry.DEFAULT_MAX_RESULTS, alias="maxResults",
+                             description=f"1 to {registry.MAX_RESULTS}"),
+    ctx: ServiceContext = Depends(service_context),
+) -> dict[str, list[dict[str, Any]]]:
+    """`GET /matches/byBinding` with the query `{"alg", "value"}` in the body."""
+    query: SoftBindingQueryIn = await _json_body(request, SoftBindingQueryIn)
+    matches = await run_in_threadpool(registry.matches_by_binding, ctx, query.alg, query.value,
+                                      max_results, PUBLIC_ACTOR)
+    return _query_result(matches)
+
+
+_ASSET_BODY = {"type": "string", "format": "binary"}
+
+
+@router.post("/matches/byContent", responses=_PUBLIC_ERRORS, dependencies=[Depends(public_rate_limit)],
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "image/*": {"schema": _ASSET_BODY}, "video/*": {"schema": _ASSET_BODY},
+                 "application/octet-stream": {"schema": _ASSET_BODY},
+                 "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                                    "properties": {"file": _ASSET_BODY}}}}}})
+async def query_by_content(
+    request: Request,
+    alg: str | None = Query(None, description="Only this algorithm; both when absent"),
+    max_results: int = Query(registry.DEFAULT_MAX_RESULTS, alias="maxResults",
+                             description=f"1 to {registry.MAX_RESULTS}"),
+    hint_alg: str | None = Query(None, alias="hintAlg", description="A value's algorithm read elsewhere"),
+    hint_value: str | None = Query(None, alias="hintValue", max_length=1024,
+                                   description="Used when the server reads none for hintAlg"),
+    ctx: ServiceContext = Depends(service_context),
+) -> dict[str, list[dict[str, Any]]]:
+    """Manifests whose soft bindings match the uploaded image or video (the body itself, or a
+    multipart `file`). Read in memory for the watermark and PDQ; never stored. No key needed."""
+    limit = ctx.settings.limits.max_bytes
+    if is_multipart(request):
+        data = (await read_upload(request, limit)).data
+    else:
+        data = await _read_body(request, limit, MediaTooLarge, "the upload")
+        if not data:
+            raise EmptyMedia("the request body is empty: send the image or video as the body")
+    matches = await run_in_threadpool(registry.matches_by_content, ctx, data, max_results, PUBLIC_ACTOR,
+                                      alg, hint_alg=hint_alg, hint_value=hint_value)
+    return _query_result(matches)
+
+
+# --- Fetch and service --------------------------------------------------------------------
+
+
+@router.get("/manifests/{manifestId}", response_class=Response,
+            responses={**_PUBLIC_ERRORS,
+                       404: {"model": ERRORS[400]["model"], "description": "No such manifest"},
+                       200: {"content": {registry.MANIFEST_CONTENT_TYPE: {"schema": _ASSET_BODY}},
+                             "description": "The C2PA manifest store, byte for byte"}},
+            dependencies=[Depends(public_rate_limit)])
+async def get_manifest(
+    manifestId: str = Path(..., description="The active manifest's id, e.g. urn:c2pa:<uuid>"),
+    return_active_manifest: bool = Query(False, alias="returnActiveManifest",
+                                         description="Only the active manifest, not the whole store"),
+    ctx: ServiceContext = Depends(service_context),
+) -> Response:
+    """The registered manifest store (`application/c2pa`), exactly as the provider signed it."""
+    record = await run_in_threadpool(registry.get_manifest, ctx, manifestId, PUBLIC_ACTOR)
+    content = record.manifest_store
+    if return_active_manifest:
+        content = registry.active_manifest_only(content)
+    etag = f'"{record.store_sha256}{"-active" if return_active_manifest else ""}"'
+    return Response(content, media_type=record.content_type, headers={"ETag": etag})
+
+
+@router.get("/services/supportedAlgorithms", dependencies=[Depends(public_rate_limit)],
+            responses={429: _PUBLIC_ERRORS[429]})
+async def supported_algorithms() -> dict[str, list[dict[str, str]]]:
+    """`{"watermarks": [{"alg"}], "fingerprints": [{"alg"}]}`: what queries may use."""
+    return registry.supported_algorithms()
+
+
+# --- Store (a key with the manifest-write permission) -------------------------------------
+
+
+def _decoded_store(text: str) -> bytes:
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("manifestStore must be the manifest store in base64") from None
+    if len(data) > MAX_MANIFEST_STORE_BYTES:
+        raise registry.ManifestTooLarge(f"the manifest store is {len(data):,} bytes; the repository "
+                                        f"keeps stores of at most {MAX_MANIFEST_STORE_BYTES:,} bytes")
+    return data
+
+
+_MANIFEST_BODY = {"requestBody": {"required": True, "content": {
+    registry.MANIFEST_CONTENT_TYPE: {"schema": _ASSET_BODY},
+    "application/json": {"schema": ManifestIn.model_json_schema()}}}}
+
+
+@router.post("/manifests", responses=_WRITE_ERRORS, openapi_extra=_MANIFEST_BODY)
+async def add_manifest(
+    request: Request,
+    return_receipt: bool = Query(False, alias="returnReceipt",
+                                 description="Accepted; this repository issues no receipts"),
+    principal: Principal = Depends(require(Action.MANIFEST_WRITE)),
+    ctx: ServiceContext = Depends(service_context),
+) -> dict[str, str]:
+    """Store a manifest store: `application/c2pa` bytes (then bind values with `POST /bindings`), or
+    DeepShield's JSON `{"manifestStore": base64, "bindings": [{"alg", "value"}], "labelId",
+    "generator", "model", "createdAt"}`. Returns `{"manifestId"}`, the store's active manifest.
+    The same store again is accepted; other bytes under a registered id are 409."""
+    content_type = _content_type(request)
+    if content_type == registry.MANIFEST_CONTENT_TYPE:
+        store = await _read_body(request, MAX_MANIFEST_STORE_BYTES, registry.ManifestTooLarge,
+                                 "the manifest store")
+        manifest_id = registry.active_manifest_id(store)
+        record = await run_in_threadpool(registry.register_manifest, ctx, manifest_id, store, [],
+                                         actor=principal.actor)
+        return {"manifestId": record.manifest_id}
+    if content_type != "application/json":
+        raise InvalidRequest(f"send the manifest store as {registry.MANIFEST_CONTENT_TYPE}, or "
+                             "DeepShield's application/json form")
+    body: ManifestIn = await _json_body(request, ManifestIn, _MAX_MANIFEST_JSON_BYTES,
+                                        registry.ManifestTooLarge)
+    store = _decoded_store(body.manifestStore)
+    manifest_id = body.manifestId or registry.active_manifest_id(store)
+    record = await run_in_threadpool(
+        lambda: registry.register_manifest(
+            ctx, manifest_id, store, [(binding.alg, binding.value) for binding in body.bindings],
+            label_id=body.labelId, generator=body.generator, model=body.model, created_at=body.createdAt,
+            actor=principal.actor))
+    return {"manifestId": record.manifest_id}
+
+
+_BINDINGS_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": BindingsIn.model_json_schema()}}}}
+
+
+@router.post("/bindings", status_code=204, response_class=Response, responses=_WRITE_ERRORS,
+             openapi_extra=_BINDINGS_BODY)
+async def associate_manifest(
+    request: Request,
+    principal: Principal = Depends(require(Action.MANIFEST_WRITE)),
+    ctx: ServiceContext = Depends(service_context),
+) -> Response:
+    """Bind a value to a registered manifest: `{"bindingValue", "manifestId", "alg"?}` (204)."""
+    body: BindingsIn = await _json_body(request, BindingsIn)
+    await run_in_threadpool(registry.add_bindings, ctx, body.manifestId, _bindings(body), principal.actor)
+    return Response(status_code=204)
+
+
+@router.put("/bindings", status_code=204, response_class=Response, responses=_WRITE_ERRORS,
+            openapi_extra=_BINDINGS_BODY)
+async def update_associated_manifest(
+    request: Request,
+    principal: Principal = Depends(require(Action.MANIFEST_WRITE)),
+    ctx: ServiceContext = Depends(service_context),
+) -> Response:
+    """Point an existing binding value at another manifest instead (204; 404 if the value is
+    bound to nothing)."""
+    body: BindingsIn = await _json_body(request, BindingsIn)
+    await run_in_threadpool(registry.replace_bindings, ctx, body.manifestId, _bindings(body), principal.actor)
+    return Response(status_code=204)

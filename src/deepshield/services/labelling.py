@@ -1,0 +1,198 @@
+"""Use case: label a generated image or video with all three layers.
+
+1. the invisible watermark, carrying a fresh 64-bit label id;
+2. a signed C2PA manifest (``c2pa.created`` by a trained algorithm, the generator, model and
+   time, soft bindings for the label id and the PDQ fingerprint, ``c2pa.watermarked.bound``);
+3. the manifest and its bindings registered in the manifest repository (this installation's
+   store, or a remote one at ``DEEPSHIELD_MANIFEST_REPOSITORY_URL``).
+
+So a copy whose metadata was stripped still leads back to its manifest: by the watermark's
+label id, or by the fingerprint. An optional visible label ("AI" badge, or China's explicit
+label) goes into the pixels before the watermark.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from deepshield.errors import InvalidRequest
+from deepshield.labels import VisibleLabelSpec, apply_visible_label, label_frame_at
+from deepshield.media import MediaKind, decode_image
+from deepshield.media.sniff import sniff_media_type
+from deepshield.provenance.manifest import (
+    PDQ_BINDING_ALG,
+    WATERMARK_BINDING_ALG,
+    build_manifest_definition,
+)
+from deepshield.provenance.signing import SigningIdentity, load_signing_identity, sign_media
+from deepshield.services import manifest_registry
+from deepshield.services.context import ServiceContext
+from deepshield.services.hashing import hash_media
+from deepshield.settings import Settings
+from deepshield.store import audit_repository as audit
+from deepshield.watermark import embed
+from deepshield.watermark.analysis import MIN_SHORT_SIDE
+from deepshield.watermark.video import embed_video
+
+#: What ``label`` accepts, by sniffed media type name, with how the output is encoded.
+_IMAGE_OUTPUT: dict[str, tuple[str, str, dict[str, object]]] = {
+    "jpeg": ("JPEG", "image/jpeg", {"quality": 95, "subsampling": 0}),
+    "png": ("PNG", "image/png", {"optimize": False}),
+    "webp": ("WEBP", "image/webp", {"quality": 95, "method": 4}),
+}
+_VIDEO_OUTPUT = {"mp4": "video/mp4"}
+LABEL_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".mp4"}
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    data: bytes  # the labelled file: watermarked, signed
+    mime_type: str
+    label_id: str  # 16 hex digits: the watermark payload and the soft-binding value
+    manifest_id: str
+    pdq_hex: str | None
+    generator: str
+    model: str | None
+    created_at: str
+    visible_label: str | None
+    registered_at: str  # "local" or the repository URL
+
+
+def new_label_id() -> str:
+    return secrets.token_hex(8)
+
+
+def signing_identity(settings: Settings) -> SigningIdentity:
+    """The configured signer: explicit certificate and key (or callback), else ``keys init``'s."""
+    config = settings.provenance
+    if config.signing_certificate is None and not config.signing_callback:
+        identity = load_signing_identity(settings.provenance_dir)
+    else:
+        if config.signing_certificate is None:
+            raise InvalidRequest("DEEPSHIELD_SIGNING_CALLBACK needs DEEPSHIELD_SIGNING_CERT (the "
+                                 "certificate chain that matches the callback's key)")
+        identity = SigningIdentity(
+            certificate_chain_pem=_read(config.signing_certificate, "DEEPSHIELD_SIGNING_CERT"),
+            private_key_pem=(_read(config.signing_key, "DEEPSHIELD_SIGNING_KEY")
+                             if config.signing_key is not None else None),
+            sign_callback=_callback(config.signing_callback) if config.signing_callback else None,
+        )
+        if identity.private_key_pem is None and identity.sign_callback is None:
+            raise InvalidRequest("set DEEPSHIELD_SIGNING_KEY or DEEPSHIELD_SIGNING_CALLBACK to sign")
+    if config.tsa_url:
+        identity = SigningIdentity(identity.certificate_chain_pem, identity.private_key_pem,
+                                   identity.algorithm, config.tsa_url, identity.sign_callback)
+    return identity
+
+
+def _read(path: Path, variable: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidRequest(f"{variable}: cannot read {path}: {exc.strerror}") from None
+
+
+def _callback(spec: str) -> Callable[[bytes], bytes]:
+    module_name, _, attribute = spec.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise InvalidRequest(f"DEEPSHIELD_SIGNING_CALLBACK={spec!r} is not an importable "
+                             f"'module:function': {exc}") from None
+    if not callable(function):
+        raise InvalidRequest(f"DEEPSHIELD_SIGNING_CALLBACK={spec!r} is not callable")
+    return function  # type: ignore[no-any-return]
+
+
+def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str | None,
+                actor: str, title: str = "", visible: VisibleLabelSpec | None = None,
+                identity: SigningIdentity | None = None) -> LabelResult:
+    """Watermark, sign and register one image (JPEG, PNG, WebP) or MP4 video.
+
+    The output keeps the input's format. Nothing is written anywhere but the repository
+    record; on any error nothing is registered.
+    """
+    generator = generator.strip()
+    if not generator:
+        raise InvalidRequest("name the generator (the AI system that made the content)")
+    if len(generator) > 200 or (model is not None and len(model) > 200):
+        raise InvalidRequest("the generator and model names are limited to 200 characters")
+    model = model.strip() or None if model is not None else None
+    media_type = sniff_media_type(data[:64])
+    label_id = new_label_id()
+    payload = int(label_id, 16)
+    pdq_hex: str | None = None
+    if media_type.kind is MediaKind.VIDEO:
+        mime_type = _VIDEO_OUTPUT.get(media_type.name)
+        if mime_type is None:
+            raise InvalidRequest(f"cannot label {media_type.name} video; label MP4 files")
+        hook = None
+        if visible is not None:
+            spec = visible
+
+            def hook(seconds: float, pixels: np.ndarray) -> np.ndarray:
+                return label_frame_at(seconds, pixels, spec)
+
+        marked = embed_video(data, payload, ctx.settings.limits, before_marking=hook)
+    else:
+        output = _IMAGE_OUTPUT.get(media_type.name)
+        if output is None:
+            known = ", ".join(sorted(_IMAGE_OUTPUT))
+            raise InvalidRequest(f"cannot label a {media_type.name} image; label {known} files")
+        image_format, mime_type, options = output
+        pixels = decode_image(data, ctx.settings.limits).pixels
+        if min(pixels.shape[:2]) < MIN_SHORT_SIDE:
+            raise InvalidRequest(f"the image is {pixels.shape[1]}×{pixels.shape[0]}; labelling "
+                                 f"needs a short side of at least {MIN_SHORT_SIDE} pixels")
+        if visible is not None:
+            try:
+                pixels = apply_visible_label(pixels, visible)
+            except ValueError as exc:
+                raise InvalidRequest(f"visible label: {exc}") from None
+        buffer = io.BytesIO()
+        Image.fromarray(embed(pixels, payload)).save(buffer, image_format, **options)
+        marked = buffer.getvalue()
+        fingerprint = hash_media(marked, ctx.settings.limits).pdq
+        pdq_hex = fingerprint.hex if fingerprint is not None else None
+    created_at = datetime.now(UTC).replace(microsecond=0)
+    definition = build_manifest_definition(
+        label_id=label_id, generator=generator, model=model, created_at=created_at,
+        pdq_hex=pdq_hex, title=title or f"labelled.{mime_type.split('/')[1]}", format=mime_type,
+        visible_label=visible.style if visible is not None else None)
+    signed = sign_media(marked, mime_type, definition, identity or signing_identity(ctx.settings))
+    bindings = [(WATERMARK_BINDING_ALG, label_id)] + ([(PDQ_BINDING_ALG, pdq_hex)] if pdq_hex else [])
+    registered_at = _register(ctx, signed.manifest_id, signed.manifest_store, bindings,
+                              label_id=label_id, generator=generator, model=model,
+                              created_at=created_at, actor=actor)
+    with ctx.store.transaction() as session:
+        audit.record_event(session, actor, "label", f"manifest:{signed.manifest_id}",
+                           kind=media_type.kind.value, visible=visible is not None)
+    return LabelResult(signed.data, mime_type, label_id, signed.manifest_id, pdq_hex, generator,
+                       model, created_at.isoformat(), visible.style if visible else None,
+                       registered_at)
+
+
+def _register(ctx: ServiceContext, manifest_id: str, manifest_store: bytes,
+              bindings: list[tuple[str, str]], *, label_id: str, generator: str,
+              model: str | None, created_at: datetime, actor: str) -> str:
+    url = ctx.settings.provenance.repository_url
+    if url:
+        from deepshield.provenance.repository_client import RepositoryClient
+
+        client = RepositoryClient(url, api_key=ctx.settings.provenance.repository_key or None)
+        client.register_manifest(manifest_id, manifest_store, bindings, label_id=label_id,
+                                 generator=generator, model=model, created_at=created_at)
+        return url
+    manifest_registry.register_manifest(ctx, manifest_id, manifest_store, bindings,
+                                        label_id=label_id, generator=generator, model=model,
+                                        created_at=created_at, actor=actor)
+    return "local"

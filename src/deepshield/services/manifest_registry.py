@@ -1,0 +1,596 @@
+"""Use cases: the manifest repository behind the C2PA Soft Binding Resolution API.
+
+A provider registers a signed C2PA manifest store with its soft bindings: the watermark's label
+id (``org.deepshield.watermark.1``) and the PDQ fingerprint (``org.deepshield.pdq.1``). Anyone
+can then find the manifest of a copy whose metadata was stripped, by a binding value or by
+uploading the copy itself, and fetch the manifest store byte for byte.
+
+Binding values are labels of AI output, not victims' images, but they are still never logged:
+audit rows hold ids, algorithms and counts.
+
+A manifest store is checked only structurally here (one JUMBF superbox labelled ``c2pa`` whose
+last manifest is the active one, named by ``manifest_id``). Its signature is the reader's to
+validate: the repository serves what the provider signed, and says nothing about trust.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import struct
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from deepshield.errors import Category, Conflict, DeepShieldError, InvalidRequest, InvalidSignal, NotFound
+from deepshield.index.pdq_index import PdqIndex
+from deepshield.media import MediaKind, sniff_media_type
+from deepshield.media.errors import EmptyMedia
+from deepshield.services.context import ServiceContext
+from deepshield.services.hashing import hash_media
+from deepshield.services.watermarking import detect_watermark
+from deepshield.store import Store
+from deepshield.store import audit_repository as audit
+from deepshield.store import manifest_repository as repo
+from deepshield.store.models import MAX_MANIFEST_STORE_BYTES, Manifest
+
+#: Soft-binding algorithm ids. Not (yet) on the C2PA soft-binding algorithm list.
+WATERMARK_ALG = "org.deepshield.watermark.1"  # value: the 64-bit label id, 16 lowercase hex digits
+PDQ_ALG = "org.deepshield.pdq.1"  # value: a PDQ hash, 64 lowercase hex digits
+SUPPORTED_ALGS = (WATERMARK_ALG, PDQ_ALG)
+_HEX_DIGITS = {WATERMARK_ALG: 16, PDQ_ALG: 64}
+_DESCRIBED = {WATERMARK_ALG: "the watermark's 64-bit label id", PDQ_ALG: "a 256-bit PDQ hash"}
+
+MANIFEST_CONTENT_TYPE = "application/c2pa"
+DEFAULT_MAX_RESULTS = 10
+MAX_RESULTS = 100
+MAX_BINDINGS = 64  # per request
+_MAX_VALUE_CHARS = 512
+_MANIFEST_ID = re.compile(r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:[A-Za-z0-9._~:@!$&'()*+,;=%-]+$")
+MAX_MANIFEST_ID_CHARS = 200
+
+
+class ManifestTooLarge(DeepShieldError):
+    code = "manifest_too_large"
+    category = Category.TOO_LARGE
+
+
+class InvalidManifestStore(DeepShieldError):
+    """Bytes that are not a C2PA manifest store (one JUMBF superbox labelled ``c2pa``)."""
+
+    code = "invalid_manifest_store"
+
+
+@dataclass(frozen=True)
+class ManifestRecord:
+    manifest_id: str
+    manifest_store: bytes
+    store_sha256: str
+    content_type: str
+    label_id: str | None
+    generator: str
+    model: str | None
+    created_at: datetime | None
+    registered_at: datetime
+    registered_by: str
+    bindings: tuple[tuple[str, str], ...]  # (alg, value)
+
+
+@dataclass(frozen=True)
+class BindingMatch:
+    manifest_id: str
+    similarity_score: int  # 0-100, as the API's similarityScore
+    alg: str  # the algorithm that matched (the strongest, where several did)
+
+
+# --- Algorithms and values ----------------------------------------------------------------
+
+
+def supported_algorithms() -> dict[str, list[dict[str, str]]]:
+    """The API's ``c2pa.softBindingAlgList``: ``{"watermarks": [...], "fingerprints": [...]}``."""
+    return {"watermarks": [{"alg": WATERMARK_ALG}], "fingerprints": [{"alg": PDQ_ALG}]}
+
+
+def check_alg(alg: str) -> str:
+    """``alg`` if this repository supports it, else ``InvalidRequest`` naming the supported ones."""
+    name = alg.strip() if isinstance(alg, str) else ""
+    if name not in _HEX_DIGITS:
+        shown = repr(alg[:100]) if isinstance(alg, str) else "none"
+        raise InvalidRequest(f"unknown soft-binding algorithm {shown}; this repository supports "
+                             f"{' and '.join(SUPPORTED_ALGS)}")
+    return name
+
+
+def _base64_bytes(text: str) -> bytes | None:
+    padded = text + "=" * (-len(text) % 4)
+    for candidate in (padded, padded.replace("-", "+").replace("_", "/")):
+        try:
+            return base64.b64decode(candidate, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+    return None
+
+
+def _is_hex(text: str, digits: int) -> bool:
+    return len(text) == digits and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def canonical_value(alg: str, value: str) -> str:
+    """A binding value as stored and compared: lowercase hex (16 digits for the watermark's label
+    id, 64 for PDQ).
+
+    Accepted forms: the hex itself; base64 of the raw bytes (the API calls values
+    "base64-encoded, in algorithm-specific format"); or base64 of the hex text. The lengths differ,
+    so no value reads two ways.
+    """
+    alg = check_alg(alg)
+    digits = _HEX_DIGITS[alg]
+    text = value.strip() if isinstance(value, str) else ""
+    if text and len(text) <= _MAX_VALUE_CHARS:
+        if _is_hex(text, digits):
+            return text.lower()
+        raw = _base64_bytes(text)
+        if raw is not None and len(raw) == digits // 2:
+            return raw.hex()
+        if raw is not None and raw.isascii() and _is_hex(raw.decode("ascii"), digits):
+            return raw.decode("ascii").lower()
+    raise InvalidSignal(f"a {alg} value is {_DESCRIBED[alg]}: {digits} hex digits, or base64 of its "
+                        f"{digits // 2} bytes")
+
+
+def infer_alg(value: str) -> str:
+    """The one supported algorithm whose value format ``value`` has (the API's bindings carry no
+    ``alg``)."""
+    fitting = []
+    for alg in SUPPORTED_ALGS:
+        try:
+            canonical_value(alg, value)
+            fitting.append(alg)
+        except InvalidSignal:
+            pass
+    if len(fitting) != 1:
+        raise InvalidSignal("the binding value fits no supported algorithm; send 'alg' "
+                            f"({' or '.join(SUPPORTED_ALGS)}) with a value in its format")
+    return fitting[0]
+
+
+def _canonical_bindings(bindings: Sequence[tuple[str, str]], *, allow_empty: bool) -> list[tuple[str, str]]:
+    if not bindings and not allow_empty:
+        raise InvalidRequest("send at least one soft binding")
+    if len(bindings) > MAX_BINDINGS:
+        raise InvalidRequest(f"send at most {MAX_BINDINGS} soft bindings per request")
+    canonical = []
+    for position, (alg, value) in enumerate(bindings, start=1):
+        try:
+            checked = check_alg(alg)
+            canonical.append((checked, canonical_value(checked, value)))
+        except DeepShieldError as exc:
+            raise type(exc)(f"binding {position}: {exc.detail}") from None
+    return list(dict.fromkeys(canonical))
+
+
+def _check_max_results(max_results: int) -> None:
+    if isinstance(max_results, bool) or not isinstance(max_results, int) \
+            or not 1 <= max_results <= MAX_RESULTS:
+        raise InvalidRequest(f"maxResults must be a whole number from 1 to {MAX_RESULTS}")
+
+
+def check_manifest_id(manifest_id: str) -> str:
+    """A C2PA manifest identifier, a URN such as ``urn:c2pa:<uuid>`` (at most 200 characters)."""
+    if (not isinstance(manifest_id, str) or len(manifest_id) > MAX_MANIFEST_ID_CHARS
+            or not _MANIFEST_ID.match(manifest_id)):
+        raise InvalidRequest(f"a manifest id is a URN such as urn:c2pa:<uuid>, at most "
+                             f"{MAX_MANIFEST_ID_CHARS} characters, without spaces or slashes")
+    return manifest_id
+
+
+def pdq_similarity(distance: int, threshold: int) -> int:
+    """``similarityScore`` of a PDQ match: 100 at distance 0, falling linearly to just above 0 at
+    the threshold (``round(100 × (threshold + 1 − distance) / (threshold + 1))``; 3 at 31 of 31)."""
+    return max(0, min(100, round(100 * (threshold + 1 - distance) / (threshold + 1))))
+
+
+def _hamming(hex_a: str, hex_b: str) -> int:
+    return (int(hex_a, 16) ^ int(hex_b, 16)).bit_count()
+
+
+# --- The manifest store's structure (JUMBF, ISO/IEC 19566-5) -----------------------------
+
+_C2PA_UUID_TAIL = bytes.fromhex("00110010800000aa00389b71")
+_STORE_UUID = b"c2pa" + _C2PA_UUID_TAIL
+_LABEL_PRESENT = 0x02
+
+
+@dataclass(frozen=True)
+class _Box:
+    kind: bytes
+    start: int  # the header's first byte
+    payload: int  # the payload's first byte
+    end: int
+
+
+def _boxes(data: bytes, start: int, end: int) -> Iterator[_Box]:
+    position = start
+    while position < end:
+        if end - position < 8:
+            raise InvalidManifestStore("a JUMBF box header is cut short")
+        size, kind = struct.unpack_from(">I4s", data, position)
+        header = 8
+        if size == 1:
+            if end - position < 16:
+                raise InvalidManifestStore("a JUMBF box header is cut short")
+            size, header = struct.unpack_from(">Q", data, position + 8)[0], 16
+        elif size == 0:
+            size = end - position
+        if size < header or position + size > end:
+            raise InvalidManifestStore("a JUMBF box runs past its container")
+        yield _Box(kind, position, position + header, position + size)
+        position += size
+
+
+def _superbox(data: bytes, box: _Box) -> tuple[bytes, str | None, _Box, list[_Box]]:
+    """A ``jumb`` superbox: (its type UUID, its label, its description box, its other children)."""
+    children = list(_boxes(data, box.payload, box.end))
+    if not children or children[0].kind != b"jumd":
+        raise InvalidManifestStore("a JUMBF superbox has no description box")
+    description = children[0]
+    if description.end - description.payload < 17:
+        raise InvalidManifestStore("a JUMBF description box is cut short")
+    type_uuid = data[description.payload:description.payload + 16]
+    label = None
+    if data[description.payload + 16] & _LABEL_PRESENT:
+        label_start = description.payload + 17
+        label_end = data.find(b"\0", label_start, description.end)
+        if label_end < 0:
+            raise InvalidManifestStore("a JUMBF label is not terminated")
+        try:
+            label = data[label_start:label_end].decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidManifestStore("a JUMBF label is not UTF-8") from None
+    return type_uuid, label, description, children[1:]
+
+
+def _manifests(manifest_store: bytes) -> tuple[_Box, _Box, list[tuple[str, _Box]]]:
+    """The store's superbox, its description box, and its manifests ``(label, box)`` in order."""
+    if not isinstance(manifest_store, bytes | bytearray) or not manifest_store:
+        raise InvalidManifestStore("the manifest store is empty")
+    top = list(_boxes(manifest_store, 0, len(manifest_store)))
+    if len(top) != 1 or top[0].kind != b"jumb":
+        raise InvalidManifestStore("a C2PA manifest store is exactly one JUMBF superbox")
+    type_uuid, label, description, children = _superbox(manifest_store, top[0])
+    if type_uuid != _STORE_UUID or label != "c2pa":
+        raise InvalidManifestStore("the JUMBF superbox is not a C2PA manifest store (label 'c2pa')")
+    manifests = []
+    for child in children:
+        if child.kind != b"jumb":
+            continue
+        child_uuid, child_label, _, _ = _superbox(manifest_store, child)
+        if child_uuid.endswith(_C2PA_UUID_TAIL) and child_label and child_label.startswith("urn:"):
+            manifests.append((child_label, child))
+    if not manifests:
+        raise InvalidManifestStore("the C2PA manifest store holds no manifest")
+    return top[0], description, manifests
+
+
+def active_manifest_id(manifest_store: bytes) -> str:
+    """The identifier (URN label) of the store's active manifest: its last one."""
+    return _manifests(manifest_store)[2][-1][0]
+
+
+def active_manifest_only(manifest_store: bytes) -> bytes:
+    """The store cut down to its active manifest (``returnActiveManifest=true``): the same store
+    box and description, holding only the last manifest. A one-manifest store comes back as is."""
+    _, description, manifests = _manifests(manifest_store)
+    if len(manifests) == 1:
+        return bytes(manifest_store)
+    last = manifests[-1][1]
+    body = manifest_store[description.start:description.end] + manifest_store[last.start:last.end]
+    return struct.pack(">I4s", 8 + len(body), b"jumb") + bytes(body)
+
+
+# --- The in-memory PDQ index of the PDQ bindings ------------------------------------------
+
+
+class _PdqBindings:
+    """Exact PDQ search over every ``org.deepshield.pdq.1`` binding, kept current from the store.
+
+    Before each search, one indexed query reads (count, max id) of the PDQ bindings. Ids are never
+    reused, so any add or removal, by this process or another, changes that pair: new ids are
+    added, and a count that still differs (something was removed) reloads the index. A binding
+    registered anywhere is matchable by the next search.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._index = PdqIndex()
+        self._state = (0, 0)  # (count, max id) the index holds
+
+    def search(self, store: Store, pdq_hex: str, threshold: int) -> list[tuple[int, int]]:
+        """``(binding id, distance)`` of every PDQ binding within ``threshold`` bits."""
+        with self._lock:
+            self._sync(store)
+            hits = self._index.search([pdq_hex], threshold)
+        return [(hit.item_id, hit.distance) for hit in hits]
+
+    def _sync(self, store: Store) -> None:
+        with store.transaction() as session:
+            state = repo.binding_state(session, PDQ_ALG)
+            if state == self._state:
+                return
+            count, max_id = self._state
+            if state[1] > max_id:
+                added = repo.bindings_after(session, PDQ_ALG, max_id)
+                self._index.add((row.binding_id, row.value) for row in added)
+                count, max_id = count + len(added), max([max_id, *(row.binding_id for row in added)])
+            if count != state[0]:
+                rows = repo.bindings_after(session, PDQ_ALG, 0)
+                self._index = PdqIndex()
+                self._index.add((row.binding_id, row.value) for row in rows)
+                count, max_id = len(rows), max([0, *(row.binding_id for row in rows)])
+            self._state = (count, max_id)
+
+
+_PDQ_INDEXES: weakref.WeakKeyDictionary[Store, _PdqBindings] = weakref.WeakKeyDictionary()
+_PDQ_INDEXES_LOCK = threading.Lock()
+
+
+def _pdq_bindings(store: Store) -> _PdqBindings:
+    with _PDQ_INDEXES_LOCK:
+        index = _PDQ_INDEXES.get(store)
+        if index is None:
+            index = _PDQ_INDEXES[store] = _PdqBindings()
+        return index
+
+
+# --- Registration --------------------------------------------------------------------------
+
+
+def _record(manifest: Manifest, bindings: Sequence[tuple[str, str]]) -> ManifestRecord:
+    return ManifestRecord(manifest.manifest_id, bytes(manifest.manifest_store), manifest.store_sha256,
+                          manifest.content_type, manifest.label_id, manifest.generator, manifest.model,
+                          manifest.created_at, manifest.registered_at, manifest.registered_by,
+                          tuple(bindings))
+
+
+def _bounded(name: str, value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidRequest(f"{name} is text of at most {limit} characters")
+    return value
+
+
+def _retrying_races(function: Any, *args: Any) -> Any:
+    """Run a write; if a concurrent writer won a unique key, run it once more (it then sees the
+    other's row)."""
+    try:
+        return function(*args)
+    except IntegrityError:
+        return function(*args)
+
+
+def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: bytes,
+                      bindings: Sequence[tuple[str, str]], *, label_id: str | None = None,
+                      generator: str = "", model: str | None = None, created_at: datetime | None = None,
+                      actor: str) -> ManifestRecord:
+    """Keep a signed manifest store under its active manifest's id, with its soft bindings.
+
+    Idempotent: the same id with the same bytes returns the stored record, adding any bindings not
+    yet held (the first registration's metadata stays). The same id with different bytes is a
+    ``Conflict``. ``manifest_id`` must be the store's active (last) manifest. Audit-logged.
+    """
+    check_manifest_id(manifest_id)
+    if not manifest_store:
+        raise InvalidManifestStore("the manifest store is empty")
+    if len(manifest_store) > MAX_MANIFEST_STORE_BYTES:
+        raise ManifestTooLarge(f"the manifest store is {len(manifest_store):,} bytes; the repository "
+                               f"keeps stores of at most {MAX_MANIFEST_STORE_BYTES:,} bytes")
+    manifest_store = bytes(manifest_store)
+    active = active_manifest_id(manifest_store)
+    if active != manifest_id:
+        raise InvalidRequest(f"the store's active manifest is {active!r}, not {manifest_id!r}")
+    canonical = _canonical_bindings(bindings, allow_empty=True)
+    label_id = _bounded("label_id", label_id, 64)
+    generator = _bounded("generator", generator or "", 200) or ""
+    model = _bounded("model", model, 200)
+    if created_at is not None and (not isinstance(created_at, datetime) or created_at.tzinfo is None):
+        raise InvalidRequest("created_at must be a time with a timezone (UTC)")
+    digest = hashlib.sha256(manifest_store).hexdigest()
+
+    def write() -> ManifestRecord:
+        with ctx.store.transaction() as session:
+            manifest = repo.get_manifest(session, manifest_id)
+            if manifest is not None:
+                if manifest.store_sha256 != digest or bytes(manifest.manifest_store) != manifest_store:
+                    raise Conflict(f"manifest {manifest_id!r} is already registered with a different "
+                                   "manifest store; a manifest id names one store for good")
+                added = repo.add_bindings(session, manifest_id, canonical, actor)
+                if added:
+                    audit.record_event(session, actor, "manifest.bindings.add", f"manifest:{manifest_id}",
+                                       bindings=added, algs=sorted({alg for alg, _ in canonical}))
+            else:
+                manifest = repo.add_manifest(
+                    session, manifest_id=manifest_id, manifest_store=manifest_store, store_sha256=digest,
+                    content_type=MANIFEST_CONTENT_TYPE, label_id=label_id, generator=generator,
+                    model=model, created_at=created_at, registered_by=actor)
+                repo.add_bindings(session, manifest_id, canonical, actor)
+                audit.record_event(session, actor, "manifest.register", f"manifest:{manifest_id}",
+                                   bytes=len(manifest_store), bindings=len(canonical),
+                                   algs=sorted({alg for alg, _ in canonical}))
+            return _record(manifest, repo.bindings_of(session, [manifest_id])[manifest_id])
+
+    return _retrying_races(write)  # type: ignore[no-any-return]
+
+
+def _existing_manifest(session: Any, manifest_id: str) -> Manifest:
+    manifest = repo.get_manifest(session, manifest_id)
+    if manifest is None:
+        raise NotFound(f"no manifest {manifest_id!r} is registered")
+    return manifest
+
+
+def add_bindings(ctx: ServiceContext, manifest_id: str, bindings: Sequence[tuple[str, str]],
+                 actor: str) -> int:
+    """Bind more values to a registered manifest (``POST /bindings``). A value already bound to it
+    is skipped; a value may point at several manifests. Returns how many were new."""
+    check_manifest_id(manifest_id)
+    canonical = _canonical_bindings(bindings, allow_empty=False)
+
+    def write() -> int:
+        with ctx.store.transaction() as session:
+            _existing_manifest(session, manifest_id)
+            added = repo.add_bindings(session, manifest_id, canonical, actor)
+            audit.record_event(session, actor, "manifest.bindings.add", f"manifest:{manifest_id}",
+                               bindings=added, algs=sorted({alg for alg, _ in canonical}))
+            return added
+
+    return _retrying_races(write)  # type: ignore[no-any-return]
+
+
+def replace_bindings(ctx: ServiceContext, manifest_id: str, bindings: Sequence[tuple[str, str]],
+                     actor: str) -> int:
+    """Point existing binding values at ``manifest_id`` instead (``PUT /bindings``): every manifest
+    a value pointed at is replaced by this one. A value bound to nothing is ``NotFound`` and nothing
+    changes. Returns how many values were re-pointed."""
+    check_manifest_id(manifest_id)
+    canonical = _canonical_bindings(bindings, allow_empty=False)
+    with ctx.store.transaction() as session:
+        _existing_manifest(session, manifest_id)
+        for position, (alg, value) in enumerate(canonical, start=1):
+            if not repo.manifests_bound_to(session, alg, value):
+                raise NotFound(f"binding {position}: no manifest is bound to this {alg} value; "
+                               "POST /bindings creates a binding")
+        replaced = sum(repo.unbind_value(session, alg, value) for alg, value in canonical)
+        repo.add_bindings(session, manifest_id, canonical, actor)
+        audit.record_event(session, actor, "manifest.bindings.replace", f"manifest:{manifest_id}",
+                           bindings=len(canonical), replaced=replaced,
+                           algs=sorted({alg for alg, _ in canonical}))
+    return len(canonical)
+
+
+# --- Reads ---------------------------------------------------------------------------------
+
+
+def get_manifest(ctx: ServiceContext, manifest_id: str, actor: str) -> ManifestRecord:
+    """A registered manifest store and its metadata; ``NotFound`` if none. Audit-logged."""
+    check_manifest_id(manifest_id)
+    with ctx.store.transaction() as session:
+        manifest = _existing_manifest(session, manifest_id)
+        record = _record(manifest, repo.bindings_of(session, [manifest_id])[manifest_id])
+    ctx.read_audit.record(actor, "manifest.fetch", f"manifest:{manifest_id}")
+    return record
+
+
+def _candidates(ctx: ServiceContext, alg: str, value: str) -> dict[str, int]:
+    """``{manifest_id: similarity score}`` of the manifests one binding value finds."""
+    if alg == WATERMARK_ALG:
+        with ctx.store.transaction() as session:
+            return {manifest_id: 100 for manifest_id in repo.manifests_bound_to(session, alg, value)}
+    threshold = ctx.settings.match.pdq_threshold
+    hits = _pdq_bindings(ctx.store).search(ctx.store, value, threshold)
+    if not hits:
+        return {}
+    with ctx.store.transaction() as session:
+        # Confirm each hit against the store: a binding removed a moment ago is never reported.
+        rows = repo.bindings_by_id(session, [binding_id for binding_id, _ in hits])
+    scores: dict[str, int] = {}
+    for binding_id, distance in hits:
+        row = rows.get(binding_id)
+        if row is not None and row.alg == PDQ_ALG:
+            score = pdq_similarity(distance, threshold)
+            scores[row.manifest_id] = max(score, scores.get(row.manifest_id, 0))
+    return scores
+
+
+def _ranked(found: dict[str, tuple[int, str]], max_results: int) -> list[BindingMatch]:
+    ordered = sorted(found.items(), key=lambda item: (-item[1][0], item[0]))
+    return [BindingMatch(manifest_id, score, alg) for manifest_id, (score, alg) in ordered[:max_results]]
+
+
+def matches_by_binding(ctx: ServiceContext, alg: str, value: str, max_results: int,
+                       actor: str) -> list[BindingMatch]:
+    """Manifests bound to one soft-binding value, strongest first, at most ``max_results``.
+
+    A watermark label id matches exactly (score 100); a PDQ hash matches every PDQ binding within
+    the matcher's threshold (``pdq_similarity``). Audit-logged without the value.
+    """
+    alg = check_alg(alg)
+    canonical = canonical_value(alg, value)
+    _check_max_results(max_results)
+    found = {manifest_id: (score, alg) for manifest_id, score in _candidates(ctx, alg, canonical).items()}
+    matches = _ranked(found, max_results)
+    ctx.read_audit.record(actor, "manifest.match.binding", "", alg=alg, matches=len(matches))
+    return matches
+
+
+def matches_by_content(ctx: ServiceContext, data: bytes, max_results: int, actor: str,
+                       alg: str | None = None, *, hint_alg: str | None = None,
+                       hint_value: str | None = None) -> list[BindingMatch]:
+    """Manifests whose soft bindings match an uploaded image or video, strongest first.
+
+    The upload is checked against the media limits, read for the watermark and (images) hashed
+    with PDQ, in memory; it is never stored. ``alg`` restricts the query to one algorithm. A hint
+    (``hint_alg``, ``hint_value``) stands in for a value the server could not read itself.
+
+    The matching rule: a manifest is found by any one binding that matches, and then dropped if
+    the upload contradicts another of its bindings, i.e. a different watermark label id was read,
+    or the upload's PDQ hash is beyond the threshold from each of the manifest's PDQ bindings.
+    An unreadable watermark contradicts nothing: it may have been removed. This guards against a
+    watermark copied onto another picture.
+    """
+    _check_max_results(max_results)
+    wanted = SUPPORTED_ALGS if alg is None else (check_alg(alg),)
+    if (hint_alg is None) != (hint_value is None):
+        raise InvalidRequest("send hintAlg and hintValue together")
+    hint = None
+    if hint_alg is not None and hint_value is not None:
+        checked_hint = check_alg(hint_alg)
+        hint = (checked_hint, canonical_value(checked_hint, hint_value))
+    if not data:
+        raise EmptyMedia("the uploaded file is empty (0 bytes)")
+    kind = sniff_media_type(data[:64]).kind
+    limits = ctx.settings.limits
+    observed: dict[str, str] = {}
+    if WATERMARK_ALG in wanted:
+        try:
+            report = detect_watermark(data, limits)
+        except InvalidRequest:  # too small to carry the mark: nothing read
+            report = None
+        if report is not None and report.found and report.payload_hex:
+            observed[WATERMARK_ALG] = report.payload_hex
+    if PDQ_ALG in wanted and kind is MediaKind.IMAGE:
+        fingerprint = hash_media(data, limits).pdq
+        # A flat image's hash matches noise; the matcher refuses such hashes too.
+        if fingerprint is not None and fingerprint.quality >= ctx.settings.match.pdq_min_quality:
+            observed[PDQ_ALG] = fingerprint.hex
+    if hint is not None and hint[0] in wanted:
+        observed.setdefault(hint[0], hint[1])
+
+    found: dict[str, tuple[int, str]] = {}
+    for observed_alg, value in observed.items():
+        for manifest_id, score in _candidates(ctx, observed_alg, value).items():
+            if manifest_id not in found or score > found[manifest_id][0]:
+                found[manifest_id] = (score, observed_alg)
+    if found:
+        with ctx.store.transaction() as session:
+            bound = repo.bindings_of(session, found)
+        threshold = ctx.settings.match.pdq_threshold
+        for manifest_id, bindings in bound.items():
+            marks = {value for binding_alg, value in bindings if binding_alg == WATERMARK_ALG}
+            hashes = [value for binding_alg, value in bindings if binding_alg == PDQ_ALG]
+            read_mark, read_hash = observed.get(WATERMARK_ALG), observed.get(PDQ_ALG)
+            if ((read_mark is not None and marks and read_mark not in marks)
+                    or (read_hash is not None and hashes
+                        and min(_hamming(read_hash, value) for value in hashes) > threshold)):
+                del found[manifest_id]
+    matches = _ranked(found, max_results)
+    ctx.read_audit.record(actor, "manifest.match.content", "", kind=kind.value,
+                          watermark_read=WATERMARK_ALG in observed, matches=len(matches))
+    return matches

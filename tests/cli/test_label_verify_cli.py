@@ -108,6 +108,7 @@ def test_verify_json_is_a_list_with_a_verdict_per_file(cli_env, tmp_path):
     path = tmp_path / "p.png"
     path.write_bytes(buffer.getvalue())
     code, out, _ = run("verify", str(path), "--json")
+    assert code == VERDICT_EXIT_CODES["unknown"]
     reports = json.loads(out)
     assert isinstance(reports, list) and len(reports) == 1
     assert reports[0]["verdict"] == "unknown" and reports[0]["file"] == str(path)

@@ -12,14 +12,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import local_kms
 from deepshield.errors import InvalidRequest
 from deepshield.labels import VisibleLabelSpec
 from deepshield.provenance.certificates import create_ca, issue_signing_certificate
 from deepshield.provenance.signing import SigningIdentity
 from deepshield.services import manifest_registry
-from deepshield.services.labelling import label_media
+from deepshield.services.labelling import label_media, signing_identity
 from deepshield.services.signing_keys import init_signing_keys
 from deepshield.services.verification import CONSISTENCY_MAX_DISTANCE, verify_media
+from deepshield.settings import load_settings
 from deepshield.watermark import embed
 from factories import encode_image, encode_video, photo_pixels, scene_video_frames
 
@@ -226,3 +228,24 @@ def test_labelling_refuses_what_it_cannot_label_and_registers_nothing(keyed):
 def test_labelling_without_signing_keys_says_how_to_make_them(ctx):
     with pytest.raises(Exception, match="keys init"):
         label_media(ctx, _photo(17), generator="G", model=None, actor=ACTOR)
+
+
+def test_a_configured_certificate_and_kms_callback_sign_without_the_key_on_disk_here(
+        keyed, tmp_path, monkeypatch):
+    """Production set-up: DEEPSHIELD_SIGNING_CERT + DEEPSHIELD_SIGNING_CALLBACK (module:function)."""
+    provenance = keyed.settings.provenance_dir
+    monkeypatch.setenv("DEEPSHIELD_TEST_KMS_KEY", str(provenance / "signer.key"))
+    settings = load_settings({"DEEPSHIELD_HOME": str(keyed.settings.home),
+                              "DEEPSHIELD_SIGNING_CERT": str(provenance / "signer.pem"),
+                              "DEEPSHIELD_SIGNING_CALLBACK": "local_kms:sign"})
+    identity = signing_identity(settings)
+    assert identity.private_key_pem is None and identity.sign_callback is not None
+    calls = len(local_kms.CALLS)
+    result = label_media(keyed, _photo(18), generator="KmsGen", model=None, actor=ACTOR, identity=identity)
+    assert len(local_kms.CALLS) == calls + 1
+    assert verify_media(keyed, result.data, actor=ACTOR).verdict == "verified"
+    with pytest.raises(InvalidRequest, match="not an importable"):
+        signing_identity(load_settings({"DEEPSHIELD_SIGNING_CERT": str(provenance / "signer.pem"),
+                                        "DEEPSHIELD_SIGNING_CALLBACK": "no_such_module:sign"}))
+    with pytest.raises(InvalidRequest, match="SIGNING_CERT"):
+        signing_identity(load_settings({"DEEPSHIELD_SIGNING_CALLBACK": "local_kms:sign"}))

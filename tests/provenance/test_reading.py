@@ -26,7 +26,13 @@ from deepshield.provenance import (
     issue_signing_certificate,
     read_content_credentials,
 )
-from deepshield.provenance.reading import UNREADABLE_CODE, parse_manifest_store
+from deepshield.provenance.reading import (
+    HARD_BINDING_CODES,
+    SIGNATURE_UNVALIDATED_CODE,
+    UNREADABLE_CODE,
+    parse_manifest_store,
+    read_manifest_store,
+)
 from factories import encode_image, encode_synthetic_video, photo_pixels
 
 MIME_TYPES = ["image/jpeg", "image/png", "image/webp", "video/mp4"]
@@ -336,3 +342,184 @@ def test_parsing_byte_string_soft_binding_from_other_producers() -> None:
     report = parse_manifest_store(store)
     assert report.soft_bindings == [{"alg": "com.example.mark", "value": "0102ff"}]
     assert report.trusted is False
+
+
+# --- a detached manifest store (as a repository serves it) -----------------------------------------------
+
+
+@pytest.mark.parametrize("mime", MIME_TYPES)
+def test_a_detached_store_of_ours_reads_trusted(
+    mime: str, signed: dict[str, SignedMedia], anchors: bytes, facts
+) -> None:
+    """The content hash cannot be checked without the asset; nothing else is skipped."""
+    report = read_manifest_store(signed[mime].manifest_store, trust_anchors_pem=anchors)
+    assert report.validation_state == "Trusted" and report.trusted and report.valid
+    assert report.failure_codes == [] and not report.tampered
+    assert report.manifest_id == signed[mime].manifest_id
+    embedded = read_content_credentials(signed[mime].data, mime, trust_anchors_pem=anchors)
+    assert embedded is not None and report.signer == embedded.signer
+    assert (report.generator, report.model, report.label_id) == (facts.generator, facts.model, facts.label_id)
+    assert report.pdq_hex == facts.pdq_hex and report.created_at == "2026-03-01T12:30:05Z"
+    _assert_consistent(report)
+
+
+@pytest.mark.parametrize("anchors_pem", [None, b""])
+def test_a_detached_store_without_anchors_reads_untrusted(
+    anchors_pem: bytes | None, signed: dict[str, SignedMedia]
+) -> None:
+    report = read_manifest_store(signed["image/jpeg"].manifest_store, trust_anchors_pem=anchors_pem)
+    assert report.validation_state == "Valid" and report.valid and report.untrusted
+    assert report.failure_codes == ["signingCredential.untrusted"] and not report.trusted
+
+
+@pytest.mark.parametrize("mime", ["image/png", "video/mp4"])
+def test_a_detached_store_from_a_foreign_ca_reads_untrusted(
+    mime: str, sign: Callable[..., SignedMedia], anchors: bytes, signed: dict[str, SignedMedia]
+) -> None:
+    ours = read_manifest_store(signed[mime].manifest_store, trust_anchors_pem=anchors)
+    forged = sign(mime, _foreign_identity(common_name=ours.signer))
+    report = read_manifest_store(forged.manifest_store, trust_anchors_pem=anchors)
+    assert report.signer == ours.signer  # the same name proves nothing
+    assert report.validation_state == "Valid" and report.untrusted and not report.trusted
+    _assert_consistent(report)
+
+
+def test_only_the_content_hash_codes_are_set_aside(signed: dict[str, SignedMedia], anchors: bytes) -> None:
+    """What c2pa itself says of a detached store: Invalid, for the missing asset only."""
+    import json
+
+    import c2pa
+
+    from deepshield.provenance.reading import _settings
+
+    store = signed["image/jpeg"].manifest_store
+    with c2pa.Context.from_dict(_settings(anchors)) as context, \
+            c2pa.Reader("application/c2pa", io.BytesIO(store), None, context) as reader:
+        raw = json.loads(reader.json())
+    assert raw["validation_state"] == "Invalid"
+    assert {entry["code"] for entry in raw["validation_status"]} <= HARD_BINDING_CODES
+    assert parse_manifest_store(raw).failure_codes == ["assertion.dataHash.mismatch"]
+
+
+def test_a_changed_assertion_in_a_detached_store_reads_tampered(
+    signed: dict[str, SignedMedia], anchors: bytes, facts
+) -> None:
+    store = signed["image/jpeg"].manifest_store
+    position = store.index(facts.generator.encode())
+    changed = store[:position] + b"X" + store[position + 1:]
+    report = read_manifest_store(changed, trust_anchors_pem=anchors)
+    assert report.validation_state == "Invalid" and report.tampered
+    assert not report.trusted and not report.valid
+    assert "assertion.hashedURI.mismatch" in report.failure_codes
+    _assert_consistent(report)
+
+
+@pytest.mark.parametrize("back", [1, 20, 60])
+def test_a_changed_signature_in_a_detached_store_reads_invalid(
+    back: int, signed: dict[str, SignedMedia], anchors: bytes
+) -> None:
+    """The store ends with the active manifest's COSE signature."""
+    store = bytearray(signed["image/jpeg"].manifest_store)
+    store[-back] ^= 0x01
+    report = read_manifest_store(bytes(store), trust_anchors_pem=anchors)
+    assert report.validation_state == "Invalid" and not report.trusted and not report.valid
+    assert "claimSignature.mismatch" in report.failure_codes
+
+
+def test_flipping_any_signed_byte_of_a_detached_store_never_reads_trusted(
+    signed: dict[str, SignedMedia], anchors: bytes
+) -> None:
+    """A sweep over the store: a flip either leaves what the signature covers untouched (JUMBF
+    toggles, the signature box's padding) or is caught; it never raises."""
+    store = signed["image/png"].manifest_store
+    caught = 0
+    for position in range(0, len(store), 11):
+        changed = bytearray(store)
+        changed[position] ^= 0x04
+        report = read_manifest_store(bytes(changed), trust_anchors_pem=anchors)
+        _assert_consistent(report)
+        if not report.trusted:
+            caught += 1
+        else:
+            assert report.generator == read_manifest_store(store, trust_anchors_pem=anchors).generator
+    assert caught > len(store) // 11 // 3
+
+
+def test_a_detached_store_whose_signer_expired_reads_expired(
+    sign: Callable[..., SignedMedia], dev_keys: DevelopmentKeys, anchors: bytes
+) -> None:
+    ca_certificate = x509.load_pem_x509_certificate(dev_keys.ca_certificate.read_bytes())
+    ca_key = serialization.load_pem_private_key(dev_keys.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    now = dt.datetime.now(dt.UTC)
+    short = issue_signing_certificate(ca_certificate, ca_key, not_before=now - dt.timedelta(minutes=1),
+                                      not_after=now + dt.timedelta(seconds=2))
+    chain = short.certificate_pem() + dev_keys.ca_certificate.read_bytes()
+    store = sign("image/png", SigningIdentity(chain, short.private_key_pem())).manifest_store
+    assert read_manifest_store(store, trust_anchors_pem=anchors).trusted
+    remaining = (short.certificate.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds()
+    time.sleep(max(0.0, remaining) + 1.1)
+    report = read_manifest_store(store, trust_anchors_pem=anchors)
+    assert report.expired and not report.trusted and not report.valid
+    _assert_consistent(report)
+
+
+@pytest.mark.parametrize("data", [
+    b"",
+    b"not a manifest store",
+    b"\x00\x00\x00\x08jumb",
+    bytes(range(256)) * 4,
+], ids=["empty", "text", "empty-superbox", "noise"])
+def test_bytes_that_are_no_store_read_unreadable_never_raise(data: bytes, anchors: bytes) -> None:
+    report = read_manifest_store(data, trust_anchors_pem=anchors)
+    assert report.failure_codes == [UNREADABLE_CODE] and report.error
+    assert report.validation_state == "Invalid" and not report.trusted and report.manifest_id is None
+
+
+@pytest.mark.parametrize("mime", ["image/jpeg", "video/mp4"])
+def test_a_whole_signed_file_is_not_taken_for_a_store(
+    mime: str, signed: dict[str, SignedMedia], anchors: bytes
+) -> None:
+    """c2pa would read the file's embedded manifest by its bytes; a store is asked for."""
+    report = read_manifest_store(signed[mime].data, trust_anchors_pem=anchors)
+    assert report.failure_codes == [UNREADABLE_CODE]
+
+
+def test_a_truncated_store_never_reads_trusted(signed: dict[str, SignedMedia], anchors: bytes) -> None:
+    store = signed["image/jpeg"].manifest_store
+    for keep in (0.1, 0.5, 0.9, 0.99):
+        report = read_manifest_store(store[: int(len(store) * keep)], trust_anchors_pem=anchors)
+        assert not report.trusted
+        _assert_consistent(report)
+
+
+def test_a_detached_store_with_garbage_anchors_is_refused(signed: dict[str, SignedMedia]) -> None:
+    with pytest.raises(InvalidRequest):
+        read_manifest_store(signed["image/jpeg"].manifest_store, trust_anchors_pem=b"-----BEGIN nonsense")
+
+
+def test_an_unvalidated_claim_signature_never_reads_trusted() -> None:
+    """Should c2pa ever skip the signature check, the store is not trusted on c2pa's word."""
+    from deepshield.provenance.reading import _without_hard_binding
+
+    store = {"active_manifest": "urn:c2pa:m", "validation_state": "Trusted", "manifests": {},
+             "validation_results": {"activeManifest": {"success": [
+                 {"code": "signingCredential.trusted"}], "failure": []}}}
+    report = parse_manifest_store(_without_hard_binding(store))
+    assert SIGNATURE_UNVALIDATED_CODE in report.failure_codes
+    assert report.validation_state == "Invalid" and not report.trusted and not report.valid
+
+
+def test_content_hash_codes_of_other_manifests_are_kept() -> None:
+    """Only the active manifest's own hash assertion is set aside."""
+    from deepshield.provenance.reading import _without_hard_binding
+
+    failure = {"code": "assertion.dataHash.mismatch",
+               "url": "self#jumbf=/c2pa/urn:c2pa:other/c2pa.assertions/c2pa.hash.data"}
+    store = {"active_manifest": "urn:c2pa:m", "validation_state": "Invalid", "manifests": {},
+             "validation_status": [failure],
+             "validation_results": {"activeManifest": {"success": [
+                 {"code": "signingCredential.trusted"}, {"code": "claimSignature.validated"}],
+                 "failure": [failure]}}}
+    report = parse_manifest_store(_without_hard_binding(store))
+    assert report.failure_codes == ["assertion.dataHash.mismatch"] and not report.trusted

@@ -7,6 +7,10 @@ failed), ``Valid`` (signature and hashes fine, but the signer does not chain to 
 
 Reading never touches the network: remote manifests and OCSP are switched off. The trust anchors
 passed in are the only roots trusted (c2pa's default trust store is empty).
+
+``read_manifest_store`` validates a detached manifest store (``application/c2pa`` bytes, as a
+manifest repository serves it): its claim signature, its signer's trust and every assertion's hash,
+but not the asset's content hash, since there is no asset to hash (see ``HARD_BINDING_CODES``).
 """
 
 from __future__ import annotations
@@ -30,12 +34,25 @@ from deepshield.provenance.manifest import (
     SOFT_BINDING_ASSERTION,
     WATERMARK_BINDING_ALG,
 )
+from deepshield.provenance.signing import active_manifest_label
 
 TRUSTED, VALID, INVALID = "Trusted", "Valid", "Invalid"
 UNTRUSTED_CODE = "signingCredential.untrusted"
 EXPIRED_CODE = "signingCredential.expired"
 #: Our code for a manifest that is present but too damaged for c2pa to validate.
 UNREADABLE_CODE = "org.deepshield.manifest.unreadable"
+#: Our code for a detached store whose claim signature c2pa did not report as validated.
+SIGNATURE_UNVALIDATED_CODE = "org.deepshield.claimSignature.unvalidated"
+SIGNATURE_VALIDATED_CODE = "claimSignature.validated"
+TRUSTED_CODE = "signingCredential.trusted"
+#: The hard-binding checks: the hash of the asset the manifest was signed into. A detached store has
+#: no asset, so c2pa reports one of these for every store (``dataHash``: "the exclusion range exceeds
+#: the data length"; ``bmffHash``: "file level hash mismatch"). They say nothing about the store, and
+#: ``read_manifest_store`` ignores them, only where they name the active manifest's own hash assertion.
+#: The assertion itself is still covered: changing it fails ``assertion.hashedURI.mismatch``.
+HARD_BINDING_CODES = frozenset({"assertion.dataHash.mismatch", "assertion.bmffHash.mismatch",
+                                "assertion.boxesHash.mismatch", "assertion.collectionHash.mismatch"})
+MANIFEST_STORE_MIME = "application/c2pa"
 
 _READ_SETTINGS: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
 
@@ -116,6 +133,83 @@ def read_content_credentials(
             raise CorruptMedia(f"the {media_type.name} file is corrupt or truncated: {message}") from None
         return _unreadable(message)
     return parse_manifest_store(store)
+
+
+def read_manifest_store(store: bytes, *, trust_anchors_pem: bytes | None) -> ManifestReport:
+    """Validate a detached C2PA manifest store (``application/c2pa`` bytes) on its own.
+
+    c2pa reads the store as a sidecar and checks the claim signature, the signing certificate
+    (trust, expiry) and each assertion's hashed URI. The asset's content hash cannot be checked
+    without the asset it was signed into, so the hard-binding failures in ``HARD_BINDING_CODES``
+    are dropped (only where they point at the active manifest's hash assertion) and the validation
+    state is recomputed from what is left: ``Trusted`` needs c2pa's ``signingCredential.trusted``
+    and no failure; only ``signingCredential.untrusted`` left is ``Valid``; anything else is
+    ``Invalid``. A store whose claim signature c2pa did not report as validated reads ``Invalid``
+    with ``org.deepshield.claimSignature.unvalidated``.
+
+    Never raises for the bytes: anything that is not a readable store reads ``Invalid`` with
+    ``org.deepshield.manifest.unreadable``. Raises ``InvalidRequest`` for trust anchors that are
+    not PEM certificates. The report says nothing about which content the manifest belongs to;
+    compare its soft bindings (``pdq_hex``, ``label_id``) with the content for that.
+    """
+    if not store:
+        return _unreadable("the manifest store is empty")
+    store = bytes(store)
+    if active_manifest_label(store) is None:
+        # Checked first: c2pa would read a whole JPEG or MP4 handed to it as a store, by its bytes.
+        return _unreadable("not a C2PA manifest store (one JUMBF superbox labelled 'c2pa' holding manifests)")
+    settings = _settings(trust_anchors_pem)
+    try:
+        with c2pa.Context.from_dict(settings) as context:
+            reader = c2pa.Reader(MANIFEST_STORE_MIME, io.BytesIO(store), None, context)
+            with reader:
+                parsed = json.loads(reader.json())
+    except c2pa.C2paError as exc:
+        return _unreadable(str(exc) or type(exc).__name__)
+    except ValueError as exc:  # not JSON: never expected from c2pa
+        return _unreadable(f"c2pa's report could not be parsed: {exc}")
+    return parse_manifest_store(_without_hard_binding(_dict(parsed)))
+
+
+def _without_hard_binding(store: dict[str, Any]) -> dict[str, Any]:
+    """``Reader.json()`` of a detached store, minus the hard-binding failures, with the state
+    recomputed (see ``read_manifest_store``)."""
+    active = _text(store.get("active_manifest"))
+    prefix = f"self#jumbf=/c2pa/{active}/c2pa.assertions/c2pa.hash." if active else None
+
+    def kept(entry: Any) -> bool:
+        entry = _dict(entry)
+        url = entry.get("url")
+        return not (prefix and entry.get("code") in HARD_BINDING_CODES
+                    and isinstance(url, str) and url.startswith(prefix))
+
+    results = _dict(store.get("validation_results"))
+    active_results = _dict(results.get("activeManifest"))
+    status = [entry for entry in _list(store.get("validation_status")) if kept(entry)]
+    failures = [entry for entry in _list(active_results.get("failure")) if kept(entry)]
+    successes = {_dict(entry).get("code") for entry in _list(active_results.get("success"))}
+    dropped = (len(status) != len(_list(store.get("validation_status")))
+               or len(failures) != len(_list(active_results.get("failure"))))
+    if SIGNATURE_VALIDATED_CODE not in successes:
+        status.append({"code": SIGNATURE_UNVALIDATED_CODE,
+                       "explanation": "c2pa did not report the claim signature as validated"})
+    cleaned = {**store, "validation_status": status,
+               "validation_results": {**results, "activeManifest": {**active_results, "failure": failures}}}
+    codes = _codes(cleaned)
+    state = store.get("validation_state")
+    if dropped or state not in (TRUSTED, VALID, INVALID):
+        if not codes and TRUSTED_CODE in successes:
+            state = TRUSTED
+        elif not codes or codes == [UNTRUSTED_CODE]:
+            state = VALID
+        else:
+            state = INVALID
+    elif any(code != UNTRUSTED_CODE for code in codes):
+        state = INVALID
+    elif codes and state == TRUSTED:
+        state = VALID
+    cleaned["validation_state"] = state
+    return cleaned
 
 
 def _unreadable(message: str) -> ManifestReport:

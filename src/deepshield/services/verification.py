@@ -6,27 +6,43 @@ The four verdicts (the exit codes of ``deepshield verify`` follow them):
 * ``verified``: an embedded C2PA manifest, signed by a trusted signer, intact, stating the
   content was made by a trained algorithm, and agreeing with any watermark found;
 * ``recovered``: no manifest in the file, but the watermark's label id or the fingerprint
-  leads to a manifest in the repository, and the file is consistent with it;
+  leads to a manifest in the repository, that manifest's own signature is valid and trusted,
+  its signed soft bindings name the label id or the fingerprint, and the file is consistent
+  with it;
 * ``invalid``: a label is there but something is wrong: an untrusted, expired or forged
-  signature, tampered content, a watermark whose label is not registered, or a watermark
-  copied onto different content;
+  signature (embedded or recovered), tampered content, a watermark whose label is not
+  registered or not confirmed by its manifest, or a watermark copied onto different content;
 * ``unknown``: no label found. This never means the content is authentic.
 
-A forged, untrusted, expired, copied or tampered label never yields ``verified``.
+A forged, untrusted, expired, copied or tampered label never yields ``verified`` or ``recovered``.
+
+The repository is this installation's manifest registry, or the remote one at
+``DEEPSHIELD_MANIFEST_REPOSITORY_URL`` (a ``ManifestSource`` either way). A remote repository
+that cannot be reached is a warning where the verdict does not depend on it (an embedded
+manifest), and ``RepositoryUnavailable`` (exit code 6, HTTP 503) where it does (a stripped
+file: its watermark or fingerprint can only be confirmed by the repository).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from deepshield.errors import InvalidRequest
+from deepshield.errors import InvalidRequest, InvalidSignal, NotFound, RateLimited
 from deepshield.media import MediaKind
 from deepshield.media.sniff import sniff_media_type
 from deepshield.provenance.certificates import load_trust_anchors
 from deepshield.provenance.manifest import PDQ_BINDING_ALG, WATERMARK_BINDING_ALG
-from deepshield.provenance.reading import ManifestReport, read_content_credentials
+from deepshield.provenance.reading import (
+    UNREADABLE_CODE,
+    ManifestReport,
+    read_content_credentials,
+    read_manifest_store,
+)
+from deepshield.provenance.repository_client import RepositoryClient, RepositoryUnavailable
 from deepshield.services import manifest_registry
 from deepshield.services.context import ServiceContext
 from deepshield.services.hashing import MediaSignals, hash_media
@@ -41,10 +57,14 @@ VERDICTS = ("verified", "recovered", "invalid", "unknown")
 #: 128 bits apart (σ ≈ 8), so a label copied onto other content lands far above this; the
 #: expected edits (compression, resizing, moderate crops) stay below it. See docs/PROVENANCE.md.
 CONSISTENCY_MAX_DISTANCE = 64
-#: How many repository candidates a fingerprint lookup considers.
+#: How many repository candidates a lookup considers (each one is fetched and validated).
 _MAX_CANDIDATES = 5
+#: How long one request to a remote repository may take before it counts as unreachable.
+REMOTE_TIMEOUT_S = 10.0
 _SOURCE_TYPE_AI = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia",
                    "algorithmicMedia")
+_LABEL_ID = re.compile(r"^[0-9a-fA-F]{16}$")
+_PDQ_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 @dataclass
@@ -74,8 +94,177 @@ def trust_anchors(settings: Settings) -> bytes:
     return load_trust_anchors(Path(path))
 
 
+# --- Where manifests come from -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceMatch:
+    manifest_id: str
+    alg: str  # the soft-binding algorithm that found it
+    similarity_score: int | None  # 0-100; None where a remote repository gives none
+
+
+@dataclass(frozen=True)
+class StoredManifest:
+    manifest_id: str
+    manifest_store: bytes  # application/c2pa, as registered
+    registered_at: str | None  # ISO 8601; None where the repository does not say (remote)
+    registered_by: str | None  # the registering actor; None for a remote repository
+
+
+class ManifestSource(Protocol):
+    """A manifest repository, as verification uses it: soft-binding lookups and store fetches.
+
+    Only the manifest store is taken from a source; everything the report says about a recovered
+    manifest (generator, model, created_at, label id, bindings, signer) is read from the store
+    itself, so local and remote reports have the same shape and rest on the same signed facts.
+    """
+
+    @property
+    def location(self) -> str:
+        """``"local"``, or the remote repository's URL."""
+        ...
+
+    def matches(self, alg: str, value: str, max_results: int) -> list[SourceMatch]:
+        """Manifests bound to ``value``, strongest first. A remote source raises
+        ``RepositoryUnavailable`` (or ``RateLimited``) when it cannot answer."""
+        ...
+
+    def fetch(self, manifest_id: str) -> StoredManifest:
+        """The registered manifest store; ``NotFound`` if there is none."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LocalManifests:
+    """This installation's manifest registry (reads are audit-logged under ``actor``)."""
+
+    location = "local"
+
+    def __init__(self, ctx: ServiceContext, actor: str) -> None:
+        self._ctx, self._actor = ctx, actor
+
+    def matches(self, alg: str, value: str, max_results: int) -> list[SourceMatch]:
+        return [SourceMatch(match.manifest_id, match.alg, match.similarity_score)
+                for match in manifest_registry.matches_by_binding(self._ctx, alg, value, max_results,
+                                                                  self._actor)]
+
+    def fetch(self, manifest_id: str) -> StoredManifest:
+        record = manifest_registry.get_manifest(self._ctx, manifest_id, self._actor)
+        return StoredManifest(record.manifest_id, record.manifest_store, record.registered_at.isoformat(),
+                              record.registered_by)
+
+    def close(self) -> None:
+        pass
+
+
+class RemoteManifests:
+    """A remote C2PA Soft Binding Resolution API, through ``RepositoryClient``.
+
+    A match's ``endpoint`` (another repository holding the manifest) is not followed: the store
+    is fetched from this repository only, so verification talks to one configured server.
+    """
+
+    def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = REMOTE_TIMEOUT_S,
+                 client: RepositoryClient | None = None) -> None:
+        self._client = client or RepositoryClient(base_url, api_key=api_key, timeout=timeout)
+        self.location = self._client.base_url
+
+    def matches(self, alg: str, value: str, max_results: int) -> list[SourceMatch]:
+        return [SourceMatch(match.manifest_id, alg, match.similarity_score)
+                for match in self._client.matches_by_binding(alg, value, max_results=max_results)]
+
+    def fetch(self, manifest_id: str) -> StoredManifest:
+        return StoredManifest(manifest_id, self._client.get_manifest(manifest_id), None, None)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def manifest_source(ctx: ServiceContext, actor: str) -> ManifestSource:
+    """The repository that settings name: remote at ``provenance.repository_url``, else local."""
+    config = ctx.settings.provenance
+    if config.repository_url:
+        return RemoteManifests(config.repository_url, config.repository_key or None)
+    return LocalManifests(ctx, actor)
+
+
+@dataclass(frozen=True)
+class _Recovered:
+    """A candidate manifest fetched from the repository, with its own validation."""
+
+    match: SourceMatch
+    stored: StoredManifest
+    report: ManifestReport  # read_manifest_store of the fetched bytes
+
+
+class _Repository:
+    """The source during one verification: lookups, fetches and reads, remembering whether the
+    repository could be reached (after the first failure nothing more is asked)."""
+
+    def __init__(self, source: ManifestSource, anchors: bytes, warnings: list[str]) -> None:
+        self.source = source
+        self.unreachable: str | None = None  # why, once a call failed
+        self._anchors = anchors or None
+        self._warnings = warnings
+        self._fetched: dict[str, _Recovered | None] = {}
+
+    def matches(self, alg: str, value: str) -> list[SourceMatch]:
+        if self.unreachable is not None:
+            return []
+        try:
+            return self.source.matches(alg, value, _MAX_CANDIDATES)
+        except (RepositoryUnavailable, RateLimited) as error:
+            self.unreachable = error.detail
+        except (InvalidRequest, InvalidSignal) as error:  # e.g. a repository without this algorithm
+            self._warnings.append(f"the manifest repository refused the {alg} lookup: {error.detail}")
+        return []
+
+    def recovered(self, matches: Iterable[SourceMatch]) -> list[_Recovered]:
+        """Each match's manifest store, fetched and validated; gone ones are skipped with a warning."""
+        found = []
+        for match in matches:
+            if self.unreachable is not None:
+                break
+            if match.manifest_id not in self._fetched:
+                self._fetched[match.manifest_id] = self._fetch(match)
+            recovered = self._fetched[match.manifest_id]
+            if recovered is not None:
+                found.append(recovered)
+        return found
+
+    def _fetch(self, match: SourceMatch) -> _Recovered | None:
+        try:
+            stored = self.source.fetch(match.manifest_id)
+        except NotFound:
+            self._warnings.append(f"manifest {match.manifest_id} was matched but is no longer in the "
+                                  "repository")
+            return None
+        except (RepositoryUnavailable, RateLimited) as error:
+            self.unreachable = error.detail
+            return None
+        report = read_manifest_store(stored.manifest_store, trust_anchors_pem=self._anchors)
+        if report.manifest_id is not None and report.manifest_id != match.manifest_id:
+            self._warnings.append(f"the repository answered the request for manifest {match.manifest_id} "
+                                  f"with manifest {report.manifest_id}: not used")
+            return None
+        return _Recovered(match, stored, report)
+
+    def unavailable(self, detail: str) -> RepositoryUnavailable:
+        return RepositoryUnavailable(f"{detail}, but the manifest repository at {self.source.location} "
+                                     f"could not be reached: {self.unreachable}")
+
+
+# --- The use case --------------------------------------------------------------------------
+
+
 def verify_media(ctx: ServiceContext, data: bytes, *, actor: str, file: str | None = None) -> VerifyReport:
-    """The verification report for image or video bytes (never stored)."""
+    """The verification report for image or video bytes (never stored).
+
+    Raises ``RepositoryUnavailable`` when the file has no embedded manifest and its verdict
+    depends on a remote repository that cannot be reached (see the module's docstring).
+    """
     if not data:
         raise InvalidRequest("the file is empty (0 bytes)")
     media_type = sniff_media_type(data[:64])
@@ -84,65 +273,49 @@ def verify_media(ctx: ServiceContext, data: bytes, *, actor: str, file: str | No
     warnings: list[str] = []
     media = hash_media(data, settings.limits, seconds_per_video_hash=settings.seconds_per_video_hash,
                        derived_queries=True)
-    manifest = _embedded_manifest(data, media_type.mime, trust_anchors(settings), warnings)
+    anchors = trust_anchors(settings)
+    manifest = _embedded_manifest(data, media_type.mime, anchors, warnings)
     watermark = _watermark(data, settings, warnings)
     fingerprint = media.pdq.hex if media.pdq is not None and \
         media.pdq.quality >= settings.match.pdq_min_quality else None
 
-    label_ids = [value for value in (watermark.get("label_id"), manifest.label_id if manifest else None)
-                 if value]
-    by_label = _lookup_labels(ctx, label_ids, actor)
-    by_fingerprint = (manifest_registry.matches_by_binding(ctx, PDQ_BINDING_ALG, fingerprint,
-                                                           _MAX_CANDIDATES, actor)
-                      if fingerprint else [])
-    repository: dict[str, Any] = {
-        "by_label_id": [_match_view(m) for m in by_label],
-        "by_fingerprint": [_match_view(m) for m in by_fingerprint],
-        "recovered_manifest": None,
-    }
-    consistency: dict[str, Any] | None = None
-    made_by: dict[str, Any] | None = None
-
-    if manifest is not None:
-        verdict, made_by = _judge_embedded(manifest, watermark, reasons)
-    elif watermark["found"]:
-        record = _record_for_label(ctx, watermark["label_id"], by_label, actor)
-        if record is None:
-            verdict = "invalid"
-            reasons.append(f"a DeepShield watermark with label id {watermark['label_id']} was found, "
-                           "but no manifest is registered for it: the label cannot be confirmed")
+    source = manifest_source(ctx, actor)
+    repo = _Repository(source, anchors, warnings)
+    try:
+        by_label = _lookup_labels(repo, watermark, manifest, warnings)
+        by_fingerprint = repo.matches(PDQ_BINDING_ALG, fingerprint) if fingerprint else []
+        repository: dict[str, Any] = {
+            "source": source.location,
+            "by_label_id": [_match_view(m) for m in _merged(by_label.values())],
+            "by_fingerprint": [_match_view(m) for m in by_fingerprint],
+            "recovered_manifest": None,
+        }
+        consistency: dict[str, Any] | None = None
+        made_by: dict[str, Any] | None = None
+        if manifest is not None:
+            verdict, made_by = _judge_embedded(manifest, watermark, reasons)
+        elif watermark["found"]:
+            label_id = watermark["label_id"]
+            verdict, chosen, consistency = _judge_watermark(repo, label_id, by_label.get(label_id, []),
+                                                            media, reasons)
+            if chosen is not None:
+                repository["recovered_manifest"] = _recovered_view(chosen)
+                made_by = _made_by_recovered(chosen)
+        elif fingerprint is not None:
+            verdict, chosen, consistency = _judge_fingerprint(repo, by_fingerprint, media, reasons,
+                                                              warnings)
+            if chosen is not None:
+                repository["recovered_manifest"] = _recovered_view(chosen)
+                made_by = _made_by_recovered(chosen)
         else:
-            consistency = _consistency(record, media)
-            repository["recovered_manifest"] = _record_view(record)
-            made_by = _made_by_record(record)
-            if consistency["consistent"] is False:
-                verdict = "invalid"
-                reasons.append("the watermark's label belongs to different content: this file's "
-                               f"fingerprint is {consistency['distance']} bits from the registered "
-                               f"one (at most {CONSISTENCY_MAX_DISTANCE} expected); a label copied "
-                               "onto another image is never trusted")
-            else:
-                verdict = "recovered"
-                reasons.append("no manifest is embedded (the metadata was removed); the watermark's "
-                               f"label id {watermark['label_id']} leads to manifest {record.manifest_id}")
-                if consistency["consistent"]:
-                    reasons.append(f"the file's fingerprint is {consistency['distance']} bits from "
-                                   "the registered one: the same content")
-    elif by_fingerprint:
-        record = manifest_registry.get_manifest(ctx, by_fingerprint[0].manifest_id, actor)
-        repository["recovered_manifest"] = _record_view(record)
-        made_by = _made_by_record(record)
-        verdict = "recovered"
-        reasons.append("no manifest is embedded and no watermark was found, but the fingerprint "
-                       f"matches manifest {record.manifest_id} (similarity "
-                       f"{by_fingerprint[0].similarity_score}/100)")
-        reasons.append("a fingerprint match means the content looks like a labelled output; it is "
-                       "weaker evidence than a watermark, because an edited copy of the same source "
-                       "picture can match too")
-    else:
-        verdict = "unknown"
-        reasons.append("no embedded manifest, no DeepShield watermark, and no registered fingerprint "
-                       "match")
+            verdict = "unknown"
+            reasons.append("no embedded manifest, no DeepShield watermark, and no image fingerprint to "
+                           "look up")
+    finally:
+        source.close()
+    if repo.unreachable is not None:  # only an embedded manifest's verdict gets here
+        warnings.append(f"the manifest repository at {source.location} could not be reached "
+                        f"({repo.unreachable}); its lookups are missing from this report")
     return VerifyReport(
         verdict=verdict, summary=_summary(verdict, made_by, repository, watermark),
         reasons=reasons,
@@ -171,31 +344,183 @@ def _watermark(data: bytes, settings: Settings, warnings: list[str]) -> dict[str
             "confidence": report.confidence}
 
 
-def _lookup_labels(ctx: ServiceContext, label_ids: list[str],
-                   actor: str) -> list[manifest_registry.BindingMatch]:
-    found: dict[str, manifest_registry.BindingMatch] = {}
-    for label_id in dict.fromkeys(label_ids):
-        for match in manifest_registry.matches_by_binding(ctx, WATERMARK_BINDING_ALG, label_id,
-                                                          _MAX_CANDIDATES, actor):
+def _lookup_labels(repo: _Repository, watermark: dict[str, Any], manifest: ManifestReport | None,
+                   warnings: list[str]) -> dict[str, list[SourceMatch]]:
+    """``{label id: matches}`` for the watermark's label id and the embedded manifest's."""
+    label_ids = [watermark.get("label_id")]
+    if manifest is not None and manifest.label_id:
+        if _LABEL_ID.match(manifest.label_id):
+            label_ids.append(manifest.label_id.lower())
+        else:
+            warnings.append("the embedded manifest's label id is not a DeepShield label id (16 hex "
+                            "digits); it was not looked up")
+    return {label_id: repo.matches(WATERMARK_BINDING_ALG, label_id)
+            for label_id in dict.fromkeys(label_ids) if label_id}
+
+
+def _merged(groups: Iterable[list[SourceMatch]]) -> list[SourceMatch]:
+    found: dict[str, SourceMatch] = {}
+    for matches in groups:
+        for match in matches:
             found.setdefault(match.manifest_id, match)
     return list(found.values())
 
 
-def _record_for_label(ctx: ServiceContext, label_id: str,
-                      by_label: list[manifest_registry.BindingMatch],
-                      actor: str) -> manifest_registry.ManifestRecord | None:
-    for match in by_label:
-        record = manifest_registry.get_manifest(ctx, match.manifest_id, actor)
-        if any(alg == WATERMARK_BINDING_ALG and value == label_id for alg, value in record.bindings):
-            return record
-    return None
+# --- Judging a stripped file by what the repository holds -----------------------------------
 
 
-def _consistency(record: manifest_registry.ManifestRecord, media: MediaSignals) -> dict[str, Any]:
-    registered = [value for alg, value in record.bindings if alg == PDQ_BINDING_ALG]
+def _judge_watermark(repo: _Repository, label_id: str, matches: list[SourceMatch], media: MediaSignals,
+                     reasons: list[str]) -> tuple[str, _Recovered | None, dict[str, Any] | None]:
+    """A watermark and no embedded manifest: the label stands only if a manifest in the repository
+    names the label id in its own signed soft bindings, is trusted, and fits the file."""
+    found = f"a DeepShield watermark with label id {label_id} was found"
+    candidates = repo.recovered(matches)
+    if repo.unreachable is not None:
+        raise repo.unavailable(f"{found} and no manifest is embedded: only the repository can confirm "
+                               "the label")
+    if not candidates:
+        reasons.append(f"{found}, but no manifest is registered for it: the label cannot be confirmed")
+        return "invalid", None, None
+    naming = [candidate for candidate in candidates if _names_label(candidate.report, label_id)]
+    if not naming:
+        reasons.append(f"{found}, but none of the {len(candidates)} manifest(s) the repository binds "
+                       "to it confirms it: the label cannot be confirmed")
+        reasons.extend(_unconfirmed(candidate, f"its signed soft bindings do not name label id {label_id}")
+                       for candidate in candidates)
+        return "invalid", None, None
+    checked = [(candidate, _consistency(_signed_pdq(candidate.report), media)) for candidate in naming]
+    chosen, consistency = min(checked, key=lambda item: (not item[0].report.trusted,
+                                                         item[1]["consistent"] is False))
+    manifest_id = chosen.stored.manifest_id
+    problems = _recovered_problems(chosen)
+    if consistency["consistent"] is False:
+        problems.append("the watermark's label belongs to different content: this file's "
+                        f"fingerprint is {consistency['distance']} bits from the one signed in manifest "
+                        f"{manifest_id} (at most {CONSISTENCY_MAX_DISTANCE} expected); a label copied "
+                        "onto another image is never trusted")
+    if problems:
+        reasons.append(f"{found}; it leads to manifest {manifest_id} in the repository, but:")
+        reasons.extend(problems)
+        return "invalid", chosen, consistency
+    reasons.append(f"no manifest is embedded (the metadata was removed); the watermark's label id "
+                   f"{label_id} leads to manifest {manifest_id} in the repository")
+    reasons.extend(_recovered_strengths(chosen))
+    if consistency["consistent"]:
+        reasons.append(f"the file's fingerprint is {consistency['distance']} bits from the one signed "
+                       "in the manifest: the same content")
+    return "recovered", chosen, consistency
+
+
+def _judge_fingerprint(repo: _Repository, matches: list[SourceMatch], media: MediaSignals,
+                       reasons: list[str], warnings: list[str]
+                       ) -> tuple[str, _Recovered | None, dict[str, Any] | None]:
+    """No embedded manifest, no watermark: a manifest whose own signed fingerprint is this file's
+    recovers the label (weaker evidence); repository bindings the signature does not back are
+    not used."""
+    candidates = repo.recovered(matches)
+    if repo.unreachable is not None:
+        raise repo.unavailable("no manifest is embedded and no watermark was found; the fingerprint "
+                               "could not be looked up to tell whether the file is a labelled output")
+    backed = []
+    for candidate in candidates:
+        consistency = _consistency(_signed_pdq(candidate.report), media)
+        if consistency["consistent"]:
+            backed.append((candidate, consistency))
+        else:
+            why = (f"is {consistency['distance']} bits away" if consistency["distance"] is not None
+                   else "is missing or unreadable")
+            warnings.append(f"the repository binds this file's fingerprint to manifest "
+                            f"{candidate.stored.manifest_id}, but the fingerprint signed in it {why}: "
+                            "not used")
+    if not backed:
+        reasons.append("no embedded manifest, no DeepShield watermark, and no registered fingerprint "
+                       "match")
+        return "unknown", None, None
+    chosen, consistency = min(backed, key=lambda item: not item[0].report.trusted)  # stable: best score
+    manifest_id = chosen.stored.manifest_id
+    problems = _recovered_problems(chosen)
+    if problems:
+        reasons.append("no manifest is embedded and no watermark was found; the fingerprint matches "
+                       f"manifest {manifest_id} in the repository, but:")
+        reasons.extend(problems)
+        return "invalid", chosen, consistency
+    score = chosen.match.similarity_score
+    reasons.append("no manifest is embedded and no watermark was found, but the fingerprint matches "
+                   f"manifest {manifest_id}" + (f" (similarity {score}/100)" if score is not None else "")
+                   + f", {consistency['distance']} bits from the fingerprint signed in it")
+    reasons.extend(_recovered_strengths(chosen))
+    reasons.append("a fingerprint match means the content looks like a labelled output; it is "
+                   "weaker evidence than a watermark, because an edited copy of the same source "
+                   "picture can match too")
+    return "recovered", chosen, consistency
+
+
+def _names_label(report: ManifestReport, label_id: str) -> bool:
+    named = {binding["value"].lower() for binding in report.soft_bindings
+             if binding.get("alg") == WATERMARK_BINDING_ALG and isinstance(binding.get("value"), str)}
+    if report.label_id:
+        named.add(report.label_id.lower())
+    return label_id.lower() in named
+
+
+def _signed_pdq(report: ManifestReport) -> list[str]:
+    return [binding["value"] for binding in report.soft_bindings
+            if binding.get("alg") == PDQ_BINDING_ALG and isinstance(binding.get("value"), str)
+            and _PDQ_HEX.match(binding["value"])]
+
+
+def _unreadable(candidate: _Recovered) -> str | None:
+    report = candidate.report
+    if UNREADABLE_CODE not in report.failure_codes:
+        return None
+    return f"manifest {candidate.stored.manifest_id} cannot be read as a C2PA manifest store ({report.error})"
+
+
+def _unconfirmed(candidate: _Recovered, otherwise: str) -> str:
+    return _unreadable(candidate) or f"manifest {candidate.stored.manifest_id}: {otherwise}"
+
+
+def _recovered_problems(candidate: _Recovered) -> list[str]:
+    """Why a recovered manifest's own signature does not hold up (empty when it is trusted).
+
+    The file's content hash is never among them: a detached store has no asset to hash
+    (see ``read_manifest_store``)."""
+    report = candidate.report
+    unreadable = _unreadable(candidate)
+    if unreadable is not None:
+        return [unreadable]
+    problems = []
+    if report.tampered:
+        problems.append("the recovered manifest was changed after signing (" + ", ".join(
+            code for code in report.failure_codes if code.endswith("mismatch")) + ")")
+    if report.expired:
+        problems.append("the recovered manifest's signing certificate has expired")
+    if report.untrusted:
+        problems.append(f"the recovered manifest's signer ({report.signer or 'unnamed'}) is not a "
+                        "trusted signer of this installation")
+    if not report.valid and not problems:
+        problems.append("the recovered manifest's signature does not validate (" +
+                        (", ".join(report.failure_codes) or report.validation_state) + ")")
+    if not report.trusted and not problems:
+        problems.append(f"the recovered manifest is {report.validation_state}, not trusted")
+    return problems
+
+
+def _recovered_strengths(candidate: _Recovered) -> list[str]:
+    report = candidate.report
+    source_type = report.digital_source_type or ""
+    stated = (f"it states the content was made by a trained algorithm ({source_type})"
+              if source_type.rsplit("/", 1)[-1] in _SOURCE_TYPE_AI
+              else f"its digitalSourceType is {source_type or 'not given'}")
+    return [f"the recovered manifest is signed by {report.signer} (trusted) and its signature "
+            "validates; the file itself is a copy without the signed bytes, so it is compared by "
+            "fingerprint instead of by content hash", stated]
+
+
+def _consistency(registered: list[str], media: MediaSignals) -> dict[str, Any]:
     if not registered:
         return {"consistent": None, "distance": None,
-                "detail": "no fingerprint is registered for this label (a video): not compared"}
+                "detail": "no fingerprint is signed in the manifest for this label (a video): not compared"}
     if media.pdq is None or media.kind is MediaKind.VIDEO:
         return {"consistent": None, "distance": None,
                 "detail": "this file has no image fingerprint to compare"}
@@ -204,6 +529,9 @@ def _consistency(record: manifest_registry.ManifestRecord, media: MediaSignals) 
     distance = min(pdq_distance(a, b) for a in registered for b in candidates)
     return {"consistent": distance <= CONSISTENCY_MAX_DISTANCE, "distance": distance,
             "max_distance": CONSISTENCY_MAX_DISTANCE}
+
+
+# --- Judging an embedded manifest ----------------------------------------------------------
 
 
 def _judge_embedded(manifest: ManifestReport, watermark: dict[str, Any],
@@ -241,22 +569,30 @@ def _judge_embedded(manifest: ManifestReport, watermark: dict[str, Any],
     return "invalid", made_by
 
 
-def _made_by_record(record: manifest_registry.ManifestRecord) -> dict[str, Any]:
-    return {"generator": record.generator, "model": record.model, "signer": None,
-            "created_at": record.created_at.isoformat() if record.created_at else None,
-            "source": f"repository manifest {record.manifest_id}",
-            "registered_by": record.registered_by}
+# --- Views ---------------------------------------------------------------------------------
 
 
-def _record_view(record: manifest_registry.ManifestRecord) -> dict[str, Any]:
-    return {"manifest_id": record.manifest_id, "label_id": record.label_id,
-            "generator": record.generator, "model": record.model,
-            "created_at": record.created_at.isoformat() if record.created_at else None,
-            "registered_at": record.registered_at.isoformat(),
-            "bindings": [{"alg": alg} for alg, _ in record.bindings]}
+def _made_by_recovered(candidate: _Recovered) -> dict[str, Any]:
+    """Who made it, as the recovered manifest's signed assertions say; the signer only when trusted."""
+    report = candidate.report
+    return {"generator": report.generator, "model": report.model,
+            "signer": report.signer if report.trusted else None,
+            "created_at": report.created_at,
+            "source": f"repository manifest {candidate.stored.manifest_id}",
+            "registered_by": candidate.stored.registered_by}
 
 
-def _match_view(match: manifest_registry.BindingMatch) -> dict[str, Any]:
+def _recovered_view(candidate: _Recovered) -> dict[str, Any]:
+    report = candidate.report
+    return {"manifest_id": candidate.stored.manifest_id, "label_id": report.label_id,
+            "generator": report.generator, "model": report.model, "created_at": report.created_at,
+            "registered_at": candidate.stored.registered_at,
+            "bindings": [{"alg": binding.get("alg")} for binding in report.soft_bindings],
+            "signer": report.signer, "validation_state": report.validation_state,
+            "trusted": report.trusted, "failure_codes": list(report.failure_codes)}
+
+
+def _match_view(match: SourceMatch) -> dict[str, Any]:
     return {"manifest_id": match.manifest_id, "alg": match.alg, "similarity_score": match.similarity_score}
 
 
@@ -278,5 +614,3 @@ def verify_upload(ctx: ServiceContext, data: bytes, actor: str) -> VerifyReport:
     report = verify_media(ctx, data, actor=actor)
     ctx.read_audit.record(actor, "verify", "", verdict=report.verdict)
     return report
-
-

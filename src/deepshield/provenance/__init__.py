@@ -23,7 +23,12 @@ from deepshield.provenance.manifest import (
     WATERMARKED_BOUND_ACTION,
     build_manifest_definition,
 )
-from deepshield.provenance.reading import ManifestReport, parse_manifest_store, read_content_credentials
+from deepshield.provenance.reading import (
+    ManifestReport,
+    parse_manifest_store,
+    read_content_credentials,
+    read_manifest_store,
+)
 from deepshield.provenance.signing import (
     SignedMedia,
     SigningError,
@@ -59,6 +64,7 @@ __all__ = [
     "mime_type_of",
     "parse_manifest_store",
     "read_content_credentials",
+    "read_manifest_store",
     "sign_media",
     "signing_certificate_problems",
 ]

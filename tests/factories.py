@@ -151,3 +151,14 @@ def encode_audio_only_mp4(seconds: float = 1.0) -> bytes:
         for packet in stream.encode():
             output.mux(packet)
     return buffer.getvalue()
+
+
+def flip_jpeg_scan_bit(data: bytes) -> bytes:
+    """Flip one bit in the middle of a JPEG's entropy-coded data (after the last SOS), avoiding
+    markers: the file still decodes, with other pixels, and any metadata is kept as it was."""
+    out = bytearray(data)
+    position = data.rfind(b"\xff\xda") + (len(data) - data.rfind(b"\xff\xda")) // 2
+    while out[position] in (0xFF, 0xFE) or out[position - 1] == 0xFF:
+        position += 1
+    out[position] ^= 0x01
+    return bytes(out)

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from deepshield.cli.main import app
 from deepshield.cli.verify_commands import VERDICT_EXIT_CODES
-from factories import encode_image, photo_pixels
+from factories import encode_image, flip_jpeg_scan_bit, photo_pixels
 
 runner = CliRunner()
 
@@ -70,13 +70,8 @@ def test_label_a_folder_then_verify_each_verdict_and_its_exit_code(cli_env, tmp_
     assert code == VERDICT_EXIT_CODES["unknown"]
     assert "does not mean the content is authentic" in out
 
-    tampered = bytearray((out_dir / "a.jpg").read_bytes())
-    scan = tampered.rfind(b"\xff\xda") + 2000
-    while tampered[scan] == 0xFF or tampered[scan - 1] == 0xFF:
-        scan += 1
-    tampered[scan] ^= 0x01
     bad = tmp_path / "tampered.jpg"
-    bad.write_bytes(bytes(tampered))
+    bad.write_bytes(flip_jpeg_scan_bit((out_dir / "a.jpg").read_bytes()))
     code, out, _ = run("verify", str(bad), str(stripped), "--json")
     assert [r["verdict"] for r in json.loads(out)] == ["invalid", "recovered"]
     assert code == VERDICT_EXIT_CODES["invalid"]  # the most serious verdict decides

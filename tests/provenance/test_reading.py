@@ -33,7 +33,7 @@ from deepshield.provenance.reading import (
     parse_manifest_store,
     read_manifest_store,
 )
-from factories import encode_image, encode_synthetic_video, photo_pixels
+from factories import encode_image, encode_synthetic_video, flip_jpeg_scan_bit, photo_pixels
 
 MIME_TYPES = ["image/jpeg", "image/png", "image/webp", "video/mp4"]
 
@@ -108,16 +108,6 @@ def test_declared_type_is_not_trusted(signed: dict[str, SignedMedia], anchors: b
 # --- tampering -----------------------------------------------------------------------------------------
 
 
-def _flip_jpeg_scan(data: bytes) -> bytes:
-    """Flip one bit in the middle of the entropy-coded data (after the last SOS), avoiding markers."""
-    out = bytearray(data)
-    position = data.rfind(b"\xff\xda") + (len(data) - data.rfind(b"\xff\xda")) // 2
-    while out[position] in (0xFF, 0xFE) or out[position - 1] == 0xFF:
-        position += 1
-    out[position] ^= 0x01
-    return bytes(out)
-
-
 def _flip_png_idat(data: bytes) -> bytes:
     """Flip a bit inside the first IDAT chunk and fix its CRC: a well-formed PNG with other pixels."""
     out = bytearray(data)
@@ -136,7 +126,7 @@ def _flip_inside(data: bytes, marker: bytes) -> bytes:
 
 
 TAMPER = {
-    "image/jpeg": (_flip_jpeg_scan, "assertion.dataHash.mismatch"),
+    "image/jpeg": (flip_jpeg_scan_bit, "assertion.dataHash.mismatch"),
     "image/png": (_flip_png_idat, "assertion.dataHash.mismatch"),
     "image/webp": (lambda data: _flip_inside(data, b"VP8"), "assertion.dataHash.mismatch"),
     "video/mp4": (lambda data: _flip_inside(data, b"mdat"), "assertion.bmffHash.mismatch"),
@@ -159,7 +149,7 @@ def test_changed_content_reads_tampered(mime: str, signed: dict[str, SignedMedia
 
 def test_changed_jpeg_still_decodes(signed: dict[str, SignedMedia]) -> None:
     """The tampered JPEG is a real, viewable picture, not just broken bytes."""
-    Image.open(io.BytesIO(_flip_jpeg_scan(signed["image/jpeg"].data))).load()
+    Image.open(io.BytesIO(flip_jpeg_scan_bit(signed["image/jpeg"].data))).load()
 
 
 def test_damaged_manifest_never_crashes(

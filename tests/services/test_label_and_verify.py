@@ -23,7 +23,7 @@ from deepshield.services.signing_keys import init_signing_keys
 from deepshield.services.verification import CONSISTENCY_MAX_DISTANCE, verify_media
 from deepshield.settings import load_settings
 from deepshield.watermark import embed
-from factories import encode_image, encode_video, photo_pixels, scene_video_frames
+from factories import encode_image, encode_video, flip_jpeg_scan_bit, photo_pixels, scene_video_frames
 
 ACTOR = "test:provider"
 
@@ -112,18 +112,9 @@ def test_a_label_whose_certificate_expired_is_invalid(keyed):
     assert report.manifest["expired"] or not report.manifest["trusted"]
 
 
-def _flip_jpeg_scan(data: bytes) -> bytes:
-    out = bytearray(data)
-    position = data.rfind(b"\xff\xda") + (len(data) - data.rfind(b"\xff\xda")) // 2
-    while out[position] in (0xFF, 0xFE) or out[position - 1] == 0xFF:
-        position += 1
-    out[position] ^= 0x01
-    return bytes(out)
-
-
 def test_tampered_pixels_under_a_valid_manifest_are_invalid(keyed):
     result = label_media(keyed, _photo(7), generator="ImageGen", model=None, actor=ACTOR)
-    report = verify_media(keyed, _flip_jpeg_scan(result.data), actor=ACTOR)
+    report = verify_media(keyed, flip_jpeg_scan_bit(result.data), actor=ACTOR)
     assert report.manifest["tampered"]
     assert report.verdict == "invalid"
     assert any("changed after signing" in reason for reason in report.reasons)

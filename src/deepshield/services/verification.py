@@ -489,20 +489,25 @@ def _recovered_problems(candidate: _Recovered) -> list[str]:
     unreadable = _unreadable(candidate)
     if unreadable is not None:
         return [unreadable]
+    return _trust_problems(report, "the recovered manifest")
+
+
+def _trust_problems(report: ManifestReport, subject: str) -> list[str]:
+    """Why a manifest (``subject`` names it in the sentences) is not trusted; empty if it is."""
     problems = []
     if report.tampered:
-        problems.append("the recovered manifest was changed after signing (" + ", ".join(
+        problems.append(f"{subject} was changed after signing (" + ", ".join(
             code for code in report.failure_codes if code.endswith("mismatch")) + ")")
     if report.expired:
-        problems.append("the recovered manifest's signing certificate has expired")
+        problems.append(f"{subject}'s signing certificate has expired")
     if report.untrusted:
-        problems.append(f"the recovered manifest's signer ({report.signer or 'unnamed'}) is not a "
-                        "trusted signer of this installation")
+        problems.append(f"{subject}'s signer ({report.signer or 'unnamed'}) is not a trusted signer "
+                        "of this installation")
     if not report.valid and not problems:
-        problems.append("the recovered manifest's signature does not validate (" +
+        problems.append(f"{subject}'s signature or hashes do not validate (" +
                         (", ".join(report.failure_codes) or report.validation_state) + ")")
     if not report.trusted and not problems:
-        problems.append(f"the recovered manifest is {report.validation_state}, not trusted")
+        problems.append(f"{subject} is {report.validation_state}, not trusted")
     return problems
 
 
@@ -538,20 +543,7 @@ def _judge_embedded(manifest: ManifestReport, watermark: dict[str, Any],
                     reasons: list[str]) -> tuple[str, dict[str, Any]]:
     made_by = {"generator": manifest.generator, "model": manifest.model, "signer": manifest.signer,
                "created_at": manifest.created_at, "source": "embedded manifest"}
-    problems: list[str] = []
-    if manifest.tampered:
-        problems.append("the content was changed after signing (" + ", ".join(
-            code for code in manifest.failure_codes if code.endswith("mismatch")) + ")")
-    if manifest.expired:
-        problems.append("the signing certificate has expired")
-    if manifest.untrusted:
-        problems.append(f"the signer ({manifest.signer or 'unnamed'}) is not a trusted signer of "
-                        "this installation")
-    if not manifest.valid and not problems:
-        problems.append("the manifest's signature or hashes do not validate (" +
-                        (", ".join(manifest.failure_codes) or manifest.validation_state) + ")")
-    if not manifest.trusted and not problems:
-        problems.append(f"the manifest is {manifest.validation_state}, not trusted")
+    problems = _trust_problems(manifest, "the embedded manifest")
     if watermark["found"] and manifest.label_id and watermark["label_id"] != manifest.label_id:
         problems.append(f"the watermark carries label id {watermark['label_id']}, but the manifest "
                         f"names {manifest.label_id}")

@@ -240,3 +240,21 @@ def test_a_configured_certificate_and_kms_callback_sign_without_the_key_on_disk_
                                         "DEEPSHIELD_SIGNING_CALLBACK": "no_such_module:sign"}))
     with pytest.raises(InvalidRequest, match="SIGNING_CERT"):
         signing_identity(load_settings({"DEEPSHIELD_SIGNING_CALLBACK": "local_kms:sign"}))
+
+
+def test_a_cropped_copy_is_recovered_through_the_signed_region_fingerprints(keyed):
+    from deepshield.signals.repost import REGION_GRID
+
+    result = label_media(keyed, _photo(19), generator="ImageGen", model=None, actor=ACTOR)
+    report = verify_media(keyed, result.data, actor=ACTOR)
+    signed_pdq = [b for b in report.manifest["soft_bindings"] if b["alg"] == "org.deepshield.pdq.1"]
+    assert len(signed_pdq) == 1 + sum(positions * positions for _, positions in REGION_GRID)
+    pixels = np.asarray(Image.open(io.BytesIO(result.data)).convert("RGB"))
+    height, width = pixels.shape[:2]
+    for keep, (top, left) in ((0.9, (0.3, 0.7)), (0.75, (0.6, 0.2))):
+        kept_h, kept_w = round(height * keep), round(width * keep)
+        y, x = round((height - kept_h) * top), round((width - kept_w) * left)
+        cropped = encode_image(np.ascontiguousarray(pixels[y:y + kept_h, x:x + kept_w]), "PNG")
+        copy = verify_media(keyed, cropped, actor=ACTOR)
+        assert copy.verdict == "recovered", (keep, copy.reasons)
+        assert copy.consistency["distance"] <= CONSISTENCY_MAX_DISTANCE

@@ -19,7 +19,7 @@ from deepshield.media.errors import EmptyMedia, UnsupportedMedia
 from deepshield.services import manifest_registry as registry
 from deepshield.services.context import ServiceContext
 from deepshield.services.hashing import hash_media
-from deepshield.services.manifest_registry import PDQ_ALG, WATERMARK_ALG
+from deepshield.services.manifest_registry import MAX_BINDINGS, PDQ_ALG, WATERMARK_ALG
 from deepshield.store import audit_repository
 from deepshield.watermark import embed
 from factories import encode_image, photo_pixels
@@ -143,7 +143,7 @@ def test_malformed_stores_and_ids_are_refused_and_nothing_is_stored(ctx, store, 
     ([(WATERMARK_ALG, "0123")], InvalidSignal),
     ([(WATERMARK_ALG, "0123456789abcdeg")], InvalidSignal),
     ([(PDQ_ALG, LABEL_ID)], InvalidSignal),
-    ([(PDQ_ALG, f"{n:064x}") for n in range(65)], InvalidRequest),  # too many
+    ([(PDQ_ALG, f"{n:064x}") for n in range(MAX_BINDINGS + 1)], InvalidRequest),  # too many
 ])
 def test_bad_bindings_refuse_the_whole_registration(ctx, bindings, error):
     manifest_id = new_manifest_id()

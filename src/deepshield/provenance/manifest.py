@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from deepshield import __version__
@@ -70,6 +71,15 @@ def soft_binding(alg: str, value: str) -> dict[str, Any]:
     return {"label": SOFT_BINDING_ASSERTION, "data": {"alg": alg, "blocks": [{"scope": {}, "value": value}]}}
 
 
+def region_block(region: tuple[float, float, float, float], value: str) -> dict[str, Any]:
+    """A soft-binding block scoped to a rectangle given as fractions (x, y, width, height) of the
+    image, written as C2PA's region of interest in percent."""
+    x, y, width, height = (round(100 * part, 3) for part in region)
+    shape = {"type": "rectangle", "unit": "percent", "origin": {"x": x, "y": y},
+             "width": width, "height": height}
+    return {"scope": {"region": {"region": [{"type": "spatial", "shape": shape}]}}, "value": value}
+
+
 def build_manifest_definition(
     *,
     label_id: str,
@@ -80,13 +90,16 @@ def build_manifest_definition(
     title: str,
     format: str,
     visible_label: str | None = None,
+    pdq_regions: Sequence[tuple[tuple[float, float, float, float], str]] = (),
 ) -> dict[str, Any]:
     """The c2pa ``Builder`` manifest definition for one piece of AI output.
 
     ``generator`` names the generating system (it becomes the created action's ``softwareAgent``),
     ``model`` the model inside it, ``format`` the asset's MIME type, ``visible_label`` the text of the
-    visible AI label when one was drawn. Thumbnails are not part of the definition; the signer turns
-    them off (they would add about 45 kB to every file).
+    visible AI label when one was drawn. ``pdq_regions`` adds region-scoped blocks to the PDQ soft
+    binding: the PDQ hashes of crops of the image (``signals.repost.region_hashes``), so a cropped
+    copy can still be compared with what was signed. Thumbnails are not part of the definition;
+    the signer turns them off (they would add about 45 kB to every file).
     """
     mime = format.strip().lower()
     if mime not in SIGNABLE_MIME_TYPES:
@@ -121,7 +134,10 @@ def build_manifest_definition(
         soft_binding(WATERMARK_BINDING_ALG, label),
     ]
     if pdq is not None:
-        assertions.append(soft_binding(PDQ_BINDING_ALG, pdq))
+        pdq_binding = soft_binding(PDQ_BINDING_ALG, pdq)
+        pdq_binding["data"]["blocks"] += [region_block(region, normalise_pdq_hex(value))
+                                          for region, value in pdq_regions]
+        assertions.append(pdq_binding)
     assertions.append({
         "label": LABEL_ASSERTION,
         "data": {

@@ -38,6 +38,7 @@ from deepshield.services import manifest_registry
 from deepshield.services.context import ServiceContext
 from deepshield.services.hashing import hash_media
 from deepshield.settings import Settings
+from deepshield.signals.repost import region_hashes
 from deepshield.store import audit_repository as audit
 from deepshield.watermark import embed
 from deepshield.watermark.analysis import MIN_SHORT_SIDE
@@ -131,6 +132,7 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
     label_id = new_label_id()
     payload = int(label_id, 16)
     pdq_hex: str | None = None
+    regions: list[tuple[tuple[float, float, float, float], str]] = []
     if media_type.kind is MediaKind.VIDEO:
         mime_type = _VIDEO_OUTPUT.get(media_type.name)
         if mime_type is None:
@@ -159,17 +161,22 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
             except ValueError as exc:
                 raise InvalidRequest(f"visible label: {exc}") from None
         buffer = io.BytesIO()
-        Image.fromarray(embed(pixels, payload)).save(buffer, image_format, **options)
+        marked_pixels = embed(pixels, payload)
+        Image.fromarray(marked_pixels).save(buffer, image_format, **options)
         marked = buffer.getvalue()
         fingerprint = hash_media(marked, ctx.settings.limits).pdq
         pdq_hex = fingerprint.hex if fingerprint is not None else None
+        regions = [(region, value.hex) for region, value in region_hashes(marked_pixels)]
     created_at = datetime.now(UTC).replace(microsecond=0)
     definition = build_manifest_definition(
         label_id=label_id, generator=generator, model=model, created_at=created_at,
         pdq_hex=pdq_hex, title=title or f"labelled.{mime_type.split('/')[1]}", format=mime_type,
-        visible_label=visible.style if visible is not None else None)
+        visible_label=visible.style if visible is not None else None,
+        pdq_regions=regions if pdq_hex else ())
     signed = sign_media(marked, mime_type, definition, identity or signing_identity(ctx.settings))
-    bindings = [(WATERMARK_BINDING_ALG, label_id)] + ([(PDQ_BINDING_ALG, pdq_hex)] if pdq_hex else [])
+    bindings = [(WATERMARK_BINDING_ALG, label_id)]
+    if pdq_hex:  # the whole image's fingerprint, then its crops' (the same as signed)
+        bindings += [(PDQ_BINDING_ALG, pdq_hex)] + [(PDQ_BINDING_ALG, value) for _, value in regions]
     registered_at = _register(ctx, signed.manifest_id, signed.manifest_store, bindings,
                               label_id=label_id, generator=generator, model=model,
                               created_at=created_at, actor=actor)

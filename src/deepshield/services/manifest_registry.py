@@ -51,7 +51,7 @@ _DESCRIBED = {WATERMARK_ALG: "the watermark's 64-bit label id", PDQ_ALG: "a 256-
 MANIFEST_CONTENT_TYPE = "application/c2pa"
 DEFAULT_MAX_RESULTS = 10
 MAX_RESULTS = 100
-MAX_BINDINGS = 64  # per request
+MAX_BINDINGS = 128  # per request: a label has 2 + 74 region fingerprints (signals.repost.REGION_GRID)
 _MAX_VALUE_CHARS = 512
 _MANIFEST_ID = re.compile(r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:[A-Za-z0-9._~:@!$&'()*+,;=%-]+$")
 MAX_MANIFEST_ID_CHARS = 200

@@ -136,6 +136,36 @@ def hash_set(pixels: np.ndarray) -> list[tuple[str, PdqHash]]:
     return _hash_variants(shrink(pixels), HASH_SET_VARIANTS)
 
 
+#: Provenance side, version 1: a grid of crops whose PDQ hashes a label's manifest signs (as
+#: region-scoped soft-binding blocks), so a cropped copy can still be compared with its
+#: registered fingerprint. (keep, positions per side): the crop keeps ``keep`` of each side, at
+#: ``positions`` evenly spaced places from one edge to the other. 25 + 49 = 74 regions.
+REGION_SET_VERSION = "deepshield-regions/1"
+REGION_GRID: tuple[tuple[float, int], ...] = ((0.90, 5), (0.75, 7))
+#: Region hashes are taken from the image scaled to this long side: PDQ works on a 64×64
+#: reduction anyway, and this keeps 74 hashes to tens of milliseconds.
+REGION_MAX_SIDE = 256
+
+Region = tuple[float, float, float, float]  # x, y, width, height as fractions of the image
+
+
+def region_hashes(pixels: np.ndarray) -> list[tuple[Region, PdqHash]]:
+    """The PDQ hash of every crop of :data:`REGION_GRID`, with where it lies (fractions)."""
+    base = shrink(pixels, REGION_MAX_SIDE)
+    height, width = base.shape[:2]
+    found: list[tuple[Region, PdqHash]] = []
+    for keep, positions in REGION_GRID:
+        kept_h, kept_w = max(1, round(height * keep)), max(1, round(width * keep))
+        for row in range(positions):
+            for column in range(positions):
+                anchor_y, anchor_x = row / (positions - 1), column / (positions - 1)
+                part = crop(base, keep, anchor_y, anchor_x)
+                top, left = round((height - kept_h) * anchor_y), round((width - kept_w) * anchor_x)
+                region = (left / width, top / height, kept_w / width, kept_h / height)
+                found.append((region, pdq_from_pixels(np.ascontiguousarray(part))))
+    return found
+
+
 def derived_queries(pixels: np.ndarray) -> list[tuple[str, PdqHash]]:
     """Extra query hashes for an upload: border-trimmed, caption-cut and rotated-back forms.
 

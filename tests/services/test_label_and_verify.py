@@ -182,9 +182,11 @@ def test_a_labelled_video_verifies_and_recovers_after_transcoding(keyed):
     video = encode_video(frames, fps=10)
     result = label_media(keyed, video, generator="VideoGen", model="t1", actor=ACTOR,
                          visible=VisibleLabelSpec())
-    assert result.mime_type == "video/mp4" and result.pdq_hex is None
+    assert result.mime_type == "video/mp4" and result.pdq_hex is not None  # the first good frame
     report = verify_media(keyed, result.data, actor=ACTOR)
     assert report.verdict == "verified"
+    signed_frames = [b for b in report.manifest["soft_bindings"] if b["alg"] == "org.deepshield.pdq.1"]
+    assert len(signed_frames) >= 2  # one a second
     import av
 
     out = io.BytesIO()
@@ -201,6 +203,21 @@ def test_a_labelled_video_verifies_and_recovers_after_transcoding(keyed):
     transcoded = verify_media(keyed, out.getvalue(), actor=ACTOR)
     assert transcoded.manifest is None
     assert transcoded.verdict == "recovered"
+    assert transcoded.consistency["consistent"] and transcoded.consistency["matched_frame_share"] >= 0.5
+
+
+def test_a_watermark_copied_onto_another_video_is_flagged(keyed):
+    from deepshield.watermark.video import embed_video
+
+    result = label_media(keyed, encode_video(scene_video_frames(22, seconds=2, fps=10, width=320,
+                                                                height=256), fps=10),
+                         generator="VideoGen", model=None, actor=ACTOR)
+    other = encode_video(scene_video_frames(23, seconds=2, fps=10, width=320, height=256), fps=10)
+    copied = embed_video(other, int(result.label_id, 16), keyed.settings.limits)
+    report = verify_media(keyed, copied, actor=ACTOR)
+    assert report.watermark["found"] and report.watermark["label_id"] == result.label_id
+    assert report.consistency["consistent"] is False
+    assert report.verdict == "invalid"
 
 
 def test_labelling_refuses_what_it_cannot_label_and_registers_nothing(keyed):

@@ -80,6 +80,12 @@ def region_block(region: tuple[float, float, float, float], value: str) -> dict[
     return {"scope": {"region": {"region": [{"type": "spatial", "shape": shape}]}}, "value": value}
 
 
+def timespan_block(seconds: float, value: str) -> dict[str, Any]:
+    """A soft-binding block scoped to one instant of a video (C2PA timespan, milliseconds)."""
+    at = max(0, round(seconds * 1000))
+    return {"scope": {"timespan": {"start": at, "end": at}}, "value": value}
+
+
 def build_manifest_definition(
     *,
     label_id: str,
@@ -91,6 +97,7 @@ def build_manifest_definition(
     format: str,
     visible_label: str | None = None,
     pdq_regions: Sequence[tuple[tuple[float, float, float, float], str]] = (),
+    pdq_frames: Sequence[tuple[float, str]] = (),
 ) -> dict[str, Any]:
     """The c2pa ``Builder`` manifest definition for one piece of AI output.
 
@@ -98,8 +105,9 @@ def build_manifest_definition(
     ``model`` the model inside it, ``format`` the asset's MIME type, ``visible_label`` the text of the
     visible AI label when one was drawn. ``pdq_regions`` adds region-scoped blocks to the PDQ soft
     binding: the PDQ hashes of crops of the image (``signals.repost.region_hashes``), so a cropped
-    copy can still be compared with what was signed. Thumbnails are not part of the definition;
-    the signer turns them off (they would add about 45 kB to every file).
+    copy can still be compared with what was signed. ``pdq_frames`` does the same for a video:
+    (seconds, PDQ) of its sampled frames, as timespan-scoped blocks. Thumbnails are not part of
+    the definition; the signer turns them off (they would add about 45 kB to every file).
     """
     mime = format.strip().lower()
     if mime not in SIGNABLE_MIME_TYPES:
@@ -137,6 +145,8 @@ def build_manifest_definition(
         pdq_binding = soft_binding(PDQ_BINDING_ALG, pdq)
         pdq_binding["data"]["blocks"] += [region_block(region, normalise_pdq_hex(value))
                                           for region, value in pdq_regions]
+        pdq_binding["data"]["blocks"] += [timespan_block(seconds, normalise_pdq_hex(value))
+                                          for seconds, value in pdq_frames]
         assertions.append(pdq_binding)
     assertions.append({
         "label": LABEL_ASSERTION,

@@ -39,6 +39,7 @@ from deepshield.services.context import ServiceContext
 from deepshield.services.hashing import hash_media
 from deepshield.settings import Settings
 from deepshield.signals.repost import region_hashes
+from deepshield.signals.vpdq import unique_good_frames
 from deepshield.store import audit_repository as audit
 from deepshield.watermark import embed
 from deepshield.watermark.analysis import MIN_SHORT_SIDE
@@ -133,6 +134,7 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
     payload = int(label_id, 16)
     pdq_hex: str | None = None
     regions: list[tuple[tuple[float, float, float, float], str]] = []
+    frames: list[tuple[float, str]] = []
     if media_type.kind is MediaKind.VIDEO:
         mime_type = _VIDEO_OUTPUT.get(media_type.name)
         if mime_type is None:
@@ -145,6 +147,9 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
                 return label_frame_at(seconds, pixels, spec)
 
         marked = embed_video(data, payload, ctx.settings.limits, before_marking=hook)
+        frames = _frame_fingerprints(marked, ctx.settings)
+        if frames:  # the first good frame stands for the whole; every sampled frame is signed
+            pdq_hex = frames[0][1]
     else:
         output = _IMAGE_OUTPUT.get(media_type.name)
         if output is None:
@@ -172,11 +177,12 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
         label_id=label_id, generator=generator, model=model, created_at=created_at,
         pdq_hex=pdq_hex, title=title or f"labelled.{mime_type.split('/')[1]}", format=mime_type,
         visible_label=visible.style if visible is not None else None,
-        pdq_regions=regions if pdq_hex else ())
+        pdq_regions=regions if pdq_hex else (), pdq_frames=frames[1:])
     signed = sign_media(marked, mime_type, definition, identity or signing_identity(ctx.settings))
     bindings = [(WATERMARK_BINDING_ALG, label_id)]
     if pdq_hex:  # the whole image's fingerprint, then its crops' (the same as signed)
         bindings += [(PDQ_BINDING_ALG, pdq_hex)] + [(PDQ_BINDING_ALG, value) for _, value in regions]
+        bindings += [(PDQ_BINDING_ALG, value) for _, value in frames[1:]]
     registered_at = _register(ctx, signed.manifest_id, signed.manifest_store, bindings,
                               label_id=label_id, generator=generator, model=model,
                               created_at=created_at, actor=actor)
@@ -186,6 +192,17 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
     return LabelResult(signed.data, mime_type, label_id, signed.manifest_id, pdq_hex, generator,
                        model, created_at.isoformat(), visible.style if visible else None,
                        registered_at)
+
+
+#: At most this many sampled frames of a video are signed (one a second, the first ones kept).
+MAX_SIGNED_FRAMES = 100
+
+
+def _frame_fingerprints(video: bytes, settings: Settings) -> list[tuple[float, str]]:
+    """(seconds, PDQ) of the labelled video's distinct good frames, one a second."""
+    features = hash_media(video, settings.limits, seconds_per_video_hash=1.0).vpdq
+    good = unique_good_frames(features, settings.match.pdq_min_quality)
+    return [(frame.timestamp, frame.pdq_hex) for frame in good[:MAX_SIGNED_FRAMES]]
 
 
 def _register(ctx: ServiceContext, manifest_id: str, manifest_store: bytes,

@@ -26,6 +26,7 @@ file: its watermark or fingerprint can only be confirmed by the repository).
 from __future__ import annotations
 
 import re
+import statistics
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ from deepshield.services.hashing import MediaSignals, hash_media
 from deepshield.services.watermarking import detect_watermark
 from deepshield.settings import Settings
 from deepshield.signals.pdq import pdq_distance
+from deepshield.signals.vpdq import unique_good_frames
 
 VERDICTS = ("verified", "recovered", "invalid", "unknown")
 
@@ -59,6 +61,11 @@ VERDICTS = ("verified", "recovered", "invalid", "unknown")
 #: after a 90 % crop ≤ 50, after a 75 % crop ≤ 74; unrelated images (a label copied onto other
 #: content) ≥ 88, median 102.
 CONSISTENCY_MAX_DISTANCE = 76
+#: Videos: a sampled frame matches a signed one within PDQ's own threshold, and at least half of
+#: a copy's good frames must match (excerpts and re-encodes keep nearly all of theirs).
+VIDEO_FRAME_MAX_DISTANCE = 31
+VIDEO_CONSISTENT_SHARE = 0.5
+VIDEO_MIN_QUALITY = 50
 #: How many repository candidates a lookup considers (each one is fetched and validated).
 _MAX_CANDIDATES = 5
 #: How long one request to a remote repository may take before it counts as unreachable.
@@ -528,7 +535,9 @@ def _consistency(registered: list[str], media: MediaSignals) -> dict[str, Any]:
     if not registered:
         return {"consistent": None, "distance": None,
                 "detail": "no fingerprint is signed in the manifest for this label (a video): not compared"}
-    if media.pdq is None or media.kind is MediaKind.VIDEO:
+    if media.kind is MediaKind.VIDEO:
+        return _video_consistency(registered, media)
+    if media.pdq is None:
         return {"consistent": None, "distance": None,
                 "detail": "this file has no image fingerprint to compare"}
     candidates = [media.pdq.hex] + [h.hex for _, h in media.pdq_variants] + \
@@ -536,6 +545,21 @@ def _consistency(registered: list[str], media: MediaSignals) -> dict[str, Any]:
     distance = min(pdq_distance(a, b) for a in registered for b in candidates)
     return {"consistent": distance <= CONSISTENCY_MAX_DISTANCE, "distance": distance,
             "max_distance": CONSISTENCY_MAX_DISTANCE}
+
+
+def _video_consistency(registered: list[str], media: MediaSignals) -> dict[str, Any]:
+    """A video's sampled frames against the frames its manifest signed: consistent when at
+    least :data:`VIDEO_CONSISTENT_SHARE` of its good frames are within the PDQ threshold of a
+    signed frame (a label copied onto another video matches none)."""
+    frames = unique_good_frames(media.vpdq, VIDEO_MIN_QUALITY)
+    if not frames:
+        return {"consistent": None, "distance": None,
+                "detail": "this video has no frame good enough to compare"}
+    nearest = [min(pdq_distance(frame.pdq_hex, value) for value in registered) for frame in frames]
+    share = sum(distance <= VIDEO_FRAME_MAX_DISTANCE for distance in nearest) / len(nearest)
+    return {"consistent": share >= VIDEO_CONSISTENT_SHARE, "distance": int(statistics.median(nearest)),
+            "matched_frame_share": round(share, 3), "min_share": VIDEO_CONSISTENT_SHARE,
+            "max_distance": VIDEO_FRAME_MAX_DISTANCE}
 
 
 # --- Judging an embedded manifest ----------------------------------------------------------

@@ -7,14 +7,11 @@ import base64
 import io
 import socket
 import struct
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from functools import cache
 
 import pytest
-import uvicorn
 from PIL import Image
 
 from deepshield.api.app import create_app
@@ -28,6 +25,7 @@ from deepshield.services.keys import create_key
 from deepshield.services.manifest_registry import PDQ_ALG, WATERMARK_ALG
 from deepshield.watermark import embed
 from factories import encode_image, photo_pixels
+from live_server import serving
 
 LABEL_ID = "0123456789abcdef"
 OTHER_LABEL_ID = "fedcba9876543210"
@@ -356,21 +354,8 @@ def live_repository(ctx, settings) -> Iterator[tuple[str, object]]:
     """A uvicorn server on a free port, sharing the test's store; yields (base URL, app)."""
     app = create_app(settings, context=ctx)
     app.state.public_rate_limiter = PublicRateLimiter(rate_per_minute=0)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", app
-    finally:
-        server.should_exit = True
-        thread.join(20)
-        sock.close()
+    with serving(app) as url:
+        yield url, app
 
 
 def _key(ctx, role: Role) -> str:

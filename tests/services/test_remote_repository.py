@@ -9,14 +9,11 @@ import io
 import json
 import socket
 import struct
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -38,6 +35,7 @@ from deepshield.services.verification import VerifyReport, verify_media
 from deepshield.settings import ProvenanceSettings, Settings
 from deepshield.watermark import embed
 from factories import encode_image, photo_pixels
+from live_server import serving
 
 ACTOR = "test:provider"
 
@@ -80,22 +78,9 @@ def remote(installation: Callable[..., ServiceContext]) -> Iterator[tuple[str, s
     ctx = installation("repository-b", keys=False)
     server_app = create_app(ctx.settings, context=ctx)
     server_app.state.public_rate_limiter = PublicRateLimiter(rate_per_minute=0)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(server_app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the repository server did not start"
-        time.sleep(0.02)
     key = create_key(ctx, Role.PROVIDER, "installation A", "test:setup")[1]
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", key, ctx
-    finally:
-        server.should_exit = True
-        thread.join(20)
-        sock.close()
+    with serving(server_app, "the repository server") as url:
+        yield url, key, ctx
 
 
 @pytest.fixture

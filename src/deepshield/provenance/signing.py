@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import io
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from deepshield.provenance.certificates import (
     SIGNER_KEY_FILE,
     signing_certificate_problems,
 )
+from deepshield.provenance.jumbf import InvalidManifestStore, active_manifest_id
 from deepshield.provenance.manifest import SIGNABLE_MIME_TYPES
 
 _ALGORITHMS = {
@@ -226,56 +226,9 @@ def _manifest_id_by_reading(signed: bytes, mime: str) -> str:
     return label
 
 
-# --- JUMBF: the active manifest's label, straight from the manifest store ---------------------------
-
-
-def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
-    """(type, payload start, payload end) of each ISO BMFF-style box in ``data[start:end]``."""
-    boxes = []
-    position = start
-    while position + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, position)
-        header = 8
-        if size == 1:
-            if position + 16 > end:
-                break
-            (size,) = struct.unpack_from(">Q", data, position + 8)
-            header = 16
-        elif size == 0:
-            size = end - position
-        if size < header or position + size > end:
-            break
-        boxes.append((kind, position + header, position + size))
-        position += size
-    return boxes
-
-
-def _description_label(data: bytes, start: int, end: int) -> str | None:
-    """The label of a JUMBF description box (``jumd``): 16-byte type, toggles, then the label."""
-    if end - start < 17 or not data[start + 16] & 0x02:
-        return None
-    terminator = data.find(b"\x00", start + 17, end)
-    if terminator < 0:
-        return None
-    return data[start + 17 : terminator].decode("utf-8", "replace")
-
-
 def active_manifest_label(manifest_store: bytes) -> str | None:
     """The label of the last (active) manifest in a C2PA manifest store, or None if it is not one."""
-    top = _boxes(manifest_store, 0, len(manifest_store))
-    if not top or top[0][0] != b"jumb":
+    try:
+        return active_manifest_id(manifest_store)
+    except InvalidManifestStore:
         return None
-    _, start, end = top[0]
-    children = _boxes(manifest_store, start, end)
-    if not children or children[0][0] != b"jumd":
-        return None
-    if _description_label(manifest_store, *children[0][1:]) != "c2pa":
-        return None
-    label = None
-    for kind, child_start, child_end in children[1:]:
-        if kind != b"jumb":
-            continue
-        inner = _boxes(manifest_store, child_start, child_end)
-        if inner and inner[0][0] == b"jumd":
-            label = _description_label(manifest_store, *inner[0][1:]) or label
-    return label

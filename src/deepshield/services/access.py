@@ -14,6 +14,12 @@ class Role(StrEnum):
     HELPLINE = "helpline"  # files victims' hashes into banks and withdraws them
     PARTNER = "partner"  # another hash-sharing service: fetches the exchange feed, sends feedback
     PROVIDER = "provider"  # a generative-AI provider: labels its output, registers manifests
+    #: A victim following her own case with its case number and PIN; never an API key's role.
+    VICTIM = "victim"
+
+
+#: Roles an API key can hold (a victim holds a case number and PIN instead).
+KEY_ROLES = frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE, Role.PARTNER, Role.PROVIDER})
 
 
 class Action(StrEnum):
@@ -33,12 +39,30 @@ class Action(StrEnum):
     LABEL = "label"  # watermark, sign and register an output
     MANIFEST_WRITE = "manifest.write"  # POST /manifests, POST|PUT /bindings
     VERIFY = "verify"  # a verification report (also open to callers without a key)
+    # Takedown cases (issue 6). "platform" is the platform's trust-and-safety reviewer.
+    CASE_FILE = "case.file"  # file a takedown request (victims file without a key, at /v1/requests/public)
+    CASE_LIST = "case.list"  # the queue and the due list
+    CASE_READ = "case.read"  # one case: state, clocks, locations, history (no contact details)
+    CASE_READ_CONTACT = "case.read_contact"  # the requester's contact details (PII)
+    CASE_UPDATE = "case.update"  # complete an incomplete request (its filer)
+    CASE_REVIEW = "case.review"  # acknowledge, pause/resume clocks, decide remove/decline, close
+    CASE_APPEAL = "case.appeal"  # file an appeal or a counter-notice
+    CASE_APPEAL_DECIDE = "case.appeal_decide"  # decide an appeal (a different reviewer)
+    CASE_WITHDRAW = "case.withdraw"  # withdraw a case: its hashes leave every bank
+    CASE_LEGAL_HOLD = "case.legal_hold"
+    MISUSE_MANAGE = "misuse.manage"  # warn or suspend uploaders and reporters
+    CONTENT_REGISTER = "content.register"  # the platform registers its content by hash
+    CONTENT_SWEEP = "content.sweep"  # the items a removal's sweep listed for action
+    REPORT_EVIDENCE = "report.evidence"  # an evidence pack (PDF) for a case or a file
+    REPORT_TRANSPARENCY = "report.transparency"  # aggregate counts, no case details
+    AUDIT_VERIFY = "audit.verify"  # check the audit log's hash chain
+    NOTIFICATIONS_MANAGE = "notifications.manage"  # see and deliver the outbox
 
 
 _ALLOWED: dict[Action, frozenset[Role]] = {
-    Action.HASH: frozenset(Role),
+    Action.HASH: KEY_ROLES,
     Action.MATCH: frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE}),
-    Action.BANK_LIST: frozenset(Role),
+    Action.BANK_LIST: KEY_ROLES,
     Action.BANK_CREATE: frozenset({Role.ADMIN}),
     Action.BANK_ADD: frozenset({Role.ADMIN, Role.HELPLINE}),
     Action.BANK_WITHDRAW: frozenset({Role.ADMIN, Role.HELPLINE}),
@@ -47,13 +71,30 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     Action.BANK_EXPORT: frozenset({Role.ADMIN}),
     Action.BANK_IMPORT: frozenset({Role.ADMIN}),
     Action.KEYS_MANAGE: frozenset({Role.ADMIN}),
-    Action.WATERMARK_DETECT: frozenset(Role),
+    Action.WATERMARK_DETECT: KEY_ROLES,
     # The exchange hands out every bank's hashes in bulk: partners (and the operator) only.
     Action.EXCHANGE_FETCH: frozenset({Role.ADMIN, Role.PARTNER}),
     Action.EXCHANGE_FEEDBACK: frozenset({Role.PARTNER}),
     Action.LABEL: frozenset({Role.ADMIN, Role.PROVIDER}),
     Action.MANIFEST_WRITE: frozenset({Role.ADMIN, Role.PROVIDER}),
-    Action.VERIFY: frozenset(Role),
+    Action.VERIFY: KEY_ROLES,
+    Action.CASE_FILE: frozenset({Role.ADMIN, Role.HELPLINE}),
+    Action.CASE_LIST: frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE}),
+    Action.CASE_READ: frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE, Role.VICTIM}),
+    Action.CASE_READ_CONTACT: frozenset({Role.ADMIN}),
+    Action.CASE_UPDATE: frozenset({Role.ADMIN, Role.HELPLINE, Role.VICTIM}),
+    Action.CASE_REVIEW: frozenset({Role.ADMIN, Role.PLATFORM}),
+    Action.CASE_APPEAL: frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE, Role.VICTIM}),
+    Action.CASE_APPEAL_DECIDE: frozenset({Role.ADMIN, Role.PLATFORM}),
+    Action.CASE_WITHDRAW: frozenset({Role.ADMIN, Role.HELPLINE, Role.VICTIM}),
+    Action.CASE_LEGAL_HOLD: frozenset({Role.ADMIN}),
+    Action.MISUSE_MANAGE: frozenset({Role.ADMIN, Role.PLATFORM}),
+    Action.CONTENT_REGISTER: frozenset({Role.ADMIN, Role.PLATFORM}),
+    Action.CONTENT_SWEEP: frozenset({Role.ADMIN, Role.PLATFORM}),
+    Action.REPORT_EVIDENCE: frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE, Role.VICTIM}),
+    Action.REPORT_TRANSPARENCY: frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE}),
+    Action.AUDIT_VERIFY: frozenset({Role.ADMIN}),
+    Action.NOTIFICATIONS_MANAGE: frozenset({Role.ADMIN}),
 }
 
 

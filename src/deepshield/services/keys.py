@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from deepshield.errors import InvalidRequest, Unauthorized
-from deepshield.services.access import Principal, Role
+from deepshield.services.access import KEY_ROLES, Principal, Role
 from deepshield.services.context import ServiceContext
 from deepshield.store import audit_repository as audit
 from deepshield.store import key_repository
@@ -36,11 +36,16 @@ def _secret_hash(secret: str) -> str:
 
 
 def parse_role(name: str) -> Role:
+    """The role of a new API key. A victim holds a case number and PIN, never a key."""
+    known = ", ".join(sorted(r.value for r in KEY_ROLES))
     try:
-        return Role(name.strip().lower())
+        role = Role(name.strip().lower())
     except ValueError:
-        known = ", ".join(r.value for r in Role)
         raise InvalidRequest(f"unknown role {name!r}; roles are {known}") from None
+    if role not in KEY_ROLES:
+        raise InvalidRequest(f"an API key cannot hold the {role.value} role (a victim follows "
+                             f"her case with its case number and PIN); key roles are {known}")
+    return role
 
 
 def create_key(ctx: ServiceContext, role: Role, label: str, actor: str) -> tuple[KeyInfo, str]:

@@ -1,36 +1,62 @@
-"""The audit log: one row per action, written in the same transaction as the action."""
+"""The audit log: one row per action, committed in the same transaction as the action.
+
+Events join a hash chain (``audit_chain``) when their transaction commits: ``record_event``
+queues the event on the session, and the store's ``before_commit`` hook chains and inserts
+everything queued, so the chain head stays locked only for the commit itself.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from deepshield.store import audit_chain
 from deepshield.store.models import AuditEvent, utcnow
 
-
-def record_event(
-    session: Session, actor: str, action: str, target: str = "", **detail: Any
-) -> AuditEvent:
-    event = AuditEvent(**event_row(actor, action, target, detail))
-    session.add(event)
-    return event
+_PENDING = "deepshield.audit_pending"
 
 
-def event_row(actor: str, action: str, target: str, detail: dict[str, Any]) -> dict[str, Any]:
-    """The column values of one audit event, stamped now."""
+def record_event(session: Session, actor: str, action: str, target: str = "", *,
+                 automated: bool = False, **detail: Any) -> dict[str, Any]:
+    """Queue one event; it is written, chained, when ``session`` commits (never if it rolls
+    back). ``automated`` says the system decided on its own, with no person in the loop."""
+    row = event_row(actor, action, target, detail, automated=automated)
+    session.info.setdefault(_PENDING, []).append(row)
+    return row
+
+
+def write_pending(session: Session) -> None:
+    """Chain and insert the events queued on ``session`` (the store calls this before commit)."""
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        audit_chain.append(session.connection(), rows)
+
+
+def discard_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def event_row(actor: str, action: str, target: str, detail: dict[str, Any], *,
+              automated: bool = False) -> dict[str, Any]:
+    """The column values of one audit event, stamped now (the chain columns come later)."""
     return {"at": utcnow(), "actor": actor[:64], "action": action, "target": target[:200],
-            "detail": json.dumps(detail, sort_keys=True, default=str)}
+            "detail": json.dumps(detail, sort_keys=True, default=str), "automated": automated}
 
 
 def insert_event_rows(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert many prepared events (``event_row``) in one Core statement."""
-    if rows:
-        connection.execute(insert(AuditEvent.__table__), rows)
+    """Chain and insert many prepared events (``event_row``) in ``connection``'s transaction."""
+    audit_chain.append(connection, rows)
 
 
 def recent_events(session: Session, limit: int = 100) -> list[AuditEvent]:
-    return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)))
+    return list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)))
+
+
+def events_for_target(session: Session, target: str) -> list[AuditEvent]:
+    """Every event about ``target`` (e.g. ``case:12``), oldest first: a case's history."""
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.target == target)
+                                .order_by(AuditEvent.seq)))

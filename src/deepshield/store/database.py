@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from deepshield.errors import StoreUnavailable
+from deepshield.store import audit_repository
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -89,6 +90,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # Audit events queued on a session are chained and written as it commits.
+        event.listen(self._sessions, "before_commit", audit_repository.write_pending)
         #: Bumped after each commit through this store that changed bank entries (see
         #: ``mark_bank_change``), so readers in this process can tell, without a query,
         #: that they must look at the change feed.
@@ -116,9 +119,11 @@ class Store:
                 self.bank_generation += 1
         except OperationalError as exc:
             session.rollback()
+            audit_repository.discard_pending(session)
             raise StoreUnavailable(f"the database failed: {exc.orig}") from exc
         except BaseException:
             session.rollback()
+            audit_repository.discard_pending(session)
             raise
         finally:
             session.close()

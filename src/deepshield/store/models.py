@@ -128,6 +128,19 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     target: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    #: Whether a person decided this (False) or the system did on its own (True).
+    automated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    #: The hash chain (store/audit_chain.py): position, the previous event's hash and this
+    #: event's hash over its fields and that previous hash. Editing, deleting or inserting
+    #: any event breaks it, and ``deepshield audit verify`` says where.
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    entry_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+    __table_args__ = (
+        Index("ux_audit_events_seq", "seq", unique=True),
+        Index("ix_audit_events_target", "target"),
+    )
 
 
 class PartnerFeedback(Base):
@@ -192,3 +205,215 @@ class SoftBinding(Base):
         Index("ix_soft_bindings_manifest", "manifest_id"),
         {"sqlite_autoincrement": True},
     )
+
+
+# --- Takedown cases (issue 6) -----------------------------------------------------------------
+# A case holds no image and as little PII as possible. Contact details and the typed signature
+# live in ``case_contacts`` alone, apart from hashes (which live in bank entries, linked by
+# ``case_ref``) so that erasing a person's details touches one table.
+
+
+class Case(Base):
+    """One takedown request and its handling. ``case_number`` is what the victim is given."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Public, random, not sequential (``DS-XXXX-XXXX-XXXX``): a number reveals nothing.
+    case_number: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    #: received, incomplete, valid, actioned, appealed, closed, withdrawn, referred (under 18)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    requester_role: Mapped[str] = mapped_column(String(16), nullable=False)  # victim/representative/helpline
+    filed_by: Mapped[str] = mapped_column(String(64), nullable=False)  # actor: key:<id> or public
+    #: The non-PII answers of the request form, as JSON (statements ticked, jurisdiction answers,
+    #: safety check, content kind). What is missing is recomputed from these.
+    answers: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    jurisdictions: Mapped[str] = mapped_column(String(64), nullable=False, default="")  # "AU,US"
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    #: When the request became complete: every clock starts here, never earlier.
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: The earliest open deadline (denormalised from ``case_clocks`` for the due list).
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)  # removed / declined
+    decision_reasons: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decision_automated: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    actioned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: Withdrawal: asked for at ``withdraw_requested_at``, takes effect at ``withdraw_effective_at``
+    #: (after the cool-off), done at ``withdrawn_at``.
+    withdraw_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    withdraw_effective_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    #: The victim's PIN, through a slow KDF (``$scrypt$n$r$p$salt$hash``); never the PIN itself.
+    pin_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    pin_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: Idempotency: a client retrying an intake after a lost answer gets the same case.
+    request_key: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+
+    __table_args__ = (
+        Index("ix_cases_state_due", "state", "due_at"),
+    )
+
+
+class CaseContact(Base):
+    """The only PII of a case: the typed signature and how to reach the requester."""
+
+    __tablename__ = "case_contacts"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    signature_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    contact_email: Mapped[str] = mapped_column(String(254), nullable=False, default="")
+    #: Optional: a webhook of the filing helpline for status updates.
+    webhook_url: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CaseLocation(Base):
+    """Where the content is: a URL or a platform item id, and what was done about it."""
+
+    __tablename__ = "case_locations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)  # url / item
+    location: Mapped[str] = mapped_column(String(2048), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    actioned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CaseClock(Base):
+    """One legal clock of a case: a duty, its deadline, and whether it was met or breached."""
+
+    __tablename__ = "case_clocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), nullable=False, index=True)
+    jurisdiction: Mapped[str] = mapped_column(String(8), nullable=False)  # US, AU, UK, EU, POLICY
+    duty: Mapped[str] = mapped_column(String(16), nullable=False)  # remove / acknowledge
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    #: Moves later by the length of each pause, when the pause ends.
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    met_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ClockPause(Base):
+    """A pause of a case's clocks, with its reason (e.g. waiting for a location that works)."""
+
+    __tablename__ = "clock_pauses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), nullable=False, index=True)
+    reason: Mapped[str] = mapped_column(String(500), nullable=False)
+    paused_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Appeal(Base):
+    """An appeal (by the requester or the uploader) or an uploader's counter-notice."""
+
+    __tablename__ = "appeals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # appeal / counter_notice
+    filed_by_party: Mapped[str] = mapped_column(String(16), nullable=False)  # requester / uploader
+    filed_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    statement: Mapped[str] = mapped_column(Text, nullable=False)
+    filed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    #: Must differ from the case's ``decided_by``.
+    reviewer: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)  # upheld / overturned
+    outcome_reasons: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class MisuseStrike(Base):
+    """A warning or suspension of an uploader or a reporter (DSA Art. 23)."""
+
+    __tablename__ = "misuse_strikes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16), nullable=False)  # uploader / reporter
+    #: An uploader's platform account id, or a reporter's actor (key:<id>) or a SHA-256 of
+    #: the contact email for public reporters: never a name.
+    subject_ref: Mapped[str] = mapped_column(String(200), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # warning / suspension
+    reason: Mapped[str] = mapped_column(String(500), nullable=False)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    by: Mapped[str] = mapped_column(String(64), nullable=False)
+    automated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    #: A suspension ends here (None: until lifted).
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_misuse_strikes_subject", "subject_kind", "subject_ref"),)
+
+
+class ContentItem(Base):
+    """One item of the platform's own content, registered by hash only (never the media)."""
+
+    __tablename__ = "content_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(200), nullable=False)  # the platform's own id
+    signal_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+    value_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    uploader_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: live, flagged (listed for action by a sweep), removed, blocked (refused at upload)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="live")
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    registered_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: The case whose sweep listed or removed it.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("item_id", "signal_type", "value_digest", name="uq_content_items_item_signal"),
+        Index("ix_content_items_lookup", "signal_type", "value_digest"),
+        Index("ix_content_items_item", "item_id"),
+    )
+
+
+class Notification(Base):
+    """The outbox: a message to deliver by email or webhook, written in the same transaction as
+    the change it reports, so that none is lost and none is sent for a change rolled back."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True, index=True)
+    #: receipt, decision, statement_of_reasons, partner_status
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    channel: Mapped[str] = mapped_column(String(8), nullable=False)  # email / webhook
+    recipient: Mapped[str] = mapped_column(String(500), nullable=False)  # address or URL
+    subject: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    body: Mapped[str] = mapped_column(Text, nullable=False)  # text, or JSON for webhooks
+    status: Mapped[str] = mapped_column(String(8), nullable=False, default="pending")  # pending/sent/failed
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),)
+
+
+class AuditChainHead(Base):
+    """One row: the sequence number and hash of the audit log's newest event. Appends lock it,
+    so events from every process join one chain in one order."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    entry_hash: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -1,0 +1,157 @@
+"""The audit log's hash chain: every event carries the hash of the one before it.
+
+Each event's ``entry_hash`` is SHA-256 over the previous event's hash and a canonical
+encoding of the event's own fields (sequence number, time, actor, action, target, detail,
+automated). Changing, deleting, inserting or reordering any event breaks the chain from
+that point on, and ``verify_chain`` names the first event where it breaks.
+
+Appends from every process and thread join one chain in one order: an append first moves
+the single ``audit_chain_head`` row on (an UPDATE, so it takes PostgreSQL's row lock, or
+SQLite's write lock, and holds it to the end of the transaction), then writes its events
+after the head it found. A transaction that rolls back rolls the head back with it, so no
+gap is left. The tables are append-only by trigger as well (migration 0004); the chain is
+what catches someone who drops the triggers or edits the database file itself.
+
+The newest hash (``ChainReport.head_hash``) is worth writing down elsewhere from time to
+time (the transparency report prints it): a chain can be rebuilt from scratch by whoever
+controls the database, and only a copy of the head kept outside it shows that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.engine import Connection
+
+from deepshield.store.models import AuditChainHead, AuditEvent
+
+GENESIS_HASH = "0" * 64
+
+
+def _timestamp(at: datetime) -> str:
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str,
+               detail: str, automated: bool) -> str:
+    """The chain hash of one event. ``detail`` is the stored JSON text, byte for byte."""
+    canonical = json.dumps([seq, _timestamp(at), actor, action, target, detail, bool(automated)],
+                           ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
+
+
+def append(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Chain and insert ``rows`` (``audit_repository.event_row`` values) in ``connection``'s
+    transaction. Locks the chain head until that transaction ends."""
+    if not rows:
+        return
+    head_table = AuditChainHead.__table__
+    # The UPDATE comes first so that the lock is taken before the head is read.
+    new_seq = connection.execute(
+        update(head_table).where(head_table.c.id == 1)
+        .values(seq=head_table.c.seq + len(rows)).returning(head_table.c.seq, head_table.c.entry_hash)
+    ).one_or_none()
+    if new_seq is None:
+        raise RuntimeError("the audit chain head is missing: run the migrations")
+    last_seq, prev_hash = int(new_seq[0]), str(new_seq[1])
+    seq = last_seq - len(rows)
+    chained = []
+    for row in rows:
+        seq += 1
+        automated = bool(row.get("automated", False))
+        entry = event_hash(prev_hash, seq, row["at"], row["actor"], row["action"], row["target"],
+                           row["detail"], automated)
+        chained.append({**row, "automated": automated, "seq": seq, "prev_hash": prev_hash,
+                        "entry_hash": entry})
+        prev_hash = entry
+    connection.execute(AuditEvent.__table__.insert(), chained)
+    connection.execute(update(head_table).where(head_table.c.id == 1).values(entry_hash=prev_hash))
+
+
+@dataclass
+class ChainReport:
+    """What ``verify_chain`` found. ``ok`` only when every event and the head agree."""
+
+    events: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
+    problems: list[str] = field(default_factory=list)
+    first_bad_seq: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+MAX_PROBLEMS = 20
+
+
+def _events(connection: Connection, batch: int = 5000) -> Iterator[Any]:
+    table = AuditEvent.__table__
+    last = -1
+    while True:
+        rows = connection.execute(
+            select(table).where(table.c.seq > last).order_by(table.c.seq).limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def verify_chain(connection: Connection) -> ChainReport:
+    """Recompute the whole chain; report every break (up to ``MAX_PROBLEMS``)."""
+    report = ChainReport()
+
+    def problem(seq: int | None, message: str) -> None:
+        if report.first_bad_seq is None and seq is not None:
+            report.first_bad_seq = seq
+        if len(report.problems) < MAX_PROBLEMS:
+            report.problems.append(message)
+
+    expected_seq, prev_hash = 1, GENESIS_HASH
+    for row in _events(connection):
+        report.events += 1
+        if row.seq != expected_seq:
+            problem(expected_seq, f"event {expected_seq} is missing (the next one found is {row.seq})"
+                    if row.seq > expected_seq else f"event {row.seq} appears twice")
+        if row.prev_hash != prev_hash:
+            problem(row.seq, f"event {row.seq} does not follow the event before it "
+                    "(an event was deleted, inserted or reordered)")
+        recomputed = event_hash(row.prev_hash, row.seq, row.at, row.actor, row.action, row.target,
+                                row.detail, row.automated)
+        if recomputed != row.entry_hash:
+            problem(row.seq, f"event {row.seq} ({row.action}) was altered after it was written")
+        expected_seq, prev_hash = row.seq + 1, row.entry_hash
+    head = connection.execute(select(AuditChainHead.__table__)).one_or_none()
+    if head is None:
+        problem(None, "the chain head is missing")
+    else:
+        report.head_seq, report.head_hash = int(head.seq), str(head.entry_hash)
+        if int(head.seq) != expected_seq - 1 or head.entry_hash != prev_hash:
+            problem(expected_seq, f"the chain ends at event {expected_seq - 1} but its head says "
+                    f"{head.seq}: events were removed from the end, or added outside the chain")
+    return report
+
+
+def rebuild_head(connection: Connection) -> None:
+    """Chain every existing event in id order and write the head (migration 0004 only)."""
+    table = AuditEvent.__table__
+    prev_hash, seq = GENESIS_HASH, 0
+    rows = connection.execute(select(table).order_by(table.c.id)).all()
+    for row in rows:
+        seq += 1
+        entry = event_hash(prev_hash, seq, row.at, row.actor, row.action, row.target, row.detail,
+                           False)
+        connection.execute(update(table).where(table.c.id == row.id).values(
+            seq=seq, prev_hash=prev_hash, entry_hash=entry, automated=False))
+        prev_hash = entry
+    connection.execute(text("DELETE FROM audit_chain_head"))
+    connection.execute(AuditChainHead.__table__.insert().values(id=1, seq=seq, entry_hash=prev_hash))

@@ -43,6 +43,53 @@ class ProvenanceSettings:
 
 
 @dataclass(frozen=True)
+class CaseSettings:
+    """Takedown cases: banks, clocks, victims' PINs, withdrawal and misuse policy."""
+
+    #: Hashes of a complete request go here at once (matchable for review, not yet verified).
+    reports_bank: str = "case-reports"
+    #: On removal the content's hashes go here: re-uploads match and are blocked.
+    block_bank: str = "takedown-blocked"
+    #: Hours before a deadline at which a clock escalates (and at most half the clock's span).
+    escalate_before_hours: float = 6.0
+    #: The UK has no fixed number: "prompt" acknowledgement is taken as this many hours.
+    uk_acknowledge_hours: float = 24.0
+    #: EU DSA Art. 16 asks for "timely" handling: acknowledge within this many hours.
+    eu_acknowledge_hours: float = 24.0
+    #: A complete request answering no jurisdiction with a clock still gets this one.
+    policy_remove_hours: float = 48.0
+    #: A victim's withdrawal takes effect after this many hours (abusers coerce withdrawals);
+    #: a helpline or an admin can confirm it sooner. 0 makes withdrawal immediate.
+    withdrawal_cool_off_hours: float = 24.0
+    pin_max_failures: int = 5
+    pin_lockout_minutes: float = 15.0
+    #: scrypt's cost (2**n): 15 is about 50-100 ms and 32 MiB on one core.
+    pin_kdf_log2_n: int = 15
+    #: Strikes (warnings) before a suspension, and how long a suspension lasts.
+    strikes_before_suspension: int = 2
+    suspension_days: float = 30.0
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """How the outbox delivers: SMTP for email, HTTPS (or HTTP on loopback) for webhooks."""
+
+    smtp_host: str = ""  # empty: email stays in the outbox (status pending) until configured
+    smtp_port: int = 25
+    smtp_from: str = "DeepShield <no-reply@deepshield.invalid>"
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    smtp_password: str = ""
+    #: Webhook bodies are signed with HMAC-SHA256 of this secret (header X-DeepShield-Signature).
+    webhook_secret: str = ""
+    #: Where uploaders' statements of reasons go: the platform forwards them to its user.
+    platform_webhook_url: str = ""
+    #: Hash-sharing partners told of status changes (withdrawals above all).
+    partner_webhook_urls: tuple[str, ...] = ()
+    max_attempts: int = 8
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = Path("var")
     database_url: str = ""
@@ -50,6 +97,8 @@ class Settings:
     limits: MediaLimits = field(default_factory=MediaLimits)
     seconds_per_video_hash: float = 1.0
     provenance: ProvenanceSettings = field(default_factory=ProvenanceSettings)
+    cases: CaseSettings = field(default_factory=CaseSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @property
     def provenance_dir(self) -> Path:
@@ -120,12 +169,39 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         repository_url=env.get("DEEPSHIELD_MANIFEST_REPOSITORY_URL", "").strip().rstrip("/"),
         repository_key=env.get("DEEPSHIELD_MANIFEST_REPOSITORY_KEY", "").strip(),
     )
+    cases = CaseSettings(
+        escalate_before_hours=_number(env, "DEEPSHIELD_ESCALATE_BEFORE_HOURS", 6.0, 0.0, 48.0),
+        uk_acknowledge_hours=_number(env, "DEEPSHIELD_UK_ACKNOWLEDGE_HOURS", 24.0, 0.1, 168.0),
+        eu_acknowledge_hours=_number(env, "DEEPSHIELD_EU_ACKNOWLEDGE_HOURS", 24.0, 0.1, 168.0),
+        policy_remove_hours=_number(env, "DEEPSHIELD_POLICY_REMOVE_HOURS", 48.0, 1.0, 720.0),
+        withdrawal_cool_off_hours=_number(env, "DEEPSHIELD_WITHDRAWAL_COOL_OFF_HOURS", 24.0, 0.0, 720.0),
+        pin_max_failures=_number(env, "DEEPSHIELD_PIN_MAX_FAILURES", 5, 1, 100),
+        pin_lockout_minutes=_number(env, "DEEPSHIELD_PIN_LOCKOUT_MINUTES", 15.0, 0.0, 10080.0),
+        pin_kdf_log2_n=_number(env, "DEEPSHIELD_PIN_KDF_LOG2_N", 15, 10, 20),
+        strikes_before_suspension=_number(env, "DEEPSHIELD_STRIKES_BEFORE_SUSPENSION", 2, 1, 100),
+        suspension_days=_number(env, "DEEPSHIELD_SUSPENSION_DAYS", 30.0, 0.0, 3650.0),
+    )
+    notifications = NotificationSettings(
+        smtp_host=env.get("DEEPSHIELD_SMTP_HOST", "").strip(),
+        smtp_port=_number(env, "DEEPSHIELD_SMTP_PORT", 25, 1, 65535),
+        smtp_from=env.get("DEEPSHIELD_SMTP_FROM", "").strip() or NotificationSettings.smtp_from,
+        smtp_starttls=bool(_number(env, "DEEPSHIELD_SMTP_STARTTLS", 0, 0, 1)),
+        smtp_user=env.get("DEEPSHIELD_SMTP_USER", "").strip(),
+        smtp_password=env.get("DEEPSHIELD_SMTP_PASSWORD", ""),
+        webhook_secret=env.get("DEEPSHIELD_WEBHOOK_SECRET", ""),
+        platform_webhook_url=env.get("DEEPSHIELD_PLATFORM_WEBHOOK_URL", "").strip(),
+        partner_webhook_urls=tuple(u.strip() for u in env.get("DEEPSHIELD_PARTNER_WEBHOOK_URLS", "")
+                                   .split(",") if u.strip()),
+        max_attempts=_number(env, "DEEPSHIELD_NOTIFY_MAX_ATTEMPTS", 8, 1, 100),
+    )
     return Settings(
         home=Path(env.get("DEEPSHIELD_HOME") or "var"),
         database_url=env.get("DEEPSHIELD_DATABASE_URL", ""),
         match=match,
         limits=limits,
         provenance=provenance,
+        cases=cases,
+        notifications=notifications,
     )
 
 

@@ -104,6 +104,8 @@ class Principal:
 
     actor: str
     role: Role
+    #: A victim's principal reaches only her own case: its case number.
+    case_number: str | None = None
 
 
 def roles_for(action: Action) -> frozenset[Role]:

@@ -23,6 +23,7 @@ from deepshield.api.routes import (
 )
 from deepshield.api.uploads import BodySizeLimit
 from deepshield.services.context import ServiceContext
+from deepshield.services.scheduler import Scheduler, server_rounds
 from deepshield.settings import Settings, load_settings
 
 DESCRIPTION = """
@@ -34,8 +35,13 @@ with `deepshield keys create --role admin|platform|helpline`. Errors are JSON
 """
 
 
-def create_app(settings: Settings, *, context: ServiceContext | None = None) -> FastAPI:
-    """Build the app. ``context`` lets a caller share an already opened store and matcher."""
+def create_app(settings: Settings, *, context: ServiceContext | None = None,
+               background: bool = False) -> FastAPI:
+    """Build the app. ``context`` lets a caller share an already opened store and matcher.
+
+    ``background`` starts the scheduler (case clocks, due withdrawals, the notification
+    outbox: services/scheduler.py); ``serve`` turns it on, tests drive those rounds themselves.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,9 +49,14 @@ def create_app(settings: Settings, *, context: ServiceContext | None = None) -> 
         # Load the index before taking traffic, so the first match is not slow.
         await run_in_threadpool(ctx.matcher.refresh)
         app.state.context = ctx
+        scheduler = Scheduler(ctx, server_rounds()) if background else None
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await run_in_threadpool(scheduler.stop)
             if context is None:
                 ctx.close()
 
@@ -60,4 +71,4 @@ def create_app(settings: Settings, *, context: ServiceContext | None = None) -> 
 
 def create_app_from_environment() -> FastAPI:
     """The app on ``load_settings()``: the factory each ``serve --workers N`` process calls."""
-    return create_app(load_settings())
+    return create_app(load_settings(), background=True)

@@ -47,5 +47,5 @@ def serve_command(
         uvicorn.run("deepshield.api.app:create_app_from_environment", factory=True, workers=workers,
                     host=host, port=port, log_level="info", access_log=access_log)
         return
-    uvicorn.run(create_app(ctx.settings, context=ctx), host=host, port=port, log_level="info",
-                access_log=access_log)
+    uvicorn.run(create_app(ctx.settings, context=ctx, background=True), host=host, port=port,
+                log_level="info", access_log=access_log)

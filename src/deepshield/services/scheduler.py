@@ -1,0 +1,69 @@
+"""The background work of a running server: case clocks, due withdrawals and the outbox.
+
+Every ``interval_s`` a daemon thread runs ``cases.tick`` (escalate clocks before a breach,
+mark breaches, apply withdrawals whose cool-off ended) and ``notifications.deliver_due``.
+Both are idempotent and safe to run in several processes at once (``serve --workers N``
+starts one scheduler per worker), so no leader election is needed. A failing round is
+logged and retried on the next; it never stops the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from deepshield.services.context import ServiceContext
+
+log = logging.getLogger("deepshield.scheduler")
+
+#: A withdrawal must stop matching within 5 s of taking effect: tick well inside that.
+DEFAULT_INTERVAL_S = 2.0
+
+
+class Scheduler:
+    """Runs ``rounds`` (callables taking the context) every ``interval_s`` until ``stop``."""
+
+    def __init__(self, ctx: ServiceContext, rounds: list[Callable[[ServiceContext], object]],
+                 interval_s: float = DEFAULT_INTERVAL_S) -> None:
+        self._ctx = ctx
+        self._rounds = rounds
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.rounds_run = 0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="deepshield-scheduler", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run_once(self) -> None:
+        for round_ in self._rounds:
+            try:
+                round_(self._ctx)
+            except Exception:  # a bad round must not kill the thread; the next round retries
+                log.exception("scheduled %s failed", getattr(round_, "__name__", round_))
+        self.rounds_run += 1
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.run_once()
+
+
+def server_rounds() -> list[Callable[[ServiceContext], object]]:
+    """What ``serve`` runs in the background: case clocks and withdrawals, then the outbox."""
+    from deepshield.services import cases, notifications
+
+    def case_clocks_and_withdrawals(ctx: ServiceContext) -> object:
+        return cases.tick(ctx)
+
+    def outbox(ctx: ServiceContext) -> object:
+        return notifications.deliver_due(ctx)
+
+    return [case_clocks_and_withdrawals, outbox]

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deepshield.api.app import create_app
-from deepshield.services.access import Role
+from deepshield.services.access import KEY_ROLES, Role
 from deepshield.services.context import ServiceContext
 from deepshield.services.keys import create_key
 from deepshield.settings import Settings
@@ -95,7 +95,7 @@ def start_api() -> Iterator[Callable[[Settings], Api]]:
             client = stack.enter_context(TestClient(create_app(settings)))
             ctx: ServiceContext = client.app.state.context  # type: ignore[attr-defined]
             api = Api(client, ctx)
-            for role in Role:
+            for role in sorted(KEY_ROLES):
                 info, token = create_key(ctx, role, f"{role.value} test key", KEY_MAKER)
                 api.tokens[role], api.key_ids[role] = token, info.key_id
             return api

@@ -32,6 +32,43 @@ EXPECTED_OPERATIONS = {
     ("put", "/bindings"),
     ("get", "/services/supportedAlgorithms"),
     ("post", "/v1/verify"),
+    # Takedown cases (docs/CASES.md): intake, review, appeals, withdrawal, victims, misuse
+    ("post", "/v1/requests"),
+    ("post", "/v1/requests/public"),
+    ("get", "/v1/cases"),
+    ("get", "/v1/cases/due"),
+    ("get", "/v1/cases/{case_number}"),
+    ("patch", "/v1/cases/{case_number}"),
+    ("post", "/v1/cases/{case_number}/acknowledge"),
+    ("post", "/v1/cases/{case_number}/pause"),
+    ("post", "/v1/cases/{case_number}/resume"),
+    ("post", "/v1/cases/{case_number}/decision"),
+    ("post", "/v1/cases/{case_number}/close"),
+    ("post", "/v1/cases/{case_number}/appeals"),
+    ("post", "/v1/cases/{case_number}/appeals/{appeal_id}/decision"),
+    ("post", "/v1/cases/{case_number}/withdraw"),
+    ("post", "/v1/cases/{case_number}/withdraw/cancel"),
+    ("post", "/v1/cases/{case_number}/legal-hold"),
+    ("get", "/v1/cases/{case_number}/contact"),
+    ("get", "/v1/victim/status"),
+    ("post", "/v1/victim/withdraw"),
+    ("post", "/v1/misuse/strikes"),
+    ("get", "/v1/misuse/strikes"),
+    # The platform's content registry and the copy sweep's listing
+    ("post", "/v1/content"),
+    ("post", "/v1/content/import"),
+    ("get", "/v1/content/flagged"),
+    ("post", "/v1/content/{item_id}/removed"),
+    # Evidence packs and the transparency report
+    ("get", "/v1/cases/{case_number}/report"),
+    ("post", "/v1/reports/file"),
+    ("post", "/v1/reports/check"),
+    ("get", "/v1/reports/transparency"),
+    # The audit log and the notification outbox (admin)
+    ("get", "/v1/audit/verify"),
+    ("get", "/v1/audit/events"),
+    ("get", "/v1/notifications"),
+    ("post", "/v1/notifications/deliver"),
 }
 
 

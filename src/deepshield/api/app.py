@@ -11,14 +11,20 @@ from starlette.concurrency import run_in_threadpool
 from deepshield import __version__
 from deepshield.api.errors import install_error_handlers
 from deepshield.api.routes import (
+    audit,
     banks,
+    cases,
+    content,
     exchange,
     hashing,
     health,
     hma,
     matching,
+    notifications,
+    reports,
     soft_binding,
     verification,
+    victim,
     watermark,
 )
 from deepshield.api.uploads import BodySizeLimit
@@ -32,6 +38,10 @@ Hash images and videos, keep hash banks, and match uploads against them.
 Every `/v1` route except `/v1/health` needs `Authorization: Bearer <key>`; keys are made
 with `deepshield keys create --role admin|platform|helpline`. Errors are JSON
 `{"error": code, "detail": message}`. Uploaded media is hashed in memory and never stored.
+
+Takedown requests (`/v1/requests`, `/v1/cases`): victims and representatives file without a key
+at `/v1/requests/public` and follow their case with its number and PIN
+(`Authorization: Basic base64(case_number:pin)`, `/v1/victim/status`); never send the image.
 """
 
 
@@ -64,7 +74,8 @@ def create_app(settings: Settings, *, context: ServiceContext | None = None,
                   lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_bytes)
-    for module in (health, hashing, matching, banks, watermark, exchange, hma, soft_binding, verification):
+    for module in (health, hashing, matching, banks, audit, watermark, exchange, hma, soft_binding,
+                   verification, notifications, cases, victim, reports, content):
         app.include_router(module.router)
     return app
 

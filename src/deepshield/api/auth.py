@@ -1,14 +1,22 @@
-"""Bearer-key authentication and role checks, as FastAPI dependencies."""
+"""Authentication and role checks, as FastAPI dependencies.
+
+Keys come as ``Authorization: Bearer <key>``. On the case routes a victim may instead send her
+case number and PIN as ``Authorization: Basic base64(case_number:pin)``.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from deepshield.api.rate_limit import public_rate_limit
 from deepshield.errors import Unauthorized
+from deepshield.services import cases as case_service
 from deepshield.services.access import Action, Principal, authorize
 from deepshield.services.context import ServiceContext
 from deepshield.services.keys import authenticate, cached_principal
@@ -28,11 +36,77 @@ def require(action: Action) -> Callable[[Request], Coroutine[Any, Any, Principal
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-        ctx: ServiceContext = request.app.state.context
-        principal = cached_principal(ctx, token)
-        if principal is None:
-            principal = await run_in_threadpool(authenticate, ctx, token)
+        principal = await _key_principal(request, token)
         authorize(principal, action)
         return principal
+
+    return dependency
+
+
+async def _key_principal(request: Request, token: str) -> Principal:
+    ctx: ServiceContext = request.app.state.context
+    principal = cached_principal(ctx, token)
+    if principal is None:
+        principal = await run_in_threadpool(authenticate, ctx, token)
+    return principal
+
+
+def victim_credentials(token: str) -> tuple[str, str]:
+    """The case number and PIN of a Basic credential. Anything malformed is refused with the
+    same ``Unauthorized(NOT_RECOGNISED)`` as a wrong PIN, so a caller learns nothing from it."""
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise Unauthorized(case_service.NOT_RECOGNISED) from None
+    case_number, separator, pin = decoded.partition(":")
+    # Case numbers are short; a long value is not one (and is not worth a KDF run).
+    if not separator or not case_number or not pin or len(case_number) > 64 or len(pin) > 64:
+        raise Unauthorized(case_service.NOT_RECOGNISED)
+    return case_number.strip(), pin.strip()
+
+
+async def victim_principal(request: Request, token: str) -> Principal:
+    """The victim's principal for a Basic credential, or ``Unauthorized(NOT_RECOGNISED)``.
+
+    Each attempt costs a slow KDF run, so attempts are rate-limited per client address like
+    the public routes (the service also locks a case after repeated failures)."""
+    await public_rate_limit(request)
+    case_number, pin = victim_credentials(token)
+    ctx: ServiceContext = request.app.state.context
+    return await run_in_threadpool(case_service.victim_principal, ctx, case_number, pin)
+
+
+def require_case_access(action: Action) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+    """Like ``require``, but a victim may also authenticate with her case number and PIN
+    (``Authorization: Basic base64(case_number:pin)``). Her principal reaches only her case:
+    the service scopes every call by ``principal.case_number``."""
+
+    async def dependency(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "basic" and token.strip():
+            principal = await victim_principal(request, token)
+        elif scheme.lower() == "bearer" and token.strip():
+            principal = await _key_principal(request, token)
+        else:
+            raise Unauthorized("send an API key as 'Authorization: Bearer <key>', or a case number and "
+                               "PIN as 'Authorization: Basic base64(case_number:pin)'")
+        authorize(principal, action)
+        return principal
+
+    return dependency
+
+
+def require_victim() -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+    """A dependency for the victim's own routes: only a case number and PIN (Basic) are accepted.
+    Every failed login (unknown case, wrong PIN, locked, malformed credential) is the same 401."""
+
+    async def dependency(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "basic" or not token.strip():
+            raise Unauthorized("send the case number and PIN as "
+                               "'Authorization: Basic base64(case_number:pin)'")
+        return await victim_principal(request, token)
 
     return dependency

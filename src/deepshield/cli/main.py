@@ -5,7 +5,16 @@ from __future__ import annotations
 import typer
 
 from deepshield import __version__
-from deepshield.cli import bank_commands, key_commands, watermark_commands
+from deepshield.cli import (
+    audit_commands,
+    bank_commands,
+    case_commands,
+    content_commands,
+    key_commands,
+    notification_commands,
+    report_commands,
+    watermark_commands,
+)
 from deepshield.cli.hash_commands import hash_command
 from deepshield.cli.label_commands import label_command
 from deepshield.cli.match_commands import match_command
@@ -46,8 +55,13 @@ app.command("serve")(serve_command)
 app.command("label")(label_command)
 app.command("verify")(verify_command)
 app.add_typer(bank_commands.app, name="bank")
+app.add_typer(case_commands.app, name="cases")
+app.add_typer(content_commands.app, name="content")
+app.add_typer(audit_commands.app, name="audit")
 app.add_typer(key_commands.app, name="keys")
 app.add_typer(watermark_commands.app, name="watermark")
+app.add_typer(notification_commands.app, name="notifications")
+app.add_typer(report_commands.app, name="report")
 
 
 def main() -> None:

@@ -9,6 +9,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from deepshield.errors import InvalidRequest, InvalidSignal, LowQualityHash
 from deepshield.services.context import ServiceContext
 from deepshield.services.hashing import MediaSignals, hash_media
@@ -168,10 +170,36 @@ def add_signals(
     actor: str,
 ) -> list[EntryInfo]:
     """Validate every signal, then add them all in one transaction (all or nothing)."""
+    new_entries = _new_entries(signals, origin, case_ref, ctx.settings.match.pdq_min_quality)
+    with ctx.store.transaction() as session:
+        return _write_entries(session, bank_name, new_entries, origin, actor)
+
+
+def add_signals_in(
+    session: Session,
+    bank_name: str,
+    signals: Sequence[SignalInput],
+    *,
+    origin: Origin,
+    case_ref: str | None,
+    actor: str,
+    min_quality: int,
+) -> list[EntryInfo]:
+    """``add_signals`` inside the caller's transaction, so that the entries are written with
+    (and only with) the caller's other changes, e.g. a takedown case. The store's generation
+    moves on when that transaction commits, so the next match sees the entries at once.
+
+    Duplicates are looked for within ``case_ref`` only: each case keeps its own entry of a
+    value that another case also reported, so one case's withdrawal leaves the other's."""
+    new_entries = _new_entries(signals, origin, case_ref, min_quality)
+    return _write_entries(session, bank_name, new_entries, origin, actor, per_case=True)
+
+
+def _new_entries(signals: Sequence[SignalInput], origin: Origin, case_ref: str | None,
+                 min_quality: int) -> list[repo.NewEntry]:
     if not signals:
         raise InvalidRequest("nothing to add: give at least one file or signal")
     case_ref = check_case_ref(case_ref)
-    min_quality = ctx.settings.match.pdq_min_quality
     new_entries = []
     for position, item in enumerate(signals):
         try:
@@ -180,14 +208,18 @@ def add_signals(
         except (InvalidSignal, LowQualityHash, InvalidRequest) as exc:
             raise type(exc)(f"signal {position + 1}: {exc.detail}") from exc
         new_entries.append(repo.NewEntry(signal_type, value, quality, origin.value, entry_case_ref))
-    with ctx.store.transaction() as session:
-        bank = repo.get_bank(session, bank_name)
-        results = repo.add_entries(session, bank, new_entries, actor)
-        created_ids = [entry.id for entry, created in results if created]
-        audit.record_event(session, actor, "bank.add", f"bank:{bank_name}",
-                           entry_ids=created_ids, origin=origin.value,
-                           duplicates=len(results) - len(created_ids))
-        return [EntryInfo.of(entry, bank_name, created) for entry, created in results]
+    return new_entries
+
+
+def _write_entries(session: Session, bank_name: str, new_entries: list[repo.NewEntry], origin: Origin,
+                   actor: str, *, per_case: bool = False) -> list[EntryInfo]:
+    bank = repo.get_bank(session, bank_name)
+    results = repo.add_entries(session, bank, new_entries, actor, per_case=per_case)  # marks the change
+    created_ids = [entry.id for entry, created in results if created]
+    audit.record_event(session, actor, "bank.add", f"bank:{bank_name}",
+                       entry_ids=created_ids, origin=origin.value,
+                       duplicates=len(results) - len(created_ids))
+    return [EntryInfo.of(entry, bank_name, created) for entry, created in results]
 
 
 def add_media(ctx: ServiceContext, bank_name: str, data: bytes, origin: str,

@@ -1,7 +1,10 @@
-"""Use cases: takedown requests from intake to closing (issue 6). CONTRACT SKELETON.
+"""Use cases: takedown requests from intake to closing (issue 6). THE CONTRACT.
 
 This file fixes the names and shapes that the doors (API, CLI), reports and benchmarks rely
-on. The bodies are being written; every function below must end up implemented and tested.
+on. The bodies are in ``case_intake`` (filing, completing), ``case_review`` (reading, clocks,
+decisions, appeals, misuse, legal hold, the tick) and ``victim_access`` (case number and PIN,
+status page, withdrawal), over the domain rules in ``deepshield.cases`` and the queries of
+``store.case_repository``.
 
 Vocabulary:
 - ``form``: the request as a plain dict (JSON from the API, or a file/flags at the CLI). See
@@ -116,6 +119,8 @@ class CaseView:
     locations: list[LocationView] = field(default_factory=list)
     appeals: list[AppealView] = field(default_factory=list)
     history: list[HistoryItem] = field(default_factory=list)
+    #: Set when the requester answered being in immediate danger: contact emergency services.
+    safety_advice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,42 +196,42 @@ class TickReport:
 def file_request(ctx: ServiceContext, form: dict[str, Any], principal: Principal | None, *,
                  request_key: str | None = None, now: datetime | None = None) -> FiledCase:
     """Take a request. ``principal`` None is a victim or representative filing without a key."""
-    raise NotImplementedError
+    return case_intake.file_request(ctx, form, principal, request_key=request_key, now=now)
 
 
 def update_request(ctx: ServiceContext, case_number: str, changes: dict[str, Any],
                    principal: Principal, *, now: datetime | None = None) -> CaseView:
     """Add what an incomplete request lacked; the clocks start when it becomes complete."""
-    raise NotImplementedError
+    return case_intake.update_request(ctx, case_number, changes, principal, now=now)
 
 
 def get_case(ctx: ServiceContext, case_number: str, principal: Principal) -> CaseView:
-    raise NotImplementedError
+    return case_review.get_case(ctx, case_number, principal)
 
 
 def list_cases(ctx: ServiceContext, principal: Principal, *, state: str | None = None,
                limit: int = 100) -> list[CaseView]:
-    raise NotImplementedError
+    return case_review.list_cases(ctx, principal, state=state, limit=limit)
 
 
 def due_cases(ctx: ServiceContext, principal: Principal, *, within: timedelta,
               now: datetime | None = None) -> list[DueItem]:
-    raise NotImplementedError
+    return case_review.due_cases(ctx, principal, within=within, now=now)
 
 
 def acknowledge(ctx: ServiceContext, case_number: str, principal: Principal, *,
                 now: datetime | None = None) -> CaseView:
-    raise NotImplementedError
+    return case_review.acknowledge(ctx, case_number, principal, now=now)
 
 
 def pause_clocks(ctx: ServiceContext, case_number: str, reason: str, principal: Principal, *,
                  now: datetime | None = None) -> CaseView:
-    raise NotImplementedError
+    return case_review.pause_clocks(ctx, case_number, reason, principal, now=now)
 
 
 def resume_clocks(ctx: ServiceContext, case_number: str, principal: Principal, *,
                   now: datetime | None = None) -> CaseView:
-    raise NotImplementedError
+    return case_review.resume_clocks(ctx, case_number, principal, now=now)
 
 
 def decide(ctx: ServiceContext, case_number: str, decision: str, reasons: str,
@@ -235,71 +240,78 @@ def decide(ctx: ServiceContext, case_number: str, decision: str, reasons: str,
     """``removed`` or ``declined``, with reasons. Removal banks the hashes for blocking and
     runs the copy sweep; the requester gets the decision and the uploader a statement of
     reasons that never identifies the victim."""
-    raise NotImplementedError
+    return case_review.decide(ctx, case_number, decision, reasons, principal, automated=automated,
+                              uploader_ref=uploader_ref, now=now)
 
 
 def close_case(ctx: ServiceContext, case_number: str, reason: str, principal: Principal, *,
                now: datetime | None = None) -> CaseView:
-    raise NotImplementedError
+    return case_review.close_case(ctx, case_number, reason, principal, now=now)
 
 
 def file_appeal(ctx: ServiceContext, case_number: str, statement: str, principal: Principal, *,
                 party: str = "requester", kind: str = "appeal",
                 now: datetime | None = None) -> CaseView:
-    raise NotImplementedError
+    return case_review.file_appeal(ctx, case_number, statement, principal, party=party, kind=kind, now=now)
 
 
 def decide_appeal(ctx: ServiceContext, case_number: str, appeal_id: int, outcome: str,
                   reasons: str, principal: Principal, *, now: datetime | None = None) -> CaseView:
     """Refused (``Forbidden``) when ``principal`` made the decision appealed against."""
-    raise NotImplementedError
+    return case_review.decide_appeal(ctx, case_number, appeal_id, outcome, reasons, principal, now=now)
 
 
 def record_strike(ctx: ServiceContext, subject_kind: str, subject_ref: str, reason: str,
                   principal: Principal, *, case_number: str | None = None,
                   automated: bool = False, now: datetime | None = None) -> StrikeView:
     """Warn first; suspend once the policy's number of strikes is reached."""
-    raise NotImplementedError
+    return case_review.record_strike(ctx, subject_kind, subject_ref, reason, principal,
+                                     case_number=case_number, automated=automated, now=now)
 
 
 def strikes_for(ctx: ServiceContext, subject_kind: str, subject_ref: str,
                 principal: Principal) -> list[StrikeView]:
-    raise NotImplementedError
+    return case_review.strikes_for(ctx, subject_kind, subject_ref, principal)
 
 
 def set_legal_hold(ctx: ServiceContext, case_number: str, hold: bool,
                    principal: Principal) -> CaseView:
-    raise NotImplementedError
+    return case_review.set_legal_hold(ctx, case_number, hold, principal)
 
 
 def read_contact(ctx: ServiceContext, case_number: str, principal: Principal) -> ContactView:
     """The requester's contact details (admin only; the read is audit-logged)."""
-    raise NotImplementedError
+    return case_review.read_contact(ctx, case_number, principal)
 
 
 def victim_principal(ctx: ServiceContext, case_number: str, pin: str, *,
                      now: datetime | None = None) -> Principal:
     """Check a case number and PIN (slow KDF; lockout after repeated failures). Raises
     ``Unauthorized(NOT_RECOGNISED)`` for every kind of failure alike."""
-    raise NotImplementedError
+    return victim_access.victim_principal(ctx, case_number, pin, now=now)
 
 
 def victim_status(ctx: ServiceContext, principal: Principal) -> VictimStatus:
-    raise NotImplementedError
+    return victim_access.victim_status(ctx, principal)
 
 
 def request_withdrawal(ctx: ServiceContext, case_number: str, principal: Principal, *,
                        cool_off: timedelta | None = None, now: datetime | None = None) -> CaseView:
     """Withdraw: after the cool-off (settings default) the case's hashes leave every bank and
     partner export. With no cool-off it takes effect at once."""
-    raise NotImplementedError
+    return victim_access.request_withdrawal(ctx, case_number, principal, cool_off=cool_off, now=now)
 
 
 def cancel_withdrawal(ctx: ServiceContext, case_number: str, principal: Principal) -> CaseView:
-    raise NotImplementedError
+    return victim_access.cancel_withdrawal(ctx, case_number, principal)
 
 
 def tick(ctx: ServiceContext, *, now: datetime | None = None) -> TickReport:
     """Escalate clocks near their deadline, mark breaches, apply withdrawals whose cool-off
     ended. Idempotent; ``serve`` runs it every few seconds and ``deepshield cases tick`` once."""
-    raise NotImplementedError
+    return case_review.tick(ctx, now=now)
+
+
+# The bodies live in three modules (intake, review, the victim's access) that import the
+# dataclasses above; they are bound here last so either side may be imported first.
+from deepshield.services import case_intake, case_review, victim_access  # noqa: E402

@@ -50,6 +50,8 @@ def parse_role(name: str) -> Role:
 
 def create_key(ctx: ServiceContext, role: Role, label: str, actor: str) -> tuple[KeyInfo, str]:
     """Create a key; returns its record and the full key, which is never shown again."""
+    if role not in KEY_ROLES:
+        raise InvalidRequest(f"an API key cannot hold the {role.value} role")
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     with ctx.store.transaction() as session:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from deepshield.store.models import AuditChainHead, AuditEvent
 
@@ -107,7 +107,11 @@ def _events(connection: Connection, batch: int = 5000) -> Iterator[Any]:
 
 
 def verify_chain(connection: Connection) -> ChainReport:
-    """Recompute the whole chain; report every break (up to ``MAX_PROBLEMS``)."""
+    """Recompute the whole chain; report every break (up to ``MAX_PROBLEMS``).
+
+    ``connection`` must read one snapshot (``verify_snapshot`` sets that up): read statement
+    by statement while others append, the head can run ahead of the events read before it,
+    which looks exactly like tampering."""
     report = ChainReport()
 
     def problem(seq: int | None, message: str) -> None:
@@ -135,10 +139,36 @@ def verify_chain(connection: Connection) -> ChainReport:
         problem(None, "the chain head is missing")
     else:
         report.head_seq, report.head_hash = int(head.seq), str(head.entry_hash)
-        if int(head.seq) != expected_seq - 1 or head.entry_hash != prev_hash:
-            problem(expected_seq, f"the chain ends at event {expected_seq - 1} but its head says "
-                    f"{head.seq}: events were removed from the end, or added outside the chain")
+        if int(head.seq) != expected_seq - 1:
+            # The first event the two disagree about: a removed one, or one added past the head.
+            problem(min(int(head.seq), expected_seq - 1) + 1,
+                    f"the chain ends at event {expected_seq - 1} but its head says {head.seq}: "
+                    "events were removed from the end, or added outside the chain")
+        elif head.entry_hash != prev_hash:
+            # Every event checks out, so someone rewrote events and recomputed the hashes
+            # after them; only the head (or a copy of it kept elsewhere) still knows.
+            problem(expected_seq - 1, f"the hash of the last event ({expected_seq - 1}) is not the "
+                    "one its head recorded: events were rewritten and the chain recomputed")
     return report
+
+
+def verify_snapshot(engine: Engine) -> ChainReport:
+    """``verify_chain`` on one consistent snapshot of the database, so events appended by
+    others while it reads are never mistaken for a broken chain (their head and their events
+    arrive together, or not at all). Read-only; takes no lock that blocks writers."""
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # Each statement of READ COMMITTED sees a newer database: read the head and
+            # every batch of events as of one moment instead.
+            connection.execution_options(isolation_level="REPEATABLE READ")
+        else:
+            # pysqlite starts no transaction for SELECTs, so each would see the newest
+            # commit; an explicit BEGIN holds one WAL snapshot from the first read.
+            connection.exec_driver_sql("BEGIN")
+        try:
+            return verify_chain(connection)
+        finally:
+            connection.rollback()
 
 
 def rebuild_head(connection: Connection) -> None:

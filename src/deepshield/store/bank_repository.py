@@ -68,27 +68,30 @@ def _record_change(session: Session, entry_ids: Sequence[int]) -> None:
 
 
 def add_entries(
-    session: Session, bank: Bank, new_entries: Sequence[NewEntry], added_by: str
+    session: Session, bank: Bank, new_entries: Sequence[NewEntry], added_by: str, *,
+    per_case: bool = False,
 ) -> list[tuple[BankEntry, bool]]:
     """Add entries; a value already active in the bank is returned instead of duplicated.
+
+    With ``per_case``, only an active entry of the same case reference counts as a duplicate:
+    two takedown cases that report the same image each get their own entry, so withdrawing
+    one case never unblocks the other's.
 
     Returns ``(entry, created)`` per input, in input order.
     """
     results: list[tuple[BankEntry, bool]] = []
     created: list[BankEntry] = []
-    seen: dict[tuple[str, str], BankEntry] = {}
+    seen: dict[tuple[str, str, str | None], BankEntry] = {}
     now = utcnow()
     for new in new_entries:
         digest = value_digest(new.value)
-        key = (new.signal_type, digest)
-        existing = seen.get(key) or session.scalar(
-            select(BankEntry).where(
-                BankEntry.bank_id == bank.id,
-                BankEntry.signal_type == new.signal_type,
-                BankEntry.value_digest == digest,
-                BankEntry.withdrawn_at.is_(None),
-            )
-        )
+        key = (new.signal_type, digest, new.case_ref if per_case else None)
+        conditions = [BankEntry.bank_id == bank.id, BankEntry.signal_type == new.signal_type,
+                      BankEntry.value_digest == digest, BankEntry.withdrawn_at.is_(None)]
+        if per_case:
+            conditions.append(BankEntry.case_ref.is_(None) if new.case_ref is None
+                              else BankEntry.case_ref == new.case_ref)
+        existing = seen.get(key) or session.scalar(select(BankEntry).where(*conditions).limit(1))
         if existing is not None:
             seen[key] = existing
             results.append((existing, False))

@@ -1,0 +1,116 @@
+"""Evidence packs and the transparency report: ``/v1/cases/{case_number}/report``,
+``/v1/reports/file``, ``/v1/reports/check`` and ``/v1/reports/transparency``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from deepshield.api.auth import require, require_case_access, service_context
+from deepshield.api.rate_limit import public_rate_limit
+from deepshield.api.routes._openapi import ERRORS, FILE_UPLOAD
+from deepshield.api.uploads import read_upload
+from deepshield.errors import Forbidden, Unauthorized
+from deepshield.services import reporting
+from deepshield.services.access import Action, Principal
+from deepshield.services.context import ServiceContext
+
+router = APIRouter(tags=["reports"])
+
+_PDF: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "The signed evidence pack (PDF)"},
+    404: {"model": ERRORS[400]["model"], "description": "No case with that number is visible to you, "
+                                                        "or no signing keys (run `deepshield keys init`)"},
+    **ERRORS,
+}
+_require_check = require(Action.REPORT_EVIDENCE)
+
+
+def _pdf_response(pdf: bytes, filename: str) -> Response:
+    # no-store: a pack names a case and its content's hashes; no cache along the way keeps it.
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
+
+
+@router.get("/v1/cases/{case_number}/report", response_class=Response, responses=_PDF)
+async def case_report(
+    case_number: str,
+    include_contact: bool = Query(False, description="Include the requester's name and email "
+                                  "(admin only; the read is audit-logged)."),
+    principal: Principal = Depends(require_case_access(Action.REPORT_EVIDENCE)),
+    ctx: ServiceContext = Depends(service_context),
+) -> Response:
+    """The case's signed evidence pack: state, clocks, decision, appeals, locations, hashes and
+    history, with its contents embedded as `evidence.json`. A victim (case number and PIN as
+    Basic credentials) gets her own case; a helpline the cases it filed. No picture, and no
+    contact details unless an admin asks with `include_contact=true`."""
+    report = await run_in_threadpool(
+        lambda: reporting.evidence_for_case(ctx, case_number, principal, include_contact=include_contact))
+    return _pdf_response(report.pdf, f"evidence-{report.pack.case_number}.pdf")
+
+
+@router.post("/v1/reports/file", response_class=Response, responses=_PDF, openapi_extra=FILE_UPLOAD)
+async def file_report(
+    request: Request,
+    principal: Principal = Depends(require_case_access(Action.REPORT_EVIDENCE)),
+    ctx: ServiceContext = Depends(service_context),
+) -> Response:
+    """A signed evidence pack for the uploaded `file` (hashed in memory, never stored or
+    embedded): PDQ, MD5, SHA-256 (a video's vPDQ frame hashes) and its label verification."""
+    upload = await read_upload(request, ctx.settings.limits.max_bytes)
+    report = await run_in_threadpool(reporting.evidence_for_file, ctx, upload.data, principal)
+    return _pdf_response(report.pdf, "evidence-file.pdf")
+
+
+async def _checker(request: Request) -> Principal | None:
+    """A key's principal when one is sent; else None after the public rate limit. Anyone holding
+    a pack (the police, a platform) may check it, like ``/v1/verify``."""
+    if request.headers.get("authorization", "").lower().startswith("bearer "):
+        try:
+            return await _require_check(request)
+        except (Unauthorized, Forbidden):  # a wrong key, or a role without packs: still public
+            pass
+    await public_rate_limit(request)
+    return None
+
+
+@router.post("/v1/reports/check", responses=ERRORS, openapi_extra=FILE_UPLOAD)
+async def check_report(
+    request: Request,
+    _: Principal | None = Depends(_checker),
+    ctx: ServiceContext = Depends(service_context),
+) -> dict[str, Any]:
+    """Check an evidence pack PDF (uploaded as `file`): `valid` only when it is unchanged since
+    signing, the signature covers the whole file, and the signer is trusted here. `problems`
+    says what is wrong; `evidence` is the signed contents. 400 when it is not a readable PDF."""
+    upload = await read_upload(request, reporting.MAX_REPORT_BYTES)
+    result = await run_in_threadpool(reporting.check_report, ctx, upload.data)
+    return result.to_dict()
+
+
+@router.get("/v1/reports/transparency", response_class=Response, responses={
+    200: {"content": {"application/json": {}, "text/csv": {}},
+          "description": "The transparency report: JSON (nested) or CSV (metric, dimension, value)"},
+    **ERRORS})
+async def transparency_report(
+    format: str = Query("json", description="json or csv"),
+    since: str | None = Query(None, description="Period start: ISO 8601 date or date-time (UTC)"),
+    until: str | None = Query(None, description="Period end, exclusive"),
+    principal: Principal = Depends(require(Action.REPORT_TRANSPARENCY)),
+    ctx: ServiceContext = Depends(service_context),
+) -> Response:
+    """Aggregate counts over a period: cases by state, requester role, source and jurisdiction;
+    decisions; median and slowest handling times; clocks met and breached; automated versus
+    human; appeals, counter-notices, warnings and suspensions; the audit chain's head hash. No
+    case numbers, personal data or content hashes."""
+    fmt = reporting.transparency_format(format)
+    start = reporting.parse_period_bound(since, "since")
+    end = reporting.parse_period_bound(until, "until")
+    report = await run_in_threadpool(
+        lambda: reporting.transparency_report(ctx, principal, since=start, until=end))
+    text, media_type = reporting.report_as(report, fmt)
+    return Response(text, media_type=media_type)

@@ -1,0 +1,285 @@
+"""Use cases: taking a takedown request and completing an incomplete one.
+
+A request is written whole or not at all: the case, its locations, its contact details, its
+clocks, its hashes in the reports bank, the audit events and the receipt in the outbox share
+one transaction. Once it commits, a match of the content finds the case's hashes at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from deepshield.cases import intake, misuse, pins
+from deepshield.cases.clocks import jurisdictions_for
+from deepshield.cases.numbers import new_case_number
+from deepshield.cases.states import UPDATABLE, CaseState, require_move, require_state
+from deepshield.errors import Forbidden, InvalidRequest, InvalidSignal, LowQualityHash
+from deepshield.services import case_common as common
+from deepshield.services.access import Action, Principal, Role, authorize
+from deepshield.services.banks import SignalInput, validate_signal
+from deepshield.services.cases import CaseView, FiledCase
+from deepshield.services.context import ServiceContext
+from deepshield.store import case_repository as repo
+from deepshield.store.models import Case, CaseContact
+
+_MAX_REQUEST_KEY_CHARS = 200
+_REPORTS_BANK_DESCRIPTION = "Hashes of takedown requests (victims' devices and helplines), for review"
+
+
+def file_request(ctx: ServiceContext, form: dict[str, Any], principal: Principal | None, *,
+                 request_key: str | None = None, now: datetime | None = None) -> FiledCase:
+    """Take a request; see ``services.cases.file_request``.
+
+    Malformed input raises ``InvalidRequest`` naming the field and writes nothing. A request
+    lacking required items is kept as ``incomplete`` with ``missing`` saying what to add; a
+    complete one is ``valid`` with its clocks running and its hashes banked; one about a
+    person under 18 is ``referred`` to NCMEC's Take It Down and handled no further. The same
+    ``request_key`` from the same filer returns the first case (``pin`` None).
+    """
+    now = common.current_time(now)
+    if principal is not None:
+        authorize(principal, Action.CASE_FILE)
+    filed_by = principal.actor if principal is not None else common.PUBLIC_FILER
+    key_digest = _request_key_digest(filed_by, request_key, form)
+    form_in = intake.parse_form(form)
+    _check_role(form_in, principal)
+    hashes = _validated_hashes(ctx, form_in.hashes)
+    form_in = replace(form_in, hashes=hashes)
+
+    if key_digest is not None:
+        existing = _existing(ctx, key_digest)
+        if existing is not None:
+            return existing
+    reporter = principal.actor if principal is not None else (
+        misuse.reporter_ref_for_email(form_in.contact_email) if form_in.contact_email else None)
+    if reporter is not None:
+        with ctx.store.transaction() as session:
+            _refuse_suspended(session, reporter, now)
+
+    referred = intake.is_under_18(form_in)
+    lacking = [] if referred else intake.missing(form_in)
+    state = CaseState.REFERRED if referred else CaseState.INCOMPLETE if lacking else CaseState.VALID
+    require_move(CaseState.RECEIVED.value, state.value, f"become {state.value}")
+    if state is CaseState.VALID and hashes:
+        common.ensure_bank(ctx, ctx.settings.cases.reports_bank, _REPORTS_BANK_DESCRIPTION)
+    pin = pins.new_pin()
+    # The KDF runs before the transaction: no lock is held while it works.
+    pin_hash = pins.hash_pin(pin, ctx.settings.cases.pin_kdf_log2_n)
+
+    try:
+        with ctx.store.transaction() as session:
+            case_number = _unused_case_number(session)
+            case = repo.add_case(session, Case(
+                case_number=case_number, state=state.value,
+                requester_role=form_in.requester_role or "", filed_by=filed_by[:64],
+                received_at=now, pin_hash=pin_hash, pin_failures=0, request_key=key_digest,
+                legal_hold=False))
+            contact = None
+            if referred:
+                # Nothing identifying and no content details are kept for a child's case:
+                # only that it was referred, and where.
+                kept = intake.RequestForm(requester_role=form_in.requester_role, depicted_under_18=True)
+                common.set_answers(case, kept, [])
+            else:
+                repo.add_locations(session, case.id, [(loc.kind, loc.location) for loc in form_in.locations])
+                contact = _save_contact(session, case.id, form_in)
+                common.set_answers(case, form_in, hashes if lacking else [])
+                case.jurisdictions = ",".join(sorted(
+                    jurisdictions_for(form_in.countries)))
+            common.record(session, principal.actor if principal else common.PUBLIC_FILER, "case.file", case,
+                          state=case.state, requester_role=case.requester_role,
+                          locations=len(form_in.locations) if not referred else 0,
+                          hashes=len(hashes) if not referred else 0, missing=len(lacking),
+                          in_immediate_danger=bool(form_in.in_immediate_danger))
+            if state is CaseState.VALID:
+                _complete(session, ctx, case, form_in, filed_by, now)
+            common.notify(session, ctx.settings, "received", case, contact,
+                          _receipt_detail(session, case, form_in, lacking))
+            case_id = case.id
+    except IntegrityError:
+        # Two retries with one key raced: the first one's case is the answer.
+        if key_digest is not None:
+            existing = _existing(ctx, key_digest)
+            if existing is not None:
+                return existing
+        raise
+    return FiledCase(common.view_by_id(ctx, case_id), pin)
+
+
+def update_request(ctx: ServiceContext, case_number: str, changes: dict[str, Any],
+                   principal: Principal, *, now: datetime | None = None) -> CaseView:
+    """Add what an incomplete request lacked (same fields as the form; locations and hashes are
+    added to those given before). When nothing is missing any more the case becomes ``valid``
+    and its clocks start now; answering that the person is under 18 refers it instead."""
+    now = common.current_time(now)
+    authorize(principal, Action.CASE_UPDATE)
+    change = intake.parse_form(changes)
+    if change.requester_role is not None:
+        _check_role(change, principal)
+    change = replace(change, hashes=_validated_hashes(ctx, change.hashes))
+    # The bank a completed request's hashes go to; creating it is harmless if this stays incomplete.
+    common.ensure_bank(ctx, ctx.settings.cases.reports_bank, _REPORTS_BANK_DESCRIPTION)
+    with ctx.store.transaction() as session:
+        case = common.load_visible(session, case_number, principal, for_update=True)
+        require_state(case.state, UPDATABLE, "be updated: only an incomplete request can be")
+        if case.filed_by == common.PUBLIC_FILER:
+            if change.requester_role == "helpline":
+                raise Forbidden("requester_role: a request filed without a key cannot become a helpline's")
+            if change.contact_email:
+                _refuse_suspended(session, misuse.reporter_ref_for_email(change.contact_email), now)
+        stored = common.stored_form(session, case)
+        merged = stored.merged(change)
+        if merged.webhook_url and merged.requester_role != "helpline":
+            raise InvalidRequest("contact.webhook_url: only a helpline's request may give a webhook")
+        under_18 = intake.is_under_18(merged)
+        lacking = [] if under_18 else intake.missing(merged)
+        new_locations = [loc for loc in merged.locations if loc not in stored.locations]
+        changed = sorted(name for name, value in change.__dict__.items() if value not in (None, ()))
+        contact = None
+        if under_18:
+            require_move(case.state, CaseState.REFERRED.value, "be referred")
+            _refer(session, case, merged)
+        else:
+            repo.add_locations(session, case.id, [(loc.kind, loc.location) for loc in new_locations])
+            contact = _save_contact(session, case.id, merged)
+            case.requester_role = merged.requester_role or ""
+            common.set_answers(case, merged, merged.hashes if lacking else [])
+            case.jurisdictions = ",".join(sorted(jurisdictions_for(merged.countries)))
+            if not lacking:
+                require_move(case.state, CaseState.VALID.value, "become valid")
+                case.state = CaseState.VALID.value
+        common.record(session, principal.actor, "case.update", case, state=case.state, fields=changed,
+                      locations_added=len(new_locations), missing=len(lacking))
+        if case.state == CaseState.VALID.value:
+            _complete(session, ctx, case, merged, principal.actor, now)
+        if case.state in (CaseState.VALID.value, CaseState.REFERRED.value):
+            # The receipt of the now complete (or referred) request.
+            common.notify(session, ctx.settings, "received", case, contact,
+                          _receipt_detail(session, case, merged, lacking))
+        case_id = case.id
+    return common.view_by_id(ctx, case_id)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _complete(session: Session, ctx: ServiceContext, case: Case, form: intake.RequestForm, actor: str,
+              now: datetime) -> None:
+    """The request is complete: start its clocks from now and bank its hashes for review."""
+    case.completed_at = now
+    clocks = common.start_clocks(session, ctx.settings, case, form, now)
+    entries = common.bank_hashes(session, ctx.settings, case, form.hashes,
+                                 bank_name=ctx.settings.cases.reports_bank,
+                                 origin=common.origin_for(form.requester_role), actor=actor)
+    common.record(session, common.SYSTEM_ACTOR, "case.valid", case, automated=True,
+                  clocks=[{"jurisdiction": c.jurisdiction, "duty": c.duty, "due_at": c.due_at.isoformat()}
+                          for c in clocks],
+                  entry_ids=[entry.id for entry in entries])
+
+
+def _refer(session: Session, case: Case, form: intake.RequestForm) -> None:
+    """Turn an incomplete request into an under-18 referral: nothing identifying is kept."""
+    case.state = CaseState.REFERRED.value
+    contact = repo.get_contact(session, case.id)
+    if contact is not None:
+        session.delete(contact)
+    for location in repo.locations_of(session, case.id):
+        session.delete(location)
+    common.set_answers(case, intake.RequestForm(requester_role=form.requester_role, depicted_under_18=True),
+                       [])
+    case.jurisdictions = ""
+    session.flush()
+
+
+def _receipt_detail(session: Session, case: Case, form: intake.RequestForm,
+                    lacking: list[str]) -> dict[str, Any]:
+    """What the receipt says: the state, what is missing, the deadlines, and where to go."""
+    detail: dict[str, Any] = {"state": case.state, "missing": list(lacking),
+                              "clocks": [{"jurisdiction": c.jurisdiction, "duty": c.duty, "due_at": c.due_at}
+                                         for c in repo.clocks_of(session, case.id)]}
+    if case.state == CaseState.REFERRED.value:
+        detail["referral"] = intake.UNDER_18_REFERRAL
+    if form.in_immediate_danger:
+        detail["safety_advice"] = intake.SAFETY_ADVICE
+    if case.due_at is not None:
+        detail["due_at"] = case.due_at.isoformat()
+    return detail
+
+
+def _save_contact(session: Session, case_id: int, form: intake.RequestForm) -> CaseContact:
+    return repo.save_contact(session, case_id, signature_name=form.signature_name or "",
+                             contact_email=form.contact_email or "", webhook_url=form.webhook_url or "")
+
+
+def _check_role(form: intake.RequestForm, principal: Principal | None) -> None:
+    if form.requester_role == "helpline" and (principal is None
+                                              or principal.role not in (Role.HELPLINE, Role.ADMIN)):
+        raise Forbidden("requester_role: only a helpline's key may file as a helpline")
+    if form.webhook_url and form.requester_role not in (None, "helpline"):
+        raise InvalidRequest("contact.webhook_url: only a helpline's request may give a webhook")
+    if form.webhook_url and (principal is None or principal.role not in (Role.HELPLINE, Role.ADMIN)):
+        raise InvalidRequest("contact.webhook_url: only a helpline's request may give a webhook")
+
+
+def _validated_hashes(ctx: ServiceContext,
+                      hashes: tuple[intake.HashInput, ...]) -> tuple[intake.HashInput, ...]:
+    """Each hash checked as the banks check it (shape, bits set, quality), normalised."""
+    min_quality = ctx.settings.match.pdq_min_quality
+    checked = []
+    for index, item in enumerate(hashes):
+        try:
+            signal_type, value, quality = validate_signal(
+                SignalInput(item.signal_type, item.value, item.quality), min_quality)
+        except (InvalidSignal, LowQualityHash) as exc:
+            raise InvalidRequest(f"hashes[{index}]: {exc.detail}") from exc
+        checked.append(intake.HashInput(signal_type, value, quality))
+    return tuple(dict.fromkeys(checked))
+
+
+def _request_key_digest(filed_by: str, request_key: str | None, form: object) -> str | None:
+    """The stored idempotency key, scoped to the filer: one filer's key never finds another's
+    case. Every filer without an API key shares one scope, so there the key alone must not
+    find a case: it is bound to the form too (a retry sends the same form with the same key;
+    anyone else would need to know both)."""
+    if request_key is None:
+        return None
+    if (not isinstance(request_key, str) or not request_key.strip()
+            or len(request_key) > _MAX_REQUEST_KEY_CHARS or not request_key.isprintable()):
+        raise InvalidRequest(f"request_key: 1-{_MAX_REQUEST_KEY_CHARS} printable characters")
+    form_digest = ""
+    if filed_by == common.PUBLIC_FILER:
+        form_digest = hashlib.sha256(json.dumps(form, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(f"{filed_by}\x00{request_key.strip()}\x00{form_digest}".encode()).hexdigest()
+
+
+def _existing(ctx: ServiceContext, key_digest: str) -> FiledCase | None:
+    with ctx.store.transaction() as session:
+        case = repo.get_by_request_key(session, key_digest)
+        if case is None:
+            return None
+        common.record(session, case.filed_by, "case.read", case, retry=True)
+        return FiledCase(common.case_view(session, ctx.settings, case), None)
+
+
+def _unused_case_number(session: Any) -> str:
+    while True:  # 60 random bits: a clash is all but impossible, but costs nothing to rule out
+        number = new_case_number()
+        if repo.get_by_number(session, number) is None:
+            return number
+
+
+def _refuse_suspended(session: Session, subject_ref: str, now: datetime) -> None:
+    """``Forbidden`` while the reporter (a key's actor, or a public filer's hashed email) is suspended."""
+    strikes = [misuse.PastStrike(strike.kind, strike.at, strike.until)
+               for strike in repo.strikes_for(session, "reporter", subject_ref)]
+    suspended, until = misuse.suspended_until(strikes, now)
+    if suspended:
+        when = f"{until:%Y-%m-%d %H:%M} UTC" if until is not None else "an operator lifts the suspension"
+        raise Forbidden(f"this reporter is suspended until {when}")

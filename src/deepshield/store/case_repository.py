@@ -1,0 +1,264 @@
+"""Reads and writes of takedown cases: the case, its contact, locations, clocks, pauses,
+appeals, misuse strikes, and the bank entries and content items that point at it.
+
+Only ``deepshield.services`` calls this; it holds no rules (those are in ``deepshield.cases``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from deepshield.store.models import (
+    Appeal,
+    Bank,
+    BankEntry,
+    Case,
+    CaseClock,
+    CaseContact,
+    CaseLocation,
+    ClockPause,
+    ContentItem,
+    MisuseStrike,
+)
+
+
+def case_ref(case_id: int) -> str:
+    """The reference bank entries carry for a case: its id, never its number or any PII."""
+    return f"case:{case_id}"
+
+
+# --- cases --------------------------------------------------------------------------------------
+
+
+def add_case(session: Session, case: Case) -> Case:
+    session.add(case)
+    session.flush()
+    return case
+
+
+def get_by_number(session: Session, case_number: str, *, for_update: bool = False) -> Case | None:
+    """The case with this number; ``for_update`` locks its row (PostgreSQL) until commit, so
+    two requests changing one case take turns."""
+    query = select(Case).where(Case.case_number == case_number)
+    if for_update:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def get_by_id(session: Session, case_id: int, *, for_update: bool = False) -> Case | None:
+    query = select(Case).where(Case.id == case_id)
+    if for_update:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def get_by_request_key(session: Session, request_key: str) -> Case | None:
+    return session.scalar(select(Case).where(Case.request_key == request_key))
+
+
+def list_cases(session: Session, *, filed_by: str | None = None, state: str | None = None,
+               limit: int = 100) -> list[Case]:
+    """Cases newest first, optionally only one filer's and one state's."""
+    query = select(Case)
+    if filed_by is not None:
+        query = query.where(Case.filed_by == filed_by)
+    if state is not None:
+        query = query.where(Case.state == state)
+    return list(session.scalars(query.order_by(Case.received_at.desc(), Case.id.desc()).limit(limit)))
+
+
+def withdrawals_due(session: Session, now: datetime) -> list[int]:
+    """Ids of cases whose requested withdrawal's cool-off has ended and that are not yet withdrawn."""
+    return list(session.scalars(
+        select(Case.id).where(Case.withdraw_effective_at.is_not(None), Case.withdraw_effective_at <= now,
+                              Case.withdrawn_at.is_(None)).order_by(Case.id)))
+
+
+# --- contact ------------------------------------------------------------------------------------
+
+
+def get_contact(session: Session, case_id: int) -> CaseContact | None:
+    return session.get(CaseContact, case_id)
+
+
+def save_contact(session: Session, case_id: int, *, signature_name: str, contact_email: str,
+                 webhook_url: str) -> CaseContact:
+    contact = session.get(CaseContact, case_id)
+    if contact is None:
+        contact = CaseContact(case_id=case_id)
+        session.add(contact)
+    contact.signature_name = signature_name
+    contact.contact_email = contact_email
+    contact.webhook_url = webhook_url
+    session.flush()
+    return contact
+
+
+def erase_contact(session: Session, case_id: int, at: datetime) -> bool:
+    """Blank the contact details (the row stays, saying when they were erased); False when
+    there was nothing left to erase."""
+    contact = session.get(CaseContact, case_id)
+    if contact is None or contact.erased_at is not None:
+        return False
+    contact.signature_name = ""
+    contact.contact_email = ""
+    contact.webhook_url = ""
+    contact.erased_at = at
+    session.flush()
+    return True
+
+
+# --- locations ----------------------------------------------------------------------------------
+
+
+def locations_of(session: Session, case_id: int) -> list[CaseLocation]:
+    return list(session.scalars(select(CaseLocation).where(CaseLocation.case_id == case_id)
+                                .order_by(CaseLocation.id)))
+
+
+def add_locations(session: Session, case_id: int, items: Iterable[tuple[str, str]]) -> list[CaseLocation]:
+    rows = [CaseLocation(case_id=case_id, kind=kind, location=location, status="pending")
+            for kind, location in items]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def set_location_status(session: Session, case_id: int, status: str, at: datetime) -> int:
+    """Set every location of the case to ``status``; returns how many there are."""
+    rows = locations_of(session, case_id)
+    for row in rows:
+        row.status = status
+        row.actioned_at = at
+    session.flush()
+    return len(rows)
+
+
+# --- clocks and pauses --------------------------------------------------------------------------
+
+
+def clocks_of(session: Session, case_id: int) -> list[CaseClock]:
+    return list(session.scalars(select(CaseClock).where(CaseClock.case_id == case_id)
+                                .order_by(CaseClock.due_at, CaseClock.id)))
+
+
+def add_clock(session: Session, case_id: int, *, jurisdiction: str, duty: str, started_at: datetime,
+              due_at: datetime) -> CaseClock:
+    clock = CaseClock(case_id=case_id, jurisdiction=jurisdiction, duty=duty, started_at=started_at,
+                      due_at=due_at)
+    session.add(clock)
+    session.flush()
+    return clock
+
+
+def pauses_of(session: Session, case_id: int) -> list[ClockPause]:
+    return list(session.scalars(select(ClockPause).where(ClockPause.case_id == case_id)
+                                .order_by(ClockPause.started_at, ClockPause.id)))
+
+
+def open_pause(session: Session, case_id: int) -> ClockPause | None:
+    return session.scalar(select(ClockPause).where(ClockPause.case_id == case_id,
+                                                   ClockPause.ended_at.is_(None)))
+
+
+def add_pause(session: Session, case_id: int, *, reason: str, paused_by: str, at: datetime) -> ClockPause:
+    pause = ClockPause(case_id=case_id, reason=reason, paused_by=paused_by, started_at=at)
+    session.add(pause)
+    session.flush()
+    return pause
+
+
+def cases_with_clocks_to_check(session: Session, *, states: Sequence[str], horizon: datetime) -> list[int]:
+    """Ids of cases in ``states`` with an unmet clock not yet both escalated and breached whose
+    deadline is before ``horizon`` (a clock can only escalate within its warning time of it)."""
+    return list(session.scalars(
+        select(CaseClock.case_id).join(Case, Case.id == CaseClock.case_id)
+        .where(Case.state.in_(list(states)), CaseClock.met_at.is_(None), CaseClock.due_at <= horizon,
+               (CaseClock.escalated_at.is_(None)) | (CaseClock.breached_at.is_(None)))
+        .group_by(CaseClock.case_id).order_by(CaseClock.case_id)))
+
+
+def open_clocks_due(session: Session, *, states: Sequence[str], before: datetime,
+                    filed_by: str | None = None) -> list[tuple[CaseClock, Case]]:
+    """Unmet clocks of cases in ``states`` due before ``before``, soonest first."""
+    query = (select(CaseClock, Case).join(Case, Case.id == CaseClock.case_id)
+             .where(Case.state.in_(list(states)), CaseClock.met_at.is_(None), CaseClock.due_at <= before))
+    if filed_by is not None:
+        query = query.where(Case.filed_by == filed_by)
+    return [(clock, case) for clock, case in session.execute(query.order_by(CaseClock.due_at, CaseClock.id))]
+
+
+def paused_case_ids(session: Session, case_ids: Sequence[int]) -> set[int]:
+    found: set[int] = set()
+    unique = sorted(set(case_ids))
+    for start in range(0, len(unique), 500):
+        found.update(session.scalars(select(ClockPause.case_id).where(
+            ClockPause.case_id.in_(unique[start:start + 500]), ClockPause.ended_at.is_(None))))
+    return found
+
+
+# --- appeals ------------------------------------------------------------------------------------
+
+
+def appeals_of(session: Session, case_id: int) -> list[Appeal]:
+    return list(session.scalars(select(Appeal).where(Appeal.case_id == case_id)
+                                .order_by(Appeal.filed_at, Appeal.id)))
+
+
+def get_appeal(session: Session, case_id: int, appeal_id: int) -> Appeal | None:
+    appeal = session.get(Appeal, appeal_id)
+    return appeal if appeal is not None and appeal.case_id == case_id else None
+
+
+def add_appeal(session: Session, appeal: Appeal) -> Appeal:
+    session.add(appeal)
+    session.flush()
+    return appeal
+
+
+# --- misuse -------------------------------------------------------------------------------------
+
+
+def strikes_for(session: Session, subject_kind: str, subject_ref: str) -> list[MisuseStrike]:
+    """A subject's strikes, oldest first."""
+    return list(session.scalars(select(MisuseStrike).where(MisuseStrike.subject_kind == subject_kind,
+                                                           MisuseStrike.subject_ref == subject_ref)
+                                .order_by(MisuseStrike.at, MisuseStrike.id)))
+
+
+def add_strike(session: Session, strike: MisuseStrike) -> MisuseStrike:
+    session.add(strike)
+    session.flush()
+    return strike
+
+
+# --- what points at a case ----------------------------------------------------------------------
+
+
+def entries_for_case(session: Session, case_id: int, *, bank_name: str | None = None,
+                     active_only: bool = True) -> list[tuple[BankEntry, str]]:
+    """Bank entries carrying the case's reference, in every bank (or one), with bank names."""
+    query = (select(BankEntry, Bank.name).join(Bank, Bank.id == BankEntry.bank_id)
+             .where(BankEntry.case_ref == case_ref(case_id)))
+    if bank_name is not None:
+        query = query.where(Bank.name == bank_name)
+    if active_only:
+        query = query.where(BankEntry.withdrawn_at.is_(None))
+    return [(entry, name) for entry, name in session.execute(query.order_by(BankEntry.id))]
+
+
+def count_active_entries(session: Session, case_id: int, bank_name: str) -> int:
+    return int(session.scalar(
+        select(func.count()).select_from(BankEntry).join(Bank, Bank.id == BankEntry.bank_id)
+        .where(BankEntry.case_ref == case_ref(case_id), Bank.name == bank_name,
+               BankEntry.withdrawn_at.is_(None), BankEntry.enabled.is_(True))) or 0)
+
+
+def count_content_items(session: Session, case_id: int) -> int:
+    """Items of the platform's content that a sweep for this case listed or removed."""
+    return int(session.scalar(select(func.count(func.distinct(ContentItem.item_id)))
+                              .where(ContentItem.case_id == case_id)) or 0)

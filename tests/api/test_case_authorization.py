@@ -1,0 +1,364 @@
+"""Who may call what on the case, victim and misuse routes: every route against every caller.
+
+Expected outcomes come from the permission table in ``services/access.py`` (``roles_for``) and
+the scoping rules, so the API and the table cannot drift apart silently:
+
+- no credentials where a key is needed: 401;
+- a key whose role the table does not allow: 403;
+- a victim's case number and PIN on a route whose action no victim may perform: 401 (those
+  routes take keys only);
+- an allowed caller naming a case outside its scope (another helpline's case, another
+  victim's case): 404 with exactly the answer an unknown case gets (``NOT_VISIBLE``);
+- otherwise the call succeeds (2xx).
+
+A refused call changes nothing: the target case, the case count and the strike count are
+compared before and after.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from deepshield.api.rate_limit import PublicRateLimiter
+from deepshield.services import cases as case_service
+from deepshield.services.access import Action, Principal, Role, roles_for
+from deepshield.services.keys import create_key
+from deepshield.services.signing_keys import init_signing_keys
+from deepshield.settings import CaseSettings, Settings
+from deepshield.store.models import Case, MisuseStrike
+
+#: Setup acts through the services as principals that are none of the callers, so that no
+#: caller is "the reviewer who made the decision" of a case it is asked to act on.
+SETUP = Principal("test:setup", Role.ADMIN)
+REVIEWER = Principal("test:reviewer", Role.PLATFORM)
+VICTIM_ONLY = "victim-only"  # a route that takes only a victim's case number and PIN
+PUBLIC = "public"  # a route open to everyone
+
+
+def complete_form(**changes: Any) -> dict[str, Any]:
+    form: dict[str, Any] = {
+        "requester_role": "victim",
+        "signature": {"name": "Alex Example", "statement_ticked": True},
+        "locations": [{"url": "https://platform.example/p/123"}],
+        "good_faith": True,
+        "contact": {"email": "survivor@example.org"},
+        "jurisdiction": {"depicted_person_country": "US", "platform_countries": ["US"]},
+        "age_check": {"depicted_under_18": False},
+        "safety_check": {"in_immediate_danger": False},
+    }
+    form.update(changes)
+    return form
+
+
+def incomplete_form() -> dict[str, Any]:
+    form = complete_form()
+    del form["good_faith"]
+    return form
+
+
+def basic(case_number: str, pin: str) -> dict[str, str]:
+    token = base64.b64encode(f"{case_number}:{pin}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@dataclass
+class Target:
+    """The case a call names (filed by the first helpline), in the state the route needs."""
+
+    case_number: str
+    pin: str
+    appeal_id: int | None = None
+
+
+@dataclass
+class World:
+    api: Any
+    other_helpline: dict[str, str]  # a second helpline's key
+    bystander: tuple[str, str]  # another case's number and PIN ("another victim")
+    names: list[int] = field(default_factory=lambda: [0])
+
+    def file(self, form: dict[str, Any]) -> Target:
+        response = self.api.client.post("/v1/requests", json=form, headers=self.api.headers(Role.HELPLINE))
+        assert response.status_code == 201, response.text
+        return Target(response.json()["case"]["case_number"], response.json()["pin"])
+
+    def unique(self) -> int:
+        self.names[0] += 1
+        return self.names[0]
+
+
+# --- What each route needs -------------------------------------------------------------------
+
+
+def _valid(world: World) -> Target:
+    return world.file(complete_form())
+
+
+def _incomplete(world: World) -> Target:
+    return world.file(incomplete_form())
+
+
+def _paused(world: World) -> Target:
+    target = _valid(world)
+    case_service.pause_clocks(world.api.ctx, target.case_number, "waiting for the requester", REVIEWER)
+    return target
+
+
+def _actioned(world: World) -> Target:
+    target = _valid(world)
+    case_service.decide(world.api.ctx, target.case_number, "declined", "not found at the URL", REVIEWER)
+    return target
+
+
+def _appealed(world: World) -> Target:
+    target = _actioned(world)
+    case = case_service.file_appeal(world.api.ctx, target.case_number, "it is still there", SETUP)
+    target.appeal_id = case.appeals[-1].id
+    return target
+
+
+def _withdrawing(world: World) -> Target:
+    """A case whose victim asked to withdraw it: pending, in its cool-off."""
+    target = _valid(world)
+    victim = Principal("test:victim", Role.VICTIM, case_number=target.case_number)
+    case_service.request_withdrawal(world.api.ctx, target.case_number, victim)
+    return target
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # as declared in the app
+    action: Action | str  # an Action, VICTIM_ONLY or PUBLIC
+    prepare: Callable[[World], Target] | None  # the target case; None for routes naming no case
+    request: Callable[[World, Target | None], dict[str, Any]]  # url and body of a valid call
+    #: A role's valid call, where it differs from the others' (a victim's withdrawal, the
+    #: platform's appeal on the uploader's behalf).
+    request_for: dict[Role, Callable[[World, Target | None], dict[str, Any]]] = field(default_factory=dict)
+    signs: bool = False  # answers with a signed document: needs the installation's signing keys
+
+    @property
+    def scoped(self) -> bool:
+        return "{case_number}" in self.path
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _case_url(suffix: str = "") -> Callable[[World, Target | None], dict[str, Any]]:
+    def request(world: World, target: Target | None) -> dict[str, Any]:
+        assert target is not None
+        return {"url": f"/v1/cases/{target.case_number}{suffix}"}
+    return request
+
+
+def _case_post(suffix: str, body: dict[str, Any]) -> Callable[[World, Target | None], dict[str, Any]]:
+    def request(world: World, target: Target | None) -> dict[str, Any]:
+        assert target is not None
+        return {"url": f"/v1/cases/{target.case_number}{suffix}", "json": body}
+    return request
+
+
+def _appeal_decision(world: World, target: Target | None) -> dict[str, Any]:
+    assert target is not None and target.appeal_id is not None
+    return {"url": f"/v1/cases/{target.case_number}/appeals/{target.appeal_id}/decision",
+            "json": {"outcome": "overturned", "reasons": "found it at the URL"}}
+
+
+def _strike(world: World, target: Target | None) -> dict[str, Any]:
+    return {"url": "/v1/misuse/strikes", "json": {"subject_kind": "uploader",
+                                                  "subject_ref": f"uploader-{world.unique()}",
+                                                  "reason": "re-uploaded removed content"}}
+
+
+ROUTES = [
+    Route("POST", "/v1/requests", Action.CASE_FILE, None,
+          lambda w, t: {"url": "/v1/requests", "json": complete_form()}),
+    Route("POST", "/v1/requests/public", PUBLIC, None,
+          lambda w, t: {"url": "/v1/requests/public", "json": complete_form()}),
+    Route("PATCH", "/v1/cases/{case_number}", Action.CASE_UPDATE, _incomplete,
+          _case_post("", {"good_faith": True})),
+    Route("GET", "/v1/cases", Action.CASE_LIST, None, lambda w, t: {"url": "/v1/cases"}),
+    Route("GET", "/v1/cases/due", Action.CASE_LIST, None, lambda w, t: {"url": "/v1/cases/due?hours=72"}),
+    Route("GET", "/v1/cases/{case_number}", Action.CASE_READ, _valid, _case_url()),
+    Route("POST", "/v1/cases/{case_number}/acknowledge", Action.CASE_REVIEW, _valid,
+          _case_url("/acknowledge")),
+    Route("POST", "/v1/cases/{case_number}/pause", Action.CASE_REVIEW, _valid,
+          _case_post("/pause", {"reason": "asked the requester"})),
+    Route("POST", "/v1/cases/{case_number}/resume", Action.CASE_REVIEW, _paused, _case_url("/resume")),
+    Route("POST", "/v1/cases/{case_number}/decision", Action.CASE_REVIEW, _valid,
+          _case_post("/decision", {"decision": "removed", "reasons": "non-consensual intimate image"})),
+    Route("POST", "/v1/cases/{case_number}/close", Action.CASE_REVIEW, _actioned,
+          _case_post("/close", {"reason": "done"})),
+    Route("POST", "/v1/cases/{case_number}/appeals", Action.CASE_APPEAL, _actioned,
+          _case_post("/appeals", {"statement": "it is still at the URL"}),
+          request_for={Role.PLATFORM: _case_post("/appeals", {"statement": "the uploader disputes it",
+                                                               "party": "uploader"})}),
+    Route("POST", "/v1/cases/{case_number}/appeals/{appeal_id}/decision", Action.CASE_APPEAL_DECIDE,
+          _appealed, _appeal_decision),
+    # A key's withdrawal is at once and must say so; a victim's waits for the cool-off.
+    Route("POST", "/v1/cases/{case_number}/withdraw", Action.CASE_WITHDRAW, _valid,
+          _case_post("/withdraw", {"confirm_now": True}),
+          request_for={Role.VICTIM: _case_post("/withdraw", {})}),
+    Route("POST", "/v1/cases/{case_number}/withdraw/cancel", Action.CASE_WITHDRAW, _withdrawing,
+          _case_url("/withdraw/cancel")),
+    Route("POST", "/v1/cases/{case_number}/legal-hold", Action.CASE_LEGAL_HOLD, _valid,
+          _case_post("/legal-hold", {"hold": True})),
+    Route("GET", "/v1/cases/{case_number}/contact", Action.CASE_READ_CONTACT, _valid, _case_url("/contact")),
+    # The evidence pack (PDF) of a case: api/routes/reports.py, behind the same case access.
+    Route("GET", "/v1/cases/{case_number}/report", Action.REPORT_EVIDENCE, _valid, _case_url("/report"),
+          signs=True),
+    Route("POST", "/v1/misuse/strikes", Action.MISUSE_MANAGE, None, _strike),
+    Route("GET", "/v1/misuse/strikes", Action.MISUSE_MANAGE, None,
+          lambda w, t: {"url": "/v1/misuse/strikes?subject_kind=uploader&subject_ref=uploader-1"}),
+    Route("GET", "/v1/victim/status", VICTIM_ONLY, _valid, lambda w, t: {"url": "/v1/victim/status"}),
+    Route("POST", "/v1/victim/withdraw", VICTIM_ONLY, _valid, lambda w, t: {"url": "/v1/victim/withdraw"}),
+]
+CASE_PREFIXES = ("/v1/requests", "/v1/cases", "/v1/victim", "/v1/misuse")
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    role: Role | None  # None: no credentials
+    #: For a helpline: another helpline's key. For a victim: another case's number and PIN.
+    other: bool = False
+
+    def __str__(self) -> str:
+        return self.name
+
+
+CALLERS = [
+    Caller("no credentials", None),
+    Caller("admin", Role.ADMIN),
+    Caller("platform", Role.PLATFORM),
+    Caller("helpline, its own case", Role.HELPLINE),
+    Caller("helpline, another helpline's case", Role.HELPLINE, other=True),
+    Caller("partner", Role.PARTNER),
+    Caller("provider", Role.PROVIDER),
+    Caller("victim, her own case", Role.VICTIM),
+    Caller("victim, another case", Role.VICTIM, other=True),
+]
+
+
+def expected_status(route: Route, caller: Caller) -> int | None:
+    """The status the table and scoping call for; None for "succeeds" (any 2xx)."""
+    if route.action == PUBLIC:
+        return None
+    if route.action == VICTIM_ONLY:
+        return None if caller.role is Role.VICTIM else 401
+    assert isinstance(route.action, Action)
+    allowed = roles_for(route.action)
+    if caller.role is None:
+        return 401
+    if caller.role is Role.VICTIM and Role.VICTIM not in allowed:
+        return 401  # a route no victim may use takes keys only
+    if caller.role not in allowed:
+        return 403
+    if route.scoped and caller.other:
+        return 404
+    return None
+
+
+def headers_for(world: World, caller: Caller, target: Target | None) -> dict[str, str]:
+    api = world.api
+    if caller.role is None:
+        return {}
+    if caller.role is Role.VICTIM:
+        if caller.other or target is None:
+            return basic(*world.bystander)
+        return basic(target.case_number, target.pin)
+    if caller.role is Role.HELPLINE and caller.other:
+        return world.other_helpline
+    return api.headers(caller.role)
+
+
+def _snapshot(world: World, target: Target | None) -> tuple[Any, ...]:
+    """What a refused call must leave as it was."""
+    with world.api.ctx.store.transaction() as session:
+        counts = (session.scalar(select(func.count()).select_from(Case)),
+                  session.scalar(select(func.count()).select_from(MisuseStrike)))
+    if target is None:
+        return counts
+    case = case_service.get_case(world.api.ctx, target.case_number, SETUP)
+    fields = dataclasses.asdict(case)
+    del fields["history"]  # reads are logged too; the history grows with every look
+    return counts, fields
+
+
+@pytest.fixture
+def world(start_api: Callable[[Settings], Any], settings: Settings) -> World:
+    cases = CaseSettings(pin_kdf_log2_n=10, pin_max_failures=100)
+    api = start_api(dataclasses.replace(settings, cases=cases))
+    # Every public call and victim login of the matrix comes from one address: no rate limit here.
+    api.client.app.state.public_rate_limiter = PublicRateLimiter(rate_per_minute=0)
+    _, token = create_key(api.ctx, Role.HELPLINE, "another helpline", "test:setup")
+    world = World(api, {"Authorization": f"Bearer {token}"}, ("", ""))
+    bystander = world.file(complete_form())
+    world.bystander = (bystander.case_number, bystander.pin)
+    return world
+
+
+def test_every_case_route_is_in_the_authorization_matrix(world):
+    paths = world.api.client.get("/openapi.json").json()["paths"]
+    declared = {(method.upper(), path) for path, operations in paths.items() for method in operations
+                if path.startswith(CASE_PREFIXES)}
+    assert declared == {(route.method, route.path) for route in ROUTES}
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+def test_route_answers_each_caller_as_the_access_table_and_scoping_say(world, route):
+    api = world.api
+    if route.signs:
+        init_signing_keys(api.ctx, force=False, actor="test:setup")
+    for caller in CALLERS:
+        target = route.prepare(world) if route.prepare is not None else None
+        expected = expected_status(route, caller)
+        before = _snapshot(world, target) if expected is not None else None
+        make = route.request_for.get(caller.role, route.request) if caller.role else route.request
+        response = api.client.request(route.method, headers=headers_for(world, caller, target),
+                                      **make(world, target))
+        if expected is None:
+            assert 200 <= response.status_code < 300, f"{caller}: {response.status_code} {response.text}"
+            continue
+        body = api.expect_error(response, expected)
+        if expected == 401:
+            assert body["error"] == "unauthorized", f"{caller}: {body}"
+        elif expected == 403:
+            assert body["error"] == "forbidden" and caller.role is not None
+            assert caller.role.value in body["detail"], f"{caller}: {body}"
+        elif expected == 404:
+            assert body["detail"] == case_service.NOT_VISIBLE, f"{caller}: {body}"
+        assert _snapshot(world, target) == before, f"{caller}: a refused call changed something"
+
+
+def test_the_table_leaves_every_route_open_to_someone_and_closed_to_someone(world):
+    # Guard against a table edit that silently opens a case route to every role, or shuts it.
+    for route in ROUTES:
+        if route.action in (PUBLIC, VICTIM_ONLY):
+            continue
+        outcomes = {expected_status(route, caller) for caller in CALLERS}
+        assert None in outcomes and outcomes - {None}, str(route)
+
+
+def _numbers(response: Any) -> set[str]:
+    assert response.status_code == 200, response.text
+    return {item["case_number"] for item in response.json()}
+
+
+def test_a_helplines_queue_and_due_list_hold_only_the_cases_it_filed(world):
+    api = world.api
+    own = world.file(complete_form()).case_number
+    for url in ("/v1/cases", "/v1/cases/due?hours=72"):
+        other = api.client.get(url, headers=world.other_helpline)
+        assert other.status_code == 200 and other.json() == [], (url, other.text)
+        mine = _numbers(api.client.get(url, headers=api.headers(Role.HELPLINE)))
+        assert own in mine and world.bystander[0] in mine, url
+        assert mine <= _numbers(api.client.get(url, headers=api.headers(Role.PLATFORM))), url

@@ -1,0 +1,135 @@
+"""The report routes over HTTP: evidence packs for a case (key or the victim's case number and PIN)
+and for an uploaded file, the public check, and the transparency report as JSON or CSV."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+
+import pytest
+
+from deepshield.services import cases as case_service
+from deepshield.services.access import Role
+from deepshield.services.hashing import hash_media
+from deepshield.services.signing_keys import init_signing_keys
+from deepshield.settings import CaseSettings, Settings
+from factories import encode_image, photo_pixels
+
+
+def _photo(seed: int) -> bytes:
+    return encode_image(photo_pixels(seed, 640, 480), "JPEG", quality=92)
+
+
+@pytest.fixture
+def keyed_api(start_api, settings):
+    api = start_api(settings.with_overrides(cases=CaseSettings(pin_kdf_log2_n=10)))
+    init_signing_keys(api.ctx, force=False, actor="test:setup")
+    return api
+
+
+def _check(api, pdf: bytes, headers: dict[str, str] | None = None):
+    return api.client.post("/v1/reports/check", files={"file": ("pack.pdf", pdf, "application/pdf")},
+                           headers=headers or {})
+
+
+def test_a_file_pack_comes_back_signed_and_checks_valid_without_a_key(keyed_api):
+    api = keyed_api
+    data = _photo(1)
+    response = api.upload("/v1/reports/file", data, Role.HELPLINE)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["cache-control"] == "no-store"
+    pdf = response.content
+    assert pdf.startswith(b"%PDF-") and data not in pdf
+    checked = _check(api, pdf)
+    assert checked.status_code == 200, checked.text
+    body = checked.json()
+    assert body["valid"] and body["intact"] and body["trusted"] and body["problems"] == []
+    assert body["evidence"]["hashes"][-1] == {"signal_type": "sha256", "value": hash_media(
+        data, api.ctx.settings.limits).sha256, "quality": None, "origin": None, "note": ""}
+    tampered = bytearray(pdf)
+    position = pdf.index(b"stream\n") + 12
+    tampered[position] ^= 0x01
+    body = _check(api, bytes(tampered), api.headers(Role.PLATFORM)).json()
+    assert not body["valid"] and body["problems"]
+
+
+def test_check_refuses_what_is_not_a_pdf(keyed_api):
+    keyed_api.expect_error(_check(keyed_api, b"just some text"), 400, "invalid_request")
+
+
+def test_packs_need_signing_keys(api):
+    response = api.upload("/v1/reports/file", _photo(2), Role.ADMIN)
+    body = api.expect_error(response, 404, "signing_keys_missing")
+    assert "deepshield keys init" in body["detail"]
+
+
+def test_a_partner_may_not_make_packs(keyed_api):
+    keyed_api.expect_error(keyed_api.upload("/v1/reports/file", _photo(3), Role.PARTNER), 403)
+
+
+def _form(seed: int) -> dict:
+    media = hash_media(_photo(seed), Settings().limits)
+    return {"requester_role": "victim", "signature": {"name": "Jane Roe", "statement_ticked": True},
+            "locations": [{"url": "https://leak.example/p/1"}],
+            "hashes": [{"type": "sha256", "value": media.sha256}], "good_faith": True,
+            "contact": {"email": "jane@example.org"},
+            "jurisdiction": {"depicted_person_country": "GB", "platform_countries": ["US"]},
+            "age_check": {"depicted_under_18": False}, "safety_check": {"in_immediate_danger": False}}
+
+
+def _basic(case_number: str, pin: str) -> dict[str, str]:
+    token = base64.b64encode(f"{case_number}:{pin}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def test_a_victim_gets_her_own_case_pack_with_her_case_number_and_pin(keyed_api):
+    api = keyed_api
+    filed = case_service.file_request(api.ctx, _form(4), None)
+    other = case_service.file_request(api.ctx, _form(5), None)
+    number = filed.case.case_number
+    response = api.client.get(f"/v1/cases/{number}/report", headers=_basic(number, filed.pin))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    assert number in response.headers["content-disposition"]
+    evidence = _check(api, response.content).json()["evidence"]
+    assert evidence["case_number"] == number and evidence["contact"] is None
+    # Her PIN opens no other case, and asks for no contact details.
+    api.expect_error(api.client.get(f"/v1/cases/{other.case.case_number}/report",
+                                    headers=_basic(number, filed.pin)), 404)
+    api.expect_error(api.client.get(f"/v1/cases/{number}/report", headers=_basic(number, "00000000")), 401)
+
+
+def test_contact_details_only_for_an_admin(keyed_api):
+    api = keyed_api
+    number = case_service.file_request(api.ctx, _form(6), None).case.case_number
+    path = f"/v1/cases/{number}/report?include_contact=true"
+    api.expect_error(api.client.get(path, headers=api.headers(Role.PLATFORM)), 403)
+    response = api.client.get(path, headers=api.headers(Role.ADMIN))
+    assert response.status_code == 200, response.text
+    assert _check(api, response.content).json()["evidence"]["contact"]["contact_email"] == "jane@example.org"
+    api.expect_error(api.client.get(f"/v1/cases/{number}/report", headers=api.headers(Role.PARTNER)), 403)
+
+
+def test_the_transparency_report_as_json_and_csv(keyed_api):
+    api = keyed_api
+    case_service.file_request(api.ctx, _form(7), None)
+    response = api.client.get("/v1/reports/transparency", headers=api.headers(Role.HELPLINE))
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["cases"]["received"] == 1 and report["cases"]["by_source"] == {"public": 1}
+    response = api.client.get("/v1/reports/transparency?format=csv&since=2000-01-01",
+                              headers=api.headers(Role.PLATFORM))
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    table = {(row["metric"], row["dimension"]): row["value"]
+             for row in csv.DictReader(io.StringIO(response.text))}
+    assert table[("cases.received", "")] == "1"
+    assert table[("period.from", "")] == "2000-01-01T00:00:00+00:00"
+    assert "jane" not in response.text.lower()
+    api.expect_error(api.client.get("/v1/reports/transparency?format=xml", headers=api.headers(Role.ADMIN)),
+                     400, "invalid_request")
+    api.expect_error(api.client.get("/v1/reports/transparency?since=yesterday",
+                                    headers=api.headers(Role.ADMIN)), 400)
+    api.expect_error(api.client.get("/v1/reports/transparency", headers=api.headers(Role.PARTNER)), 403)
+    api.expect_error(api.client.get("/v1/reports/transparency"), 401)

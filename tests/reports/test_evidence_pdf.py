@@ -1,0 +1,288 @@
+"""Evidence packs: escaped HTML, an offline PDF whose text is really drawn, and a PAdES signature
+that shows any change (a flipped byte, an incremental update, a foreign signer)."""
+
+from __future__ import annotations
+
+import io
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pypdfium2 as pdfium
+import pytest
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+from deepshield.errors import InvalidRequest
+from deepshield.provenance.certificates import DevelopmentKeys, init_development_keys
+from deepshield.reports import (
+    AppealLine,
+    ChainHead,
+    ClockLine,
+    DecisionLine,
+    EvidencePack,
+    HashLine,
+    HistoryLine,
+    LocationLine,
+    PdfAttachment,
+    TimestampLine,
+    check_pdf,
+    render_html,
+    render_pdf,
+    sign_pdf,
+)
+from deepshield.reports.evidence import MISSING_LABEL_NOTICE
+from deepshield.reports.signing import EVIDENCE_ATTACHMENT, ReportSigningError
+
+NOW = datetime(2026, 5, 20, 9, 30, tzinfo=UTC)
+CASE_NUMBER = "DS-7KQ2-M4XP-9TRW"
+PDQ = "f8f8f0cee0f4a84f06370a32038f67f0b36e2ed596623e1d33e6339f1e7c0e0c"
+SHA256 = "3b1f5c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+HOSTILE_URL = 'https://example.org/p?id=7&x="><script>alert(1)</script><img src=x>'
+
+
+def sample_pack() -> EvidencePack:
+    received = NOW - timedelta(hours=30)
+    complete = received + timedelta(minutes=20)
+    return EvidencePack(
+        kind="case", title=f"Evidence pack for case {CASE_NUMBER}", generated_at=NOW,
+        generator="DeepShield 0.1.0", case_number=CASE_NUMBER, state="actioned", requester_role="victim",
+        jurisdictions=["US", "UK"], legal_hold=False,
+        timestamps=[TimestampLine("received", received), TimestampLine("complete (clocks started)", complete),
+                    TimestampLine("decided", NOW - timedelta(hours=2)), TimestampLine("withdrawn", None)],
+        locations=[LocationLine("url", HOSTILE_URL, "removed"), LocationLine("item", "post-991", "pending")],
+        hashes=[HashLine("pdq", PDQ, 94, "victim_device"), HashLine("sha256", SHA256, None, "victim_device")],
+        clocks=[ClockLine("US", "remove", complete, complete + timedelta(hours=48),
+                          met_at=NOW - timedelta(hours=2)),
+                ClockLine("UK", "acknowledge", complete, complete + timedelta(hours=24),
+                          breached_at=complete + timedelta(hours=24))],
+        decision=DecisionLine("removed", "Non-consensual intimate image <b>confirmed</b>", "key:reviewer1",
+                              False, NOW - timedelta(hours=2)),
+        appeals=[AppealLine("counter_notice", "uploader", NOW - timedelta(hours=1),
+                            "This is <i>my</i> picture & I object")],
+        history=[HistoryLine(1, received, "public", "case.file", False, {"state": "received"}, "ab" * 32,
+                             True),
+                 HistoryLine(2, NOW - timedelta(hours=2), "key:reviewer1", "case.decide", False,
+                             {"decision": "removed"}, "cd" * 32, True)],
+        chain_head=ChainHead(2, "cd" * 32))
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> DevelopmentKeys:
+    return init_development_keys(tmp_path_factory.mktemp("provenance"))
+
+
+@pytest.fixture(scope="module")
+def foreign_keys(tmp_path_factory: pytest.TempPathFactory) -> DevelopmentKeys:
+    return init_development_keys(tmp_path_factory.mktemp("someone-else"))
+
+
+def _sign(pdf: bytes, keys: DevelopmentKeys) -> bytes:
+    return sign_pdf(pdf, keys.signer_certificate_chain.read_bytes(), keys.signer_key.read_bytes())
+
+
+@pytest.fixture(scope="module")
+def signed_pack(keys: DevelopmentKeys) -> bytes:
+    pack = sample_pack()
+    pdf = render_pdf(render_html(pack),
+                     attachments=[PdfAttachment(EVIDENCE_ATTACHMENT, pack.to_json().encode(), "contents")])
+    return _sign(pdf, keys)
+
+
+def anchors(keys: DevelopmentKeys) -> bytes:
+    return keys.trust_anchors.read_bytes()
+
+
+# --- HTML and rendering ----------------------------------------------------------------------
+
+
+def test_html_escapes_every_value_and_links_or_loads_nothing():
+    html = render_html(sample_pack())
+    assert "<script>" not in html and "<img" not in html and "<b>confirmed" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "This is &lt;i&gt;my&lt;/i&gt; picture &amp; I object" in html
+    assert "href=" not in html and "src=" not in html.replace("src=x", "")  # no link, no resource
+    assert MISSING_LABEL_NOTICE in html and "treated the same" in html
+
+
+def test_a_pack_without_contact_says_so_and_shows_no_personal_data():
+    html = render_html(sample_pack())
+    assert "Contact details" in html and "not included" in html
+    with_contact = render_html(replace(sample_pack(), contact={"signature_name": "Jane Roe",
+                                                               "contact_email": "jane@example.org"}))
+    assert "Jane Roe" in with_contact and "jane@example.org" in with_contact
+
+
+class _CountingHandler(BaseHTTPRequestHandler):
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        _CountingHandler.hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_rendering_fetches_no_url_and_reads_no_local_file(tmp_path: Path):
+    server = HTTPServer(("127.0.0.1", 0), _CountingHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    secret = tmp_path / "secret.css"
+    secret.write_text("body { color: red }")
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        html = (f'<html><head><link rel="stylesheet" href="{base}/style.css">'
+                f'<link rel="stylesheet" href="file://{secret}"></head>'
+                f'<body><p>Visible text</p><img src="{base}/tracker.png">'
+                f'<div style="background: url({base}/bg.png)">x</div></body></html>')
+        pdf = render_pdf(html)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _CountingHandler.hits == []
+    assert pdf.startswith(b"%PDF-")
+    text = pdfium.PdfDocument(pdf)[0].get_textpage().get_text_range()
+    assert "Visible text" in text
+
+
+def _text_box(page: pdfium.PdfPage, needle: str) -> tuple[float, float, float, float]:
+    """The box (left, bottom, right, top) in PDF points around the first occurrence of ``needle``."""
+    textpage = page.get_textpage()
+    found = textpage.search(needle, match_case=True).get_next()
+    assert found is not None, f"{needle!r} is not on the page"
+    start, count = found
+    boxes = [textpage.get_charbox(index) for index in range(start, start + count)]
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+            max(b[3] for b in boxes))
+
+
+def test_the_pack_pdf_shows_its_text_really_drawn(signed_pack: bytes):
+    document = pdfium.PdfDocument(signed_pack)
+    first = document[0]
+    text = "".join(document[index].get_textpage().get_text_range() for index in range(len(document)))
+    flat = " ".join(text.split())
+    for expected in (CASE_NUMBER, "actioned", "victim", "US, UK", MISSING_LABEL_NOTICE,
+                     "Real and fake (AI-made) intimate images are treated the same", "removed",
+                     "counter-notice", "This is <i>my</i> picture & I object", "DeepShield 0.1.0",
+                     "2026-05-20 09:30:00 UTC", "Page 1 of"):
+        assert expected in flat, expected
+    compact = "".join(text.split())  # long hashes may wrap inside their cell
+    assert PDQ in compact and SHA256 in compact and ("ab" * 8) in compact
+    assert "breached" in flat
+    scale = 2.0
+    image = np.asarray(first.render(scale=scale).to_pil().convert("L"))
+    height_pt = first.get_height()
+    for needle in (CASE_NUMBER, "A missing label means unknown"):
+        left, bottom, right, top = _text_box(first, needle)
+        crop = image[int((height_pt - top) * scale):int((height_pt - bottom) * scale) + 1,
+                     int(left * scale):int(right * scale) + 1]
+        assert crop.size > 0
+        dark = int((crop < 110).sum())
+        assert dark > 0.05 * crop.size, f"{needle!r}: the text box holds no ink ({dark} dark pixels)"
+    # And a blank stretch of page (the right margin) holds none: the check above is meaningful.
+    margin = image[:, int((first.get_width() - 20) * scale):]
+    assert int((margin < 110).sum()) == 0
+
+
+# --- Signing and checking --------------------------------------------------------------------
+
+
+def test_an_untouched_pack_checks_valid_and_returns_its_signed_evidence(signed_pack, keys):
+    check = check_pdf(signed_pack, anchors(keys))
+    assert check.valid and check.intact and check.trusted and check.problems == []
+    assert "DeepShield development signer" in check.signer
+    assert check.signed_at is not None and abs(datetime.now(UTC) - check.signed_at) < timedelta(minutes=5)
+    assert check.evidence == sample_pack().to_dict()
+    assert check.evidence["hashes"][0]["value"] == PDQ
+    assert [clock["outcome"] for clock in check.evidence["clocks"]] == ["met", "breached"]
+
+
+def _first_stream_offset(pdf: bytes) -> int:
+    offset = pdf.index(b"stream\n") + len(b"stream\n")
+    return offset + 5
+
+
+def test_one_flipped_byte_inside_the_signed_range_is_caught(signed_pack, keys):
+    position = _first_stream_offset(signed_pack)
+    tampered = bytearray(signed_pack)
+    tampered[position] ^= 0x01
+    check = check_pdf(bytes(tampered), anchors(keys))
+    assert not check.valid and not check.intact
+    assert check.evidence is None
+    assert any("changed after signing" in problem for problem in check.problems)
+
+
+def test_an_incremental_update_that_edits_a_page_is_caught(signed_pack, keys):
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed_pack))
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    content = b"BT /F1 30 Tf 72 700 Td (REMOVED: NO) Tj ET"
+    forged = writer.add_object(generic.StreamObject(stream_data=content))
+    page["/Contents"] = forged
+    writer.update_container(page)
+    output = io.BytesIO()
+    writer.write(output)
+    check = check_pdf(output.getvalue(), anchors(keys))
+    assert check.intact  # the signed bytes are untouched ...
+    assert not check.valid  # ... but the file is no longer what was signed
+    assert any("added after signing" in problem for problem in check.problems)
+
+
+def test_even_bytes_appended_after_the_signature_invalidate_it(signed_pack, keys):
+    check = check_pdf(signed_pack + b"\n% a note\n", anchors(keys))
+    assert not check.valid and check.intact
+    assert any("added after signing" in problem for problem in check.problems)
+
+
+def test_a_pack_signed_by_a_foreign_ca_is_not_trusted(keys, foreign_keys):
+    pack = sample_pack()
+    pdf = render_pdf(render_html(pack),
+                     attachments=[PdfAttachment(EVIDENCE_ATTACHMENT, pack.to_json().encode(), "")])
+    forged = _sign(pdf, foreign_keys)
+    check = check_pdf(forged, anchors(keys))
+    assert check.intact and not check.trusted and not check.valid
+    assert any("not trusted" in problem for problem in check.problems)
+    # The same file checks valid where that CA is trusted: nothing else is wrong with it.
+    assert check_pdf(forged, anchors(foreign_keys)).valid
+
+
+def test_no_trust_anchors_means_nothing_is_trusted(signed_pack):
+    check = check_pdf(signed_pack, b"")
+    assert not check.valid and any("keys init" in problem for problem in check.problems)
+
+
+def test_a_ca_key_cannot_sign_a_pack(keys):
+    pdf = render_pdf("<p>x</p>")
+    with pytest.raises(ReportSigningError):
+        sign_pdf(pdf, keys.ca_certificate.read_bytes(), keys.ca_key.read_bytes())
+
+
+def test_an_unsigned_pdf_is_invalid_not_an_error(keys):
+    check = check_pdf(render_pdf("<p>no signature</p>"), anchors(keys))
+    assert not check.valid and not check.intact and check.signer == ""
+    assert "no signature" in check.problems[0]
+
+
+@pytest.mark.parametrize("data", [b"", b"hello, not a pdf", b"\x89PNG\r\n\x1a\n" + bytes(100)])
+def test_input_that_is_not_a_pdf_is_refused_clearly(data, keys):
+    with pytest.raises(InvalidRequest, match=r"PDF|empty"):
+        check_pdf(data, anchors(keys))
+
+
+def test_a_truncated_pack_is_refused_clearly(signed_pack, keys):
+    with pytest.raises(InvalidRequest, match="truncated or corrupt"):
+        check_pdf(signed_pack[: len(signed_pack) // 2], anchors(keys))
+
+
+def test_a_mangled_signature_value_reads_as_tampered(signed_pack, keys):
+    start = signed_pack.index(b"/Contents <") + len(b"/Contents <")
+    tampered = bytearray(signed_pack)
+    tampered[start + 40] = ord("0") if tampered[start + 40] != ord("0") else ord("1")
+    check = check_pdf(bytes(tampered), anchors(keys))
+    assert not check.valid

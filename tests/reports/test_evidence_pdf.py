@@ -286,3 +286,18 @@ def test_a_mangled_signature_value_reads_as_tampered(signed_pack, keys):
     tampered[start + 40] = ord("0") if tampered[start + 40] != ord("0") else ord("1")
     check = check_pdf(bytes(tampered), anchors(keys))
     assert not check.valid
+
+
+def test_rendering_a_pack_leaves_media_intake_strict_about_truncated_images():
+    # WeasyPrint switches Pillow's process-wide LOAD_TRUNCATED_IMAGES on when imported; a
+    # server that made a pack must still refuse a truncated upload.
+    from deepshield.media.errors import CorruptMedia
+    from deepshield.media.image import decode_image
+    from deepshield.media.limits import MediaLimits
+    from deepshield.reports.pdf import render_pdf
+    from factories import encode_image, photo_pixels
+
+    assert render_pdf("<p>pack</p>").startswith(b"%PDF")
+    jpeg = encode_image(photo_pixels(5), "JPEG", quality=90)
+    with pytest.raises(CorruptMedia):
+        decode_image(jpeg[: len(jpeg) // 2], MediaLimits())

@@ -563,3 +563,21 @@ def test_two_cases_reporting_one_image_each_keep_their_entries_so_one_withdrawal
     still = {m.bank for m in match_media(ctx, copy_of(31), "key:platform")[1].matches}
     assert still == {"case-reports", "takedown-blocked"}, "the helpline's case lost its block"
     assert cases.get_case(ctx, helpline.case.case_number, ADMIN).hash_count == 1
+
+
+def test_removals_strike_the_uploader_and_baseless_declines_the_reporter_warn_then_suspend(ctx):
+    for seed in (41, 42):
+        number = cases.file_request(ctx, form(ctx, seed=seed), HELPLINE).case.case_number
+        cases.decide(ctx, number, "removed", "Intimate image shared without consent.", REVIEWER,
+                     uploader_ref="user-991")
+    strikes = cases.strikes_for(ctx, "uploader", "user-991", REVIEWER)
+    assert [(s.kind, s.automated) for s in strikes] == [("warning", True), ("suspension", True)]
+
+    with pytest.raises(InvalidRequest, match="only a declined request"):
+        number = cases.file_request(ctx, form(ctx, seed=43), OTHER_HELPLINE).case.case_number
+        cases.decide(ctx, number, "removed", "Intimate image shared without consent.", REVIEWER,
+                     baseless=True)
+    declined = cases.decide(ctx, number, "declined", "The location shows a landscape photo, no person.",
+                            REVIEWER, baseless=True)
+    assert declined.case.decision == "declined"
+    assert [s.kind for s in cases.strikes_for(ctx, "reporter", OTHER_HELPLINE.actor, REVIEWER)] == ["warning"]

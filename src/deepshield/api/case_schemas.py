@@ -157,8 +157,11 @@ class DecisionIn(_Body):
     reasons: Text = Field(description="The reasons; the requester gets them, and the uploader a "
                                       "statement of reasons that never identifies the requester.")
     automated: bool = Field(default=False, description="True when no person made this decision.")
-    uploader_ref: Ref | None = Field(default=None, description="The platform's opaque reference to "
-                                                               "the uploader (for the statement of reasons).")
+    uploader_ref: Ref | None = Field(default=None, description=(
+        "The platform's opaque reference to the uploader (for the statement of reasons; a removal "
+        "strikes the uploader: warn, then suspend)."))
+    baseless: bool = Field(default=False, description="A declined request found baseless: strikes the "
+                                                      "reporter (warn, then suspend).")
 
 
 class AppealIn(_Body):

@@ -254,14 +254,17 @@ def decide(
     decision: Annotated[str, typer.Argument(help="removed or declined.")],
     reasons: Annotated[str, typer.Option("--reasons", help="The reasons, sent to the requester.")],
     uploader_ref: Annotated[str | None, typer.Option(
-        "--uploader-ref", help="The platform's opaque reference to the uploader.")] = None,
+        "--uploader-ref", help="The platform's opaque reference to the uploader (a removal "
+                               "strikes them: warn, then suspend).")] = None,
+    baseless: Annotated[bool, typer.Option(
+        "--baseless", help="A declined request found baseless: strikes the reporter.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Decide removed or declined. Removal banks the hashes for blocking and runs the copy sweep;
     the items it found are listed."""
     with reported_errors(as_json), _context() as ctx:
         result = case_service.decide(ctx, case, decision, reasons, local_operator(),
-                                     uploader_ref=uploader_ref)
+                                     uploader_ref=uploader_ref, baseless=baseless)
     if as_json:
         print_json(case_views.decision_view(result))
         return

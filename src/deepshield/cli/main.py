@@ -32,9 +32,11 @@ app = typer.Typer(
     name="deepshield",
     help="DeepShield: hash images and videos, keep hash banks, match uploads against them, "
     "embed or detect the invisible watermark, label AI output (watermark + C2PA + fingerprint) "
-    "and verify labels.\n\n"
+    "and verify labels; handle takedown cases with their legal clocks, copy sweeps, evidence "
+    "packs and a hash-chained audit log.\n\n"
     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 not found, "
-    "5 conflict, 6 store unavailable; verify: 0 verified, 10 recovered, 11 invalid, 12 unknown.",
+    "5 conflict, 6 store unavailable; verify: 0 verified, 10 recovered, 11 invalid, 12 unknown; "
+    "audit verify and report check: 11 tampered.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

@@ -13,8 +13,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from weasyprint import HTML, Attachment
-from weasyprint.urls import URLFetcher
+from PIL import ImageFile
+
+# WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES to True when it is imported, and
+# that would make every later decode in this process (a server's media intake above all)
+# accept truncated and corrupt images. Evidence packs draw no images, so put it back.
+_strict_decoding = ImageFile.LOAD_TRUNCATED_IMAGES
+from weasyprint import HTML, Attachment  # noqa: E402
+from weasyprint.urls import URLFetcher  # noqa: E402
+
+ImageFile.LOAD_TRUNCATED_IMAGES = _strict_decoding
 
 log = logging.getLogger("deepshield.reports")
 

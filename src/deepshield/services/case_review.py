@@ -169,13 +169,19 @@ def _check_reasons(decision: str, reasons: Any) -> str:
 
 def decide(ctx: ServiceContext, case_number: str, decision: str, reasons: str,
            principal: Principal, *, automated: bool = False, uploader_ref: str | None = None,
-           now: datetime | None = None) -> Decision:
+           baseless: bool = False, now: datetime | None = None) -> Decision:
     """Remove or decline a valid request, with reasons; every clock is met. On removal the
     locations are marked removed, the case's hashes enter the block bank (re-uploads are
-    blocked) and, once the decision is committed, the copy sweep lists matching items."""
+    blocked) and, once the decision is committed, the copy sweep lists matching items.
+
+    Misuse is handled on the way (DSA Art. 23): a removal naming its ``uploader_ref`` strikes
+    that uploader, and a decline marked ``baseless`` strikes the reporter; the policy warns
+    first and suspends repeat offenders (``record_strike``). Those strikes are automated."""
     authorize(principal, Action.CASE_REVIEW)
     now = common.current_time(now)
     reasons = _check_reasons(decision, reasons)
+    if baseless and decision != "declined":
+        raise InvalidRequest("baseless: only a declined request can be found baseless")
     if uploader_ref is not None:
         uploader_ref = common.check_text(uploader_ref, "uploader_ref", min_chars=1, max_chars=200)
     with ctx.store.transaction() as session:
@@ -198,6 +204,12 @@ def decide(ctx: ServiceContext, case_number: str, decision: str, reasons: str,
                        "item_ids": item_ids, "automated": automated, "at": now})
         case_id = case.id
     sweep = _sweep(ctx, case_id, signals, item_ids, principal) if decision == "removed" else None
+    if decision == "removed" and uploader_ref is not None:
+        record_strike(ctx, "uploader", uploader_ref, "shared content removed as a non-consensual "
+                      "intimate image", principal, case_number=case_number, automated=True, now=now)
+    if baseless:
+        record_strike(ctx, "reporter", "", "filed a takedown request found baseless", principal,
+                      case_number=case_number, automated=True, now=now)
     return Decision(common.view_by_id(ctx, case_id), sweep)
 
 

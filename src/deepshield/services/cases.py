@@ -236,12 +236,13 @@ def resume_clocks(ctx: ServiceContext, case_number: str, principal: Principal, *
 
 def decide(ctx: ServiceContext, case_number: str, decision: str, reasons: str,
            principal: Principal, *, automated: bool = False, uploader_ref: str | None = None,
-           now: datetime | None = None) -> Decision:
+           baseless: bool = False, now: datetime | None = None) -> Decision:
     """``removed`` or ``declined``, with reasons. Removal banks the hashes for blocking and
     runs the copy sweep; the requester gets the decision and the uploader a statement of
-    reasons that never identifies the victim."""
+    reasons that never identifies the victim. A removal naming ``uploader_ref`` strikes the
+    uploader, and a decline marked ``baseless`` the reporter (warn, then suspend)."""
     return case_review.decide(ctx, case_number, decision, reasons, principal, automated=automated,
-                              uploader_ref=uploader_ref, now=now)
+                              uploader_ref=uploader_ref, baseless=baseless, now=now)
 
 
 def close_case(ctx: ServiceContext, case_number: str, reason: str, principal: Principal, *,

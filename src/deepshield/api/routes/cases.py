@@ -212,7 +212,8 @@ async def decide(
     body = await read_body(request, DecisionIn)
     decision = await run_in_threadpool(
         lambda: case_service.decide(ctx, case_number, body.decision, body.reasons, principal,
-                                    automated=body.automated, uploader_ref=body.uploader_ref))
+                                    automated=body.automated, uploader_ref=body.uploader_ref,
+                                    baseless=body.baseless))
     return case_views.decision_view(decision)
 
 

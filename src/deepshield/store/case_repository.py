@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from deepshield.store.models import (
@@ -41,19 +42,26 @@ def add_case(session: Session, case: Case) -> Case:
 
 
 def get_by_number(session: Session, case_number: str, *, for_update: bool = False) -> Case | None:
-    """The case with this number; ``for_update`` locks its row (PostgreSQL) until commit, so
-    two requests changing one case take turns."""
-    query = select(Case).where(Case.case_number == case_number)
-    if for_update:
-        query = query.with_for_update()
-    return session.scalar(query)
+    """The case with this number; ``for_update`` locks it until commit, so two requests (or
+    two processes' scheduler rounds) changing one case take turns."""
+    return _one(session, Case.case_number == case_number, for_update)
 
 
 def get_by_id(session: Session, case_id: int, *, for_update: bool = False) -> Case | None:
-    query = select(Case).where(Case.id == case_id)
+    return _one(session, Case.id == case_id, for_update)
+
+
+def _one(session: Session, condition: Any, for_update: bool) -> Case | None:
+    query = select(Case).where(condition)
     if for_update:
-        query = query.with_for_update()
-    return session.scalar(query)
+        if session.get_bind().dialect.name == "sqlite":
+            # SQLite has no row locks: a no-op write first takes the database's write lock, so
+            # the read below sees the newest commit and nobody else writes until we commit
+            # (two scheduler rounds could otherwise both escalate one clock).
+            session.execute(update(Case).where(condition).values(id=Case.id))
+        else:
+            query = query.with_for_update()
+    return session.scalar(query.execution_options(populate_existing=True))
 
 
 def get_by_request_key(session: Session, request_key: str) -> Case | None:

@@ -10,13 +10,18 @@ class ErrorBody(BaseModel):
     detail: str = Field(description="What is wrong, in plain words.")
 
 
-class SignalIn(BaseModel):
+class HashSignalIn(BaseModel):
+    """One hash as a caller sends it (checked by the service, which names what is wrong)."""
+
     model_config = ConfigDict(extra="forbid")
     type: str = Field(description="pdq, md5, sha256 or vpdq.", examples=["pdq"])
     value: str = Field(description="Hex digits (pdq 64, md5 32, sha256 64) or vPDQ lines.",
                        max_length=10_000_000)
     quality: int | None = Field(default=None, ge=0, le=100,
                                 description="PDQ quality if known; below the minimum is refused.")
+
+
+class SignalIn(HashSignalIn):
     case_ref: str | None = Field(default=None, description="Overrides the request's case_ref.")
 
 

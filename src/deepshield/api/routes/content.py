@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from deepshield.api.auth import require, service_context
 from deepshield.api.bodies import read_json
 from deepshield.api.routes._openapi import ERRORS
+from deepshield.api.schemas import HashSignalIn
 from deepshield.api.uploads import is_multipart, read_upload
 from deepshield.errors import InvalidRequest
 from deepshield.services import content_registry as registry
@@ -26,19 +27,10 @@ from deepshield.services.context import ServiceContext
 router = APIRouter(tags=["content"])
 
 
-class ContentSignalIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: str = Field(description="pdq, md5, sha256 or vpdq.", examples=["pdq"])
-    value: str = Field(description="Hex digits (pdq 64, md5 32, sha256 64) or vPDQ lines.",
-                       max_length=10_000_000)
-    quality: int | None = Field(default=None, ge=0, le=100,
-                                description="PDQ quality if known; below the minimum is refused.")
-
-
 class ContentItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item_id: str = Field(min_length=1, max_length=200, description="The platform's own item id.")
-    signals: list[ContentSignalIn] = Field(min_length=1, max_length=100)
+    signals: list[HashSignalIn] = Field(min_length=1, max_length=100)
     uploader_ref: str | None = Field(default=None, max_length=200,
                                      description="The uploader's opaque account id; never a name.")
 

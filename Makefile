@@ -17,13 +17,13 @@ run: $(STAMP)
 
 ## make test: the whole suite (PostgreSQL tests run when DEEPSHIELD_TEST_POSTGRES_URL is reachable)
 test: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench examples
 	@# pytest exits 5 when it collects no tests; that is not a failure of the code.
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench examples
 
 bench: $(STAMP)
 	$(BIN)/python bench/hashing.py

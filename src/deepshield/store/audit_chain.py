@@ -40,12 +40,66 @@ def _timestamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def event_body(at: datetime, actor: str, action: str, target: str, detail: str,
+               automated: bool) -> str:
+    """The canonical encoding of an event's own fields (``detail`` is the stored JSON text)."""
+    return json.dumps([_timestamp(at), actor, action, target, detail, bool(automated)],
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def chain_hash(prev_hash: str, seq: int, body: str) -> str:
+    """The chain hash of the event at ``seq`` with ``body`` (``event_body``)."""
+    return hashlib.sha256(f"{prev_hash}\n{seq}\n{body}".encode()).hexdigest()
+
+
 def event_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str,
                detail: str, automated: bool) -> str:
-    """The chain hash of one event. ``detail`` is the stored JSON text, byte for byte."""
-    canonical = json.dumps([seq, _timestamp(at), actor, action, target, detail, bool(automated)],
-                           ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
+    """The chain hash of one event, from its stored fields."""
+    return chain_hash(prev_hash, seq, event_body(at, actor, action, target, detail, automated))
+
+
+_HEAD = AuditChainHead.__table__
+_EVENTS = AuditEvent.__table__
+_EVENT_COLUMNS = ("at", "actor", "action", "target", "detail", "automated", "seq", "prev_hash",
+                  "entry_hash")
+
+
+@dataclass(frozen=True)
+class _DriverStatements:
+    """The three statements of an append as driver SQL, with the columns' bind processors.
+
+    Every audited request runs them (reads through the group commit), and SQLite lets one
+    writer at a time hold the database: the less Python between the first UPDATE and the
+    commit, the less other processes wait. Driver SQL skips SQLAlchemy's per-statement work
+    (about two thirds of an append's time with Core statements)."""
+
+    advance_head: str
+    insert_events: str
+    set_head_hash: str
+    processors: tuple[Any, ...]
+
+
+_STATEMENTS: dict[str, _DriverStatements] = {}
+
+
+def _statements(connection: Connection) -> _DriverStatements:
+    dialect = connection.dialect
+    cached = _STATEMENTS.get(dialect.name)
+    if cached is not None:
+        return cached
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    columns = ", ".join(_EVENT_COLUMNS)
+    statements = _DriverStatements(
+        advance_head=(f"UPDATE {_HEAD.name} SET seq = seq + {mark} WHERE id = 1 "
+                      "RETURNING seq, entry_hash"),
+        insert_events=(f"INSERT INTO {_EVENTS.name} ({columns}) VALUES "
+                       f"({', '.join([mark] * len(_EVENT_COLUMNS))})"),
+        set_head_hash=f"UPDATE {_HEAD.name} SET entry_hash = {mark} WHERE id = 1",
+        processors=tuple(_EVENTS.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+                         for name in _EVENT_COLUMNS),
+    )
+    _STATEMENTS[dialect.name] = statements
+    return statements
 
 
 def append(connection: Connection, rows: list[dict[str, Any]]) -> None:
@@ -53,27 +107,27 @@ def append(connection: Connection, rows: list[dict[str, Any]]) -> None:
     transaction. Locks the chain head until that transaction ends."""
     if not rows:
         return
-    head_table = AuditChainHead.__table__
+    statements = _statements(connection)
+    # Everything that does not depend on the head is done before the lock is taken.
+    prepared = [(row, bool(row.get("automated", False))) for row in rows]
+    bodies = [event_body(row["at"], row["actor"], row["action"], row["target"], row["detail"], automated)
+              for row, automated in prepared]
     # The UPDATE comes first so that the lock is taken before the head is read.
-    new_seq = connection.execute(
-        update(head_table).where(head_table.c.id == 1)
-        .values(seq=head_table.c.seq + len(rows)).returning(head_table.c.seq, head_table.c.entry_hash)
-    ).one_or_none()
-    if new_seq is None:
+    head = connection.exec_driver_sql(statements.advance_head, (len(rows),)).one_or_none()
+    if head is None:
         raise RuntimeError("the audit chain head is missing: run the migrations")
-    last_seq, prev_hash = int(new_seq[0]), str(new_seq[1])
-    seq = last_seq - len(rows)
-    chained = []
-    for row in rows:
+    seq, prev_hash = int(head[0]) - len(rows), str(head[1])
+    values = []
+    for (row, automated), body in zip(prepared, bodies, strict=True):
         seq += 1
-        automated = bool(row.get("automated", False))
-        entry = event_hash(prev_hash, seq, row["at"], row["actor"], row["action"], row["target"],
-                           row["detail"], automated)
-        chained.append({**row, "automated": automated, "seq": seq, "prev_hash": prev_hash,
-                        "entry_hash": entry})
+        entry = chain_hash(prev_hash, seq, body)
+        raw = (row["at"], row["actor"], row["action"], row["target"], row["detail"], automated, seq,
+               prev_hash, entry)
+        values.append(tuple(value if process is None else process(value)
+                            for value, process in zip(raw, statements.processors, strict=True)))
         prev_hash = entry
-    connection.execute(AuditEvent.__table__.insert(), chained)
-    connection.execute(update(head_table).where(head_table.c.id == 1).values(entry_hash=prev_hash))
+    connection.exec_driver_sql(statements.insert_events, values)
+    connection.exec_driver_sql(statements.set_head_hash, (prev_hash,))
 
 
 @dataclass

@@ -15,7 +15,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from deepshield.api.rate_limit import public_rate_limit
-from deepshield.errors import Unauthorized
+from deepshield.errors import Forbidden, Unauthorized
 from deepshield.services import cases as case_service
 from deepshield.services.access import Action, Principal, authorize
 from deepshield.services.context import ServiceContext
@@ -108,5 +108,24 @@ def require_victim() -> Callable[[Request], Coroutine[Any, Any, Principal]]:
             raise Unauthorized("send the case number and PIN as "
                                "'Authorization: Basic base64(case_number:pin)'")
         return await victim_principal(request, token)
+
+    return dependency
+
+
+def key_or_public(action: Action) -> Callable[[Request], Coroutine[Any, Any, Principal | None]]:
+    """For public routes (``/v1/verify``, ``/v1/reports/check``): the key's principal when a
+    valid key whose role may do ``action`` is sent (no rate limit; the audit log names the
+    key); otherwise None, after the public per-address rate limit. A wrong key, or one whose
+    role may not, is treated as no key: these doors are open to everyone."""
+    keyed = require(action)
+
+    async def dependency(request: Request) -> Principal | None:
+        if request.headers.get("authorization", "").lower().startswith("bearer "):
+            try:
+                return await keyed(request)
+            except (Unauthorized, Forbidden):
+                pass
+        await public_rate_limit(request)
+        return None
 
     return dependency

@@ -9,11 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from deepshield.api.auth import require, require_case_access, service_context
-from deepshield.api.rate_limit import public_rate_limit
+from deepshield.api.auth import key_or_public, require, require_case_access, service_context
 from deepshield.api.routes._openapi import ERRORS, FILE_UPLOAD
 from deepshield.api.uploads import read_upload
-from deepshield.errors import Forbidden, Unauthorized
 from deepshield.services import reporting
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
@@ -27,7 +25,6 @@ _PDF: dict[int | str, dict[str, Any]] = {
                                                         "or no signing keys (run `deepshield keys init`)"},
     **ERRORS,
 }
-_require_check = require(Action.REPORT_EVIDENCE)
 
 
 def _pdf_response(pdf: bytes, filename: str) -> Response:
@@ -66,22 +63,10 @@ async def file_report(
     return _pdf_response(report.pdf, "evidence-file.pdf")
 
 
-async def _checker(request: Request) -> Principal | None:
-    """A key's principal when one is sent; else None after the public rate limit. Anyone holding
-    a pack (the police, a platform) may check it, like ``/v1/verify``."""
-    if request.headers.get("authorization", "").lower().startswith("bearer "):
-        try:
-            return await _require_check(request)
-        except (Unauthorized, Forbidden):  # a wrong key, or a role without packs: still public
-            pass
-    await public_rate_limit(request)
-    return None
-
-
 @router.post("/v1/reports/check", responses=ERRORS, openapi_extra=FILE_UPLOAD)
 async def check_report(
     request: Request,
-    _: Principal | None = Depends(_checker),
+    _: Principal | None = Depends(key_or_public(Action.REPORT_EVIDENCE)),
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, Any]:
     """Check an evidence pack PDF (uploaded as `file`): `valid` only when it is unchanged since

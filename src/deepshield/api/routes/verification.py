@@ -7,36 +7,18 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from deepshield.api.auth import require, service_context
-from deepshield.api.rate_limit import public_rate_limit
+from deepshield.api.auth import key_or_public, service_context
 from deepshield.api.routes._openapi import ERRORS, FILE_UPLOAD
 from deepshield.api.uploads import read_upload
-from deepshield.errors import Unauthorized
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
 from deepshield.services.verification import verify_upload
 
 router = APIRouter(tags=["verify"])
-_require_verify = require(Action.VERIFY)
-
-
-async def _caller(request: Request) -> Principal | None:
-    """The key's principal when a valid key is sent (no rate limit; the audit log names the
-    key); else None, after the public rate limit. A wrong key is treated as no key: this is a
-    public door."""
-    if request.headers.get("authorization"):
-        try:
-            return await _require_verify(request)
-        except Unauthorized:
-            pass
-    await public_rate_limit(request)
-    return None
-
-
 @router.post("/v1/verify", responses=ERRORS, openapi_extra=FILE_UPLOAD)
 async def verify(
     request: Request,
-    principal: Principal | None = Depends(_caller),
+    principal: Principal | None = Depends(key_or_public(Action.VERIFY)),
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, Any]:
     """Verify the uploaded `file` (kept in memory only): embedded C2PA manifest, watermark,

@@ -35,8 +35,9 @@ from deepshield.settings import Settings, load_settings
 DESCRIPTION = """
 Hash images and videos, keep hash banks, and match uploads against them.
 
-Every `/v1` route except `/v1/health` needs `Authorization: Bearer <key>`; keys are made
-with `deepshield keys create --role admin|platform|helpline`. Errors are JSON
+Every `/v1` route needs `Authorization: Bearer <key>` except `/v1/health` and the public,
+rate-limited `/v1/verify`, `/v1/reports/check` and `/v1/requests/public`; keys are made with
+`deepshield keys create --role admin|platform|helpline|partner|provider`. Errors are JSON
 `{"error": code, "detail": message}`. Uploaded media is hashed in memory and never stored.
 
 Takedown requests (`/v1/requests`, `/v1/cases`): victims and representatives file without a key

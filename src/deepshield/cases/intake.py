@@ -31,7 +31,7 @@ never the image". Hash values are checked for shape here and for quality by the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -271,16 +271,16 @@ def _check_no_images(form: Mapping[str, Any]) -> None:
             stack.extend((f"{path}[{index}]", item, depth + 1) for index, item in enumerate(value))
 
 
-def _check_fields(section: str, path: str, value: Mapping[str, Any]) -> None:
-    known = _FIELDS[section]
+def _check_fields(path: str, value: Mapping[str, Any], known: Sequence[str], has: str) -> None:
+    """Refuse a field not in ``known`` ("unknown field; " + ``has``); one whose name sounds
+    like image data is told to send hashes instead."""
     for key in value:
         if key in known:
             continue
-        if any(word in key.lower() for word in _IMAGE_WORDS):
-            raise _invalid(f"{path}.{key}" if path else key, NEVER_THE_IMAGE)
         where = f"{path}.{key}" if path else key
-        raise _invalid(where, f"unknown field; {'this part' if path else 'the form'} has "
-                              f"{', '.join(known)}")
+        if isinstance(key, str) and any(word in key.lower() for word in _IMAGE_WORDS):
+            raise _invalid(where, NEVER_THE_IMAGE)
+        raise _invalid(where, f"unknown field; {has}")
 
 
 def _section(form: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -289,7 +289,7 @@ def _section(form: Mapping[str, Any], name: str) -> Mapping[str, Any]:
         return {}
     if not isinstance(value, Mapping):
         raise _invalid(name, "must be an object")
-    _check_fields(name, name, value)
+    _check_fields(name, value, _FIELDS[name], f"this part has {', '.join(_FIELDS[name])}")
     return value
 
 
@@ -356,11 +356,7 @@ def _locations(value: Any) -> tuple[LocationInput, ...]:
         path = f"locations[{index}]"
         if not isinstance(item, Mapping):
             raise _invalid(path, "must be {\"url\": ...} or {\"item_id\": ...}")
-        for key in item:
-            if key not in ("url", "item_id"):
-                if isinstance(key, str) and any(word in key.lower() for word in _IMAGE_WORDS):
-                    raise _invalid(f"{path}.{key}", NEVER_THE_IMAGE)
-                raise _invalid(f"{path}.{key}", "unknown field; a location has url or item_id")
+        _check_fields(path, item, ("url", "item_id"), "a location has url or item_id")
         if ("url" in item) == ("item_id" in item):
             raise _invalid(path, "give exactly one of url or item_id")
         if "url" in item:
@@ -388,11 +384,7 @@ def _hashes(value: Any) -> tuple[HashInput, ...]:
         path = f"hashes[{index}]"
         if not isinstance(item, Mapping):
             raise _invalid(path, "must be {\"type\": ..., \"value\": ..., \"quality\": ...}")
-        for key in item:
-            if key not in ("type", "value", "quality"):
-                if isinstance(key, str) and any(word in key.lower() for word in _IMAGE_WORDS):
-                    raise _invalid(f"{path}.{key}", NEVER_THE_IMAGE)
-                raise _invalid(f"{path}.{key}", "unknown field; a hash has type, value and quality")
+        _check_fields(path, item, ("type", "value", "quality"), "a hash has type, value and quality")
         signal_type = item.get("type")
         if not isinstance(signal_type, str) or signal_type.strip().lower() not in HASH_TYPES:
             raise _invalid(f"{path}.type", f"must be one of {', '.join(HASH_TYPES)}")
@@ -425,7 +417,7 @@ def parse_form(form: Any) -> RequestForm:
     if not isinstance(form, Mapping):
         raise InvalidRequest("the request must be an object (a JSON dictionary)")
     _check_no_images(form)
-    _check_fields("", "", form)
+    _check_fields("", form, _FIELDS[""], f"the form has {', '.join(_FIELDS[''])}")
     role = form.get("requester_role")
     if role is not None:
         if not isinstance(role, str) or role.strip().lower() not in REQUESTER_ROLES:

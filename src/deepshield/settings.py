@@ -68,6 +68,10 @@ class CaseSettings:
     #: Strikes (warnings) before a suspension, and how long a suspension lasts.
     strikes_before_suspension: int = 2
     suspension_days: float = 30.0
+    #: New cases one address may file a day through the public, keyless door (0: no cap).
+    public_cases_per_address_per_day: int = 5
+    #: An incomplete public request that nobody has completed is erased after this many hours.
+    draft_expiry_hours: float = 72.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,23 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """What the HTTP door trusts and how much heavy work one process takes on at once."""
+
+    #: Proxies (addresses or CIDR networks) whose ``X-Forwarded-For`` is believed. Empty: the
+    #: client is always the connection's peer, whatever the headers say.
+    trusted_proxies: tuple[str, ...] = ()
+    #: Requests decoding or analysing media (verify, label, hash, match of a file, ...) that one
+    #: process runs at once; the excess is answered 503 with ``Retry-After`` instead of queued.
+    max_heavy_requests: int = 2
+    #: The ``Retry-After`` (seconds) sent with such a 503.
+    heavy_retry_after_s: int = 2
+    #: The public (keyless) routes' token bucket per address: refill rate and burst (0: no limit).
+    public_rate_per_minute: int = 60
+    public_burst: int = 20
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = Path("var")
     database_url: str = ""
@@ -99,6 +120,7 @@ class Settings:
     provenance: ProvenanceSettings = field(default_factory=ProvenanceSettings)
     cases: CaseSettings = field(default_factory=CaseSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     @property
     def provenance_dir(self) -> Path:
@@ -180,6 +202,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pin_kdf_log2_n=_number(env, "DEEPSHIELD_PIN_KDF_LOG2_N", 15, 10, 20),
         strikes_before_suspension=_number(env, "DEEPSHIELD_STRIKES_BEFORE_SUSPENSION", 2, 1, 100),
         suspension_days=_number(env, "DEEPSHIELD_SUSPENSION_DAYS", 30.0, 0.0, 3650.0),
+        public_cases_per_address_per_day=_number(
+            env, "DEEPSHIELD_PUBLIC_CASES_PER_ADDRESS_PER_DAY", 5, 0, 100_000),
+        draft_expiry_hours=_number(env, "DEEPSHIELD_DRAFT_EXPIRY_HOURS", 72.0, 1.0, 8760.0),
+    )
+    server = ServerSettings(
+        trusted_proxies=tuple(p.strip() for p in env.get("DEEPSHIELD_TRUSTED_PROXIES", "")
+                              .split(",") if p.strip()),
+        max_heavy_requests=_number(env, "DEEPSHIELD_MAX_HEAVY_REQUESTS", 2, 1, 1024),
+        heavy_retry_after_s=_number(env, "DEEPSHIELD_HEAVY_RETRY_AFTER_S", 2, 1, 3600),
+        public_rate_per_minute=_number(env, "DEEPSHIELD_PUBLIC_RATE_PER_MINUTE", 60, 0, 10**6),
+        public_burst=_number(env, "DEEPSHIELD_PUBLIC_BURST", 20, 1, 10**6),
     )
     notifications = NotificationSettings(
         smtp_host=env.get("DEEPSHIELD_SMTP_HOST", "").strip(),
@@ -202,6 +235,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         provenance=provenance,
         cases=cases,
         notifications=notifications,
+        server=server,
     )
 
 

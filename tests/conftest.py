@@ -2,7 +2,9 @@
 
 PostgreSQL tests use ``DEEPSHIELD_TEST_POSTGRES_URL`` (default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``). Each test gets its own schema,
-dropped afterwards. Where no server answers, those tests skip and say why.
+dropped afterwards. Where no server answers, those tests skip and say why; with
+``DEEPSHIELD_REQUIRE_POSTGRES=1`` (set by ``.ci/run``) they fail instead. Other essentials
+(reference packages and data) follow ``DEEPSHIELD_REQUIRE_REFERENCE=1``: see essentials.py.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from deepshield.services.context import ServiceContext
 from deepshield.settings import Settings
@@ -35,7 +38,7 @@ def _postgres_unavailable() -> str | None:
                 connection.execute(text("SELECT 1"))
             engine.dispose()
             _postgres_problem = None
-        except Exception as exc:
+        except (SQLAlchemyError, ImportError, OSError) as exc:  # no server, no driver, a bad URL
             _postgres_problem = f"PostgreSQL at {POSTGRES_URL} is not reachable ({type(exc).__name__})"
     if _postgres_problem and os.environ.get("DEEPSHIELD_REQUIRE_POSTGRES") == "1":
         pytest.fail(f"DEEPSHIELD_REQUIRE_POSTGRES=1 but {_postgres_problem}")

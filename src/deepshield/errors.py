@@ -75,6 +75,20 @@ class StoreUnavailable(DeepShieldError):
     category = Category.UNAVAILABLE
 
 
+class Busy(DeepShieldError):
+    """Every slot for heavy work (decoding or analysing an upload) in this process is taken.
+
+    Answered at once instead of queued, with ``retry_after_s`` saying when to try again.
+    """
+
+    code = "busy"
+    category = Category.UNAVAILABLE
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class RateLimited(DeepShieldError):
     """Too many requests from one client; ``retry_after_s`` says when the next one is allowed."""
 

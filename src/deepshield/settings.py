@@ -43,6 +43,15 @@ class ProvenanceSettings:
 
 
 @dataclass(frozen=True)
+class HashKeySettings:
+    """The key that seals hash values at rest (docs/HASHES_AT_REST.md). The key file is
+    ``$DEEPSHIELD_HOME/keys/hash-key`` (mode 0600; made on first start)."""
+
+    #: "module:function" taking a KMS-wrapped data key (bytes) and returning the 32-byte data key
+    callback: str = ""
+
+
+@dataclass(frozen=True)
 class CaseSettings:
     """Takedown cases: banks, clocks, victims' PINs, withdrawal and misuse policy."""
 
@@ -118,6 +127,7 @@ class Settings:
     limits: MediaLimits = field(default_factory=MediaLimits)
     seconds_per_video_hash: float = 1.0
     provenance: ProvenanceSettings = field(default_factory=ProvenanceSettings)
+    hash_keys: HashKeySettings = field(default_factory=HashKeySettings)
     cases: CaseSettings = field(default_factory=CaseSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -163,7 +173,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     DEEPSHIELD_MAX_VIDEO_BYTES, DEEPSHIELD_MAX_PIXELS, DEEPSHIELD_MAX_FRAMES,
     DEEPSHIELD_MAX_DURATION_S; for Content Credentials DEEPSHIELD_SIGNING_CERT,
     DEEPSHIELD_SIGNING_KEY, DEEPSHIELD_SIGNING_CALLBACK, DEEPSHIELD_TRUST_ANCHORS,
-    DEEPSHIELD_TSA_URL, DEEPSHIELD_MANIFEST_REPOSITORY_URL, DEEPSHIELD_MANIFEST_REPOSITORY_KEY.
+    DEEPSHIELD_TSA_URL, DEEPSHIELD_MANIFEST_REPOSITORY_URL, DEEPSHIELD_MANIFEST_REPOSITORY_KEY;
+    for hashes at rest DEEPSHIELD_HASH_KEY_CALLBACK.
     """
     env = os.environ if env is None else env
     defaults = MediaLimits()
@@ -233,6 +244,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         match=match,
         limits=limits,
         provenance=provenance,
+        hash_keys=HashKeySettings(callback=env.get("DEEPSHIELD_HASH_KEY_CALLBACK", "").strip()),
         cases=cases,
         notifications=notifications,
         server=server,

@@ -167,6 +167,23 @@ def test_public_filing_is_rate_limited_per_address(case_api):
     assert _count(case_api, Case) == 2
 
 
+def test_empty_public_filings_stop_at_the_daily_cap_per_address(case_api):
+    """``{}`` files an incomplete case with a PIN; one address gets 5 a day, not a free write each."""
+    cap = case_api.ctx.settings.cases.public_cases_per_address_per_day
+    assert cap == 5
+    for _ in range(cap):
+        filed = case_api.client.post("/v1/requests/public", json={})
+        assert filed.status_code == 201, filed.text
+        assert filed.json()["case"]["state"] == "incomplete" and filed.json()["pin"]
+    refused = case_api.client.post("/v1/requests/public", json={})
+    body = case_api.expect_error(refused, 429, "rate_limited")
+    assert "new requests today" in body["detail"] and "case number and PIN" in body["detail"]
+    assert 1 <= int(refused.headers["retry-after"]) <= 86_401
+    assert _count(case_api, Case) == cap
+    # A key's filings are not the public door's: a helpline still files.
+    assert file_case(case_api)["pin"]
+
+
 # --- The queue and review -------------------------------------------------------------------
 
 

@@ -9,11 +9,14 @@ import io
 
 import pytest
 
+from deepshield.errors import Forbidden
 from deepshield.services import cases as case_service
+from deepshield.services import reporting
 from deepshield.services.access import Role
 from deepshield.services.hashing import hash_media
 from deepshield.services.signing_keys import init_signing_keys
 from deepshield.settings import CaseSettings, Settings
+from deepshield.store import audit_repository
 from factories import encode_image, photo_pixels
 
 
@@ -99,6 +102,26 @@ def test_a_victim_gets_her_own_case_pack_with_her_case_number_and_pin(keyed_api)
     api.expect_error(api.client.get(f"/v1/cases/{other.case.case_number}/report",
                                     headers=_basic(number, filed.pin)), 404)
     api.expect_error(api.client.get(f"/v1/cases/{number}/report", headers=_basic(number, "00000000")), 401)
+
+
+def test_a_victims_case_number_and_pin_make_no_file_pack(keyed_api):
+    # Issue 12, Fix 9: her credentials reach her case (and its pack), not the installation's
+    # signature on any file she uploads. The service refuses too, whatever the door.
+    api = keyed_api
+    filed = case_service.file_request(api.ctx, _form(8), None)
+    victim = _basic(filed.case.case_number, filed.pin)
+    response = api.client.post("/v1/reports/file", headers=victim,
+                               files={"file": ("p.jpg", _photo(8), "image/jpeg")})
+    api.expect_error(response, 401, "unauthorized")
+    principal = case_service.victim_principal(api.ctx, filed.case.case_number, filed.pin)
+    with pytest.raises(Forbidden):
+        reporting.evidence_for_file(api.ctx, _photo(8), principal)
+    with api.ctx.store.transaction() as session:
+        kinds = [event.detail for event in audit_repository.recent_events(session, 1000)
+                 if event.action == "report.evidence"]
+    assert not kinds, "a refused file pack was logged as made"
+    own = api.client.get(f"/v1/cases/{filed.case.case_number}/report", headers=victim)
+    assert own.status_code == 200, own.text
 
 
 def test_contact_details_only_for_an_admin(keyed_api):

@@ -22,7 +22,10 @@ from deepshield.provenance.repository_client import RepositoryClient, Repository
 from deepshield.services.access import Role
 from deepshield.services.hashing import hash_media
 from deepshield.services.keys import create_key
-from deepshield.services.manifest_registry import PDQ_ALG, WATERMARK_ALG
+from deepshield.services.labelling import label_media
+from deepshield.services.manifest_registry import PDQ_ALG, WATERMARK_ALG, binding_history
+from deepshield.services.signing_keys import init_signing_keys
+from deepshield.settings import load_settings
 from deepshield.watermark import embed
 from factories import encode_image, photo_pixels
 from live_server import serving
@@ -159,6 +162,56 @@ def test_put_bindings_points_a_value_at_another_manifest(repo):
     repo.expect_error(repo.client.put("/bindings", json=unbound, headers=repo.headers(Role.PROVIDER)), 404)
     missing = {"bindingValue": LABEL_ID, "manifestId": new_manifest_id()}
     repo.expect_error(repo.post_json("/bindings", missing, Role.PROVIDER), 404, "not_found")
+
+
+def _png(data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(data)).convert("RGB").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_foreign_provider_cannot_repoint_a_label_and_the_stripped_copy_still_recovers(repo):
+    init_signing_keys(repo.ctx, force=False, actor="test:setup")
+    labelled = label_media(repo.ctx, encode_image(photo_pixels(71, 640, 480), "JPEG", quality=92),
+                           generator="GenuineGen", model=None, actor=repo.actor(Role.PROVIDER))
+    stripped = _png(labelled.data)  # the metadata is gone; the watermark stays
+
+    def verdict() -> tuple[str, str | None]:
+        response = repo.client.post("/v1/verify", files={"file": ("copy.png", stripped, "image/png")})
+        assert response.status_code == 200, response.text
+        report = response.json()
+        return report["verdict"], (report["repository"]["recovered_manifest"] or {}).get("manifest_id")
+
+    assert verdict() == ("recovered", labelled.manifest_id)
+    _, token = create_key(repo.ctx, Role.PROVIDER, "another provider", "test:setup")
+    intruder = {"Authorization": f"Bearer {token}"}
+    foreign = new_manifest_id()
+    response = repo.client.post("/manifests", content=c2pa_store(foreign),
+                                headers={**intruder, "Content-Type": "application/c2pa"})
+    assert response.status_code == 200, response.text
+    for method, body in [
+        ("PUT", {"bindingValue": labelled.label_id, "manifestId": foreign}),
+        ("PUT", {"bindingValue": labelled.pdq_hex, "alg": PDQ_ALG, "manifestId": foreign}),
+        ("PUT", {"bindingValue": labelled.label_id, "manifestId": labelled.manifest_id}),
+        ("POST", {"bindingValue": labelled.label_id, "manifestId": foreign}),
+        ("POST", {"bindingValue": OTHER_LABEL_ID, "manifestId": labelled.manifest_id}),
+    ]:
+        refused = repo.client.request(method, "/bindings", json=body, headers=intruder)
+        assert "another key" in repo.expect_error(refused, 403, "forbidden")["detail"], (method, body)
+    takeover = {"manifestStore": base64.b64encode(c2pa_store(new_manifest_id())).decode(),
+                "bindings": [{"alg": WATERMARK_ALG, "value": labelled.label_id}]}
+    repo.expect_error(repo.client.post("/manifests", json=takeover, headers=intruder), 403, "forbidden")
+    assert [m["manifestId"] for m in by_binding(repo, WATERMARK_ALG, labelled.label_id)] == \
+        [labelled.manifest_id]
+    assert verdict() == ("recovered", labelled.manifest_id)
+
+    # The admin may re-point it (audit-logged); the superseded binding is kept as history.
+    admin_put = repo.client.put("/bindings", json={"bindingValue": labelled.label_id, "manifestId": foreign},
+                                headers=repo.headers(Role.ADMIN))
+    assert admin_put.status_code == 204, admin_put.text
+    history = binding_history(repo.ctx, WATERMARK_ALG, labelled.label_id)
+    assert [(row.manifest_id, row.current, row.superseded_by) for row in history] == [
+        (labelled.manifest_id, False, repo.actor(Role.ADMIN)), (foreign, True, None)]
 
 
 @pytest.mark.parametrize("body, status, code", [
@@ -323,17 +376,17 @@ def test_public_reads_are_rate_limited_per_address_and_recover(api):
     api.assert_healthy()
 
 
-def test_the_rate_limit_is_read_from_the_environment(api, monkeypatch):
-    monkeypatch.setenv("DEEPSHIELD_PUBLIC_BURST", "2")
-    monkeypatch.setenv("DEEPSHIELD_PUBLIC_RATE_PER_MINUTE", "1")
-    api.client.app.state.public_rate_limiter = None  # made from the environment on the next call
-    statuses = [api.client.get("/services/supportedAlgorithms").status_code for _ in range(3)]
+def test_the_rate_limit_comes_from_the_settings(start_api, settings):
+    env = {"DEEPSHIELD_PUBLIC_BURST": "2", "DEEPSHIELD_PUBLIC_RATE_PER_MINUTE": "1"}
+    limited = start_api(settings.with_overrides(server=load_settings(env).server))
+    statuses = [limited.client.get("/services/supportedAlgorithms").status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
-    with pytest.raises(InvalidRequest):
-        PublicRateLimiter.from_environment({"DEEPSHIELD_PUBLIC_BURST": "0"})
-    with pytest.raises(InvalidRequest):
-        PublicRateLimiter.from_environment({"DEEPSHIELD_PUBLIC_RATE_PER_MINUTE": "many"})
-    assert not PublicRateLimiter.from_environment({"DEEPSHIELD_PUBLIC_RATE_PER_MINUTE": "0"}).enabled
+    with pytest.raises(InvalidRequest, match="DEEPSHIELD_PUBLIC_BURST"):
+        load_settings({"DEEPSHIELD_PUBLIC_BURST": "0"})
+    with pytest.raises(InvalidRequest, match="DEEPSHIELD_PUBLIC_RATE_PER_MINUTE"):
+        load_settings({"DEEPSHIELD_PUBLIC_RATE_PER_MINUTE": "many"})
+    off = load_settings({"DEEPSHIELD_PUBLIC_RATE_PER_MINUTE": "0"}).server
+    assert not PublicRateLimiter.from_settings(off).enabled
 
 
 def test_the_limiter_forgets_the_least_recent_address_when_full():

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from deepshield.api.rate_limit import PublicRateLimiter
+from deepshield.cases import pins
 from deepshield.services.access import Role
 from deepshield.services.cases import NOT_RECOGNISED, NOT_VISIBLE
 from deepshield.settings import CaseSettings, Settings
@@ -114,6 +115,29 @@ def test_a_case_locks_after_repeated_failures_and_the_locked_answer_is_the_same(
     # The lock is the case's: the victim route and the case routes alike.
     assert case_api.expect_error(case_api.client.get(f"/v1/cases/{number}", headers=basic(number, pin)),
                                  401) == first
+
+
+def test_over_http_an_unknown_case_a_wrong_pin_and_a_locked_case_cost_one_kdf_run_each(
+        case_api, monkeypatch):
+    """The same work behind the same 401 (counted, not timed): one PIN KDF run per attempt."""
+    runs: list[int] = []
+    real = pins._scrypt
+
+    def counted(pin: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
+        runs.append(log2_n)
+        return real(pin, salt, log2_n, r, p)
+
+    monkeypatch.setattr(pins, "_scrypt", counted)
+    number, pin = file_public(case_api)  # hashing her PIN is one run
+    attempts = [("unknown case", basic("DS-2222-3333-4444", pin)), ("wrong pin", basic(number, _wrong(pin)))]
+    attempts += [(f"failure {n}", basic(number, _wrong(pin))) for n in range(2, MAX_FAILURES + 1)]
+    attempts += [("locked, right pin", basic(number, pin)),
+                 ("unknown again", basic("DS-5555-6666-7777", pin))]
+    for name, headers in attempts:
+        runs.clear()
+        response = case_api.client.get("/v1/victim/status", headers=headers)
+        case_api.expect_error(response, 401, "unauthorized")
+        assert runs == [case_api.ctx.settings.cases.pin_kdf_log2_n], name
 
 
 def test_victim_without_credentials_or_with_a_key_is_told_how_to_sign_in(case_api):

@@ -158,7 +158,7 @@ def test_withdraw_needs_now_and_takes_effect_at_once_and_cancel_stops_a_victims_
     now = run_json("withdraw", number, "--now")
     assert now["state"] == "withdrawn" and now["withdrawn_at"]
     report = run_json("tick")
-    assert set(report) == {"escalated", "breached", "withdrawals_applied"}
+    assert set(report) == {"escalated", "breached", "withdrawals_applied", "drafts_expired"}
     assert run_json("tick")["withdrawals_applied"] == 0
 
 

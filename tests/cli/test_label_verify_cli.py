@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from deepshield.cli.main import app
 from deepshield.cli.verify_commands import VERDICT_EXIT_CODES
-from factories import encode_image, flip_jpeg_scan_bit, photo_pixels
+from factories import encode_image, encode_video, flip_jpeg_scan_bit, photo_pixels, scene_video_frames
 
 runner = CliRunner()
 
@@ -108,3 +108,13 @@ def test_verify_json_is_a_list_with_a_verdict_per_file(cli_env, tmp_path):
     assert isinstance(reports, list) and len(reports) == 1
     assert reports[0]["verdict"] == "unknown" and reports[0]["file"] == str(path)
     assert {"summary", "reasons", "manifest", "watermark", "repository", "media"} <= set(reports[0])
+
+
+def test_label_of_a_video_below_the_minimum_size_exits_3_with_the_minimum(cli_env, tmp_path):
+    assert run("keys", "init")[0] == 0
+    small = tmp_path / "small.mp4"
+    small.write_bytes(encode_video(scene_video_frames(41, seconds=1, fps=10, width=320, height=240)))
+    code, out, err = run("label", str(small), str(tmp_path / "out.mp4"), "--generator", "GenX")
+    assert code == 3, (out, err)
+    assert "short side of at least 256 pixels" in err
+    assert not (tmp_path / "out.mp4").exists()

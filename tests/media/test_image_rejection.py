@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import time
 import zlib
 
 import numpy as np
@@ -114,10 +113,8 @@ def test_decompression_bomb_header_is_refused_before_any_pixel_is_allocated(limi
     # 100 000 × 100 000 RGB would need 30 GB; the file is under 100 bytes.
     bomb = _png_with_header(100_000, 100_000, zlib.compress(b"\x00" * 64))
     assert len(bomb) < 100
-    started = time.perf_counter()
-    with pytest.raises(MediaTooLarge) as caught:
+    with pytest.raises(MediaTooLarge) as caught:  # how fast: bench/media_rejection.py
         decode_image(bomb, limits)
-    assert time.perf_counter() - started < 1.0
     assert "decompression bomb" in caught.value.detail
     assert caught.value.category is Category.TOO_LARGE
 

@@ -70,6 +70,13 @@ def test_sniff_refuses_no_bytes_as_empty():
         (b"<svg xmlns='http://www.w3.org/2000/svg'>", "SVG"),
         (b"ID3\x04\x00\x00\x00", "MP3"),
         (b"Just some words.\nAnother line.\n", "text"),
+        (b"\xef\xbb\xbf<svg xmlns='http://www.w3.org/2000/svg'>", "SVG"),
+        (b"\n\n   <svg xmlns='http://www.w3.org/2000/svg'>", "SVG"),
+        (b"\xef\xbb\xbf<?xml version='1.0'?><!DOCTYPE lolz [", "XML"),
+        (b"<!DOCTYPE html><html><body>", "HTML"),
+        (b"  <HTML><head>", "HTML"),
+        ("plain text, in UTF-16".encode("utf-16"), "text"),
+        (("Grüße, café " * 8).encode()[:63], "text"),  # a character cut at the end of the head
         (b"\x00\x01\x02\x03\xfe\xfd\xfc\xfb" * 4, "not a recognised image or video"),
     ],
 )

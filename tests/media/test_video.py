@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -280,3 +283,48 @@ def test_probe_refuses_a_video_over_max_video_bytes(mp4_video):
 def test_iterating_frames_refuses_a_video_over_max_video_bytes(mp4_video):
     with pytest.raises(MediaTooLarge):
         next(iter_video_frames(mp4_video, MediaLimits(max_video_bytes=len(mp4_video) - 1)))
+
+
+_DEADLOCK_CHILD = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from hostile.corpus import build_corpus
+from deepshield.errors import DeepShieldError
+from deepshield.media import MediaLimits
+from deepshield.services.hashing import hash_media
+
+files = {item.name: item.data for item in build_corpus()}
+corrupt = [files[name] for name in sorted(files) if name.startswith(("flipped-body-mp4", "zeroed-half-mp4",
+                                                                     "bytes-replaced-mp4"))]
+for _ in range(25):
+    for data in corrupt:
+        try:
+            hash_media(data, MediaLimits())
+        except DeepShieldError:
+            pass
+print("done", len(corrupt))
+"""
+
+
+def test_ffmpeg_logs_do_not_go_through_a_python_callback():
+    """Any log level but None makes PyAV install a log callback that FFmpeg's frame-decoding
+    threads call; it waits for the GIL while the thread that closes a failed decoder holds the
+    GIL and waits for those threads: a corrupt video then hangs the process for good."""
+    import deepshield.media.video  # noqa: F401  (sets the level on import)
+
+    assert av.logging.get_level() is None
+
+
+def test_corrupt_videos_decoded_again_and_again_never_deadlock(tmp_path):
+    """A corrupt MP4 whose decoder fails under frame threading used to hang the process for good
+    (FFmpeg's log reached Python through a callback that waited for the GIL, held by the thread
+    closing the decoder). Runs in a child process, so that a hang fails instead of stalling. The
+    hang is a race: on an idle machine it came within a few decodes; under load it may not come."""
+    tests = Path(__file__).resolve().parents[1]
+    try:
+        done = subprocess.run([sys.executable, "-c", _DEADLOCK_CHILD, str(tests)], capture_output=True,
+                              text=True, timeout=90, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.fail("decoding corrupt videos hung (the FFmpeg log callback deadlock)")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("done ") and int(done.stdout.split()[1]) >= 9, done.stdout

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import time
 import zlib
 from collections.abc import Callable
 
 import av
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import Image
 
 from deepshield.errors import DeepShieldError, InvalidRequest
@@ -34,6 +30,7 @@ from deepshield.provenance.reading import (
     read_manifest_store,
 )
 from factories import encode_image, encode_synthetic_video, flip_jpeg_scan_bit, photo_pixels
+from local_tsa import identity_stamped_at, short_lived_signer
 
 MIME_TYPES = ["image/jpeg", "image/png", "image/webp", "video/mp4"]
 
@@ -226,33 +223,34 @@ def test_unsigned_media_has_no_manifest(media: dict[str, bytes], anchors: bytes)
 # --- expiry --------------------------------------------------------------------------------------------
 
 
-def test_signer_that_expired_after_signing_never_reads_trusted(
+def test_a_signer_expired_at_its_trusted_signing_time_reads_expired_never_trusted(
     sign: Callable[..., SignedMedia], dev_keys: DevelopmentKeys, anchors: bytes
 ) -> None:
-    """No TSA: c2pa checks the signer's validity at read time, so expiry turns old files Invalid.
+    """The installation's own CA issues the signer; the clock is a trusted timestamp (local_tsa).
 
-    (Signing with an already expired certificate is refused: see test_signing.)
+    c2pa judges the signer at the timestamp's time. Stamped inside the window it is trusted;
+    stamped after ``notAfter`` it reads expired. (Without a timestamp c2pa uses the wall clock at
+    read time, so an old file turns Invalid once its signer expires: bench/certificate_expiry.py
+    shows that with a real wait. Signing with an already expired certificate is refused: see
+    test_signing.)
     """
-    ca_certificate = x509.load_pem_x509_certificate(dev_keys.ca_certificate.read_bytes())
-    ca_key = serialization.load_pem_private_key(dev_keys.ca_key.read_bytes(), password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    now = dt.datetime.now(dt.UTC)
-    short = issue_signing_certificate(
-        ca_certificate, ca_key,
-        not_before=now - dt.timedelta(minutes=1), not_after=now + dt.timedelta(seconds=2),
-    )
-    chain = short.certificate_pem() + dev_keys.ca_certificate.read_bytes()
-    result = sign("image/jpeg", SigningIdentity(chain, short.private_key_pem()))
-    before = read_content_credentials(result.data, "image/jpeg", trust_anchors_pem=anchors)
-    assert before is not None and before.trusted
-    remaining = (short.certificate.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds()
-    time.sleep(max(0.0, remaining) + 1.1)
-    after = read_content_credentials(result.data, "image/jpeg", trust_anchors_pem=anchors)
+    signer, chain = short_lived_signer(dev_keys.directory)
+    expiry = signer.certificate.not_valid_after_utc
+    with identity_stamped_at(dev_keys.directory, signer, chain, expiry - dt.timedelta(minutes=1)) as identity:
+        in_time = sign("image/jpeg", identity)
+    before = read_content_credentials(in_time.data, "image/jpeg", trust_anchors_pem=anchors)
+    assert before is not None and before.trusted and not before.expired
+    with identity_stamped_at(dev_keys.directory, signer, chain, expiry + dt.timedelta(minutes=1)) as identity:
+        late = sign("image/jpeg", identity)
+    after = read_content_credentials(late.data, "image/jpeg", trust_anchors_pem=anchors)
     assert after is not None
     assert after.expired and not after.trusted and not after.valid
     assert after.validation_state == "Invalid"
     assert "signingCredential.expired" in after.failure_codes
     _assert_consistent(after)
+    detached = read_manifest_store(late.manifest_store, trust_anchors_pem=anchors)
+    assert detached.expired and not detached.trusted and not detached.valid
+    assert read_manifest_store(in_time.manifest_store, trust_anchors_pem=anchors).trusted
 
 
 # --- hostile and broken input --------------------------------------------------------------------------
@@ -433,25 +431,6 @@ def test_flipping_any_signed_byte_of_a_detached_store_never_reads_trusted(
         else:
             assert report.generator == read_manifest_store(store, trust_anchors_pem=anchors).generator
     assert caught > len(store) // 11 // 3
-
-
-def test_a_detached_store_whose_signer_expired_reads_expired(
-    sign: Callable[..., SignedMedia], dev_keys: DevelopmentKeys, anchors: bytes
-) -> None:
-    ca_certificate = x509.load_pem_x509_certificate(dev_keys.ca_certificate.read_bytes())
-    ca_key = serialization.load_pem_private_key(dev_keys.ca_key.read_bytes(), password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    now = dt.datetime.now(dt.UTC)
-    short = issue_signing_certificate(ca_certificate, ca_key, not_before=now - dt.timedelta(minutes=1),
-                                      not_after=now + dt.timedelta(seconds=2))
-    chain = short.certificate_pem() + dev_keys.ca_certificate.read_bytes()
-    store = sign("image/png", SigningIdentity(chain, short.private_key_pem())).manifest_store
-    assert read_manifest_store(store, trust_anchors_pem=anchors).trusted
-    remaining = (short.certificate.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds()
-    time.sleep(max(0.0, remaining) + 1.1)
-    report = read_manifest_store(store, trust_anchors_pem=anchors)
-    assert report.expired and not report.trusted and not report.valid
-    _assert_consistent(report)
 
 
 @pytest.mark.parametrize("data", [

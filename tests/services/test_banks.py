@@ -2,8 +2,9 @@ import json
 
 import pytest
 
-from deepshield.errors import Conflict, InvalidRequest, InvalidSignal, LowQualityHash, NotFound
+from deepshield.errors import Conflict, Forbidden, InvalidRequest, InvalidSignal, LowQualityHash, NotFound
 from deepshield.services import bank_files, banks
+from deepshield.services.access import Principal, Role
 from deepshield.services.banks import Origin, SignalInput
 from deepshield.services.hashing import hash_media
 from deepshield.store import audit_repository
@@ -143,3 +144,40 @@ def test_every_write_and_every_export_is_audit_logged_without_hash_values(ctx):
                        "bank.export"]
     assert all(json.loads(detail) is not None for detail in details)
     assert not any(signal.value in detail for detail in details)
+
+
+def test_the_service_authorises_and_scopes_a_principal_whatever_the_door(ctx):
+    # Issue 12, Fix 1: the rules live in the service, not in the doors.
+    banks.create_bank(ctx, "b", "", ACTOR)
+    banks.create_bank(ctx, ctx.settings.cases.block_bank, "", ACTOR)
+    helpline, other = Principal("key:h1", Role.HELPLINE), Principal("key:h2", Role.HELPLINE)
+    platform = Principal("key:p1", Role.PLATFORM)
+    [entry] = banks.add_signals(ctx, "b", [SignalInput("md5", "a" * 32)], origin=Origin.HELPLINE,
+                                case_ref=None, actor=helpline)
+    with pytest.raises(Forbidden):
+        banks.withdraw_entry(ctx, "b", entry.id, platform)
+    with pytest.raises(Forbidden):
+        banks.set_entry_enabled(ctx, "b", entry.id, False, helpline)
+    with pytest.raises(Forbidden, match="takedown"):
+        banks.add_signals(ctx, ctx.settings.cases.block_bank, [SignalInput("md5", "b" * 32)],
+                          origin=Origin.HELPLINE, case_ref=None, actor=helpline)
+    with pytest.raises(NotFound, match=f"has no entry {entry.id}$"):
+        banks.withdraw_entry(ctx, "b", entry.id, other)
+    assert banks.withdraw_entry(ctx, "b", entry.id, helpline).withdrawn_at is not None
+    # The operator (a bare actor string, or the CLI's principal) may write a system bank.
+    operator = Principal("cli:operator", Role.ADMIN)
+    [blocked] = banks.add_signals(ctx, ctx.settings.cases.block_bank, [SignalInput("md5", "c" * 32)],
+                                  origin=Origin.PLATFORM, case_ref=None, actor=operator)
+    assert banks.withdraw_entry(ctx, ctx.settings.cases.block_bank, blocked.id, ACTOR).withdrawn_at
+
+
+@pytest.mark.parametrize("entry_id", [2**31, 2**63 - 1, 2**63, 2**64, 0, -1])
+def test_an_entry_id_that_cannot_exist_is_not_found_and_not_a_crash(ctx, entry_id):
+    # Issue 12, Fix 6: 2**63 and above cannot be bound at all (OverflowError), and PostgreSQL's
+    # 32-bit id column refuses 2**31 and above with an error.
+    banks.create_bank(ctx, "b", "", ACTOR)
+    with pytest.raises(NotFound, match=f"has no entry {entry_id}$"):
+        banks.withdraw_entry(ctx, "b", entry_id, ACTOR)
+    with pytest.raises(NotFound, match=f"has no entry {entry_id}$"):
+        banks.set_entry_enabled(ctx, "b", entry_id, False, ACTOR)
+    assert banks.list_banks(ctx)[0].active_entries == 0

@@ -11,6 +11,7 @@ from PIL import Image
 from sqlalchemy import func, inspect, select
 
 from deepshield.errors import Forbidden, InvalidRequest, InvalidSignal, LowQualityHash, NotFound
+from deepshield.media.errors import CorruptMedia
 from deepshield.services import content_registry as registry
 from deepshield.services.access import Principal, Role
 from deepshield.services.banks import SignalInput
@@ -152,7 +153,7 @@ def test_a_folder_import_names_items_by_path_and_a_bad_file_stops_it(ctx, tmp_pa
 
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (folder / "c.jpg").write_bytes(encode_image(photo_pixels(4)))
-    with pytest.raises(Exception, match=r"broken\.jpg.*nothing was registered"):
+    with pytest.raises(CorruptMedia, match=r"broken\.jpg.*nothing was registered"):
         registry.import_folder(ctx, folder, ACTOR)
     assert sorted({item for item, _, _ in rows(ctx)}) == ["2026/b.png", "a.jpg"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
 
 import numpy as np
 import pytest
@@ -235,26 +234,26 @@ def _bulk_registry(ctx: ServiceContext, count: int) -> None:
         session.execute(statement, {"count": count, "now": utcnow()})
 
 
-def test_a_sweep_of_a_100000_item_registry_takes_milliseconds(ctx):
+def test_a_sweep_of_a_100000_item_registry_finds_exactly_the_planted_copies(ctx):
+    """The sweep's answer at scale; its speed (cold under 10 s, warm under 0.5 s) is a target
+    of bench/copy_sweep.py, not of this test."""
     _bulk_registry(ctx, 100_000)
     victim, other = _random_pdqs(2, seed=1)
     _seed_registry(ctx, [victim, _near(victim, 12, seed=2), other], "planted-")
 
-    started = time.perf_counter()
     first = sweep_for_case(ctx, new_case(ctx), [SignalInput("pdq", victim, 100)], item_ids=[],
                            actor=ACTOR)
-    cold = time.perf_counter() - started
     assert {(hit.item_id, hit.distance) for hit in first.hits} == {("planted-0", 0), ("planted-1", 12)}
-    assert len(content_index(ctx)) == 100_003
+    index = content_index(ctx)
+    assert index.loaded and len(index) == 100_003
+    loaded = index._pdq  # a full reload would replace it
 
-    timings = []
-    for _ in range(3):
+    for _ in range(2):  # later sweeps catch up on the loaded index: nothing is reloaded
         result = sweep_for_case(ctx, new_case(ctx), [SignalInput("pdq", other, 100)], item_ids=[],
                                 actor=ACTOR)
         assert [hit.item_id for hit in result.hits] == ["planted-2"]
-        timings.append(result.seconds)
-    assert min(timings) < 0.5, timings  # the index is warm: a few indexed queries and one update
-    assert cold < 10, cold  # this one loads the 100,003 hashes into the index first
+        assert content_index(ctx) is index and index._pdq is loaded and len(index) == 100_003
+    assert statuses(ctx)["planted-0"] == {"flagged"} and statuses(ctx)["planted-2"] == {"flagged"}
 
 
 def test_the_index_finds_items_registered_later_or_committed_late_by_another_process(ctx, settings):

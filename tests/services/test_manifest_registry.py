@@ -14,9 +14,10 @@ from functools import cache
 import pytest
 from PIL import Image
 
-from deepshield.errors import Conflict, InvalidRequest, InvalidSignal, NotFound
+from deepshield.errors import Conflict, Forbidden, InvalidRequest, InvalidSignal, NotFound
 from deepshield.media.errors import EmptyMedia, UnsupportedMedia
 from deepshield.services import manifest_registry as registry
+from deepshield.services.access import Role
 from deepshield.services.context import ServiceContext
 from deepshield.services.hashing import hash_media
 from deepshield.services.manifest_registry import MAX_BINDINGS, PDQ_ALG, WATERMARK_ALG
@@ -24,6 +25,7 @@ from deepshield.store import audit_repository
 from deepshield.watermark import embed
 from factories import encode_image, photo_pixels
 
+PROVIDER = "test:provider"
 LABEL_ID = "0123456789abcdef"
 OTHER_LABEL_ID = "fedcba9876543210"
 _C2PA_TAIL = bytes.fromhex("00110010800000aa00389b71")
@@ -71,7 +73,7 @@ def pdq_of(ctx: ServiceContext, data: bytes) -> str:
 
 
 def register(ctx: ServiceContext, bindings: list[tuple[str, str]], manifest_id: str | None = None,
-             actor: str = "test:provider") -> str:
+             actor: str = PROVIDER) -> str:
     manifest_id = manifest_id or new_manifest_id()
     registry.register_manifest(ctx, manifest_id, c2pa_store(manifest_id), bindings, label_id=LABEL_ID,
                                generator="test-generator", model="test-model",
@@ -106,10 +108,87 @@ def test_registered_manifest_comes_back_byte_for_byte_with_its_metadata_and_bind
 def test_registering_the_same_store_again_is_idempotent_and_adds_new_bindings(ctx):
     manifest_id = register(ctx, [(WATERMARK_ALG, LABEL_ID)])
     again = registry.register_manifest(ctx, manifest_id, c2pa_store(manifest_id),
-                                       [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, "cd" * 32)], actor="test:other")
+                                       [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, "cd" * 32)], actor=PROVIDER,
+                                       generator="other-generator")
     assert again.bindings == ((WATERMARK_ALG, LABEL_ID), (PDQ_ALG, "cd" * 32))
-    assert again.registered_by == "test:provider"  # the first registration's metadata stays
-    assert again.generator == "test-generator"
+    assert again.registered_by == PROVIDER
+    assert again.generator == "test-generator"  # the first registration's metadata stays
+
+
+# --- Ownership and history (issue 12, fix 4) ------------------------------------------------
+
+INTRUDER = "test:other-provider"
+
+
+def _audit_actions(ctx: ServiceContext) -> list[tuple[str, str, dict]]:
+    with ctx.store.transaction() as session:
+        return [(event.actor, event.action, json.loads(event.detail))
+                for event in reversed(audit_repository.recent_events(session, 1000))]
+
+
+def test_a_provider_cannot_repoint_or_take_over_another_providers_bindings(ctx):
+    pdq = "4b" * 32
+    genuine = register(ctx, [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, pdq)])
+    foreign = register(ctx, [], actor=INTRUDER)
+    before = _audit_actions(ctx)
+    attempts = [
+        lambda: registry.replace_bindings(ctx, foreign, [(WATERMARK_ALG, LABEL_ID)], INTRUDER),
+        lambda: registry.replace_bindings(ctx, foreign, [(PDQ_ALG, pdq)], INTRUDER),
+        # pointing the owner's value at the owner's own manifest is still someone else's binding
+        lambda: registry.replace_bindings(ctx, genuine, [(WATERMARK_ALG, LABEL_ID)], INTRUDER),
+        lambda: registry.add_bindings(ctx, foreign, [(WATERMARK_ALG, LABEL_ID)], INTRUDER),
+        lambda: registry.add_bindings(ctx, foreign, [(PDQ_ALG, pdq)], INTRUDER),
+        lambda: registry.add_bindings(ctx, genuine, [(WATERMARK_ALG, OTHER_LABEL_ID)], INTRUDER),
+        lambda: register(ctx, [(WATERMARK_ALG, LABEL_ID)], actor=INTRUDER),
+        lambda: registry.register_manifest(ctx, genuine, c2pa_store(genuine), [(PDQ_ALG, "11" * 32)],
+                                           actor=INTRUDER),
+    ]
+    for attempt in attempts:
+        with pytest.raises(Forbidden, match="registered"):
+            attempt()
+    assert ids(registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID, 10, "t")) == [genuine]
+    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [genuine]
+    assert registry.get_manifest(ctx, genuine, "t").bindings == ((WATERMARK_ALG, LABEL_ID), (PDQ_ALG, pdq))
+    assert registry.matches_by_binding(ctx, WATERMARK_ALG, OTHER_LABEL_ID, 10, "t") == []
+    history = registry.binding_history(ctx, WATERMARK_ALG, LABEL_ID)
+    assert [(row.manifest_id, row.current) for row in history] == [(genuine, True)]
+    writes = [row for row in _audit_actions(ctx) if row[0] == INTRUDER]
+    assert writes == [row for row in before if row[0] == INTRUDER]  # its registration only
+
+
+def test_repointing_keeps_the_superseded_binding_as_history(ctx):
+    pdq = "2d" * 32
+    first = register(ctx, [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, pdq)])
+    second = register(ctx, [])
+    assert registry.replace_bindings(ctx, second, [(PDQ_ALG, pdq)], PROVIDER) == 1
+    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [second]
+    history = registry.binding_history(ctx, PDQ_ALG, pdq)
+    assert [(row.manifest_id, row.added_by, row.superseded_by, row.current) for row in history] == [
+        (first, PROVIDER, PROVIDER, False), (second, PROVIDER, None, True)]
+    assert history[0].superseded_at is not None and history[0].superseded_at >= history[0].added_at
+    # back again: a new current row; both earlier rows stay
+    assert registry.replace_bindings(ctx, first, [(PDQ_ALG, pdq)], PROVIDER) == 1
+    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [first]
+    history = registry.binding_history(ctx, PDQ_ALG, pdq)
+    assert [(row.manifest_id, row.current) for row in history] == [(first, False), (second, False),
+                                                                   (first, True)]
+    assert registry.get_manifest(ctx, second, "t").bindings == ()
+
+
+def test_an_admin_may_repoint_anyones_binding_and_it_is_audit_logged_as_an_override(ctx):
+    genuine = register(ctx, [(WATERMARK_ALG, LABEL_ID)])
+    other = register(ctx, [], actor=INTRUDER)
+    admin = "cli:admin"
+    assert registry.replace_bindings(ctx, other, [(WATERMARK_ALG, LABEL_ID)], admin, role=Role.ADMIN) == 1
+    assert ids(registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID, 10, "t")) == [other]
+    history = registry.binding_history(ctx, WATERMARK_ALG, LABEL_ID)
+    assert [(row.manifest_id, row.superseded_by) for row in history] == [(genuine, admin), (other, None)]
+    replaced = [details for actor, action, details in _audit_actions(ctx)
+                if action == "manifest.bindings.replace"]
+    assert replaced[-1]["override"] is True and replaced[-1]["replaced"] == 1
+    assert LABEL_ID not in json.dumps(replaced)
+    # and an admin may add to anyone's manifest
+    assert registry.add_bindings(ctx, genuine, [(PDQ_ALG, "12" * 32)], admin, role=Role.ADMIN) == 1
 
 
 def test_a_different_store_under_a_registered_id_is_a_conflict_and_changes_nothing(ctx):
@@ -134,7 +213,9 @@ def test_a_different_store_under_a_registered_id_is_a_conflict_and_changes_nothi
 def test_malformed_stores_and_ids_are_refused_and_nothing_is_stored(ctx, store, manifest_id, error):
     with pytest.raises(error):
         registry.register_manifest(ctx, manifest_id, store, [], actor="test:provider")
-    with pytest.raises((NotFound, InvalidRequest)):
+    # A well-formed id was never stored (404); a malformed one is refused as such (400).
+    well_formed = manifest_id == "urn:c2pa:a"
+    with pytest.raises(NotFound if well_formed else InvalidRequest):
         registry.get_manifest(ctx, manifest_id, "public")
 
 
@@ -188,13 +269,13 @@ def test_the_active_manifest_alone_is_cut_from_a_store_of_several():
 def test_add_bindings_needs_a_registered_manifest_and_skips_what_is_bound(ctx):
     manifest_id = register(ctx, [(WATERMARK_ALG, LABEL_ID)])
     more = [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, "ee" * 32)]
-    assert registry.add_bindings(ctx, manifest_id, more, "t") == 1
+    assert registry.add_bindings(ctx, manifest_id, more, PROVIDER) == 1
     assert registry.get_manifest(ctx, manifest_id, "t").bindings == ((WATERMARK_ALG, LABEL_ID),
                                                                      (PDQ_ALG, "ee" * 32))
     with pytest.raises(NotFound):
-        registry.add_bindings(ctx, new_manifest_id(), [(WATERMARK_ALG, LABEL_ID)], "t")
+        registry.add_bindings(ctx, new_manifest_id(), [(WATERMARK_ALG, LABEL_ID)], PROVIDER)
     with pytest.raises(InvalidRequest):
-        registry.add_bindings(ctx, manifest_id, [], "t")
+        registry.add_bindings(ctx, manifest_id, [], PROVIDER)
 
 
 def test_replace_bindings_points_a_value_at_another_manifest(ctx):
@@ -202,7 +283,7 @@ def test_replace_bindings_points_a_value_at_another_manifest(ctx):
     first = register(ctx, [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, pdq)])
     second = register(ctx, [])
     assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [first]
-    assert registry.replace_bindings(ctx, second, [(PDQ_ALG, pdq)], "t") == 1
+    assert registry.replace_bindings(ctx, second, [(PDQ_ALG, pdq)], PROVIDER) == 1
     assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [second]
     assert ids(registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID, 10, "t")) == [first]
     assert registry.get_manifest(ctx, first, "t").bindings == ((WATERMARK_ALG, LABEL_ID),)
@@ -212,10 +293,10 @@ def test_replace_bindings_of_an_unbound_value_is_not_found_and_changes_nothing(c
     first = register(ctx, [(WATERMARK_ALG, LABEL_ID)])
     second = register(ctx, [])
     with pytest.raises(NotFound):
-        registry.replace_bindings(ctx, second, [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, "01" * 32)], "t")
+        registry.replace_bindings(ctx, second, [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, "01" * 32)], PROVIDER)
     assert ids(registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID, 10, "t")) == [first]
     with pytest.raises(NotFound):
-        registry.replace_bindings(ctx, new_manifest_id(), [(WATERMARK_ALG, LABEL_ID)], "t")
+        registry.replace_bindings(ctx, new_manifest_id(), [(WATERMARK_ALG, LABEL_ID)], PROVIDER)
 
 
 # --- Lookups by binding --------------------------------------------------------------------
@@ -269,7 +350,7 @@ def test_a_pdq_binding_is_matchable_at_once_in_this_process_and_from_another(ctx
     try:
         there = register(other, [(PDQ_ALG, flip_bits(pdq, 3))])
         assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [here, there]
-        registry.replace_bindings(other, there, [(PDQ_ALG, pdq)], "t")  # removes `here`'s binding
+        registry.replace_bindings(other, there, [(PDQ_ALG, pdq)], PROVIDER)  # removes `here`'s binding
     finally:
         other.close()
     assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [there]
@@ -425,3 +506,44 @@ def _signed_store(c2pa) -> tuple[bytes, str]:
     store = builder.sign(signer, "image/jpeg", source, io.BytesIO())
     report = json.loads(c2pa.Reader("application/c2pa", io.BytesIO(store)).json())
     return bytes(store), report["active_manifest"]
+
+
+def test_migration_0005_keeps_existing_bindings_current_and_never_reuses_their_ids(database_url, settings):
+    from alembic import command
+    from sqlalchemy import text
+
+    from deepshield.store.database import _alembic_config, make_engine
+
+    engine = make_engine(database_url)
+    command.upgrade(_alembic_config(engine), "0004")
+    manifest_id = new_manifest_id()
+    store_bytes = c2pa_store(manifest_id)
+    now = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO manifests (manifest_id, manifest_store, store_sha256, content_type, generator, "
+            "registered_at, registered_by) VALUES (:id, :store, :sha, 'application/c2pa', 'g', :now, :by)"),
+            {"id": manifest_id, "store": store_bytes, "sha": "0" * 64, "now": now, "by": PROVIDER})
+        for value in (LABEL_ID, OTHER_LABEL_ID, "00112233445566ff"):
+            connection.execute(text(
+                "INSERT INTO soft_bindings (manifest_id, alg, value, added_at, added_by) "
+                "VALUES (:id, :alg, :value, :now, :by)"),
+                {"id": manifest_id, "alg": WATERMARK_ALG, "value": value, "now": now, "by": PROVIDER})
+        # 0003's PUT /bindings deleted rows: the highest id is gone before the upgrade.
+        highest = connection.execute(text("SELECT MAX(id) FROM soft_bindings")).scalar()
+        connection.execute(text("DELETE FROM soft_bindings WHERE id = :id"), {"id": highest})
+    engine.dispose()
+    context = ServiceContext.open(settings)  # migrates to head
+    try:
+        assert registry.get_manifest(context, manifest_id, "t").bindings == (
+            (WATERMARK_ALG, LABEL_ID), (WATERMARK_ALG, OTHER_LABEL_ID))
+        assert ids(registry.matches_by_binding(context, WATERMARK_ALG, LABEL_ID, 10, "t")) == [manifest_id]
+        other = register(context, [])
+        assert registry.replace_bindings(context, other, [(WATERMARK_ALG, LABEL_ID)], PROVIDER) == 1
+        history = registry.binding_history(context, WATERMARK_ALG, LABEL_ID)
+        assert [(row.manifest_id, row.current) for row in history] == [(manifest_id, False), (other, True)]
+        with context.store.transaction() as session:
+            new_id = session.execute(text("SELECT MAX(id) FROM soft_bindings")).scalar()
+        assert new_id > highest  # the deleted row's id is not reused
+    finally:
+        context.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from deepshield.services.access import Principal, Role
 from deepshield.services.scheduler import Scheduler
 
 
@@ -31,3 +32,34 @@ def test_rounds_run_repeatedly_and_a_failing_round_does_not_stop_the_others() ->
     rounds_after_stop = scheduler.rounds_run
     threading.Event().wait(0.05)
     assert scheduler.rounds_run == rounds_after_stop, "rounds ran after stop"
+
+
+def test_the_server_rounds_erase_expired_public_drafts_at_most_once_a_minute(settings) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from deepshield.services import cases
+    from deepshield.services.context import ServiceContext
+    from deepshield.services.scheduler import DRAFT_EXPIRY_INTERVAL_S, server_rounds
+    from deepshield.settings import CaseSettings
+
+    ctx = ServiceContext.open(settings.with_overrides(cases=CaseSettings(pin_kdf_log2_n=10)))
+    now = [1000.0]
+    stale = datetime.now(UTC) - timedelta(hours=ctx.settings.cases.draft_expiry_hours + 1)
+
+    def drafts() -> int:
+        return len(cases.list_cases(ctx, Principal("key:admin", Role.ADMIN), state="incomplete"))
+
+    try:
+        scheduler = Scheduler(ctx, server_rounds(clock=lambda: now[0]))
+        cases.file_request(ctx, {}, None, address="192.0.2.1", now=stale)
+        scheduler.run_once()
+        assert drafts() == 0, "the round left an expired public draft"
+        cases.file_request(ctx, {}, None, address="192.0.2.2", now=stale)
+        now[0] += DRAFT_EXPIRY_INTERVAL_S / 2
+        scheduler.run_once()
+        assert drafts() == 1, "expired drafts were looked for again within the minute"
+        now[0] += DRAFT_EXPIRY_INTERVAL_S
+        scheduler.run_once()
+        assert drafts() == 0
+    finally:
+        ctx.close()

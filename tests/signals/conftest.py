@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from deepshield.media import MediaLimits
+from essentials import essential_missing
 
 from .shared_data import MISSING_REASON, shared_data_dir
 
@@ -16,7 +17,8 @@ def limits() -> MediaLimits:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
+    """The shared reference data; skips without it, fails without it on CI (essentials.py)."""
     found = shared_data_dir()
     if found is None:
-        pytest.skip(MISSING_REASON)
+        essential_missing(MISSING_REASON)
     return found

@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 
 from deepshield.errors import InvalidSignal, LowQualityHash
+from deepshield.media import MediaLimits
+from deepshield.services.hashing import hash_media
 from deepshield.signals.pdq import (
     DIHEDRAL_VARIANTS,
     PDQ_BITS,
@@ -21,7 +23,7 @@ from deepshield.signals.pdq import (
     pdq_hex_to_bytes,
     require_quality,
 )
-from factories import photo_like
+from factories import encode_image, photo_like, photo_pixels
 
 MATCH_THRESHOLD = 31  # Meta's recommended PDQ match distance
 
@@ -224,3 +226,27 @@ def test_parse_pdq_hex_lowercases_and_strips_and_bytes_are_big_endian():
     raw = pdq_hex_to_bytes("80" + "0" * 62)
     assert len(raw) == 32
     assert raw[0] == 0x80
+
+
+# --- Images over the analysis limit are hashed from a reduction (media/image.py) ------------------
+
+#: Lowered limits, so that a 2400 × 1800 image takes the path a 100 Mpx one takes by default.
+_REDUCING = MediaLimits(max_analysis_pixels=1_000_000, reduced_analysis_pixels=250_000)
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "JPEG"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_huge_images_hash_from_its_reduction_matches_its_full_size_hash_and_its_small_copy(
+        image_format, seed):
+    pixels = photo_pixels(seed, 2400, 1800)
+    data = encode_image(pixels, image_format)
+    reduced = hash_media(data, _REDUCING).pdq
+    full = hash_media(data, MediaLimits()).pdq  # 4.3 Mpx: full size under the default limits
+    copy = hash_media(encode_image(Image.fromarray(pixels).resize((600, 450), Image.Resampling.LANCZOS),
+                                   image_format), MediaLimits()).pdq
+    assert reduced is not None and full is not None and copy is not None
+    assert reduced.quality >= 50
+    # Measured: 4-8 bits (PNG, box filter) and 12-14 bits (JPEG, the decoder's 1/8 scaling)
+    # from the full-size hash; 4-12 bits from the quarter-size copy. A match is ≤ 31.
+    assert pdq_distance(reduced.hex, full.hex) <= 20
+    assert pdq_distance(reduced.hex, copy.hex) <= 20

@@ -21,6 +21,8 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
     with store.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        # Freed cells are zeroed: an updated or deleted hash value leaves no trace in the file.
+        assert connection.execute(text("PRAGMA secure_delete")).scalar() == 1
     store.close()
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from deepshield import __version__
-from deepshield.api.errors import install_error_handlers
+from deepshield.api.errors import error_response, install_error_handlers
+from deepshield.api.heavy_work import HeavyWorkLimit
+from deepshield.api.rate_limit import PublicRateLimiter, TrustedProxies
 from deepshield.api.routes import (
     audit,
     banks,
@@ -31,6 +36,14 @@ from deepshield.api.uploads import BodySizeLimit
 from deepshield.services.context import ServiceContext
 from deepshield.services.scheduler import Scheduler, server_rounds
 from deepshield.settings import Settings, load_settings
+
+log = logging.getLogger("deepshield.api")
+
+#: How ``serve`` (and any other runner) must start uvicorn: uvicorn's own proxy-header handling
+#: believes ``X-Forwarded-For`` from 127.0.0.1 by default and rewrites the client before the app
+#: sees it. The app decides the client itself, from the peer and ``settings.server.trusted_proxies``
+#: (``api/rate_limit.client_address``), so uvicorn must leave the peer as it is.
+UVICORN_OPTIONS: dict[str, Any] = {"proxy_headers": False}
 
 DESCRIPTION = """
 Hash images and videos, keep hash banks, and match uploads against them.
@@ -74,11 +87,25 @@ def create_app(settings: Settings, *, context: ServiceContext | None = None,
     app = FastAPI(title="DeepShield", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan)
     install_error_handlers(app)
+    app.add_exception_handler(OverflowError, _number_out_of_range)
+    # Who the client is, and the public routes' buckets, come from settings (api/rate_limit.py).
+    app.state.trusted_proxies = TrustedProxies(settings.server.trusted_proxies)
+    app.state.public_rate_limiter = PublicRateLimiter.from_settings(settings.server)
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_bytes)
+    app.add_middleware(HeavyWorkLimit, max_heavy=settings.server.max_heavy_requests,
+                       retry_after_s=settings.server.heavy_retry_after_s)
     for module in (health, hashing, matching, banks, audit, watermark, exchange, hma, soft_binding,
                    verification, notifications, cases, victim, reports, content):
         app.include_router(module.router)
     return app
+
+
+async def _number_out_of_range(_: Request, error: Exception) -> JSONResponse:
+    """The last resort for a number too large for the database that a route did not bound
+    (every route bounds its integers with ``schemas.MAX_INT``): a 400 on a connection that stays
+    open, not a 500 and a reset."""
+    log.warning("a number out of range reached the store", exc_info=error)
+    return error_response(400, "invalid_request", "a number in the request is out of range")
 
 
 def create_app_from_environment() -> FastAPI:

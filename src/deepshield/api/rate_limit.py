@@ -1,34 +1,118 @@
-"""A token bucket per client address for the public (keyless) routes.
+"""Who is calling from where, and a token bucket per client address for the public routes.
+
+The client address is decided in one place, ``client_address``: the connection's peer, unless
+that peer is one of the proxies named in ``settings.server.trusted_proxies``
+(``DEEPSHIELD_TRUSTED_PROXIES``, addresses or CIDR networks). Only then is ``X-Forwarded-For``
+read, from the right: the first address that is not itself a trusted proxy is the client, as
+everything to its left was written by that (untrusted) client. With no trusted proxies (the
+default) the headers are never believed. ``serve`` runs uvicorn with ``proxy_headers=False``
+so that uvicorn does not rewrite the peer from the headers on its own (docs/DEPLOYMENT.md).
 
 Each address may make ``burst`` requests at once, refilled at ``rate_per_minute``. Over the
 limit the route answers 429 ``{"error": "rate_limited", ...}`` with ``Retry-After`` in whole
 seconds. The buckets live in this process: with ``serve --workers N`` each worker counts on its
-own, so an address gets up to N times the rate. The address is the connection's peer; behind a
-reverse proxy, run uvicorn with ``--proxy-headers`` and ``--forwarded-allow-ips`` so that it is
-the client's, and never trust ``X-Forwarded-For`` from anyone else.
+own, so an address gets up to N times the rate.
 
-Configured by ``DEEPSHIELD_PUBLIC_RATE_PER_MINUTE`` (default 60; 0 turns the limit off) and
-``DEEPSHIELD_PUBLIC_BURST`` (default 20), read when the app first serves a public route. Tests
-put their own limiter on ``app.state.public_rate_limiter``, or call ``reset()``.
+Configured by ``settings.server.public_rate_per_minute`` and ``public_burst``
+(``DEEPSHIELD_PUBLIC_RATE_PER_MINUTE``, default 60, 0 turns the limit off;
+``DEEPSHIELD_PUBLIC_BURST``, default 20): ``create_app`` builds the limiter from its settings.
+Tests put their own limiter on ``app.state.public_rate_limiter``, or call ``reset()``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
-import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 
 from fastapi import Request
 
 from deepshield.errors import InvalidRequest, RateLimited
+from deepshield.settings import ServerSettings
 
 DEFAULT_RATE_PER_MINUTE = 60
 DEFAULT_BURST = 20
 #: Buckets kept at most; the least recently seen address is forgotten first (and so starts full).
 MAX_CLIENTS = 65_536
+#: ``X-Forwarded-For`` entries looked at, from the right, at most (a longer header is cut).
+MAX_FORWARDED_HOPS = 32
+UNKNOWN_CLIENT = "unknown"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class TrustedProxies:
+    """The proxies whose ``X-Forwarded-For`` is believed, and the one rule that picks the client."""
+
+    def __init__(self, proxies: Iterable[str] = ()) -> None:
+        networks: list[Network] = []
+        for raw in proxies:
+            text = raw.strip()
+            if not text:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(text, strict=False))
+            except ValueError:
+                raise InvalidRequest(f"DEEPSHIELD_TRUSTED_PROXIES: {text!r} is not an IP address or "
+                                     "CIDR network (e.g. 10.0.0.5 or 10.0.0.0/8)") from None
+        self.networks: tuple[Network, ...] = tuple(networks)
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def trusts(self, address: Address | None) -> bool:
+        if address is None:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address.version == network.version and address in network for network in self.networks)
+
+    def client(self, peer: str | None, forwarded_for: Iterable[str] = ()) -> str:
+        """The client's address: ``peer``, or, when ``peer`` is a trusted proxy, the right-most
+        ``X-Forwarded-For`` entry that is not a trusted proxy (``forwarded_for`` holds the header's
+        values in the order received). A malformed entry where the client should be is not
+        believed: the last trusted hop (the proxy) stands for the client instead."""
+        if not peer:
+            return UNKNOWN_CLIENT
+        peer_address = _address(peer)
+        if not self.networks or not self.trusts(peer_address):
+            return str(peer_address) if peer_address is not None else peer
+        hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
+        client = str(peer_address)
+        for hop in reversed(hops[-MAX_FORWARDED_HOPS:]):
+            address = _address(hop)
+            if address is None:
+                break
+            client = str(address)
+            if not self.trusts(address):
+                break
+        return client
+
+
+def _address(text: str) -> Address | None:
+    text = text.strip()
+    if text.startswith("[") and "]" in text:  # "[2001:db8::1]:443"
+        text = text[1:text.index("]")]
+    elif text.count(":") == 1:  # "192.0.2.1:443"
+        text = text.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def client_address(request: Request) -> str:
+    """The calling client's address, for rate limits and per-address caps: the one place it is
+    decided (see the module's docstring). ``app.state.trusted_proxies`` comes from settings."""
+    peer = request.client.host if request.client is not None else None
+    proxies: TrustedProxies | None = getattr(request.app.state, "trusted_proxies", None)
+    if proxies is None:
+        proxies = TrustedProxies()
+    return proxies.client(peer, request.headers.getlist("x-forwarded-for"))
 
 
 class PublicRateLimiter:
@@ -46,10 +130,8 @@ class PublicRateLimiter:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_environment(cls, env: Mapping[str, str] | None = None) -> PublicRateLimiter:
-        env = os.environ if env is None else env
-        return cls(_whole_number(env, "DEEPSHIELD_PUBLIC_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE, 0),
-                   _whole_number(env, "DEEPSHIELD_PUBLIC_BURST", DEFAULT_BURST, 1))
+    def from_settings(cls, server: ServerSettings) -> PublicRateLimiter:
+        return cls(server.public_rate_per_minute, server.public_burst)
 
     @property
     def enabled(self) -> bool:
@@ -80,35 +162,23 @@ class PublicRateLimiter:
             self._buckets.clear()
 
 
-def _whole_number(env: Mapping[str, str], name: str, default: int, low: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidRequest(f"{name} must be a whole number; got {raw!r}") from None
-    if value < low:
-        raise InvalidRequest(f"{name} must be at least {low}; got {value}")
-    return value
-
-
 _CREATE_LOCK = threading.Lock()
 
 
 def limiter_for(request: Request) -> PublicRateLimiter:
-    """The app's limiter, made from the environment on first use."""
+    """The app's limiter (``create_app`` makes it from settings; made here from the service
+    context's settings for an app built some other way)."""
     state = request.app.state
     limiter: PublicRateLimiter | None = getattr(state, "public_rate_limiter", None)
     if limiter is None:
         with _CREATE_LOCK:
             limiter = getattr(state, "public_rate_limiter", None)
             if limiter is None:
-                limiter = state.public_rate_limiter = PublicRateLimiter.from_environment()
+                limiter = state.public_rate_limiter = PublicRateLimiter.from_settings(
+                    state.context.settings.server)
     return limiter
 
 
 async def public_rate_limit(request: Request) -> None:
     """A dependency for public routes: one token per request from the client's address."""
-    client = request.client.host if request.client is not None else "unknown"
-    limiter_for(request).check(client)
+    limiter_for(request).check(client_address(request))

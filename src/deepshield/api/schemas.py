@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
+
+#: The largest whole number any request may carry: SQL's BIGINT maximum, which is also SQLite's
+#: INTEGER maximum. A bigger one would overflow the database driver (``OverflowError``), so every
+#: integer a route takes (query, path or JSON body) is range-checked against this bound: use
+#: ``RowId``/``Count`` below, or ``Query(..., le=MAX_INT)`` / ``Path(..., le=MAX_INT)``.
+MAX_INT = 2**63 - 1
+#: A row id (bank entry, appeal, exchanged entry ...): 1 to ``MAX_INT``.
+RowId = Annotated[int, Field(ge=1, le=MAX_INT)]
+#: A position or count that may be 0 (a feed checkpoint): 0 to ``MAX_INT``.
+Count = Annotated[int, Field(ge=0, le=MAX_INT)]
 
 
 class ErrorBody(BaseModel):

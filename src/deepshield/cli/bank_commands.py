@@ -137,7 +137,7 @@ def add(
         if files:
             signals.extend(_signals_from_files(files, ctx.settings, hash_set))
         entries = bank_service.add_signals(ctx, bank, signals, origin=parsed_origin,
-                                           case_ref=case, actor=principal.actor)
+                                           case_ref=case, actor=principal)
     _print_entries(entries, as_json)
 
 
@@ -147,7 +147,7 @@ def withdraw(bank: BankArg, entry_id: EntryArg, as_json: JsonOption = False) -> 
     with reported_errors(as_json):
         principal = local_operator()
         authorize(principal, Action.BANK_WITHDRAW)
-        entry = bank_service.withdraw_entry(open_context(), bank, entry_id, principal.actor)
+        entry = bank_service.withdraw_entry(open_context(), bank, entry_id, principal)
     _print_entries([entry], as_json)
 
 
@@ -155,8 +155,7 @@ def _set_enabled(bank: str, entry_id: int, enabled: bool, as_json: bool) -> None
     with reported_errors(as_json):
         principal = local_operator()
         authorize(principal, Action.BANK_DISABLE)
-        entry = bank_service.set_entry_enabled(open_context(), bank, entry_id, enabled,
-                                               principal.actor)
+        entry = bank_service.set_entry_enabled(open_context(), bank, entry_id, enabled, principal)
     _print_entries([entry], as_json)
 
 

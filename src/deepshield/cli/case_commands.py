@@ -20,7 +20,7 @@ from deepshield.cli.context import local_operator, open_context
 from deepshield.cli.output import print_json, reported_errors, stdout
 from deepshield.errors import DeepShieldError, InvalidRequest
 from deepshield.media import read_media_file
-from deepshield.services import case_views
+from deepshield.services import case_intake, case_views
 from deepshield.services import cases as case_service
 from deepshield.services.cases import CaseView
 from deepshield.services.context import ServiceContext
@@ -369,15 +369,18 @@ def contact(case: CaseArg, as_json: JsonOption = False) -> None:
 
 @app.command("tick")
 def tick(as_json: JsonOption = False) -> None:
-    """Run the clocks once: escalate, mark breaches, apply withdrawals whose cool-off ended
-    (a running `serve` does this every few seconds)."""
+    """Run the clocks once: escalate, mark breaches, apply withdrawals whose cool-off ended, and
+    erase public requests left incomplete past DEEPSHIELD_DRAFT_EXPIRY_HOURS (a running `serve`
+    does this every few seconds)."""
     with reported_errors(as_json), _context() as ctx:
         report = case_service.tick(ctx)
+        drafts_expired = case_intake.expire_public_drafts(ctx)
     if as_json:
-        print_json(case_views.tick_view(report))
+        print_json({**case_views.tick_view(report), "drafts_expired": drafts_expired})
     else:
         stdout.print(f"escalated {report.escalated}, breached {report.breached}, "
-                     f"withdrawals applied {report.withdrawals_applied}")
+                     f"withdrawals applied {report.withdrawals_applied}, "
+                     f"expired drafts erased {drafts_expired}")
 
 
 def _print_strikes(strikes: list[case_service.StrikeView], as_json: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,8 +50,14 @@ def iter_hashed_files(
 
 def hash_paths(paths: list[Path], *, hash_set: bool = False
                 ) -> tuple[list[dict[str, Any]], list[DeepShieldError]]:
-    """Hash every file; one record per file, errors inline."""
+    """Hash every file; one record per file, errors inline.
+
+    This runs on the victim's or helpline's own device, whose memory is theirs to spend: every
+    image up to the pixel limit is hashed at full size, so its PDQ hash is bit-identical to
+    Meta's reference (the server reduces images over 24 Mpx first, media/limits.py)."""
     settings = load_settings()
+    settings = settings.with_overrides(
+        limits=replace(settings.limits, max_analysis_pixels=settings.limits.max_pixels))
     records: list[dict[str, Any]] = []
     errors: list[DeepShieldError] = []
     for path, result in iter_hashed_files(paths, settings, hash_set=hash_set):

@@ -1,4 +1,4 @@
-"""``deepshield keys``: API keys for the HTTP API."""
+"""``deepshield keys``: API keys for the HTTP API, the signing keys, and the hash key."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ from rich.table import Table
 
 from deepshield.cli.context import local_operator, open_context
 from deepshield.cli.output import print_json, reported_errors, stdout
+from deepshield.errors import InvalidRequest
 from deepshield.services import keys as key_service
 from deepshield.services.access import Action, authorize
+from deepshield.services.context import ServiceContext
 from deepshield.services.signing_keys import init_signing_keys
 from deepshield.services.views import key_view
+from deepshield.settings import load_settings
 
 app = typer.Typer(help="API keys (roles admin, platform, helpline, partner, provider), and `init` for "
                        "the Content Credentials signing keys.", no_args_is_help=True)
@@ -94,3 +97,53 @@ def init_command(
         stdout.print(f"Made a development CA and signing certificate in {ctx.settings.provenance_dir}.")
         stdout.print("Its CA is now a trust anchor of this installation. These keys are for "
                      "development: use your own certificate in production.")
+
+
+@app.command("rotate-hash-key")
+def rotate_hash_key_command(
+    wrapped_key: Annotated[Path | None, typer.Option(
+        "--wrapped-key", help="With DEEPSHIELD_HASH_KEY_CALLBACK: a new data key wrapped by your KMS "
+                              "(raw bytes). Without a key file yet, this installs the first key.")] = None,
+    batch_rows: Annotated[int, typer.Option(help="Rows re-sealed per committed batch.")] = 5000,
+    keep_old: Annotated[bool, typer.Option(help="Keep the old keys in the key file afterwards "
+                                                "(the next run removes them).")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Seal every banked and registered hash under a new key (docs/HASHES_AT_REST.md).
+
+    Re-seals and re-keys all rows in batches; if interrupted, run it again to carry on. The
+    old key stays in $DEEPSHIELD_HOME/keys/hash-key until every row is done, then is removed.
+    """
+    with reported_errors(as_json):
+        principal = local_operator()
+        authorize(principal, Action.KEYS_MANAGE)
+        settings = load_settings()
+        wrapped = None
+        if wrapped_key is not None:
+            try:
+                wrapped = wrapped_key.read_bytes()
+            except OSError as exc:
+                raise InvalidRequest(f"cannot read {wrapped_key}: {exc.strerror}") from None
+        installed = key_service.install_wrapped_hash_key(settings, wrapped) if wrapped else None
+        ctx = ServiceContext.open(settings)
+        try:
+            if installed is not None:
+                result = key_service.HashKeyRotation(installed, resumed=False, finished=True)
+            else:
+                result = key_service.rotate_hash_key(ctx, principal.actor, wrapped=wrapped,
+                                                     batch_rows=batch_rows, keep_old=keep_old)
+        finally:
+            ctx.close()
+    if as_json:
+        print_json(dataclasses.asdict(result))
+        return
+    if installed is not None:
+        stdout.print(f"Installed hash key {installed} (wrapped by the KMS).")
+        return
+    done = sum(result.resealed.values())
+    verb = "Resumed the rotation to" if result.resumed else "Rotated to"
+    stdout.print(f"{verb} hash key {result.key_id}: {done} rows re-sealed.")
+    if result.removed_keys:
+        stdout.print(f"Removed old key(s) {', '.join(result.removed_keys)} from the key file.")
+    if not result.finished:
+        stdout.print("Some rows are still under the old key: run the command again to finish.")

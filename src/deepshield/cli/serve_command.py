@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from deepshield.api.app import create_app
+from deepshield.api.app import UVICORN_OPTIONS, create_app
+from deepshield.api.rate_limit import TrustedProxies
 from deepshield.cli.context import open_context
 from deepshield.cli.output import print_json, reported_errors, stdout
 from deepshield.services.keys import ensure_admin_key
@@ -29,6 +30,7 @@ def serve_command(
     """Serve the HTTP API (OpenAPI docs at /docs). Makes and prints an admin key on first start."""
     with reported_errors(as_json):
         ctx = open_context()
+        TrustedProxies(ctx.settings.server.trusted_proxies)  # a malformed proxy stops here, exit 3
         admin_key = ensure_admin_key(ctx)
         if workers > 1:
             ctx.matcher.refresh()  # loads the index once and saves the snapshot the workers map
@@ -45,7 +47,7 @@ def serve_command(
     if workers > 1:
         ctx.close()
         uvicorn.run("deepshield.api.app:create_app_from_environment", factory=True, workers=workers,
-                    host=host, port=port, log_level="info", access_log=access_log)
+                    host=host, port=port, log_level="info", access_log=access_log, **UVICORN_OPTIONS)
         return
     uvicorn.run(create_app(ctx.settings, context=ctx, background=True), host=host, port=port,
-                log_level="info", access_log=access_log)
+                log_level="info", access_log=access_log, **UVICORN_OPTIONS)

@@ -354,16 +354,20 @@ class PdqMultiIndex:
         # Per-process names: two processes saving at once must not write into each other's files.
         staging = directory.with_name(f"{directory.name}.tmp-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        # The arrays are the hashes in plain form (the tables as much as the codes): private to
+        # the owner, like the hash key beside them (docs/HASHES_AT_REST.md).
+        staging.mkdir(parents=True, mode=0o700)
         base = self._base
         for name, array in (("codes", base.codes), ("ids", base.ids), ("order", base.order),
                             ("starts", base.starts)):
-            with open(staging / f"{name}.npy", "wb") as handle:
+            descriptor = os.open(staging / f"{name}.npy", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
                 np.save(handle, array)
                 handle.flush()
                 os.fsync(handle.fileno())
         info = {"format": _FORMAT, "count": len(base.ids), "metadata": metadata or {}}
         (staging / "index.json").write_text(json.dumps(info))
+        staging.chmod(0o700)  # mkdir's mode is masked by the umask
         old = directory.with_name(f"{directory.name}.old-{os.getpid()}")
         shutil.rmtree(old, ignore_errors=True)
         if directory.exists():

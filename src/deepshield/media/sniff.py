@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -46,12 +47,20 @@ _KNOWN_OTHERS = [
     (b"Rar!", "a RAR archive"),
     (b"\x7fELF", "an executable program"),
     (b"MZ", "a Windows executable"),
-    (b"<?xml", "an XML document (SVG is not accepted)"),
-    (b"<svg", "an SVG drawing (vector images are not accepted)"),
     (b"ID3", "an MP3 audio file"),
     (b"OggS", "an Ogg audio or video file"),
     (b"fLaC", "a FLAC audio file"),
 ]
+# Markup, recognised after a byte-order mark and leading white space, in any letter case.
+_KNOWN_MARKUP = [
+    (b"<?xml", "an XML document (SVG is not accepted)"),
+    (b"<svg", "an SVG drawing (vector images are not accepted)"),
+    (b"<!doctype svg", "an SVG drawing (vector images are not accepted)"),
+    (b"<!doctype html", "an HTML document"),
+    (b"<html", "an HTML document"),
+]
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def sniff_media_type(head: bytes) -> MediaType:
@@ -88,14 +97,22 @@ def sniff_media_type(head: bytes) -> MediaType:
     for magic, description in _KNOWN_OTHERS:
         if head.startswith(magic):
             raise UnsupportedMedia(f"the content is {description}; supported are {SUPPORTED}")
+    text = head.removeprefix(_UTF8_BOM).lstrip(b" \t\r\n").lower()
+    for magic, description in _KNOWN_MARKUP:
+        if text.startswith(magic):
+            raise UnsupportedMedia(f"the content is {description}; supported are {SUPPORTED}")
     if _looks_like_text(head):
         raise UnsupportedMedia(f"the content is text, not media; supported are {SUPPORTED}")
     raise UnsupportedMedia(f"the content is not a recognised image or video; supported are {SUPPORTED}")
 
 
 def _looks_like_text(head: bytes) -> bool:
-    try:
-        decoded = head.decode("utf-8")
+    if head.startswith(_UTF16_BOMS):
+        head, encoding = head[2:len(head) - len(head) % 2], "utf-16-le" if head[0] == 0xFF else "utf-16-be"
+    else:
+        head, encoding = head.removeprefix(_UTF8_BOM), "utf-8"
+    try:  # not final: a multi-byte character cut at the end of the head is still text
+        decoded = codecs.getincrementaldecoder(encoding)().decode(head, final=False)
     except UnicodeDecodeError:
         return False
     return all(ch.isprintable() or ch in "\r\n\t" for ch in decoded)

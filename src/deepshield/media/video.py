@@ -14,8 +14,11 @@ from deepshield.media.errors import CorruptMedia, MediaTooLarge, UnsupportedMedi
 from deepshield.media.limits import MediaLimits
 from deepshield.media.sniff import MediaKind, MediaType, sniff_media_type
 
-# PyAV logs decoder complaints about hostile input to stderr; errors are raised as exceptions.
-av.logging.set_level(av.logging.PANIC)
+# No Python log callback: errors are raised as exceptions all the same. A level other than None
+# routes FFmpeg's log through a callback that takes the GIL from FFmpeg's frame-decoding threads,
+# and a corrupt video then deadlocks the process (a decoder thread holds FFmpeg's lock waiting
+# for the GIL while the closing thread holds the GIL waiting for that lock).
+av.logging.set_level(None)
 
 
 @dataclass(frozen=True)

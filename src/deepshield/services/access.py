@@ -53,7 +53,11 @@ class Action(StrEnum):
     MISUSE_MANAGE = "misuse.manage"  # warn or suspend uploaders and reporters
     CONTENT_REGISTER = "content.register"  # the platform registers its content by hash
     CONTENT_SWEEP = "content.sweep"  # the items a removal's sweep listed for action
-    REPORT_EVIDENCE = "report.evidence"  # an evidence pack (PDF) for a case or a file
+    REPORT_EVIDENCE = "report.evidence"  # a case's evidence pack (PDF), scoped like the case
+    #: An evidence pack of any uploaded file, signed by the installation: keys only. A victim's
+    #: case number and PIN reach her case's pack, never the installation's signature on
+    #: arbitrary files.
+    REPORT_FILE = "report.file"
     REPORT_TRANSPARENCY = "report.transparency"  # aggregate counts, no case details
     AUDIT_VERIFY = "audit.verify"  # check the audit log's hash chain
     NOTIFICATIONS_MANAGE = "notifications.manage"  # see and deliver the outbox
@@ -92,6 +96,7 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     Action.CONTENT_REGISTER: frozenset({Role.ADMIN, Role.PLATFORM}),
     Action.CONTENT_SWEEP: frozenset({Role.ADMIN, Role.PLATFORM}),
     Action.REPORT_EVIDENCE: frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE, Role.VICTIM}),
+    Action.REPORT_FILE: frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE}),
     Action.REPORT_TRANSPARENCY: frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE}),
     Action.AUDIT_VERIFY: frozenset({Role.ADMIN}),
     Action.NOTIFICATIONS_MANAGE: frozenset({Role.ADMIN}),
@@ -116,3 +121,42 @@ def authorize(principal: Principal, action: Action) -> None:
     """Raise ``Forbidden`` unless ``principal``'s role may perform ``action``."""
     if principal.role not in _ALLOWED[action]:
         raise Forbidden(f"the {principal.role.value} role may not perform {action.value}")
+
+
+# --- Scope: which cases and bank entries a caller may act on -------------------------------------
+#
+# The role table above says what kind of act a role may do; these rules say on what. They are
+# the only scoping rules: the case services (``case_common.visible``), the bank service and the
+# evidence packs all ask here. Whatever a caller may not act on is answered by the services
+# exactly like something that does not exist (404), so probing ids or numbers learns nothing.
+
+
+def case_in_scope(principal: Principal, *, case_number: str, filed_by: str) -> bool:
+    """Whether ``principal`` may see and act on the case ``case_number`` filed by ``filed_by``
+    (an actor): a victim her own case, a helpline the cases it filed, the platform's reviewers
+    and the operator every case. Other roles none. (What it may do there is ``authorize``'s.)"""
+    if principal.role is Role.VICTIM:
+        return principal.case_number is not None and principal.case_number == case_number
+    if principal.role is Role.HELPLINE:
+        return filed_by == principal.actor
+    return principal.role in (Role.ADMIN, Role.PLATFORM)
+
+
+def may_write_bank(principal: Principal, *, system_bank: bool) -> bool:
+    """Whether ``principal`` may add entries to a bank. The system banks (the takedown workflow's
+    reports and block banks) are written by the case workflow and, by hand, by the operator only:
+    an entry there blocks uploads, or is copied into the block bank on a removal."""
+    return principal.role is Role.ADMIN or not system_bank
+
+
+def may_change_entry(principal: Principal, *, system_bank: bool, added_by: str,
+                     of_case_in_scope: bool) -> bool:
+    """Whether ``principal`` may withdraw (or disable) a bank entry: the operator any entry;
+    anyone else only an entry outside the system banks that it added itself, or that belongs
+    to a case in its scope (``of_case_in_scope``). A system bank's entries change only through
+    the case workflow (a withdrawal, an overturned removal) or by the operator."""
+    if principal.role is Role.ADMIN:
+        return True
+    if system_bank:
+        return False
+    return added_by == principal.actor or of_case_in_scope

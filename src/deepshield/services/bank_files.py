@@ -103,11 +103,13 @@ def parse_import(text: str) -> list[dict[str, Any]]:
             raise InvalidRequest("a JSON import is a list of records or an export with 'entries'")
         return entries
     reader = csv.DictReader(io.StringIO(stripped))
-    columns = set(reader.fieldnames or [])
-    if not {"signal_type", "signal_value"} <= columns:
-        raise InvalidRequest("a CSV import needs a header row with signal_type and signal_value "
-                             f"columns; found {sorted(columns) or 'none'}")
     try:
+        # The header is read here: a malformed one (a bare carriage return, found by fuzzing)
+        # is the same clear error as a malformed row.
+        columns = set(reader.fieldnames or [])
+        if not {"signal_type", "signal_value"} <= columns:
+            raise InvalidRequest("a CSV import needs a header row with signal_type and signal_value "
+                                 f"columns; found {sorted(columns) or 'none'}")
         return [dict(row) for row in reader]
     except csv.Error as exc:
         raise InvalidRequest(f"the CSV import is malformed: {exc}") from None
@@ -153,7 +155,8 @@ def signals_from_hash_records(records: Any) -> tuple[list[SignalInput], list[str
             try:
                 features = [VpdqFeature(int(f["frame_number"]), int(f["quality"]),
                                         str(f["pdq_hex"]), float(f["timestamp"])) for f in frames]
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, OverflowError):
+                # OverflowError: int(Infinity), or float() of a huge integer (found by fuzzing).
                 raise InvalidRequest(f"hashes record {number}: malformed vpdq frames") from None
             signals.append(SignalInput(SignalType.VPDQ.value, serialize_vpdq(features)))
         for digest in (SignalType.MD5, SignalType.SHA256):

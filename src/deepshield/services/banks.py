@@ -1,17 +1,46 @@
-"""Use cases: hash banks. Create banks, add, withdraw, disable and enable entries, export, import."""
+"""Use cases: hash banks. Create banks, add, withdraw, disable and enable entries, export, import.
+
+Who may change what is decided here, with the rules of ``services.access``:
+
+- The use cases that a door calls for someone (``add_signals``, ``add_media``,
+  ``withdraw_entry``, ``set_entry_enabled``) take the caller as ``actor``: the door's
+  ``Principal``, authorised and scoped here, or a bare actor string for trusted in-process code
+  acting with the operator's rights (imports, benchmarks, tests). The CLI passes its local
+  operator's principal.
+- The system banks (``settings.cases.reports_bank`` and ``block_bank``), which the takedown
+  workflow fills, take entries only from that workflow (``add_signals_in``) and the operator.
+- A case reference that names a DeepShield case (``case:<id>``, or a case number, which is
+  stored as ``case:<id>``) must name a case the caller may act on (``access.case_in_scope``,
+  the rule of ``/v1/cases``); anything else answers like a case that does not exist.
+- Only the operator may withdraw or disable any entry; anyone else an entry it added, or one
+  of a case in its scope, outside the system banks. An entry the caller may not act on
+  answers exactly like an entry that does not exist, so sequential entry ids give nothing away.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from deepshield.errors import InvalidRequest, InvalidSignal, LowQualityHash
+from deepshield.cases.numbers import parse_case_number
+from deepshield.cases.states import CaseState
+from deepshield.errors import Conflict, Forbidden, InvalidRequest, InvalidSignal, LowQualityHash, NotFound
+from deepshield.services.access import (
+    Action,
+    Principal,
+    Role,
+    authorize,
+    case_in_scope,
+    may_change_entry,
+    may_write_bank,
+)
 from deepshield.services.context import ServiceContext
 from deepshield.services.hashing import MediaSignals, hash_media
 from deepshield.signals.pdq import require_quality
@@ -19,12 +48,24 @@ from deepshield.signals.types import SignalType, normalize_hex_signal, parse_sig
 from deepshield.signals.vpdq import parse_vpdq, serialize_vpdq, unique_good_frames
 from deepshield.store import audit_repository as audit
 from deepshield.store import bank_repository as repo
-from deepshield.store.models import BankEntry
+from deepshield.store import case_repository as case_repo
+from deepshield.store.models import BankEntry, Case
 
 _BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:#-]{0,127}$")
+#: The reference a case's bank entries carry (``case_repository.case_ref``); the prefix is reserved.
+_CASE_ID_REF = re.compile(r"^case:([1-9][0-9]{0,18})$")
+_RESERVED_PREFIX = "case:"
 # A real PDQ hash sets about half its bits (each bit is "above the median").
 _PDQ_MIN_ONES, _PDQ_MAX_ONES = 32, 224
+
+#: The largest row id there can be: ``bank_entries.id`` and ``cases.id`` are INTEGER columns,
+#: 32-bit on PostgreSQL (which refuses a larger parameter with an error, not an empty answer).
+#: A larger id is not looked up at all: it answers like any missing row, on every store.
+MAX_ENTRY_ID = 2**31 - 1
+
+#: Who calls a use case: a door's principal, or the actor of trusted in-process code (the operator).
+Caller = str | Principal
 
 
 class Origin(StrEnum):
@@ -160,6 +201,22 @@ def list_banks(ctx: ServiceContext) -> list[BankInfo]:
         ]
 
 
+def system_banks(ctx: ServiceContext) -> frozenset[str]:
+    """The banks the takedown workflow writes: only it and the operator may change them."""
+    return frozenset({ctx.settings.cases.reports_bank, ctx.settings.cases.block_bank})
+
+
+def _principal(actor: Caller) -> Principal:
+    return actor if isinstance(actor, Principal) else Principal(actor, Role.ADMIN)
+
+
+def _check_may_add(ctx: ServiceContext, bank_name: str, principal: Principal) -> None:
+    authorize(principal, Action.BANK_ADD)
+    if not may_write_bank(principal, system_bank=bank_name in system_banks(ctx)):
+        raise Forbidden(f"the bank {bank_name!r} is filled by the takedown workflow: only a case's "
+                        "review (or the operator) adds to it; file a request instead")
+
+
 def add_signals(
     ctx: ServiceContext,
     bank_name: str,
@@ -167,12 +224,88 @@ def add_signals(
     *,
     origin: Origin,
     case_ref: str | None,
-    actor: str,
+    actor: Caller,
 ) -> list[EntryInfo]:
-    """Validate every signal, then add them all in one transaction (all or nothing)."""
+    """Validate every signal, then add them all in one transaction (all or nothing).
+
+    ``actor`` is the caller (see the module's notes): ``Forbidden`` for a role that may not add
+    or a system bank it may not write; ``NotFound(NOT_VISIBLE)`` for a case reference naming a
+    case it may not act on (or none); ``Conflict`` for a withdrawn case's reference."""
+    principal = _principal(actor)
+    _check_may_add(ctx, bank_name, principal)
+    return _add(ctx, bank_name, signals, origin=origin, case_ref=case_ref, principal=principal)
+
+
+def _add(ctx: ServiceContext, bank_name: str, signals: Sequence[SignalInput], *, origin: Origin,
+         case_ref: str | None, principal: Principal, resolve_cases: bool = True) -> list[EntryInfo]:
     new_entries = _new_entries(signals, origin, case_ref, ctx.settings.match.pdq_min_quality)
     with ctx.store.transaction() as session:
-        return _write_entries(session, bank_name, new_entries, origin, actor)
+        repo.get_bank(session, bank_name)  # an unknown bank is 404 before any case is looked at
+        if resolve_cases:
+            new_entries = _resolve_case_refs(session, new_entries, principal)
+        results = _write_entries(session, bank_name, new_entries, origin, principal.actor)
+        return [_as_seen_by(session, ctx, info, principal) for info in results]
+
+
+def resolve_case_ref(session: Session, case_ref: str, principal: Principal) -> str:
+    """``case_ref`` as stored: a reference naming a DeepShield case (``case:<id>``, or its case
+    number) becomes ``case:<id>`` once the case is found in ``principal``'s scope; any other
+    reference (a helpline's own, say) is kept as it is.
+
+    Raises ``NotFound(NOT_VISIBLE)`` for a case that does not exist or is outside the scope
+    (the same answer, as on ``/v1/cases``), ``Conflict`` for a withdrawn case, and
+    ``InvalidRequest`` for a malformed ``case:`` reference (the prefix is reserved)."""
+    from deepshield.services.cases import NOT_VISIBLE  # here: services.cases imports this module
+
+    if case_ref[:len(_RESERVED_PREFIX)].lower() == _RESERVED_PREFIX:
+        match = _CASE_ID_REF.match(case_ref)
+        if match is None:
+            raise InvalidRequest("a case reference starting with 'case:' names a DeepShield case, "
+                                 "written case:<id>; use the case number, or a reference of your own")
+        case = _case_of_ref(session, case_ref)
+    else:
+        number = parse_case_number(case_ref)
+        if number is None:
+            return case_ref
+        case = case_repo.get_by_number(session, number)
+    if case is None or not case_in_scope(principal, case_number=case.case_number, filed_by=case.filed_by):
+        raise NotFound(NOT_VISIBLE)
+    if case.state == CaseState.WITHDRAWN.value:
+        raise Conflict("that case was withdrawn: its hashes may not be banked again")
+    return case_repo.case_ref(case.id)
+
+
+def _case_of_ref(session: Session, case_ref: str) -> Case | None:
+    """The case a ``case:<id>`` reference names, or None (no such case, or not that form)."""
+    match = _CASE_ID_REF.match(case_ref)
+    if match is None or int(match.group(1)) > MAX_ENTRY_ID:
+        return None
+    return case_repo.get_by_id(session, int(match.group(1)))
+
+
+def _resolve_case_refs(session: Session, new_entries: list[repo.NewEntry],
+                       principal: Principal) -> list[repo.NewEntry]:
+    resolved: dict[str, str] = {}
+    out = []
+    for new in new_entries:
+        if new.case_ref is None:
+            out.append(new)
+            continue
+        if new.case_ref not in resolved:
+            resolved[new.case_ref] = resolve_case_ref(session, new.case_ref, principal)
+        out.append(replace(new, case_ref=resolved[new.case_ref]))
+    return out
+
+
+def _as_seen_by(session: Session, ctx: ServiceContext, info: EntryInfo, principal: Principal) -> EntryInfo:
+    """An entry as ``principal`` is shown it. A value the bank already held may be another
+    caller's entry: its case reference is not this caller's to read."""
+    if info.created:
+        return info
+    entry = session.get(BankEntry, info.id)
+    if entry is not None and _may_change(session, ctx, info.bank, entry, principal):
+        return info
+    return replace(info, case_ref=None)
 
 
 def add_signals_in(
@@ -223,11 +356,12 @@ def _write_entries(session: Session, bank_name: str, new_entries: list[repo.NewE
 
 
 def add_media(ctx: ServiceContext, bank_name: str, data: bytes, origin: str,
-              case_ref: str | None, actor: str, *, hash_set: bool = False) -> list[EntryInfo]:
-    """Hash media bytes (kept only in memory) and add their signals to a bank.
+              case_ref: str | None, actor: Caller, *, hash_set: bool = False) -> list[EntryInfo]:
+    """Hash media bytes (kept only in memory) and add their signals to a bank, as ``add_signals``.
 
     With ``hash_set``, an image's repost hash set (signals.repost) is banked beside its hash.
     """
+    _check_may_add(ctx, bank_name, _principal(actor))  # before the work of hashing
     parsed_origin = parse_origin(origin)
     media = hash_media(data, ctx.settings.limits,
                        seconds_per_video_hash=ctx.settings.seconds_per_video_hash, hash_set=hash_set)
@@ -236,26 +370,57 @@ def add_media(ctx: ServiceContext, bank_name: str, data: bytes, origin: str,
                        actor=actor)
 
 
-def withdraw_entry(ctx: ServiceContext, bank_name: str, entry_id: int, actor: str) -> EntryInfo:
-    """Withdraw an entry for good. It stops matching at once, in every process."""
+def _may_change(session: Session, ctx: ServiceContext, bank_name: str, entry: BankEntry,
+                principal: Principal) -> bool:
+    system_bank = bank_name in system_banks(ctx)
+    if principal.role is Role.ADMIN or system_bank or entry.added_by == principal.actor:
+        return may_change_entry(principal, system_bank=system_bank, added_by=entry.added_by,
+                                of_case_in_scope=False)
+    case = _case_of_ref(session, entry.case_ref or "")
+    in_scope = case is not None and case_in_scope(principal, case_number=case.case_number,
+                                                  filed_by=case.filed_by)
+    return may_change_entry(principal, system_bank=False, added_by=entry.added_by, of_case_in_scope=in_scope)
+
+
+def _entry_to_change(session: Session, ctx: ServiceContext, bank_name: str, entry_id: int,
+                     principal: Principal) -> BankEntry:
+    """The entry, if ``principal`` may change it; otherwise ``NotFound`` worded exactly as for an
+    id that does not exist (ids are sequential: guessing them must give nothing)."""
+    bank = repo.get_bank(session, bank_name)
+    entry: BankEntry | None = None
+    if isinstance(entry_id, int) and 1 <= entry_id <= MAX_ENTRY_ID:
+        with contextlib.suppress(NotFound):
+            entry = repo.get_entry(session, bank, entry_id)
+    if entry is None or not _may_change(session, ctx, bank_name, entry, principal):
+        raise NotFound(f"bank {bank_name!r} has no entry {entry_id}")
+    return entry
+
+
+def withdraw_entry(ctx: ServiceContext, bank_name: str, entry_id: int, actor: Caller) -> EntryInfo:
+    """Withdraw an entry for good. It stops matching at once, in every process.
+
+    ``NotFound`` for an entry that does not exist or that the caller may not act on."""
+    principal = _principal(actor)
+    authorize(principal, Action.BANK_WITHDRAW)
     with ctx.store.transaction() as session:
-        bank = repo.get_bank(session, bank_name)
-        entry = repo.get_entry(session, bank, entry_id)
+        entry = _entry_to_change(session, ctx, bank_name, entry_id, principal)
         changed = repo.withdraw_entry(session, entry)
-        audit.record_event(session, actor, "bank.withdraw", f"entry:{entry_id}",
+        audit.record_event(session, principal.actor, "bank.withdraw", f"entry:{entry_id}",
                            bank=bank_name, changed=changed)
         return EntryInfo.of(entry, bank_name)
 
 
 def set_entry_enabled(
-    ctx: ServiceContext, bank_name: str, entry_id: int, enabled: bool, actor: str
+    ctx: ServiceContext, bank_name: str, entry_id: int, enabled: bool, actor: Caller
 ) -> EntryInfo:
+    """Disable or re-enable an entry; scoped as ``withdraw_entry``."""
+    principal = _principal(actor)
+    authorize(principal, Action.BANK_DISABLE)
     with ctx.store.transaction() as session:
-        bank = repo.get_bank(session, bank_name)
-        entry = repo.get_entry(session, bank, entry_id)
+        entry = _entry_to_change(session, ctx, bank_name, entry_id, principal)
         changed = repo.set_entry_enabled(session, entry, enabled)
         action = "bank.enable" if enabled else "bank.disable"
-        audit.record_event(session, actor, action, f"entry:{entry_id}", bank=bank_name,
+        audit.record_event(session, principal.actor, action, f"entry:{entry_id}", bank=bank_name,
                            changed=changed)
         return EntryInfo.of(entry, bank_name)
 
@@ -315,7 +480,12 @@ def import_records(
                                    record.get("case_ref") or None))
     if not signals:
         raise InvalidRequest("the import holds no active records")
-    return add_signals(ctx, bank_name, signals, origin=Origin.IMPORT, case_ref=None, actor=actor)
+    # An import is the operator's. Its case references are kept as they are, as the streamed
+    # import (services.bulk_import) keeps them; they are not looked up as this installation's.
+    principal = _principal(actor)
+    _check_may_add(ctx, bank_name, principal)
+    return _add(ctx, bank_name, signals, origin=Origin.IMPORT, case_ref=None, principal=principal,
+                resolve_cases=False)
 
 
 def _record_quality(raw: object, number: int) -> int | None:

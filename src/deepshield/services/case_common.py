@@ -22,7 +22,7 @@ from deepshield.cases import intake
 from deepshield.cases.numbers import parse_case_number
 from deepshield.cases.states import CaseState
 from deepshield.errors import Conflict, InvalidRequest, NotFound
-from deepshield.services.access import Principal, Role
+from deepshield.services.access import Principal, case_in_scope
 from deepshield.services.banks import EntryInfo, Origin, SignalInput, add_signals_in
 from deepshield.services.cases import (
     NOT_VISIBLE,
@@ -78,12 +78,9 @@ def check_text(value: Any, field: str, *, min_chars: int, max_chars: int) -> str
 
 def visible(case: Case, principal: Principal) -> bool:
     """Whether ``principal`` may see ``case``: a victim her own, a helpline the cases it filed,
-    the platform's reviewers and the operator every case."""
-    if principal.role is Role.VICTIM:
-        return principal.case_number is not None and principal.case_number == case.case_number
-    if principal.role is Role.HELPLINE:
-        return case.filed_by == principal.actor
-    return principal.role in (Role.ADMIN, Role.PLATFORM)
+    the platform's reviewers and the operator every case. The rule is ``access.case_in_scope``,
+    which the bank service asks too (for entries and case references)."""
+    return case_in_scope(principal, case_number=case.case_number, filed_by=case.filed_by)
 
 
 def load_visible(session: Session, case_number: str, principal: Principal, *,

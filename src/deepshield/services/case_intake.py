@@ -1,16 +1,30 @@
-"""Use cases: taking a takedown request and completing an incomplete one.
+"""Use cases: taking a takedown request, completing an incomplete one, and expiring drafts.
 
 A request is written whole or not at all: the case, its locations, its contact details, its
 clocks, its hashes in the reports bank, the audit events and the receipt in the outbox share
 one transaction. Once it commits, a match of the content finds the case's hashes at once.
+
+The public (keyless) door keeps incomplete requests, as the law wants, but is not a free write
+amplifier: one address may open at most ``cases.public_cases_per_address_per_day`` new cases a
+UTC day (429 with ``Retry-After`` beyond; counted in the database, so across workers and
+restarts, under HMAC-SHA256(installation key, day + address), never the address), and a public
+request nobody completed is erased ``cases.draft_expiry_hours`` after it was filed
+(``expire_public_drafts``: the server's background round and ``deepshield cases tick``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
+import ipaddress
 import json
-from dataclasses import replace
-from datetime import datetime
+import os
+import secrets
+import threading
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -20,13 +34,14 @@ from deepshield.cases import intake, misuse, pins
 from deepshield.cases.clocks import jurisdictions_for
 from deepshield.cases.numbers import new_case_number
 from deepshield.cases.states import UPDATABLE, CaseState, require_move, require_state
-from deepshield.errors import Forbidden, InvalidRequest, InvalidSignal, LowQualityHash
+from deepshield.errors import Forbidden, InvalidRequest, InvalidSignal, LowQualityHash, RateLimited
 from deepshield.services import case_common as common
 from deepshield.services.access import Action, Principal, Role, authorize
 from deepshield.services.banks import SignalInput, validate_signal
 from deepshield.services.cases import CaseView, FiledCase
 from deepshield.services.context import ServiceContext
 from deepshield.store import case_repository as repo
+from deepshield.store import public_filing_repository as filings
 from deepshield.store.models import Case, CaseContact
 
 _MAX_REQUEST_KEY_CHARS = 200
@@ -34,7 +49,8 @@ _REPORTS_BANK_DESCRIPTION = "Hashes of takedown requests (victims' devices and h
 
 
 def file_request(ctx: ServiceContext, form: dict[str, Any], principal: Principal | None, *,
-                 request_key: str | None = None, now: datetime | None = None) -> FiledCase:
+                 request_key: str | None = None, now: datetime | None = None,
+                 address: str | None = None) -> FiledCase:
     """Take a request; see ``services.cases.file_request``.
 
     Malformed input raises ``InvalidRequest`` naming the field and writes nothing. A request
@@ -42,6 +58,10 @@ def file_request(ctx: ServiceContext, form: dict[str, Any], principal: Principal
     complete one is ``valid`` with its clocks running and its hashes banked; one about a
     person under 18 is ``referred`` to NCMEC's Take It Down and handled no further. The same
     ``request_key`` from the same filer returns the first case (``pin`` None).
+
+    Without a principal (the public door), ``address`` is the caller's address as the door
+    resolved it: a new case over the day's cap for it raises ``RateLimited``; a retry with the
+    same ``request_key`` still gets its case.
     """
     now = common.current_time(now)
     if principal is not None:
@@ -57,6 +77,11 @@ def file_request(ctx: ServiceContext, form: dict[str, Any], principal: Principal
         existing = _existing(ctx, key_digest)
         if existing is not None:
             return existing
+    slot = _public_slot(ctx, address, now) if principal is None else None
+    if slot is not None:
+        with ctx.store.transaction() as session:  # before the PIN's KDF: no work for a refusal
+            if filings.count_for(session, slot.day, slot.address_hash) >= slot.cap:
+                raise _over_cap(slot, now)
     reporter = principal.actor if principal is not None else (
         misuse.reporter_ref_for_email(form_in.contact_email) if form_in.contact_email else None)
     if reporter is not None:
@@ -75,6 +100,8 @@ def file_request(ctx: ServiceContext, form: dict[str, Any], principal: Principal
 
     try:
         with ctx.store.transaction() as session:
+            if slot is not None and not filings.take(session, slot.day, slot.address_hash, slot.cap):
+                raise _over_cap(slot, now)
             case_number = _unused_case_number(session)
             case = repo.add_case(session, Case(
                 case_number=case_number, state=state.value,
@@ -165,6 +192,130 @@ def update_request(ctx: ServiceContext, case_number: str, changes: dict[str, Any
                           _receipt_detail(session, case, merged, lacking))
         case_id = case.id
     return common.view_by_id(ctx, case_id)
+
+
+def expire_public_drafts(ctx: ServiceContext, *, now: datetime | None = None) -> int:
+    """Erase the public requests nobody completed within ``cases.draft_expiry_hours`` of filing
+    (state still received or incomplete, no legal hold): the case, its PIN, contact details,
+    locations and queued messages go; an automated ``case.expire`` audit event stays. Also
+    forgets the per-address filing counts of past days. Idempotent and safe in several
+    processes at once. Returns how many requests were erased."""
+    now = common.current_time(now)
+    cutoff = now - timedelta(hours=ctx.settings.cases.draft_expiry_hours)
+    erased = 0
+    with ctx.store.transaction() as session:
+        filings.prune_before(session, _day(now))
+        stale = repo.stale_drafts(session, filed_by=common.PUBLIC_FILER, states=_DRAFT_STATES,
+                                  received_before=cutoff, limit=_EXPIRE_BATCH)
+    for case_id in stale:
+        with ctx.store.transaction() as session:
+            case = repo.get_by_id(session, case_id, for_update=True)
+            # Checked again under the lock: completed, held or erased meanwhile is left alone.
+            if (case is None or case.filed_by != common.PUBLIC_FILER or case.state not in _DRAFT_STATES
+                    or case.legal_hold or case.received_at >= cutoff):
+                continue
+            age_hours = round((now - case.received_at).total_seconds() / 3600, 1)
+            common.record(session, common.SYSTEM_ACTOR, "case.expire", case, automated=True,
+                          state=case.state, age_hours=age_hours,
+                          expiry_hours=ctx.settings.cases.draft_expiry_hours)
+            repo.erase_case(session, case_id)
+            erased += 1
+    return erased
+
+
+# --- the public door's daily cap -------------------------------------------------------------------
+
+#: States of a request that nobody has completed yet.
+_DRAFT_STATES = (CaseState.RECEIVED.value, CaseState.INCOMPLETE.value)
+#: Drafts erased per round at most; the next round takes the rest.
+_EXPIRE_BATCH = 500
+#: The installation's key for the addresses' keyed hashes, under ``$DEEPSHIELD_HOME``.
+FILING_KEY_FILE = Path("keys") / "public-filing-key"
+_KEYS: dict[Path, bytes] = {}
+_KEYS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Slot:
+    day: str
+    address_hash: str
+    cap: int
+
+
+def _public_slot(ctx: ServiceContext, address: str | None, now: datetime) -> _Slot | None:
+    """Where a public filing from ``address`` is counted today; None when there is no cap."""
+    cap = ctx.settings.cases.public_cases_per_address_per_day
+    if cap <= 0:
+        return None
+    day = _day(now)
+    digest = hmac.new(filing_key(ctx.settings.home), f"{day}\x00{address_group(address)}".encode(),
+                      hashlib.sha256).hexdigest()
+    return _Slot(day, digest, cap)
+
+
+def _day(now: datetime) -> str:
+    return now.astimezone(UTC).date().isoformat()
+
+
+def address_group(address: str | None) -> str:
+    """What one filer is counted as: the IPv4 address, or the IPv6 /64 (one household or
+    device gets a whole /64, and could otherwise file from each of its addresses)."""
+    text = (address or "").strip() or "unknown"
+    try:
+        parsed = ipaddress.ip_address(text)
+    except ValueError:
+        return text[:200]
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
+def _over_cap(slot: _Slot, now: datetime) -> RateLimited:
+    tomorrow = datetime.fromisoformat(slot.day).replace(tzinfo=UTC) + timedelta(days=1)
+    wait = max(1, int((tomorrow - now).total_seconds()) + 1)
+    return RateLimited(
+        f"this address has already filed {slot.cap} new requests today, the most allowed without an "
+        f"account. To add to a request you filed, use its case number and PIN (PATCH "
+        f"/v1/cases/{{case_number}}); a helpline can also file for you. New requests open again at "
+        f"midnight UTC, in {wait // 3600} h {wait % 3600 // 60} min", wait)
+
+
+def filing_key(home: Path) -> bytes:
+    """The installation's 32-byte key for public filers' address hashes: the file
+    ``$DEEPSHIELD_HOME/keys/public-filing-key`` (mode 0600), made on first use. Kept outside the
+    database, so a copy of the database alone cannot test which addresses filed."""
+    path = (home / FILING_KEY_FILE).resolve()
+    with _KEYS_LOCK:
+        key = _KEYS.get(path)
+        if key is None:
+            key = _KEYS[path] = _read_or_make_key(path)
+    return key
+
+
+def _read_or_make_key(path: Path) -> bytes:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):  # never replaces: the first key made wins
+                os.link(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    text = path.read_text().strip()
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) < 16:
+        raise InvalidRequest(f"{path} is not a DeepShield public-filing key (64 hex digits)")
+    return key
 
 
 # --- helpers ------------------------------------------------------------------------------------

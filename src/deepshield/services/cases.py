@@ -194,9 +194,11 @@ class TickReport:
 
 
 def file_request(ctx: ServiceContext, form: dict[str, Any], principal: Principal | None, *,
-                 request_key: str | None = None, now: datetime | None = None) -> FiledCase:
-    """Take a request. ``principal`` None is a victim or representative filing without a key."""
-    return case_intake.file_request(ctx, form, principal, request_key=request_key, now=now)
+                 request_key: str | None = None, now: datetime | None = None,
+                 address: str | None = None) -> FiledCase:
+    """Take a request. ``principal`` None is a victim or representative filing without a key,
+    from ``address`` (counted against the public door's daily cap per address)."""
+    return case_intake.file_request(ctx, form, principal, request_key=request_key, now=now, address=address)
 
 
 def update_request(ctx: ServiceContext, case_number: str, changes: dict[str, Any],

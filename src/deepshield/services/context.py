@@ -8,6 +8,7 @@ from deepshield.services.matcher import Matcher
 from deepshield.settings import Settings
 from deepshield.store import Store
 from deepshield.store.audit_group_commit import AuditGroupCommit
+from deepshield.store.hash_sealing import HashKeyFile
 
 
 @dataclass
@@ -23,8 +24,12 @@ class ServiceContext:
 
     @classmethod
     def open(cls, settings: Settings) -> ServiceContext:
-        """Connect to the configured store and apply migrations; the index loads on first match."""
-        store = Store.open(settings.resolved_database_url)
+        """Connect to the configured store and apply migrations; the index loads on first match.
+
+        Hash values are sealed with the key file under ``$DEEPSHIELD_HOME/keys`` (made on first
+        start), or KMS-wrapped keys there with ``DEEPSHIELD_HASH_KEY_CALLBACK``."""
+        store = Store.open(settings.resolved_database_url,
+                           hash_keys=HashKeyFile.for_home(settings.home, settings.hash_keys.callback))
         snapshot = settings.home / "index" / "pdq"
         return cls(settings=settings, store=store,
                    matcher=Matcher(store, settings.match, snapshot_dir=snapshot))

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deepshield.media import MediaKind, MediaLimits, decode_image, read_media_file, sniff_media_type
+from deepshield.media import (
+    DecodedImage,
+    MediaKind,
+    MediaLimits,
+    decode_image,
+    read_media_file,
+    sniff_media_type,
+)
 from deepshield.media.video import probe_video
 from deepshield.signals import repost
 from deepshield.signals.digests import md5_hex, sha256_hex
@@ -59,20 +66,8 @@ def hash_media(data: bytes, limits: MediaLimits, *, seconds_per_video_hash: floa
     """
     media_type = sniff_media_type(data[:64])
     if media_type.kind is MediaKind.IMAGE:
-        decoded = decode_image(data, limits)
-        variants = pdq_dihedral_from_pixels(decoded.pixels)
-        return MediaSignals(
-            pdq_derived=tuple(repost.derived_queries(decoded.pixels)) if derived_queries else (),
-            pdq_hash_set=tuple(repost.hash_set(decoded.pixels)) if hash_set else (),
-            kind=MediaKind.IMAGE,
-            format=media_type.name,
-            width=decoded.width,
-            height=decoded.height,
-            md5=md5_hex(data),
-            sha256=sha256_hex(data),
-            pdq=variants[0][1],
-            pdq_variants=tuple(variants),
-        )
+        return hash_image(data, decode_image(data, limits, for_analysis=True),
+                          derived_queries=derived_queries, hash_set=hash_set)
     info = probe_video(data, limits)
     features = vpdq_from_video(data, limits, seconds_per_hash=seconds_per_video_hash)
     return MediaSignals(
@@ -84,6 +79,29 @@ def hash_media(data: bytes, limits: MediaLimits, *, seconds_per_video_hash: floa
         sha256=sha256_hex(data),
         vpdq=tuple(features),
         duration_s=info.duration_s,
+    )
+
+
+def hash_image(data: bytes, decoded: DecodedImage, *, derived_queries: bool = False,
+               hash_set: bool = False) -> MediaSignals:
+    """The signals of an image already decoded from ``data`` (``decode_image(..., for_analysis=True)``).
+
+    An image over ``MediaLimits.max_analysis_pixels`` arrives reduced; its PDQ hashes are those of
+    the reduction, within a few bits of the full-size ones (PDQ itself reduces to 64 × 64), and
+    the same whoever hashes the same file. Width and height are the image's own.
+    """
+    variants = pdq_dihedral_from_pixels(decoded.pixels)
+    return MediaSignals(
+        pdq_derived=tuple(repost.derived_queries(decoded.pixels)) if derived_queries else (),
+        pdq_hash_set=tuple(repost.hash_set(decoded.pixels)) if hash_set else (),
+        kind=MediaKind.IMAGE,
+        format=decoded.media_type.name,
+        width=decoded.width,
+        height=decoded.height,
+        md5=md5_hex(data),
+        sha256=sha256_hex(data),
+        pdq=variants[0][1],
+        pdq_variants=tuple(variants),
     )
 
 

@@ -8,14 +8,22 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from deepshield.errors import InvalidRequest, Unauthorized
 from deepshield.services.access import KEY_ROLES, Principal, Role
 from deepshield.services.context import ServiceContext
+from deepshield.settings import Settings
 from deepshield.store import audit_repository as audit
 from deepshield.store import key_repository
+from deepshield.store.hash_sealing import (
+    HashKeyFile,
+    HashKeyUnavailable,
+    reseal_batch,
+    rows_not_under,
+    sealed_columns,
+)
 from deepshield.store.models import ApiKey
 
 _TOKEN = re.compile(r"^ds_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -144,3 +152,87 @@ def revoke_key(ctx: ServiceContext, key_id: str, actor: str) -> KeyInfo:
 
 def _info(key: ApiKey) -> KeyInfo:
     return KeyInfo(key.key_id, key.role, key.label, key.created_at, key.revoked_at)
+
+
+# -- the key that seals hash values at rest (docs/HASHES_AT_REST.md) --------------------------
+
+@dataclass(frozen=True)
+class HashKeyRotation:
+    """What a rotation did: the new current key, the rows re-sealed per table, the old keys
+    dropped from the key file, and whether it finished (else rerun to resume)."""
+
+    key_id: str
+    resumed: bool
+    resealed: dict[str, int] = field(default_factory=dict)
+    removed_keys: list[str] = field(default_factory=list)
+    finished: bool = False
+
+
+def hash_key_file(settings: Settings) -> HashKeyFile:
+    return HashKeyFile.for_home(settings.home, settings.hash_keys.callback)
+
+
+def install_wrapped_hash_key(settings: Settings, wrapped: bytes) -> str | None:
+    """With a KMS callback and no key file yet, install ``wrapped`` as the first key (so the
+    store can open); returns its id, or None when a key file exists (rotation adds it)."""
+    key_file = hash_key_file(settings)
+    if key_file.exists():
+        return None
+    return key_file.add_key(wrapped=wrapped)
+
+
+def rotate_hash_key(ctx: ServiceContext, actor: str, *, wrapped: bytes | None = None,
+                    batch_rows: int = 5000, keep_old: bool = False,
+                    max_batches: int | None = None) -> HashKeyRotation:
+    """Seal every hash value under a new key and re-key the lookup digests, in batches of
+    ``batch_rows`` rows, each committed on its own.
+
+    Resumable: while the key file still holds more than one key, a rotation is under way and
+    a rerun carries on with its current key instead of making another (``max_batches``
+    stops early, as an interruption would). The old keys stay in the file until every row is
+    re-sealed, then are removed (unless ``keep_old``); running processes pick up the new key
+    from the file within a second. Start and end are audit-logged.
+    """
+    if batch_rows < 1:
+        raise InvalidRequest("batch_rows must be at least 1")
+    key_file = hash_key_file(ctx.settings)
+    keyring = ctx.store.hash_keyring
+    if keyring is None:
+        raise HashKeyUnavailable("this store has no hash key configured")
+    document = key_file.read_document()
+    resumed = len(document["keys"]) > 1 and wrapped is None
+    if resumed:
+        key_id = str(document["current"])
+    else:
+        previous = str(document["current"])
+        key_id = key_file.add_key(wrapped=wrapped)
+        if key_id == previous:
+            raise InvalidRequest(f"key {key_id} is already the current hash key")
+    keyring.reload()
+    with ctx.store.transaction() as session:
+        audit.record_event(session, actor, "hash_key.rotate", f"hash_key:{key_id}",
+                           resumed=resumed, keys_held=len(keyring.key_ids))
+    result = HashKeyRotation(key_id=key_id, resumed=resumed)
+    batches = 0
+    for sealed in sealed_columns():
+        after_id = 0
+        result.resealed[sealed.table] = 0
+        while max_batches is None or batches < max_batches:
+            with ctx.store.connection() as connection:
+                changed, after_id = reseal_batch(connection, keyring, sealed,
+                                                 after_id=after_id, limit=batch_rows)
+            if not changed:
+                break
+            batches += 1
+            result.resealed[sealed.table] += changed
+    with ctx.store.connection() as connection:
+        left = sum(rows_not_under(connection, sealed, key_id) for sealed in sealed_columns())
+    if left:  # stopped early, or another process wrote under the old key meanwhile: rerun
+        return result
+    if not keep_old:
+        result.removed_keys.extend(key_file.remove_keys_except(key_id))
+    finished = HashKeyRotation(key_id, resumed, result.resealed, result.removed_keys, finished=True)
+    with ctx.store.transaction() as session:
+        audit.record_event(session, actor, "hash_key.rotated", f"hash_key:{key_id}",
+                           resealed=sum(result.resealed.values()), removed_keys=result.removed_keys)
+    return finished

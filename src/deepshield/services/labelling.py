@@ -28,6 +28,7 @@ from deepshield.errors import InvalidRequest
 from deepshield.labels import VisibleLabelSpec, apply_visible_label, label_frame_at
 from deepshield.media import MediaKind, decode_image
 from deepshield.media.sniff import sniff_media_type
+from deepshield.media.video import probe_video
 from deepshield.provenance.manifest import (
     PDQ_BINDING_ALG,
     WATERMARK_BINDING_ALG,
@@ -146,7 +147,14 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
             def hook(seconds: float, pixels: np.ndarray) -> np.ndarray:
                 return label_frame_at(seconds, pixels, spec)
 
-        marked = embed_video(data, payload, ctx.settings.limits, before_marking=hook)
+        info = probe_video(data, ctx.settings.limits)
+        if min(info.width, info.height) < MIN_SHORT_SIDE:
+            raise InvalidRequest(f"the video is {info.width}×{info.height}; labelling needs a short "
+                                 f"side of at least {MIN_SHORT_SIDE} pixels")
+        try:
+            marked = embed_video(data, payload, ctx.settings.limits, before_marking=hook)
+        except ValueError as exc:  # a frame the watermark cannot carry (e.g. a size change mid-stream)
+            raise InvalidRequest(f"the video cannot carry the watermark: {exc}") from None
         frames = _frame_fingerprints(marked, ctx.settings)
         if frames:  # the first good frame stands for the whole; every sampled frame is signed
             pdq_hex = frames[0][1]

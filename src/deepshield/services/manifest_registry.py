@@ -8,6 +8,16 @@ uploading the copy itself, and fetch the manifest store byte for byte.
 Binding values are labels of AI output, not victims' images, but they are still never logged:
 audit rows hold ids, algorithms and counts.
 
+Ownership: a provider changes only what it registered. A manifest belongs to the key that
+registered it, and a binding value to the registrants of the manifests it currently points at. A
+provider may add bindings only to its own manifests, and may not bind (``POST /manifests``,
+``POST /bindings``) or re-point (``PUT /bindings``) a value that another provider's manifest
+holds: that is ``Forbidden`` (403). Manifests and bindings are public (the queries need no key),
+so the refusal tells a caller nothing it could not read already. An admin may do anything; an
+admin's change to someone else's manifest or binding is audit-logged as ``override``.
+Re-pointing never deletes: the superseded binding row stays (when, by whom), and reads resolve to
+the current rows.
+
 A manifest store is checked only structurally here (one JUMBF superbox labelled ``c2pa`` whose
 last manifest is the active one, named by ``manifest_id``). Its signature is the reader's to
 validate: the repository serves what the provider signed, and says nothing about trust.
@@ -28,7 +38,15 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from deepshield.errors import Category, Conflict, DeepShieldError, InvalidRequest, InvalidSignal, NotFound
+from deepshield.errors import (
+    Category,
+    Conflict,
+    DeepShieldError,
+    Forbidden,
+    InvalidRequest,
+    InvalidSignal,
+    NotFound,
+)
 from deepshield.index.pdq_index import PdqIndex
 from deepshield.media import MediaKind, sniff_media_type
 from deepshield.media.errors import EmptyMedia
@@ -37,6 +55,7 @@ from deepshield.media.errors import EmptyMedia
 from deepshield.provenance.jumbf import InvalidManifestStore as InvalidManifestStore
 from deepshield.provenance.jumbf import active_manifest_id as active_manifest_id
 from deepshield.provenance.jumbf import active_manifest_only as active_manifest_only
+from deepshield.services.access import Role
 from deepshield.services.context import ServiceContext
 from deepshield.services.hashing import hash_media
 from deepshield.services.watermarking import detect_watermark
@@ -79,6 +98,22 @@ class ManifestRecord:
     registered_at: datetime
     registered_by: str
     bindings: tuple[tuple[str, str], ...]  # (alg, value)
+
+
+@dataclass(frozen=True)
+class BindingHistory:
+    """One binding a value has had: to which manifest, added when and by whom, and whether (when,
+    by whom) it was superseded."""
+
+    manifest_id: str
+    added_at: datetime
+    added_by: str
+    superseded_at: datetime | None
+    superseded_by: str | None
+
+    @property
+    def current(self) -> bool:
+        return self.superseded_at is None
 
 
 @dataclass(frozen=True)
@@ -205,10 +240,10 @@ def _hamming(hex_a: str, hex_b: str) -> int:
 class _PdqBindings:
     """Exact PDQ search over every ``org.deepshield.pdq.1`` binding, kept current from the store.
 
-    Before each search, one indexed query reads (count, max id) of the PDQ bindings. Ids are never
-    reused, so any add or removal, by this process or another, changes that pair: new ids are
-    added, and a count that still differs (something was removed) reloads the index. A binding
-    registered anywhere is matchable by the next search.
+    Before each search, one indexed query reads (count, max id) of the current PDQ bindings. Ids
+    are never reused, so any add or supersession, by this process or another, changes that pair:
+    new ids are added, and a count that still differs (something was superseded) reloads the
+    index. A binding registered anywhere is matchable by the next search; a superseded one is not.
     """
 
     def __init__(self) -> None:
@@ -271,6 +306,27 @@ def _bounded(name: str, value: str | None, limit: int) -> str | None:
     return value
 
 
+def _owned(session: Any, actor: str, role: Role, manifest: Manifest | None,
+           bindings: Sequence[tuple[str, str]]) -> bool:
+    """Refuse (``Forbidden``) a change by a non-admin to a manifest, or to a binding value, that
+    another key registered. Returns whether the change touches someone else's (an admin's
+    override, which the caller audit-logs)."""
+    foreign_manifest = manifest is not None and manifest.registered_by != actor
+    held = repo.holders(session, bindings)
+    foreign = [position for position, binding in enumerate(bindings, start=1)
+               if held.get(binding, set()) - {actor}]
+    if role is not Role.ADMIN:
+        if foreign_manifest:
+            assert manifest is not None
+            raise Forbidden(f"manifest {manifest.manifest_id!r} was registered by another key; a "
+                            "provider changes only the manifests and bindings it registered")
+        if foreign:
+            alg, _ = bindings[foreign[0] - 1]
+            raise Forbidden(f"binding {foreign[0]}: this {alg} value is bound to a manifest another "
+                            "key registered; a provider changes only the bindings it registered")
+    return foreign_manifest or bool(foreign)
+
+
 def _retrying_races(function: Any, *args: Any) -> Any:
     """Run a write; if a concurrent writer won a unique key, run it once more (it then sees the
     other's row)."""
@@ -283,12 +339,14 @@ def _retrying_races(function: Any, *args: Any) -> Any:
 def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: bytes,
                       bindings: Sequence[tuple[str, str]], *, label_id: str | None = None,
                       generator: str = "", model: str | None = None, created_at: datetime | None = None,
-                      actor: str) -> ManifestRecord:
+                      actor: str, role: Role = Role.PROVIDER) -> ManifestRecord:
     """Keep a signed manifest store under its active manifest's id, with its soft bindings.
 
     Idempotent: the same id with the same bytes returns the stored record, adding any bindings not
     yet held (the first registration's metadata stays). The same id with different bytes is a
-    ``Conflict``. ``manifest_id`` must be the store's active (last) manifest. Audit-logged.
+    ``Conflict``. ``manifest_id`` must be the store's active (last) manifest. A manifest another
+    key registered, or a binding value another key's manifest holds, is ``Forbidden`` unless
+    ``role`` is admin (see the module's docstring). Audit-logged.
     """
     check_manifest_id(manifest_id)
     if not manifest_store:
@@ -315,11 +373,14 @@ def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: byt
                 if manifest.store_sha256 != digest or bytes(manifest.manifest_store) != manifest_store:
                     raise Conflict(f"manifest {manifest_id!r} is already registered with a different "
                                    "manifest store; a manifest id names one store for good")
+                override = _owned(session, actor, role, manifest, canonical)
                 added = repo.add_bindings(session, manifest_id, canonical, actor)
                 if added:
                     audit.record_event(session, actor, "manifest.bindings.add", f"manifest:{manifest_id}",
-                                       bindings=added, algs=sorted({alg for alg, _ in canonical}))
+                                       bindings=added, algs=sorted({alg for alg, _ in canonical}),
+                                       **({"override": True} if override else {}))
             else:
+                override = _owned(session, actor, role, None, canonical)
                 manifest = repo.add_manifest(
                     session, manifest_id=manifest_id, manifest_store=manifest_store, store_sha256=digest,
                     content_type=MANIFEST_CONTENT_TYPE, label_id=label_id, generator=generator,
@@ -327,7 +388,8 @@ def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: byt
                 repo.add_bindings(session, manifest_id, canonical, actor)
                 audit.record_event(session, actor, "manifest.register", f"manifest:{manifest_id}",
                                    bytes=len(manifest_store), bindings=len(canonical),
-                                   algs=sorted({alg for alg, _ in canonical}))
+                                   algs=sorted({alg for alg, _ in canonical}),
+                                   **({"override": True} if override else {}))
             return _record(manifest, repo.bindings_of(session, [manifest_id])[manifest_id])
 
     return _retrying_races(write)  # type: ignore[no-any-return]
@@ -341,42 +403,65 @@ def _existing_manifest(session: Any, manifest_id: str) -> Manifest:
 
 
 def add_bindings(ctx: ServiceContext, manifest_id: str, bindings: Sequence[tuple[str, str]],
-                 actor: str) -> int:
+                 actor: str, *, role: Role = Role.PROVIDER) -> int:
     """Bind more values to a registered manifest (``POST /bindings``). A value already bound to it
-    is skipped; a value may point at several manifests. Returns how many were new."""
+    is skipped; a value may point at several manifests of the same registrant. Another key's
+    manifest, or a value another key's manifest holds, is ``Forbidden`` unless ``role`` is admin.
+    Returns how many were new."""
     check_manifest_id(manifest_id)
     canonical = _canonical_bindings(bindings, allow_empty=False)
 
     def write() -> int:
         with ctx.store.transaction() as session:
-            _existing_manifest(session, manifest_id)
+            manifest = _existing_manifest(session, manifest_id)
+            override = _owned(session, actor, role, manifest, canonical)
             added = repo.add_bindings(session, manifest_id, canonical, actor)
             audit.record_event(session, actor, "manifest.bindings.add", f"manifest:{manifest_id}",
-                               bindings=added, algs=sorted({alg for alg, _ in canonical}))
+                               bindings=added, algs=sorted({alg for alg, _ in canonical}),
+                               **({"override": True} if override else {}))
             return added
 
     return _retrying_races(write)  # type: ignore[no-any-return]
 
 
 def replace_bindings(ctx: ServiceContext, manifest_id: str, bindings: Sequence[tuple[str, str]],
-                     actor: str) -> int:
+                     actor: str, *, role: Role = Role.PROVIDER) -> int:
     """Point existing binding values at ``manifest_id`` instead (``PUT /bindings``): every manifest
-    a value pointed at is replaced by this one. A value bound to nothing is ``NotFound`` and nothing
-    changes. Returns how many values were re-pointed."""
+    a value pointed at is replaced by this one. The replaced bindings are kept as history, marked
+    superseded (when, by ``actor``); reads resolve to the current ones. A value bound to nothing
+    is ``NotFound``; another key's manifest or binding is ``Forbidden`` unless ``role`` is admin;
+    either way nothing changes. Returns how many values were re-pointed."""
     check_manifest_id(manifest_id)
     canonical = _canonical_bindings(bindings, allow_empty=False)
+
+    def write() -> int:
+        with ctx.store.transaction() as session:
+            manifest = _existing_manifest(session, manifest_id)
+            for position, (alg, value) in enumerate(canonical, start=1):
+                if not repo.manifests_bound_to(session, alg, value):
+                    raise NotFound(f"binding {position}: no manifest is bound to this {alg} value; "
+                                   "POST /bindings creates a binding")
+            override = _owned(session, actor, role, manifest, canonical)
+            replaced = sum(repo.supersede_value(session, alg, value, keep=manifest_id, by=actor)
+                           for alg, value in canonical)
+            repo.add_bindings(session, manifest_id, canonical, actor)
+            audit.record_event(session, actor, "manifest.bindings.replace", f"manifest:{manifest_id}",
+                               bindings=len(canonical), replaced=replaced,
+                               algs=sorted({alg for alg, _ in canonical}),
+                               **({"override": True} if override else {}))
+            return len(canonical)
+
+    return _retrying_races(write)  # type: ignore[no-any-return]
+
+
+def binding_history(ctx: ServiceContext, alg: str, value: str) -> list[BindingHistory]:
+    """Every binding one value has had, oldest first: current ones and superseded ones."""
+    alg = check_alg(alg)
+    canonical = canonical_value(alg, value)
     with ctx.store.transaction() as session:
-        _existing_manifest(session, manifest_id)
-        for position, (alg, value) in enumerate(canonical, start=1):
-            if not repo.manifests_bound_to(session, alg, value):
-                raise NotFound(f"binding {position}: no manifest is bound to this {alg} value; "
-                               "POST /bindings creates a binding")
-        replaced = sum(repo.unbind_value(session, alg, value) for alg, value in canonical)
-        repo.add_bindings(session, manifest_id, canonical, actor)
-        audit.record_event(session, actor, "manifest.bindings.replace", f"manifest:{manifest_id}",
-                           bindings=len(canonical), replaced=replaced,
-                           algs=sorted({alg for alg, _ in canonical}))
-    return len(canonical)
+        rows = repo.binding_history(session, alg, canonical)
+    return [BindingHistory(row.manifest_id, row.added_at, row.added_by, row.superseded_at, row.superseded_by)
+            for row in rows]
 
 
 # --- Reads ---------------------------------------------------------------------------------

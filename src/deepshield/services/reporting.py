@@ -243,7 +243,7 @@ def evidence_for_file(ctx: ServiceContext, data: bytes, principal: Principal, *,
     """The signed evidence pack of a file's bytes (kept in memory only): PDQ, MD5, SHA-256 (a
     video's vPDQ frame hashes), and the verification verdict, reasons, signer, generator and time.
     Raises a ``MediaError`` for bytes that are not a readable image or video."""
-    authorize(principal, Action.REPORT_EVIDENCE)
+    authorize(principal, Action.REPORT_FILE)
     if not data:
         raise InvalidRequest("the file is empty (0 bytes)")
     identity = report_identity(ctx.settings)

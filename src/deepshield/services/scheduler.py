@@ -1,16 +1,19 @@
-"""The background work of a running server: case clocks, due withdrawals and the outbox.
+"""The background work of a running server: case clocks, due withdrawals, expired public
+drafts and the outbox.
 
 Every ``interval_s`` a daemon thread runs ``cases.tick`` (escalate clocks before a breach,
-mark breaches, apply withdrawals whose cool-off ended) and ``notifications.deliver_due``.
-Both are idempotent and safe to run in several processes at once (``serve --workers N``
-starts one scheduler per worker), so no leader election is needed. A failing round is
-logged and retried on the next; it never stops the server.
+mark breaches, apply withdrawals whose cool-off ended), ``case_intake.expire_public_drafts``
+(erase public requests nobody completed in time; at most once a minute per process) and
+``notifications.deliver_due``. All are idempotent and safe to run in several processes at
+once (``serve --workers N`` starts one scheduler per worker), so no leader election is
+needed. A failing round is logged and retried on the next; it never stops the server.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from deepshield.services.context import ServiceContext
@@ -19,6 +22,8 @@ log = logging.getLogger("deepshield.scheduler")
 
 #: A withdrawal must stop matching within 5 s of taking effect: tick well inside that.
 DEFAULT_INTERVAL_S = 2.0
+#: Expired drafts are looked for at most this often: their deadline is in hours, not seconds.
+DRAFT_EXPIRY_INTERVAL_S = 60.0
 
 
 class Scheduler:
@@ -56,14 +61,25 @@ class Scheduler:
             self.run_once()
 
 
-def server_rounds() -> list[Callable[[ServiceContext], object]]:
-    """What ``serve`` runs in the background: case clocks and withdrawals, then the outbox."""
-    from deepshield.services import cases, notifications
+def server_rounds(draft_expiry_interval_s: float = DRAFT_EXPIRY_INTERVAL_S,
+                  clock: Callable[[], float] = time.monotonic) -> list[Callable[[ServiceContext], object]]:
+    """What ``serve`` runs in the background: case clocks and withdrawals, expired public
+    drafts (every ``draft_expiry_interval_s``), then the outbox."""
+    from deepshield.services import case_intake, cases, notifications
 
     def case_clocks_and_withdrawals(ctx: ServiceContext) -> object:
         return cases.tick(ctx)
 
+    last_expiry: list[float] = []
+
+    def expired_public_drafts(ctx: ServiceContext) -> object:
+        now = clock()
+        if last_expiry and now - last_expiry[0] < draft_expiry_interval_s:
+            return 0
+        last_expiry[:] = [now]
+        return case_intake.expire_public_drafts(ctx)
+
     def outbox(ctx: ServiceContext) -> object:
         return notifications.deliver_due(ctx)
 
-    return [case_clocks_and_withdrawals, outbox]
+    return [case_clocks_and_withdrawals, expired_public_drafts, outbox]

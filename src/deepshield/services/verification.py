@@ -32,8 +32,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from deepshield.errors import InvalidRequest, InvalidSignal, NotFound, RateLimited
-from deepshield.media import MediaKind
+from deepshield.media import DecodedImage, MediaKind, decode_image
 from deepshield.media.sniff import sniff_media_type
 from deepshield.provenance.certificates import load_trust_anchors
 from deepshield.provenance.manifest import PDQ_BINDING_ALG, WATERMARK_BINDING_ALG
@@ -46,11 +48,13 @@ from deepshield.provenance.reading import (
 from deepshield.provenance.repository_client import RepositoryClient, RepositoryUnavailable
 from deepshield.services import manifest_registry
 from deepshield.services.context import ServiceContext
-from deepshield.services.hashing import MediaSignals, hash_media
+from deepshield.services.hashing import MediaSignals, hash_image, hash_media
 from deepshield.services.watermarking import detect_watermark
 from deepshield.settings import Settings
 from deepshield.signals.pdq import pdq_distance
 from deepshield.signals.vpdq import unique_good_frames
+from deepshield.watermark import detect
+from deepshield.watermark.analysis import MIN_DETECT_SHORT_SIDE
 
 VERDICTS = ("verified", "recovered", "invalid", "unknown")
 
@@ -61,6 +65,17 @@ VERDICTS = ("verified", "recovered", "invalid", "unknown")
 #: after a 90 % crop ≤ 50, after a 75 % crop ≤ 74; unrelated images (a label copied onto other
 #: content) ≥ 88, median 102.
 CONSISTENCY_MAX_DISTANCE = 76
+#: Attribution (``image_attribution``): nearer than 76 bits is not enough to say "this label's
+#: picture". Alpha blends of 40-60 % with an unrelated photo come 14-112 bits from the whole image
+#: and their best region alike (a region at most 22 bits nearer than the whole). A copy is attributed when its
+#: whole-image fingerprint is near (genuine re-encodes, resizes, screenshots: at most 26 bits), when
+#: one signed region is far nearer than the whole (genuine crops: 24-108 bits nearer), or when one
+#: region is near-exact (2° rotations, straightened by the repost variants: at most 18; blends at
+#: least 20). Measured on 40 real photos by bench/blend_calibration.py (docs/PROVENANCE.md).
+WHOLE_MATCH_MAX_DISTANCE = 26
+CROP_MATCH_MAX_DISTANCE = CONSISTENCY_MAX_DISTANCE
+CROP_MIN_GAP = 26
+NEAR_REGION_MAX_DISTANCE = 16
 #: Videos: a sampled frame matches a signed one within PDQ's own threshold, and at least half of
 #: a copy's good frames must match (excerpts and re-encodes keep nearly all of theirs).
 VIDEO_FRAME_MAX_DISTANCE = 31
@@ -280,11 +295,16 @@ def verify_media(ctx: ServiceContext, data: bytes, *, actor: str, file: str | No
     settings = ctx.settings
     reasons: list[str] = []
     warnings: list[str] = []
-    media = hash_media(data, settings.limits, seconds_per_video_hash=settings.seconds_per_video_hash,
-                       derived_queries=True)
+    # An image is decoded once (reduced if huge: media/image.py) for its hashes and its watermark.
+    decoded = decode_image(data, settings.limits, for_analysis=True) \
+        if media_type.kind is MediaKind.IMAGE else None
+    media = hash_image(data, decoded, derived_queries=True) if decoded is not None else \
+        hash_media(data, settings.limits, seconds_per_video_hash=settings.seconds_per_video_hash,
+                   derived_queries=True)
     anchors = trust_anchors(settings)
     manifest = _embedded_manifest(data, media_type.mime, anchors, warnings)
-    watermark = _watermark(data, settings, warnings)
+    watermark = _watermark(data, settings, warnings, decoded)
+    del decoded  # the pixels are done with before the repository is asked
     fingerprint = media.pdq.hex if media.pdq is not None and \
         media.pdq.quality >= settings.match.pdq_min_quality else None
 
@@ -343,14 +363,33 @@ def _embedded_manifest(data: bytes, mime_type: str, anchors: bytes,
     return read_content_credentials(data, mime_type, trust_anchors_pem=anchors or None)
 
 
-def _watermark(data: bytes, settings: Settings, warnings: list[str]) -> dict[str, Any]:
+def _watermark(data: bytes, settings: Settings, warnings: list[str],
+               decoded: DecodedImage | None = None) -> dict[str, Any]:
+    """The watermark of a video's bytes, or of an image's ``decoded`` pixels (decoded once)."""
     try:
-        report = detect_watermark(data, settings.limits)
+        if decoded is None:
+            report = detect_watermark(data, settings.limits)
+            found, label_id, confidence = report.found, report.payload_hex, report.confidence
+        else:
+            detection = detect(_watermark_pixels(decoded))
+            found, label_id = detection.found, detection.payload_hex
+            confidence = round(detection.confidence, 4)
     except InvalidRequest as error:  # e.g. too small to carry the mark
         warnings.append(f"watermark not checked: {error.detail}")
         return {"checked": False, "found": False, "label_id": None, "confidence": 0.0}
-    return {"checked": True, "found": report.found, "label_id": report.payload_hex if report.found else None,
-            "confidence": report.confidence}
+    return {"checked": True, "found": found, "label_id": label_id if found else None,
+            "confidence": confidence}
+
+
+def _watermark_pixels(decoded: DecodedImage) -> np.ndarray:
+    """``decoded``'s pixels, refused as ``services.watermarking`` refuses an image too small."""
+    height, width = decoded.pixels.shape[:2]
+    if min(height, width) < MIN_DETECT_SHORT_SIDE:
+        size = f"{decoded.width}×{decoded.height}" + \
+            (f" (reduced to {width}×{height} for analysis)" if decoded.reduction > 1 else "")
+        raise InvalidRequest(f"the image is {size}; the watermark needs a short side of at least "
+                             f"{MIN_DETECT_SHORT_SIDE} pixels")
+    return decoded.pixels
 
 
 def _lookup_labels(repo: _Repository, watermark: dict[str, Any], manifest: ManifestReport | None,
@@ -411,6 +450,10 @@ def _judge_watermark(repo: _Repository, label_id: str, matches: list[SourceMatch
         reasons.append(f"{found}; it leads to manifest {manifest_id} in the repository, but:")
         reasons.extend(problems)
         return "invalid", chosen, consistency
+    if consistency.get("inconclusive"):  # a blend, a collage, an edit: not attributable
+        reasons.append(f"{found}; it leads to manifest {manifest_id} in the repository, but "
+                       f"{consistency['detail']}")
+        return "unknown", None, consistency
     reasons.append(f"no manifest is embedded (the metadata was removed); the watermark's label id "
                    f"{label_id} leads to manifest {manifest_id} in the repository")
     reasons.extend(_recovered_strengths(chosen))
@@ -431,16 +474,25 @@ def _judge_fingerprint(repo: _Repository, matches: list[SourceMatch], media: Med
         raise repo.unavailable("no manifest is embedded and no watermark was found; the fingerprint "
                                "could not be looked up to tell whether the file is a labelled output")
     backed = []
+    resembling = []  # near, but not near enough to attribute (a blend, a collage, an edit)
     for candidate in candidates:
         consistency = _consistency(_signed_pdq(candidate.report), media)
         if consistency["consistent"]:
             backed.append((candidate, consistency))
+        elif consistency.get("inconclusive"):
+            resembling.append((candidate, consistency))
         else:
             why = (f"is {consistency['distance']} bits away" if consistency["distance"] is not None
                    else "is missing or unreadable")
             warnings.append(f"the repository binds this file's fingerprint to manifest "
                             f"{candidate.stored.manifest_id}, but the fingerprint signed in it {why}: "
                             "not used")
+    if not backed and resembling:
+        nearest, consistency = min(resembling, key=lambda item: item[1]["distance"])
+        reasons.append("no embedded manifest and no DeepShield watermark; the fingerprint resembles "
+                       f"labelled output (manifest {nearest.stored.manifest_id}), but "
+                       f"{consistency['detail']}")
+        return "unknown", None, consistency
     if not backed:
         reasons.append("no embedded manifest, no DeepShield watermark, and no registered fingerprint "
                        "match")
@@ -542,9 +594,54 @@ def _consistency(registered: list[str], media: MediaSignals) -> dict[str, Any]:
                 "detail": "this file has no image fingerprint to compare"}
     candidates = [media.pdq.hex] + [h.hex for _, h in media.pdq_variants] + \
         [h.hex for _, h in media.pdq_derived]
-    distance = min(pdq_distance(a, b) for a in registered for b in candidates)
-    return {"consistent": distance <= CONSISTENCY_MAX_DISTANCE, "distance": distance,
-            "max_distance": CONSISTENCY_MAX_DISTANCE}
+    return image_attribution(registered, candidates)
+
+
+def image_attribution(registered: list[str], candidates: list[str]) -> dict[str, Any]:
+    """Is an image the labelled output whose fingerprints a manifest signed? ``registered``: the
+    signed PDQ hashes, the whole image's first, then its region crops'; ``candidates``: the
+    file's PDQ hash with its dihedral and repost variants.
+
+    * ``same picture``: the whole image's fingerprint is within
+      :data:`WHOLE_MATCH_MAX_DISTANCE` (a re-encoded, resized or screenshotted copy);
+    * ``crop``: one signed region is within :data:`CROP_MATCH_MAX_DISTANCE` *and* at least
+      :data:`CROP_MIN_GAP` bits closer than the whole image (a crop keeps one region while the
+      whole moves far; a blend or an edit drags the whole and every region partway together), or
+      one region is within :data:`NEAR_REGION_MAX_DISTANCE` (near-exact: a crop, or a slight
+      rotation that the repost variants straighten);
+    * ``inconclusive`` (``consistent`` None): nearer than :data:`CONSISTENCY_MAX_DISTANCE` but
+      neither of the above: a blend, a collage, an edit of the same source, or a different
+      picture. Too far to attribute, too near to call the label copied;
+    * ``different content`` (``consistent`` False): beyond :data:`CONSISTENCY_MAX_DISTANCE`.
+
+    Calibrated on real photos by ``bench/blend_calibration.py`` (docs/PROVENANCE.md).
+    """
+    whole = min(pdq_distance(registered[0], candidate) for candidate in candidates)
+    regions = registered[1:]
+    region = min((pdq_distance(value, candidate) for value in regions for candidate in candidates),
+                 default=None)
+    distance = whole if region is None else min(whole, region)
+    view: dict[str, Any] = {"distance": distance, "whole_distance": whole, "region_distance": region,
+                            "max_distance": CONSISTENCY_MAX_DISTANCE}
+    if whole <= WHOLE_MATCH_MAX_DISTANCE:
+        return {"consistent": True, "attribution": "same picture", **view}
+    if region is not None and (region <= NEAR_REGION_MAX_DISTANCE
+                               or (region <= CROP_MATCH_MAX_DISTANCE and whole - region >= CROP_MIN_GAP)):
+        return {"consistent": True, "attribution": "crop", **view}
+    if distance <= CONSISTENCY_MAX_DISTANCE:
+        return {"consistent": None, "attribution": "inconclusive", "inconclusive": True, **view,
+                "detail": _too_far(view)}
+    return {"consistent": False, "attribution": "different content", **view}
+
+
+def _too_far(view: dict[str, Any]) -> str:
+    region = (f", its nearest signed region {view['region_distance']} bits"
+              if view["region_distance"] is not None else "")
+    return (f"the file's fingerprint resembles the labelled output at distance {view['distance']} "
+            f"(the whole image {view['whole_distance']} bits{region}), too far to attribute: at most "
+            f"{WHOLE_MATCH_MAX_DISTANCE} bits for the whole image, or a region within "
+            f"{NEAR_REGION_MAX_DISTANCE} bits or at least {CROP_MIN_GAP} bits nearer than the whole "
+            "(a crop); this may be an edit, a blend or a different picture")
 
 
 def _video_consistency(registered: list[str], media: MediaSignals) -> dict[str, Any]:

@@ -68,8 +68,8 @@ def output_format(suffix: str) -> tuple[str, dict[str, object]]:
                              f"use one of {known}") from None
 
 
-def _pixels(data: bytes, limits: MediaLimits, min_short_side: int) -> np.ndarray:
-    pixels = decode_image(data, limits).pixels
+def _pixels(data: bytes, limits: MediaLimits, min_short_side: int, for_analysis: bool = False) -> np.ndarray:
+    pixels = decode_image(data, limits, for_analysis=for_analysis).pixels  # detection: a huge one reduced
     if min(pixels.shape[:2]) < min_short_side:
         raise InvalidRequest(f"the image is {pixels.shape[1]}×{pixels.shape[0]}; the watermark "
                              f"needs a short side of at least {min_short_side} pixels")
@@ -102,7 +102,7 @@ def detect_watermark(data: bytes, limits: MediaLimits) -> WatermarkReport:
     if sniff_media_type(data[:64]).kind is MediaKind.VIDEO:
         detection: Detection = _video_errors(detect_video, data, limits)
     else:
-        detection = detect(_pixels(data, limits, MIN_DETECT_SHORT_SIDE))
+        detection = detect(_pixels(data, limits, MIN_DETECT_SHORT_SIDE, for_analysis=True))
     return WatermarkReport(detection.found, detection.payload_hex, round(detection.confidence, 4),
                            detection.scale, detection.rotation_deg)
 

@@ -111,6 +111,9 @@ def _parse_json(text: str) -> list[VpdqFeature]:
                 int(item.get("frame_number", number)), int(item["quality"]),
                 str(item.get("pdq_hex", item.get("hash", ""))), float(item["timestamp"]),
             ))
+        except OverflowError:
+            # int(inf), or float() of an integer too large for one: hostile JSON (tests/fuzz/corpus/vpdq).
+            raise InvalidSignal(f"vpdq frame {number}: a number is out of range") from None
         except (KeyError, TypeError, ValueError, InvalidSignal) as exc:
             raise InvalidSignal(f"vpdq frame {number}: {exc}") from None
     return features

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import ColumnElement, String, bindparam, func, select, type_coerce
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from deepshield.errors import Conflict, NotFound
 from deepshield.store.database import mark_bank_change
+from deepshield.store.hash_sealing import keyring_of, plain_digest
 from deepshield.store.models import Bank, BankEntry, EntryChange, utcnow
 
 
 def value_digest(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+    """The plain SHA-256 of a value. Bound to ``value_digest``, the store keeps only its HMAC
+    under the lookup key (store/hash_sealing.py), so callers never handle keys."""
+    return plain_digest(value)
+
+
+def digest_matches(session: Session, digest: str) -> ColumnElement[bool]:
+    """``BankEntry.value_digest`` is ``digest`` under any key held (during a key rotation, rows
+    not yet re-keyed still carry the old key's HMAC)."""
+    lookups = keyring_of(session.get_bind().dialect).lookups(digest)
+    return type_coerce(BankEntry.value_digest, String(64)).in_(lookups)
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,7 @@ def add_entries(
         digest = value_digest(new.value)
         key = (new.signal_type, digest, new.case_ref if per_case else None)
         conditions = [BankEntry.bank_id == bank.id, BankEntry.signal_type == new.signal_type,
-                      BankEntry.value_digest == digest, BankEntry.withdrawn_at.is_(None)]
+                      digest_matches(session, digest), BankEntry.withdrawn_at.is_(None)]
         if per_case:
             conditions.append(BankEntry.case_ref.is_(None) if new.case_ref is None
                               else BankEntry.case_ref == new.case_ref)

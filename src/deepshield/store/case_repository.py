@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from deepshield.store.models import (
@@ -24,6 +24,7 @@ from deepshield.store.models import (
     ClockPause,
     ContentItem,
     MisuseStrike,
+    Notification,
 )
 
 
@@ -84,6 +85,30 @@ def withdrawals_due(session: Session, now: datetime) -> list[int]:
     return list(session.scalars(
         select(Case.id).where(Case.withdraw_effective_at.is_not(None), Case.withdraw_effective_at <= now,
                               Case.withdrawn_at.is_(None)).order_by(Case.id)))
+
+
+def stale_drafts(session: Session, *, filed_by: str, states: Sequence[str], received_before: datetime,
+                 limit: int) -> list[int]:
+    """Ids of ``filed_by``'s cases still in ``states`` that were received before the cutoff and
+    are under no legal hold, oldest first (the drafts nobody completed)."""
+    return list(session.scalars(
+        select(Case.id).where(Case.filed_by == filed_by, Case.state.in_(states),
+                              Case.received_at < received_before, Case.legal_hold.is_(False))
+        .order_by(Case.received_at, Case.id).limit(limit)))
+
+
+def erase_case(session: Session, case_id: int) -> None:
+    """Delete the case and everything that is only about it: contact, locations, clocks, pauses,
+    appeals and queued messages. Strikes and content items outlive it, without the link."""
+    children: tuple[Any, ...] = (CaseContact, CaseLocation, CaseClock, ClockPause, Appeal, Notification)
+    for child in children:
+        session.execute(delete(child).where(child.case_id == case_id)
+                        .execution_options(synchronize_session=False))
+    linked: tuple[Any, ...] = (MisuseStrike, ContentItem)
+    for other in linked:
+        session.execute(update(other).where(other.case_id == case_id).values(case_id=None)
+                        .execution_options(synchronize_session=False))
+    session.execute(delete(Case).where(Case.id == case_id).execution_options(synchronize_session=False))
 
 
 # --- contact ------------------------------------------------------------------------------------

@@ -7,14 +7,14 @@ of :data:`STATUS_STRENGTH`.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import String, bindparam, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
+from deepshield.store.hash_sealing import keyring_of, plain_digest
 from deepshield.store.models import Bank, BankEntry, Case, ContentItem
 
 #: Statuses by strength: an item never moves to a weaker one by a sweep or a registration.
@@ -24,8 +24,9 @@ _CHUNK = 500
 
 
 def value_digest(value: str) -> str:
-    """The fixed-width key of a value (the same digest bank entries use)."""
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+    """The fixed-width key of a value (the same digest bank entries use): its plain SHA-256,
+    which the store keeps only as an HMAC under the lookup key (store/hash_sealing.py)."""
+    return plain_digest(value)
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,14 @@ def rows_by_ids(session: Session, ids: Iterable[int]) -> list[ContentRow]:
 
 def rows_by_digest(session: Session, signal_type: str, digests: Iterable[str]) -> list[ContentRow]:
     """Rows of one signal type whose value has one of ``digests`` (an indexed lookup)."""
+    keyring = keyring_of(session.get_bind().dialect)
+    # Every key's HMAC: during a key rotation, rows not yet re-keyed carry the old key's.
+    lookups = sorted({lookup for digest in set(digests) for lookup in keyring.lookups(digest)})
+    stored = type_coerce(ContentItem.value_digest, String(64))
     rows: list[ContentRow] = []
-    for chunk in _chunks(sorted(set(digests))):
+    for chunk in _chunks(lookups):
         rows += [ContentRow(*r) for r in session.execute(
-            select(*_COLUMNS).where(ContentItem.signal_type == signal_type,
-                                    ContentItem.value_digest.in_(chunk)))]
+            select(*_COLUMNS).where(ContentItem.signal_type == signal_type, stored.in_(chunk)))]
     return rows
 
 

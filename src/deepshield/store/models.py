@@ -16,8 +16,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from deepshield.store.hash_sealing import LookupDigest, SealedText
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -66,9 +69,11 @@ class BankEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"), nullable=False)
     signal_type: Mapped[str] = mapped_column(String(16), nullable=False)
-    value: Mapped[str] = mapped_column(Text, nullable=False)
-    # SHA-256 of value: a fixed-width key for duplicate checks (vPDQ values are long).
-    value_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    #: Sealed at rest (AES-GCM, store/hash_sealing.py); plain to Python.
+    value: Mapped[str] = mapped_column(SealedText("bank_entries.value"), nullable=False)
+    #: Bound as the SHA-256 of value, stored as its HMAC under the lookup key: a fixed-width key
+    #: for duplicate checks (vPDQ values are long) that names no hash to a reader of the file.
+    value_digest: Mapped[str] = mapped_column(LookupDigest(), nullable=False)
     quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
     origin: Mapped[str] = mapped_column(String(16), nullable=False)
     case_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
@@ -198,9 +203,15 @@ class SoftBinding(Base):
     value: Mapped[str] = mapped_column(String(512), nullable=False)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     added_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    #: A binding re-pointed by ``PUT /bindings`` stays as history: when and by whom it was
+    #: superseded. Reads resolve to the current rows (``superseded_at IS NULL``) only.
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    superseded_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
-        UniqueConstraint("alg", "value", "manifest_id", name="uq_soft_bindings_alg_value_manifest"),
+        # One current row per (alg, value, manifest); superseded rows are history and may repeat.
+        Index("uq_soft_bindings_current", "alg", "value", "manifest_id", unique=True,
+              sqlite_where=text("superseded_at IS NULL"), postgresql_where=text("superseded_at IS NULL")),
         Index("ix_soft_bindings_lookup", "alg", "value"),
         Index("ix_soft_bindings_manifest", "manifest_id"),
         {"sqlite_autoincrement": True},
@@ -227,7 +238,8 @@ class Case(Base):
     filed_by: Mapped[str] = mapped_column(String(64), nullable=False)  # actor: key:<id> or public
     #: The non-PII answers of the request form, as JSON (statements ticked, jurisdiction answers,
     #: safety check, content kind). What is missing is recomputed from these.
-    answers: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    #: Sealed at rest (store/hash_sealing.py): an incomplete request's hashes wait here.
+    answers: Mapped[str] = mapped_column(SealedText("cases.answers"), nullable=False, default="{}")
     jurisdictions: Mapped[str] = mapped_column(String(64), nullable=False, default="")  # "AU,US"
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     #: When the request became complete: every clock starts here, never earlier.
@@ -364,8 +376,9 @@ class ContentItem(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[str] = mapped_column(String(200), nullable=False)  # the platform's own id
     signal_type: Mapped[str] = mapped_column(String(16), nullable=False)
-    value: Mapped[str] = mapped_column(Text, nullable=False)
-    value_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    #: Sealed at rest like bank entries' values (store/hash_sealing.py).
+    value: Mapped[str] = mapped_column(SealedText("content_items.value"), nullable=False)
+    value_digest: Mapped[str] = mapped_column(LookupDigest(), nullable=False)
     uploader_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
     #: live, flagged (listed for action by a sweep), removed, blocked (refused at upload)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="live")
@@ -417,3 +430,15 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
     seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     entry_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class PublicFilingCount(Base):
+    """New cases filed through the public (keyless) door per address and UTC day, for the daily
+    cap. The address is never stored: only HMAC-SHA256(installation key, day + address). Days
+    before today are pruned (migration 0006)."""
+
+    __tablename__ = "public_filing_counts"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD (UTC)
+    address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -38,6 +38,13 @@ REFINE_MIN_PILOT_Z = 3.8
 #: pilot is strongest, and only when their pilot reaches ``LIST_MIN_PILOT_Z``.
 LIST_DECODED_GEOMETRIES = 1
 LIST_MIN_PILOT_Z = 3.5
+#: Bounds on what the detector reads, so no image can make its float planes large. An image
+#: over ``DIRECT_MAX_PIXELS`` is first shrunk (area filter, 8-bit) to under it: the working
+#: plane has a short side of a few hundred pixels anyway. One longer than ``MAX_ASPECT`` times
+#: its short side is centre-cropped to that: the mark repeats in every tile, and a thin strip
+#: would otherwise be scaled up to an enormous working plane.
+DIRECT_MAX_PIXELS = 24_000_000
+MAX_ASPECT = 8
 
 
 @dataclass(frozen=True)
@@ -163,7 +170,24 @@ def detect(image: np.ndarray) -> Detection:
 
 def analysis_plane(image: np.ndarray) -> np.ndarray:
     """The high-passed working plane the detector reads; planes of one video can be averaged."""
-    return highpass(to_working(luma(image)))
+    return highpass(to_working(luma(bounded(image))))
+
+
+def bounded(image: np.ndarray) -> np.ndarray:
+    """``image`` itself when within ``MAX_ASPECT`` and ``DIRECT_MAX_PIXELS``; else its centre
+    cropped to that aspect and shrunk to under that many pixels."""
+    height, width = image.shape[:2]
+    short = min(height, width)
+    if max(height, width) > MAX_ASPECT * short:
+        keep_h, keep_w = min(height, MAX_ASPECT * short), min(width, MAX_ASPECT * short)
+        top, left = (height - keep_h) // 2, (width - keep_w) // 2
+        image = np.ascontiguousarray(image[top:top + keep_h, left:left + keep_w])
+        height, width = keep_h, keep_w
+    if height * width <= DIRECT_MAX_PIXELS:
+        return image
+    scale = (DIRECT_MAX_PIXELS / (height * width)) ** 0.5
+    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    return cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
 
 
 def detect_in_plane(plane: np.ndarray) -> Detection:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from deepshield.api.auth import require, service_context
 from deepshield.api.bodies import read_json
 from deepshield.api.routes._openapi import ERRORS
-from deepshield.api.schemas import AddEntriesIn, BankIn, BankOut, EntriesOut, EntryOut, EntryPatchIn
+from deepshield.api.schemas import MAX_INT, AddEntriesIn, BankIn, BankOut, EntriesOut, EntryOut, EntryPatchIn
 from deepshield.api.uploads import is_multipart, read_upload
 from deepshield.services import banks as bank_service
 from deepshield.services.access import Action, Principal
@@ -20,6 +20,11 @@ from deepshield.services.context import ServiceContext
 from deepshield.services.views import bank_view, entry_view
 
 router = APIRouter(tags=["banks"])
+
+#: An entry id, bounded like every integer of the API (``schemas.MAX_INT``): past it, a 422
+#: before any work, never a store error. Within it, an id no entry can have is a plain 404
+#: (``bank_service.MAX_ENTRY_ID``).
+EntryId = Annotated[int, Path(ge=1, le=MAX_INT, description="The entry's id")]
 
 _ADD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -77,34 +82,37 @@ async def add_entries(
 ) -> dict[str, Any]:
     """Add hashes (JSON) or a file (multipart; hashed in memory, never stored) to a bank.
 
-    All signals are checked first; if any is invalid nothing is added.
+    All signals are checked first; if any is invalid nothing is added. The takedown workflow's
+    banks take entries from the workflow and admins only (403), and a `case_ref` naming a
+    DeepShield case (`case:<id>` or a case number) must name one of the caller's cases (404).
     """
     if is_multipart(request):
         upload = await read_upload(request, ctx.settings.limits.max_bytes)
         entries = await run_in_threadpool(
             bank_service.add_media, ctx, name, upload.data,
             upload.fields.get("origin") or "helpline", upload.fields.get("case_ref") or None,
-            principal.actor)
+            principal)
     else:
         body = await read_json(request, AddEntriesIn)
         signals = [SignalInput(s.type, s.value, s.quality, s.case_ref) for s in body.signals]
         entries = await run_in_threadpool(
             lambda: bank_service.add_signals(ctx, name, signals,
                                              origin=bank_service.parse_origin(body.origin),
-                                             case_ref=body.case_ref, actor=principal.actor))
+                                             case_ref=body.case_ref, actor=principal))
     return {"entries": [entry_view(entry) for entry in entries]}
 
 
 @router.delete("/v1/banks/{name}/entries/{entry_id}", response_model=EntryOut, responses=ERRORS)
 async def withdraw_entry(
     name: str,
-    entry_id: int,
+    entry_id: EntryId,
     principal: Principal = Depends(require(Action.BANK_WITHDRAW)),
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, Any]:
-    """Withdraw an entry for good; it stops matching at once."""
-    entry = await run_in_threadpool(bank_service.withdraw_entry, ctx, name, entry_id,
-                                    principal.actor)
+    """Withdraw an entry for good; it stops matching at once. A helpline may withdraw the
+    entries it added and those of its cases, outside the takedown workflow's banks; any other
+    entry answers 404, exactly like one that does not exist."""
+    entry = await run_in_threadpool(bank_service.withdraw_entry, ctx, name, entry_id, principal)
     return entry_view(entry)
 
 
@@ -112,7 +120,7 @@ async def withdraw_entry(
               openapi_extra=_json_body(EntryPatchIn))
 async def set_entry_enabled(
     name: str,
-    entry_id: int,
+    entry_id: EntryId,
     request: Request,
     principal: Principal = Depends(require(Action.BANK_DISABLE)),
     ctx: ServiceContext = Depends(service_context),
@@ -120,5 +128,5 @@ async def set_entry_enabled(
     """Disable (`{"enabled": false}`) or re-enable an entry (admin)."""
     body = await read_json(request, EntryPatchIn)
     entry = await run_in_threadpool(bank_service.set_entry_enabled, ctx, name, entry_id,
-                                    body.enabled, principal.actor)
+                                    body.enabled, principal)
     return entry_view(entry)

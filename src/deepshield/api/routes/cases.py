@@ -31,8 +31,9 @@ from deepshield.api.case_schemas import (
     json_body,
     read_body,
 )
-from deepshield.api.rate_limit import public_rate_limit
+from deepshield.api.rate_limit import client_address, public_rate_limit
 from deepshield.api.routes._openapi import ERRORS
+from deepshield.api.schemas import MAX_INT
 from deepshield.errors import Forbidden, InvalidRequest
 from deepshield.services import case_views
 from deepshield.services import cases as case_service
@@ -47,8 +48,9 @@ _CONFLICT = {"model": ERRORS[400]["model"], "description": "Not possible in the 
 _CASE_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 404: _NOT_VISIBLE, 409: _CONFLICT}
 _PUBLIC_ERRORS: dict[int | str, dict[str, Any]] = {
     **{status: ERRORS[status] for status in (400, 413, 422)}, 409: _CONFLICT,
-    429: {"model": ERRORS[400]["model"], "description": "Too many requests from this address; "
-                                                       "see the Retry-After header"},
+    429: {"model": ERRORS[400]["model"], "description": "Too many requests, or too many new requests "
+                                                       "today, from this address; see the Retry-After "
+                                                       "header"},
 }
 
 #: Typed numbers may carry spaces or lack dashes (``cases.numbers.parse_case_number``).
@@ -98,11 +100,16 @@ async def file_public_request(
     """File a takedown request without a key, as the victim or her representative (rate-limited
     per address). Never send the image: only where it is and, optionally, hashes made on your
     device. Returns `{"case", "pin"}`; keep the case number and PIN, they are shown once. An
-    `Idempotency-Key` here must be a random value of 16 characters or more (a UUID)."""
+    `Idempotency-Key` here must be a random value of 16 characters or more (a UUID).
+
+    One address may open a few new requests a day (`DEEPSHIELD_PUBLIC_CASES_PER_ADDRESS_PER_DAY`,
+    5 by default; 429 with `Retry-After` beyond): add to an earlier request with its number and
+    PIN instead. A request left incomplete is erased after `DEEPSHIELD_DRAFT_EXPIRY_HOURS` (72)."""
     body = await read_body(request, IntakeIn, MAX_INTAKE_BODY_BYTES)
     key = idempotency_key(request, public=True)
+    address = client_address(request)
     filed = await run_in_threadpool(
-        lambda: case_service.file_request(ctx, body.form(), None, request_key=key))
+        lambda: case_service.file_request(ctx, body.form(), None, request_key=key, address=address))
     return _filed(filed)
 
 
@@ -255,7 +262,7 @@ async def file_appeal(
 async def decide_appeal(
     request: Request,
     case_number: CaseNumber,
-    appeal_id: Annotated[int, Path(ge=1, le=2**62)],
+    appeal_id: Annotated[int, Path(ge=1, le=MAX_INT)],
     principal: Principal = Depends(require(Action.CASE_APPEAL_DECIDE)),
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, Any]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from deepshield.api.auth import require, service_context
 from deepshield.api.bodies import read_json
 from deepshield.api.routes._openapi import ERRORS
-from deepshield.api.schemas import HashSignalIn
+from deepshield.api.schemas import MAX_INT, HashSignalIn
 from deepshield.api.uploads import is_multipart, read_upload
 from deepshield.errors import InvalidRequest
 from deepshield.services import content_registry as registry
@@ -25,6 +25,13 @@ from deepshield.services.banks import SignalInput
 from deepshield.services.context import ServiceContext
 
 router = APIRouter(tags=["content"])
+
+
+def _case_in_range(case: str | None) -> str | None:
+    """A case may be named by its internal id: digits, which must fit the store's integers."""
+    if case is not None and case.strip().isdigit() and int(case) > MAX_INT:
+        raise ValueError(f"a case id is at most {MAX_INT}")
+    return case
 
 
 class ContentItemIn(BaseModel):
@@ -153,7 +160,8 @@ async def import_items(
 @router.get("/v1/content/flagged", response_model=FlaggedListOut, responses=ERRORS)
 async def flagged(
     case: Annotated[str | None, Query(max_length=40, description="A case number (DS-...) to "
-                                                                 "list that case's copies only.")] = None,
+                                                                 "list that case's copies only."),
+                    AfterValidator(_case_in_range)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     principal: Principal = Depends(require(Action.CONTENT_SWEEP)),
     ctx: ServiceContext = Depends(service_context),

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from deepshield.api.auth import require, service_context
 from deepshield.api.bodies import read_json
 from deepshield.api.routes._openapi import ERRORS
+from deepshield.api.schemas import MAX_INT, RowId
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
 from deepshield.services.exchange import MAX_PAGE, fetch_updates, record_feedback, update_view
@@ -20,7 +21,7 @@ router = APIRouter(tags=["exchange"])
 
 class FeedbackItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    entry_id: int = Field(description="The entry_id of an update.")
+    entry_id: RowId = Field(description="The entry_id of an update.")
     status: str = Field(description="Blocked, NotBlocked or PendingReview.", examples=["Blocked"])
 
 
@@ -31,7 +32,9 @@ class FeedbackIn(BaseModel):
 
 @router.get("/v1/exchange/updates", responses=ERRORS)
 async def exchange_updates(
-    checkpoint: int = Query(0, description="The checkpoint of the previous page; 0 for everything."),
+    # Only the bound the store needs here: the service refuses a negative one (400), by name.
+    checkpoint: int = Query(0, le=MAX_INT,
+                            description="The checkpoint of the previous page; 0 for everything."),
     limit: int = Query(1000, ge=1, le=MAX_PAGE),
     principal: Principal = Depends(require(Action.EXCHANGE_FETCH)),
     ctx: ServiceContext = Depends(service_context),

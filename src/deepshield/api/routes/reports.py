@@ -53,11 +53,13 @@ async def case_report(
 @router.post("/v1/reports/file", response_class=Response, responses=_PDF, openapi_extra=FILE_UPLOAD)
 async def file_report(
     request: Request,
-    principal: Principal = Depends(require_case_access(Action.REPORT_EVIDENCE)),
+    principal: Principal = Depends(require(Action.REPORT_FILE)),
     ctx: ServiceContext = Depends(service_context),
 ) -> Response:
     """A signed evidence pack for the uploaded `file` (hashed in memory, never stored or
-    embedded): PDQ, MD5, SHA-256 (a video's vPDQ frame hashes) and its label verification."""
+    embedded): PDQ, MD5, SHA-256 (a video's vPDQ frame hashes) and its label verification.
+    Keys only (admin, platform, helpline): a victim's case number and PIN reach her case's
+    pack, not the installation's signature on any file."""
     upload = await read_upload(request, ctx.settings.limits.max_bytes)
     report = await run_in_threadpool(reporting.evidence_for_file, ctx, upload.data, principal)
     return _pdf_response(report.pdf, "evidence-file.pdf")

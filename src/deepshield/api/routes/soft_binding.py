@@ -44,7 +44,9 @@ _PUBLIC_ERRORS: dict[int | str, dict[str, Any]] = {
                                                        "see the Retry-After header"},
 }
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **{status: ERRORS[status] for status in (400, 401, 403, 413, 422)},
+    **{status: ERRORS[status] for status in (400, 401, 413, 422)},
+    403: {"model": ERRORS[400]["model"], "description": "The role may not write manifests, or the "
+                                                        "manifest or binding is another key's"},
     404: {"model": ERRORS[400]["model"], "description": "No such manifest, or binding value"},
     409: {"model": ERRORS[400]["model"], "description": "The manifest id is registered with other bytes"},
 }
@@ -270,8 +272,8 @@ async def add_manifest(
         store = await _read_body(request, MAX_MANIFEST_STORE_BYTES, registry.ManifestTooLarge,
                                  "the manifest store")
         manifest_id = registry.active_manifest_id(store)
-        record = await run_in_threadpool(registry.register_manifest, ctx, manifest_id, store, [],
-                                         actor=principal.actor)
+        record = await run_in_threadpool(lambda: registry.register_manifest(
+            ctx, manifest_id, store, [], actor=principal.actor, role=principal.role))
         return {"manifestId": record.manifest_id}
     if content_type != "application/json":
         raise InvalidRequest(f"send the manifest store as {registry.MANIFEST_CONTENT_TYPE}, or "
@@ -284,7 +286,7 @@ async def add_manifest(
         lambda: registry.register_manifest(
             ctx, manifest_id, store, [(binding.alg, binding.value) for binding in body.bindings],
             label_id=body.labelId, generator=body.generator, model=body.model, created_at=body.createdAt,
-            actor=principal.actor))
+            actor=principal.actor, role=principal.role))
     return {"manifestId": record.manifest_id}
 
 
@@ -299,9 +301,11 @@ async def associate_manifest(
     principal: Principal = Depends(require(Action.MANIFEST_WRITE)),
     ctx: ServiceContext = Depends(service_context),
 ) -> Response:
-    """Bind a value to a registered manifest: `{"bindingValue", "manifestId", "alg"?}` (204)."""
+    """Bind a value to a registered manifest: `{"bindingValue", "manifestId", "alg"?}` (204; 403
+    if the manifest, or a manifest the value is bound to, is another key's, unless an admin)."""
     body: BindingsIn = await _json_body(request, BindingsIn)
-    await run_in_threadpool(registry.add_bindings, ctx, body.manifestId, _bindings(body), principal.actor)
+    await run_in_threadpool(lambda: registry.add_bindings(ctx, body.manifestId, _bindings(body),
+                                                          principal.actor, role=principal.role))
     return Response(status_code=204)
 
 
@@ -313,7 +317,9 @@ async def update_associated_manifest(
     ctx: ServiceContext = Depends(service_context),
 ) -> Response:
     """Point an existing binding value at another manifest instead (204; 404 if the value is
-    bound to nothing)."""
+    bound to nothing; 403 if the value or the manifest is another key's, unless an admin). The
+    old binding is kept as history, marked superseded."""
     body: BindingsIn = await _json_body(request, BindingsIn)
-    await run_in_threadpool(registry.replace_bindings, ctx, body.manifestId, _bindings(body), principal.actor)
+    await run_in_threadpool(lambda: registry.replace_bindings(ctx, body.manifestId, _bindings(body),
+                                                              principal.actor, role=principal.role))
     return Response(status_code=204)

@@ -1,0 +1,156 @@
+"""The database goes away while the server runs, and comes back: the server recovers by itself.
+
+A private PostgreSQL cluster (``initdb`` in a temporary folder, on a free port) serves one
+``deepshield serve`` process. It is stopped with ``pg_ctl stop -m immediate`` (the way a
+crashed or rebooted database server goes) while the server keeps taking requests: every one
+of them gets a clear answer (503 ``store_unavailable`` for work that needs the database),
+never a hang or a 500. Then the cluster starts again, and without any restart of
+``deepshield serve`` the next requests succeed: reads, bank writes, matches against the
+index, the audit chain.
+
+Skips, saying why, where PostgreSQL's server programs are not installed (fails instead when
+CI requires the essentials).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deepshield.services import banks as bank_service
+from deepshield.services.access import Role
+from deepshield.services.context import ServiceContext
+from deepshield.services.keys import create_key
+from deepshield.settings import Settings
+from essentials import essential_missing
+from live_server import ServerProcess, free_port
+
+BANK = "outage"
+#: How long the server may take to notice the database is back (its pool pre-pings).
+RECOVERY_S = 30.0
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    """PostgreSQL's server refuses to run as root: run its programs as ``postgres`` then."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *command]
+    return command
+
+
+class PrivateCluster:
+    """A throwaway PostgreSQL cluster: ``initdb``, ``pg_ctl start`` and ``stop -m immediate``."""
+
+    def __init__(self, root: Path) -> None:
+        self.data = root / "pgdata"
+        self.socket_dir = root / "pgsocket"
+        self.log = root / "pg.log"
+        self.port = free_port()
+
+    def init(self) -> PrivateCluster:
+        self.socket_dir.mkdir()
+        self.log.touch()
+        if os.geteuid() == 0:  # its own folder, which the postgres user can reach and own
+            for path in (self.data.parent, self.socket_dir, self.log):
+                shutil.chown(path, "postgres")
+        subprocess.run(_as_postgres(["initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                                     "--no-sync"]), check=True, capture_output=True)
+        return self
+
+    def start(self) -> None:
+        subprocess.run(_as_postgres(["pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-o",
+                                     f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
+                                     "-c fsync=off", "start"]), check=True, capture_output=True)
+
+    def crash(self) -> None:
+        subprocess.run(_as_postgres(["pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop"]),
+                       check=True, capture_output=True)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+
+@pytest.fixture
+def cluster() -> Iterator[PrivateCluster]:
+    missing = [name for name in ("initdb", "pg_ctl") if shutil.which(name) is None]
+    if missing:
+        essential_missing(f"PostgreSQL's server programs are not installed ({', '.join(missing)} not found)")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        essential_missing("running as root needs runuser to start PostgreSQL as the postgres user")
+    # pytest's tmp_path is private to root; the cluster gets a folder the postgres user can reach.
+    root = Path(tempfile.mkdtemp(prefix="deepshield-outage-"))
+    root.chmod(0o755)
+    cluster = PrivateCluster(root).init()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        subprocess.run(_as_postgres(["pg_ctl", "-D", str(cluster.data), "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _md5(n: int) -> str:
+    return hashlib.md5(f"outage-{n}".encode()).hexdigest()
+
+
+def test_the_server_recovers_by_itself_when_the_database_comes_back(cluster, tmp_path):
+    settings = Settings(home=tmp_path / "home", database_url=cluster.url)
+    ctx = ServiceContext.open(settings)
+    try:
+        admin = create_key(ctx, Role.ADMIN, "outage admin", "test:setup")[1]
+        bank_service.create_bank(ctx, BANK, "database outage test", "test:setup")
+    finally:
+        ctx.close()
+    env = {**os.environ, "DEEPSHIELD_HOME": str(settings.home), "DEEPSHIELD_DATABASE_URL": cluster.url}
+    server = ServerProcess(env, tmp_path / "server.log").start()
+    headers = {"Authorization": f"Bearer {admin}"}
+    try:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=20) as http:
+            def add(n: int) -> httpx.Response:
+                return http.post(f"/v1/banks/{BANK}/entries",
+                                 json={"signals": [{"type": "md5", "value": _md5(n)}], "case_ref": f"o-{n}"})
+
+            def match(n: int) -> httpx.Response:
+                return http.post("/v1/match", json={"signals": [{"type": "md5", "value": _md5(n)}]})
+
+            assert add(1).status_code == 201
+            assert match(1).json()["matches"], "the banked hash should match before the outage"
+
+            cluster.crash()
+            # While the database is down every request gets a clear answer, never a 500 or a hang.
+            for n, request in enumerate((lambda: add(2), lambda: http.get("/v1/banks"), lambda: match(1),
+                                         lambda: http.get("/v1/health"))):
+                started = time.monotonic()
+                response = request()
+                assert time.monotonic() - started < 15, f"request {n} hung while the database was down"
+                assert response.status_code == 503, (n, response.status_code, response.text)
+                assert response.json()["error"] == "store_unavailable", response.text
+            assert server.process is not None and server.process.poll() is None, server.log()
+
+            cluster.start()
+            deadline = time.monotonic() + RECOVERY_S
+            while http.get("/v1/health").status_code != 200:
+                assert time.monotonic() < deadline, f"no recovery within {RECOVERY_S} s: {server.log()}"
+                time.sleep(0.25)
+            # Writes, reads, matches and the audit chain all work again, on the same process.
+            added = add(3)
+            assert added.status_code == 201, added.text
+            assert match(3).json()["matches"], "a hash banked after the outage should match"
+            assert match(1).json()["matches"], "a hash banked before the outage should still match"
+            assert not match(2).json()["matches"], "the write refused during the outage must not exist"
+            banks = {bank["name"]: bank for bank in http.get("/v1/banks").json()}
+            assert banks[BANK]["active_entries"] == 2
+            verified = http.get("/v1/audit/verify")
+            assert verified.status_code == 200 and verified.json()["ok"] is True, verified.text
+    finally:
+        server.stop()

@@ -1,0 +1,110 @@
+"""The PIN lockout as shipped: 5 failures lock a case for 15 minutes (docs/CASES.md).
+
+Only the KDF's cost is lowered here; the lockout policy is the default one, read from
+``CaseSettings()``, and time is the injected ``now`` of the service.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from deepshield.errors import Unauthorized
+from deepshield.services import cases
+from deepshield.services.access import Role
+from deepshield.services.hashing import hash_media
+from deepshield.settings import CaseSettings, Settings, load_settings
+from deepshield.store.models import AuditEvent, Case
+from factories import encode_image, photo_pixels
+
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def test_the_lockout_defaults_are_5_failures_and_15_minutes():
+    assert (CaseSettings().pin_max_failures, CaseSettings().pin_lockout_minutes) == (5, 15.0)
+    assert (Settings().cases.pin_max_failures, Settings().cases.pin_lockout_minutes) == (5, 15.0)
+    loaded = load_settings({}).cases  # no DEEPSHIELD_PIN_* variable set
+    assert (loaded.pin_max_failures, loaded.pin_lockout_minutes) == (5, 15.0)
+    configured = load_settings({"DEEPSHIELD_PIN_MAX_FAILURES": "3",
+                                "DEEPSHIELD_PIN_LOCKOUT_MINUTES": "60"}).cases
+    assert (configured.pin_max_failures, configured.pin_lockout_minutes) == (3, 60.0)
+
+
+@pytest.fixture
+def settings(tmp_path, database_url) -> Settings:
+    # The default lockout policy; only the KDF is made cheap.
+    return Settings(home=tmp_path / "home", database_url=database_url,
+                    cases=CaseSettings(pin_kdf_log2_n=10))
+
+
+def _form(ctx: Any) -> dict[str, Any]:
+    media = hash_media(encode_image(photo_pixels(33)), ctx.settings.limits)
+    return {
+        "requester_role": "victim",
+        "signature": {"name": "Jane Q. Example", "statement_ticked": True},
+        "locations": [{"url": "https://forum.example/t/10"}],
+        "hashes": [{"type": "pdq", "value": media.pdq.hex, "quality": media.pdq.quality}],
+        "good_faith": True,
+        "contact": {"email": "jane.private@example.org"},
+        "jurisdiction": {"depicted_person_country": "GB", "platform_countries": ["US"]},
+        "age_check": {"depicted_under_18": False},
+    }
+
+
+def _row(ctx: Any, number: str) -> Case:
+    with ctx.store.transaction() as session:
+        return session.scalar(select(Case).where(Case.case_number == number))
+
+
+def _refused(ctx: Any, number: str, pin: str, at: datetime) -> None:
+    with pytest.raises(Unauthorized) as failure:
+        cases.victim_principal(ctx, number, pin, now=at)
+    assert failure.value.detail == cases.NOT_RECOGNISED
+
+
+def test_the_fifth_failure_locks_the_case_for_15_minutes_even_against_the_right_pin(ctx):
+    assert (ctx.settings.cases.pin_max_failures, ctx.settings.cases.pin_lockout_minutes) == (5, 15.0)
+    filed = cases.file_request(ctx, _form(ctx), None, now=T0)
+    number, pin = filed.case.case_number, filed.pin
+    wrong = f"{(int(pin) + 1) % 10 ** 8:08d}"
+
+    for attempt in range(4):
+        _refused(ctx, number, wrong, T0 + timedelta(minutes=attempt))
+    row = _row(ctx, number)
+    assert row.pin_failures == 4 and row.locked_until is None  # four failures do not lock
+
+    locked_at = T0 + timedelta(minutes=4)
+    _refused(ctx, number, wrong, locked_at)  # the fifth
+    row = _row(ctx, number)
+    assert row.locked_until == locked_at + timedelta(minutes=15)
+
+    # During the lockout the right PIN is refused, as alike as any failure, to the last second.
+    for during in (locked_at + timedelta(seconds=1), locked_at + timedelta(minutes=14, seconds=59)):
+        _refused(ctx, number, pin, during)
+    assert _row(ctx, number).locked_until == locked_at + timedelta(minutes=15)  # not extended
+
+    # 15 minutes after the fifth failure, the right PIN works again and clears the record.
+    victim = cases.victim_principal(ctx, number, pin, now=locked_at + timedelta(minutes=15))
+    assert victim.role is Role.VICTIM and victim.case_number == number
+    row = _row(ctx, number)
+    assert row.pin_failures == 0 and row.locked_until is None
+    with ctx.store.transaction() as session:
+        locks = session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "victim.locked", AuditEvent.target == f"case:{row.id}")).all()
+    assert len(locks) == 1 and locks[0].automated
+
+
+def test_a_success_before_the_fifth_failure_starts_the_count_again(ctx):
+    filed = cases.file_request(ctx, _form(ctx), None, now=T0)
+    number, pin = filed.case.case_number, filed.pin
+    wrong = f"{(int(pin) + 1) % 10 ** 8:08d}"
+    for attempt in range(4):
+        _refused(ctx, number, wrong, T0 + timedelta(seconds=attempt))
+    cases.victim_principal(ctx, number, pin, now=T0 + timedelta(seconds=10))
+    for attempt in range(4):
+        _refused(ctx, number, wrong, T0 + timedelta(seconds=20 + attempt))
+    assert _row(ctx, number).locked_until is None
+    assert cases.victim_principal(ctx, number, pin, now=T0 + timedelta(seconds=30)).case_number == number

@@ -24,7 +24,7 @@ def photo_pixels(seed: int, width: int = 640, height: int = 480) -> np.ndarray:
     draw = ImageDraw.Draw(image)
     for _ in range(25):
         x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height))
-        size = int(rng.integers(width // 16, width // 3))
+        size = int(rng.integers(max(1, width // 16), max(2, width // 3)))  # tiny images too
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         if rng.random() < 0.5:
             draw.ellipse([x0, y0, x0 + size, y0 + size], fill=colour)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
@@ -249,6 +250,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         notifications=notifications,
         server=server,
     )
+
+
+def import_callback(spec: str, variable: str) -> Callable[[bytes], bytes]:
+    """The function a ``module:function`` setting names (a KMS's signing or unwrap call), or
+    ``InvalidRequest`` naming ``variable`` when it cannot be imported or called."""
+    module_name, _, attribute = spec.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise InvalidRequest(f"{variable}={spec!r} is not an importable 'module:function': {exc}") from None
+    if not callable(function):
+        raise InvalidRequest(f"{variable}={spec!r} is not callable")
+    return function  # type: ignore[no-any-return]
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:

@@ -31,7 +31,13 @@ from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
+
+try:
+    from factories import photo_pixels
+except ImportError:  # run as a script, ``python tests/hostile/corpus.py OUT_DIR``: tests/ is not on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from factories import photo_pixels
 
 SEED = 20261206
 KINDS = ("bomb", "invalid", "unsupported", "valid", "any")
@@ -50,21 +56,7 @@ class HostileFile:
 
 def _photo(seed: int, width: int = 160, height: int = 128) -> Image.Image:
     """A photo-like RGB picture (smooth gradients and soft shapes) that PDQ hashes well."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    base = np.stack([
-        127 + 100 * np.sin(x / width * rng.uniform(1, 6) + rng.uniform(0, 6)),
-        127 + 100 * np.cos(y / height * rng.uniform(1, 6) + rng.uniform(0, 6)),
-        127 + 100 * np.sin((x + y) / (width + height) * rng.uniform(1, 6)),
-    ], axis=-1)
-    image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    for _ in range(12):
-        x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height))
-        size = int(rng.integers(max(2, width // 10), max(3, width // 3)))
-        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        draw.ellipse([x0, y0, x0 + size, y0 + size], fill=colour)
-    return image.filter(ImageFilter.GaussianBlur(1.2))
+    return Image.fromarray(photo_pixels(seed, width, height))
 
 
 def _save(image: Image.Image, fmt: str, **options: object) -> bytes:

@@ -13,10 +13,8 @@ label) goes into the pixels before the watermark.
 
 from __future__ import annotations
 
-import importlib
 import io
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +36,7 @@ from deepshield.provenance.signing import SigningIdentity, load_signing_identity
 from deepshield.services import manifest_registry
 from deepshield.services.context import ServiceContext
 from deepshield.services.hashing import hash_media
-from deepshield.settings import Settings
+from deepshield.settings import Settings, import_callback
 from deepshield.signals.repost import region_hashes
 from deepshield.signals.vpdq import unique_good_frames
 from deepshield.store import audit_repository as audit
@@ -87,7 +85,8 @@ def signing_identity(settings: Settings) -> SigningIdentity:
             certificate_chain_pem=_read(config.signing_certificate, "DEEPSHIELD_SIGNING_CERT"),
             private_key_pem=(_read(config.signing_key, "DEEPSHIELD_SIGNING_KEY")
                              if config.signing_key is not None else None),
-            sign_callback=_callback(config.signing_callback) if config.signing_callback else None,
+            sign_callback=(import_callback(config.signing_callback, "DEEPSHIELD_SIGNING_CALLBACK")
+                           if config.signing_callback else None),
         )
         if identity.private_key_pem is None and identity.sign_callback is None:
             raise InvalidRequest("set DEEPSHIELD_SIGNING_KEY or DEEPSHIELD_SIGNING_CALLBACK to sign")
@@ -102,18 +101,6 @@ def _read(path: Path, variable: str) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise InvalidRequest(f"{variable}: cannot read {path}: {exc.strerror}") from None
-
-
-def _callback(spec: str) -> Callable[[bytes], bytes]:
-    module_name, _, attribute = spec.partition(":")
-    try:
-        function = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise InvalidRequest(f"DEEPSHIELD_SIGNING_CALLBACK={spec!r} is not an importable "
-                             f"'module:function': {exc}") from None
-    if not callable(function):
-        raise InvalidRequest(f"DEEPSHIELD_SIGNING_CALLBACK={spec!r} is not callable")
-    return function  # type: ignore[no-any-return]
 
 
 def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str | None,

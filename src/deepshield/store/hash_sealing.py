@@ -22,7 +22,6 @@ import binascii
 import contextlib
 import hashlib
 import hmac
-import importlib
 import json
 import os
 import secrets
@@ -43,6 +42,7 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.types import TypeDecorator
 
 from deepshield.errors import InvalidRequest, StoreUnavailable
+from deepshield.settings import import_callback
 
 KEY_FILE_FORMAT = "deepshield-hash-keys/1"
 SEALED_PREFIX = "$1$"
@@ -91,19 +91,6 @@ def _make_key(data_key: bytes) -> _Key:
                 _derive(data_key, b"deepshield hash lookup"))
 
 
-def load_callback(spec: str) -> Callable[[bytes], bytes]:
-    """The KMS unwrap function named by ``module:function``."""
-    module_name, _, attribute = spec.partition(":")
-    try:
-        function = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise InvalidRequest(f"DEEPSHIELD_HASH_KEY_CALLBACK={spec!r} is not an importable "
-                             f"'module:function': {exc}") from None
-    if not callable(function):
-        raise InvalidRequest(f"DEEPSHIELD_HASH_KEY_CALLBACK={spec!r} is not callable")
-    return function  # type: ignore[no-any-return]
-
-
 class HashKeyFile:
     """The key file: ``{"format", "current": key id, "keys": [{"id", "key" | "wrapped"}]}``.
 
@@ -117,7 +104,8 @@ class HashKeyFile:
 
     @classmethod
     def for_home(cls, home: Path, callback: str = "") -> HashKeyFile:
-        return cls(key_file_path(home), load_callback(callback) if callback else None)
+        return cls(key_file_path(home),
+                   import_callback(callback, "DEEPSHIELD_HASH_KEY_CALLBACK") if callback else None)
 
     def exists(self) -> bool:
         return self.path.exists()

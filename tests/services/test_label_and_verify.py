@@ -327,6 +327,9 @@ def test_a_half_blend_with_another_picture_reads_unknown_with_the_reason_never_r
     assert blended.consistency["distance"] <= CONSISTENCY_MAX_DISTANCE  # near, yet not enough
     assert any(f"resembles the labelled output at distance {blended.consistency['distance']}" in reason
                and "too far to attribute" in reason and "a blend" in reason for reason in blended.reasons)
+    assert blended.summary.startswith("A watermark of a labelled output was found, but the file differs "
+                                      "too much from it to attribute the label")
+    assert blended.summary.endswith("This does not mean the content is authentic")
     assert blended.repository["recovered_manifest"] is None and blended.made_by is None
 
     # Without the watermark (a blend of the unmarked pixels): unknown too.

@@ -12,7 +12,9 @@ The four verdicts (the exit codes of ``deepshield verify`` follow them):
 * ``invalid``: a label is there but something is wrong: an untrusted, expired or forged
   signature (embedded or recovered), tampered content, a watermark whose label is not
   registered or not confirmed by its manifest, or a watermark copied onto different content;
-* ``unknown``: no label found. This never means the content is authentic.
+* ``unknown``: no label found, or a label (a watermark, a fingerprint) that the file resembles
+  too little to attribute it: a blend, a collage or an edit (``image_attribution``). This
+  never means the content is authentic.
 
 A forged, untrusted, expired, copied or tampered label never yields ``verified`` or ``recovered``.
 

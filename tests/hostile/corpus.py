@@ -34,10 +34,10 @@ import numpy as np
 from PIL import Image
 
 try:
-    from factories import photo_pixels
+    from factories import encode_audio_only_mp4, encode_image, photo_pixels
 except ImportError:  # run as a script, ``python tests/hostile/corpus.py OUT_DIR``: tests/ is not on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from factories import photo_pixels
+    from factories import encode_audio_only_mp4, encode_image, photo_pixels
 
 SEED = 20261206
 KINDS = ("bomb", "invalid", "unsupported", "valid", "any")
@@ -59,17 +59,11 @@ def _photo(seed: int, width: int = 160, height: int = 128) -> Image.Image:
     return Image.fromarray(photo_pixels(seed, width, height))
 
 
-def _save(image: Image.Image, fmt: str, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
 def _heic(image: Image.Image) -> bytes:
     from pillow_heif import register_heif_opener
 
     register_heif_opener()
-    return _save(image, "HEIF", quality=60)
+    return encode_image(image, "HEIF", quality=60)
 
 
 def _video(container: str = "mp4", codec: str = "mpeg4", *, frames: int = 12, width: int = 64,
@@ -100,27 +94,9 @@ def _zero_frame_mp4() -> bytes:
     return buffer.getvalue()
 
 
-def _audio_only_mp4() -> bytes:
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as output:
-        stream = output.add_stream("aac", rate=8000)
-        stream.layout = "mono"
-        tone = np.sin(np.arange(8000) / 5).astype(np.float32)
-        for start in range(0, len(tone) - 1024, 1024):
-            frame = av.AudioFrame.from_ndarray(tone[start:start + 1024].reshape(1, -1), format="fltp",
-                                               layout="mono")
-            frame.sample_rate = 8000
-            frame.pts = start
-            for packet in stream.encode(frame):
-                output.mux(packet)
-        for packet in stream.encode():
-            output.mux(packet)
-    return buffer.getvalue()
-
-
 def _animated(fmt: str, seed: int, frames: int = 3, **options: object) -> bytes:
     images = [_photo(seed + n, 96, 80) for n in range(frames)]
-    return _save(images[0], fmt, save_all=True, append_images=images[1:], duration=100, loop=0,
+    return encode_image(images[0], fmt, save_all=True, append_images=images[1:], duration=100, loop=0,
                  **options)
 
 
@@ -328,13 +304,13 @@ def build_corpus(seed: int = SEED) -> list[HostileFile]:
 
     photo = _photo(seed % 1000)
     base: dict[str, tuple[str, bytes]] = {  # name -> (extension, bytes): readable, ordinary files
-        "jpeg": (".jpg", _save(photo, "JPEG", quality=90)),
-        "png": (".png", _save(photo, "PNG")),
-        "webp": (".webp", _save(photo, "WEBP", quality=80)),
-        "webp-lossless": (".webp", _save(photo, "WEBP", lossless=True)),
-        "gif": (".gif", _save(photo.convert("P", palette=Image.Palette.ADAPTIVE), "GIF")),
-        "bmp": (".bmp", _save(photo, "BMP")),
-        "tiff": (".tif", _save(photo, "TIFF", compression="tiff_deflate")),
+        "jpeg": (".jpg", encode_image(photo, "JPEG", quality=90)),
+        "png": (".png", encode_image(photo, "PNG")),
+        "webp": (".webp", encode_image(photo, "WEBP", quality=80)),
+        "webp-lossless": (".webp", encode_image(photo, "WEBP", lossless=True)),
+        "gif": (".gif", encode_image(photo.convert("P", palette=Image.Palette.ADAPTIVE), "GIF")),
+        "bmp": (".bmp", encode_image(photo, "BMP")),
+        "tiff": (".tif", encode_image(photo, "TIFF", compression="tiff_deflate")),
         "heic": (".heic", _heic(photo)),
         "mp4": (".mp4", _video("mp4", "mpeg4")),
         "mp4-h264": (".mp4", _video("mp4", "libx264", frames=8)),
@@ -344,39 +320,40 @@ def build_corpus(seed: int = SEED) -> list[HostileFile]:
     }
     large = _photo(seed % 1000 + 1, 320, 256)  # big enough to carry the watermark and a label
     unusual: dict[str, tuple[str, bytes]] = {
-        "large-jpeg": (".jpg", _save(large, "JPEG", quality=90)),
-        "large-png": (".png", _save(large, "PNG")),
-        "large-webp": (".webp", _save(large, "WEBP", quality=85)),
-        "cmyk-jpeg": (".jpg", _save(photo.convert("CMYK"), "JPEG", quality=85)),
-        "progressive-jpeg": (".jpg", _save(photo, "JPEG", quality=80, progressive=True)),
-        "grey-jpeg": (".jpg", _save(photo.convert("L"), "JPEG")),
+        "large-jpeg": (".jpg", encode_image(large, "JPEG", quality=90)),
+        "large-png": (".png", encode_image(large, "PNG")),
+        "large-webp": (".webp", encode_image(large, "WEBP", quality=85)),
+        "cmyk-jpeg": (".jpg", encode_image(photo.convert("CMYK"), "JPEG", quality=85)),
+        "progressive-jpeg": (".jpg", encode_image(photo, "JPEG", quality=80, progressive=True)),
+        "grey-jpeg": (".jpg", encode_image(photo.convert("L"), "JPEG")),
         "exif-rotated-jpeg": (".jpg", _exif_rotated(photo)),
-        "png-16bit-grey": (".png", _save(Image.fromarray(
+        "png-16bit-grey": (".png", encode_image(Image.fromarray(
             (np.asarray(photo.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)), "PNG")),
         "png-16bit-rgb": (".png", _png_16bit_rgb(photo)),
-        "png-grey-alpha": (".png", _save(photo.convert("LA"), "PNG")),
-        "png-rgba": (".png", _save(photo.convert("RGBA"), "PNG")),
-        "png-palette-transparent": (".png", _save(photo.convert("P"), "PNG", transparency=0)),
-        "png-1bit": (".png", _save(photo.convert("1"), "PNG")),
+        "png-grey-alpha": (".png", encode_image(photo.convert("LA"), "PNG")),
+        "png-rgba": (".png", encode_image(photo.convert("RGBA"), "PNG")),
+        "png-palette-transparent": (".png", encode_image(photo.convert("P"), "PNG", transparency=0)),
+        "png-1bit": (".png", encode_image(photo.convert("1"), "PNG")),
         "png-interlaced": (".png", _interlaced(photo)),
         "apng": (".png", _animated("PNG", seed + 1)),
         "gif-animated": (".gif", _animated("GIF", seed + 2)),
         "webp-animated": (".webp", _animated("WEBP", seed + 3, quality=70)),
-        "tiff-16bit": (".tif", _save(Image.fromarray(
+        "tiff-16bit": (".tif", encode_image(Image.fromarray(
             (np.asarray(photo.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)), "TIFF")),
-        "tiff-cmyk": (".tif", _save(photo.convert("CMYK"), "TIFF")),
-        "tiff-multipage": (".tif", _save(photo, "TIFF", save_all=True, append_images=[photo.rotate(90)])),
-        "bmp-1bit": (".bmp", _save(photo.convert("1"), "BMP")),
-        "bmp-palette": (".bmp", _save(photo.convert("P"), "BMP")),
+        "tiff-cmyk": (".tif", encode_image(photo.convert("CMYK"), "TIFF")),
+        "tiff-multipage": (".tif", encode_image(photo, "TIFF", save_all=True,
+                                                append_images=[photo.rotate(90)])),
+        "bmp-1bit": (".bmp", encode_image(photo.convert("1"), "BMP")),
+        "bmp-palette": (".bmp", encode_image(photo.convert("P"), "BMP")),
         "heic-small": (".heic", _heic(_photo(seed + 4, 64, 64))),
-        "jpeg-1x1": (".jpg", _save(Image.new("RGB", (1, 1), (200, 10, 10)), "JPEG")),
-        "png-1x1": (".png", _save(Image.new("RGB", (1, 1), (10, 200, 10)), "PNG")),
-        "gif-1x1": (".gif", _save(Image.new("P", (1, 1)), "GIF")),
-        "webp-1x1": (".webp", _save(Image.new("RGB", (1, 1)), "WEBP")),
-        "bmp-1x1": (".bmp", _save(Image.new("RGB", (1, 1)), "BMP")),
-        "tiff-1x1": (".tif", _save(Image.new("RGB", (1, 1)), "TIFF")),
-        "png-1x4000": (".png", _save(Image.new("RGB", (1, 4000), (1, 2, 3)), "PNG")),
-        "png-flat-grey": (".png", _save(Image.new("RGB", (200, 200), (128, 128, 128)), "PNG")),
+        "jpeg-1x1": (".jpg", encode_image(Image.new("RGB", (1, 1), (200, 10, 10)), "JPEG")),
+        "png-1x1": (".png", encode_image(Image.new("RGB", (1, 1), (10, 200, 10)), "PNG")),
+        "gif-1x1": (".gif", encode_image(Image.new("P", (1, 1)), "GIF")),
+        "webp-1x1": (".webp", encode_image(Image.new("RGB", (1, 1)), "WEBP")),
+        "bmp-1x1": (".bmp", encode_image(Image.new("RGB", (1, 1)), "BMP")),
+        "tiff-1x1": (".tif", encode_image(Image.new("RGB", (1, 1)), "TIFF")),
+        "png-1x4000": (".png", encode_image(Image.new("RGB", (1, 4000), (1, 2, 3)), "PNG")),
+        "png-flat-grey": (".png", encode_image(Image.new("RGB", (200, 200), (128, 128, 128)), "PNG")),
         "mp4-2x2": (".mp4", _video("mp4", "mpeg4", frames=3, width=2, height=2)),
         "mp4-2frames": (".mp4", _video("mp4", "mpeg4", frames=2)),
         "mp4-1frame": (".mp4", _video("mp4", "libx264", frames=1, width=16, height=16)),
@@ -558,7 +535,7 @@ def build_corpus(seed: int = SEED) -> list[HostileFile]:
     mdat = mp4.find(b"mdat") - 4
     specials = {
         "zero-frames.mp4": (_zero_frame_mp4(), "invalid"),
-        "audio-only.mp4": (_audio_only_mp4(), "invalid"),
+        "audio-only.mp4": (encode_audio_only_mp4(), "invalid"),
         "no-moov.mp4": (mp4[:moov] if moov > 0 else mp4[:100], "invalid"),
         "moov-truncated.mp4": (mp4[:moov + 40] if moov > 0 else mp4[:100], "invalid"),
         "mdat-zeroed.mp4": (mp4[:mdat + 8] + bytes(moov - mdat - 8) + mp4[moov:]
@@ -576,7 +553,7 @@ def build_corpus(seed: int = SEED) -> list[HostileFile]:
 def _exif_rotated(photo: Image.Image) -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 6
-    return _save(photo, "JPEG", exif=exif.tobytes())
+    return encode_image(photo, "JPEG", exif=exif.tobytes())
 
 
 def _png_16bit_rgb(photo: Image.Image) -> bytes:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from case_forms import request_form as form
 from deepshield.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from deepshield.services import cases, content_registry, exchange
 from deepshield.services.access import Principal, Role
-from deepshield.services.hashing import hash_media
 from deepshield.services.matching import match_media
 from deepshield.settings import CaseSettings, Settings
 from deepshield.store.models import (
@@ -39,26 +39,6 @@ def settings(tmp_path, database_url):
     # A cheap KDF keeps the PIN tests fast; the format and the checks are the same.
     return Settings(home=tmp_path / "home", database_url=database_url,
                     cases=CaseSettings(pin_kdf_log2_n=10, pin_max_failures=3, pin_lockout_minutes=10))
-
-
-def image_hash(ctx, seed: int) -> dict:
-    media = hash_media(encode_image(photo_pixels(seed)), ctx.settings.limits)
-    return {"type": "pdq", "value": media.pdq.hex, "quality": media.pdq.quality}
-
-
-def form(ctx=None, seed: int = 1, **changes) -> dict:
-    answers = {
-        "requester_role": "victim",
-        "signature": {"name": "Jane Q. Example", "statement_ticked": True},
-        "locations": [{"url": "https://forum.example/t/123"}],
-        "hashes": [image_hash(ctx, seed)] if ctx is not None else [],
-        "good_faith": True,
-        "contact": {"email": "jane.private@example.org"},
-        "jurisdiction": {"depicted_person_country": "GB", "platform_countries": ["US"]},
-        "age_check": {"depicted_under_18": False},
-    }
-    answers.update(changes)
-    return answers
 
 
 def copy_of(seed: int) -> bytes:

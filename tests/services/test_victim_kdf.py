@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
+from case_forms import request_form
 from deepshield.cases import pins
 from deepshield.errors import Unauthorized
 from deepshield.services import cases
-from deepshield.services.hashing import hash_media
 from deepshield.settings import CaseSettings, Settings
-from factories import encode_image, photo_pixels
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 KDF_LOG2_N = 11  # cheap for tests, and not the library default, so the setting is seen to be used
@@ -44,20 +42,6 @@ def kdf_runs(monkeypatch) -> Iterator[list[tuple[int, int, int]]]:
     yield runs
 
 
-def _form(ctx: Any) -> dict[str, Any]:
-    media = hash_media(encode_image(photo_pixels(31)), ctx.settings.limits)
-    return {
-        "requester_role": "victim",
-        "signature": {"name": "Jane Q. Example", "statement_ticked": True},
-        "locations": [{"url": "https://forum.example/t/9"}],
-        "hashes": [{"type": "pdq", "value": media.pdq.hex, "quality": media.pdq.quality}],
-        "good_faith": True,
-        "contact": {"email": "jane.private@example.org"},
-        "jurisdiction": {"depicted_person_country": "GB", "platform_countries": ["US"]},
-        "age_check": {"depicted_under_18": False},
-    }
-
-
 def _work_of(kdf_runs: list[tuple[int, int, int]], attempt) -> list[tuple[int, int, int]]:
     """The KDF runs that one login attempt made; the attempt must fail as NOT_RECOGNISED."""
     kdf_runs.clear()
@@ -68,7 +52,7 @@ def _work_of(kdf_runs: list[tuple[int, int, int]], attempt) -> list[tuple[int, i
 
 
 def test_an_unknown_case_number_costs_the_same_kdf_work_as_a_wrong_pin(ctx, kdf_runs):
-    filed = cases.file_request(ctx, _form(ctx), None, now=T0)
+    filed = cases.file_request(ctx, request_form(ctx, seed=31), None, now=T0)
     number, pin = filed.case.case_number, filed.pin
     wrong = f"{(int(pin) + 1) % 10 ** 8:08d}"
     # An unknown number of the right shape, one of no shape at all, and a PIN no one could hold.
@@ -88,7 +72,7 @@ def test_an_unknown_case_number_costs_the_same_kdf_work_as_a_wrong_pin(ctx, kdf_
 
 
 def test_a_locked_case_still_runs_the_kdf_once_per_attempt(ctx, kdf_runs):
-    filed = cases.file_request(ctx, _form(ctx), None, now=T0)
+    filed = cases.file_request(ctx, request_form(ctx, seed=31), None, now=T0)
     number, pin = filed.case.case_number, filed.pin
     wrong = f"{(int(pin) + 1) % 10 ** 8:08d}"
     for attempt in range(ctx.settings.cases.pin_max_failures):

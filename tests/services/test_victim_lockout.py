@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from case_forms import request_form
 from deepshield.errors import Unauthorized
 from deepshield.services import cases
 from deepshield.services.access import Role
-from deepshield.services.hashing import hash_media
 from deepshield.settings import CaseSettings, Settings, load_settings
 from deepshield.store.models import AuditEvent, Case
-from factories import encode_image, photo_pixels
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -40,20 +39,6 @@ def settings(tmp_path, database_url) -> Settings:
                     cases=CaseSettings(pin_kdf_log2_n=10))
 
 
-def _form(ctx: Any) -> dict[str, Any]:
-    media = hash_media(encode_image(photo_pixels(33)), ctx.settings.limits)
-    return {
-        "requester_role": "victim",
-        "signature": {"name": "Jane Q. Example", "statement_ticked": True},
-        "locations": [{"url": "https://forum.example/t/10"}],
-        "hashes": [{"type": "pdq", "value": media.pdq.hex, "quality": media.pdq.quality}],
-        "good_faith": True,
-        "contact": {"email": "jane.private@example.org"},
-        "jurisdiction": {"depicted_person_country": "GB", "platform_countries": ["US"]},
-        "age_check": {"depicted_under_18": False},
-    }
-
-
 def _row(ctx: Any, number: str) -> Case:
     with ctx.store.transaction() as session:
         return session.scalar(select(Case).where(Case.case_number == number))
@@ -67,7 +52,7 @@ def _refused(ctx: Any, number: str, pin: str, at: datetime) -> None:
 
 def test_the_fifth_failure_locks_the_case_for_15_minutes_even_against_the_right_pin(ctx):
     assert (ctx.settings.cases.pin_max_failures, ctx.settings.cases.pin_lockout_minutes) == (5, 15.0)
-    filed = cases.file_request(ctx, _form(ctx), None, now=T0)
+    filed = cases.file_request(ctx, request_form(ctx, seed=33), None, now=T0)
     number, pin = filed.case.case_number, filed.pin
     wrong = f"{(int(pin) + 1) % 10 ** 8:08d}"
 
@@ -98,7 +83,7 @@ def test_the_fifth_failure_locks_the_case_for_15_minutes_even_against_the_right_
 
 
 def test_a_success_before_the_fifth_failure_starts_the_count_again(ctx):
-    filed = cases.file_request(ctx, _form(ctx), None, now=T0)
+    filed = cases.file_request(ctx, request_form(ctx, seed=33), None, now=T0)
     number, pin = filed.case.case_number, filed.pin
     wrong = f"{(int(pin) + 1) % 10 ** 8:08d}"
     for attempt in range(4):

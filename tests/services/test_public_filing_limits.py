@@ -23,6 +23,7 @@ from deepshield.services.access import Principal, Role
 from deepshield.services.context import ServiceContext
 from deepshield.services.scheduler import Scheduler, server_rounds
 from deepshield.settings import CaseSettings, Settings
+from deepshield.store.hash_sealing import key_file_path
 from deepshield.store.models import (
     AuditEvent,
     Case,
@@ -114,8 +115,8 @@ def test_the_count_survives_a_restart_and_never_holds_the_address(settings: Sett
         # The keyed hash is not a plain hash of the address: without the key it cannot be tested.
         assert rows[0][1] not in {hashlib.sha256(f"{d}{sep}{ADDRESS}".encode()).hexdigest()
                                   for d in ("2026-06-01", "") for sep in ("", "\x00", "|", " ")}
-        key_file = settings.home / case_intake.FILING_KEY_FILE
-        assert key_file.stat().st_mode & 0o077 == 0, "the key file is readable by others"
+        # Keyed by the installation's hash key, a private file outside the database.
+        assert key_file_path(settings.home).stat().st_mode & 0o077 == 0, "the key file is readable by others"
         if settings.resolved_database_url.startswith("sqlite"):
             database = Path(settings.resolved_database_url.removeprefix("sqlite:///"))
             stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))

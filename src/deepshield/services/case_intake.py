@@ -7,24 +7,19 @@ one transaction. Once it commits, a match of the content finds the case's hashes
 The public (keyless) door keeps incomplete requests, as the law wants, but is not a free write
 amplifier: one address may open at most ``cases.public_cases_per_address_per_day`` new cases a
 UTC day (429 with ``Retry-After`` beyond; counted in the database, so across workers and
-restarts, under HMAC-SHA256(installation key, day + address), never the address), and a public
+restarts, under an HMAC of day and address with the installation's hash key, never the
+address), and a public
 request nobody completed is erased ``cases.draft_expiry_hours`` after it was filed
 (``expire_public_drafts``: the server's background round and ``deepshield cases tick``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import hmac
 import ipaddress
 import json
-import os
-import secrets
-import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +37,7 @@ from deepshield.services.cases import CaseView, FiledCase
 from deepshield.services.context import ServiceContext
 from deepshield.store import case_repository as repo
 from deepshield.store import public_filing_repository as filings
+from deepshield.store.hash_sealing import HashKeyUnavailable
 from deepshield.store.models import Case, CaseContact
 
 _MAX_REQUEST_KEY_CHARS = 200
@@ -229,10 +225,6 @@ def expire_public_drafts(ctx: ServiceContext, *, now: datetime | None = None) ->
 _DRAFT_STATES = (CaseState.RECEIVED.value, CaseState.INCOMPLETE.value)
 #: Drafts erased per round at most; the next round takes the rest.
 _EXPIRE_BATCH = 500
-#: The installation's key for the addresses' keyed hashes, under ``$DEEPSHIELD_HOME``.
-FILING_KEY_FILE = Path("keys") / "public-filing-key"
-_KEYS: dict[Path, bytes] = {}
-_KEYS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -247,9 +239,14 @@ def _public_slot(ctx: ServiceContext, address: str | None, now: datetime) -> _Sl
     cap = ctx.settings.cases.public_cases_per_address_per_day
     if cap <= 0:
         return None
+    keyring = ctx.store.hash_keyring
+    if keyring is None:
+        raise HashKeyUnavailable("this store has no hash key configured: it keys the public "
+                                 "filers' address counts too")
     day = _day(now)
-    digest = hmac.new(filing_key(ctx.settings.home), f"{day}\x00{address_group(address)}".encode(),
-                      hashlib.sha256).hexdigest()
+    # Keyed by the installation's hash key (store/hash_sealing.py), which lives outside the
+    # database: a copy of the database alone cannot test which addresses filed.
+    digest = keyring.keyed_digest(b"public-filing", f"{day}\x00{address_group(address)}".encode())
     return _Slot(day, digest, cap)
 
 
@@ -280,42 +277,6 @@ def _over_cap(slot: _Slot, now: datetime) -> RateLimited:
         f"account. To add to a request you filed, use its case number and PIN (PATCH "
         f"/v1/cases/{{case_number}}); a helpline can also file for you. New requests open again at "
         f"midnight UTC, in {wait // 3600} h {wait % 3600 // 60} min", wait)
-
-
-def filing_key(home: Path) -> bytes:
-    """The installation's 32-byte key for public filers' address hashes: the file
-    ``$DEEPSHIELD_HOME/keys/public-filing-key`` (mode 0600), made on first use. Kept outside the
-    database, so a copy of the database alone cannot test which addresses filed."""
-    path = (home / FILING_KEY_FILE).resolve()
-    with _KEYS_LOCK:
-        key = _KEYS.get(path)
-        if key is None:
-            key = _KEYS[path] = _read_or_make_key(path)
-    return key
-
-
-def _read_or_make_key(path: Path) -> bytes:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(secrets.token_hex(32) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            with contextlib.suppress(FileExistsError):  # never replaces: the first key made wins
-                os.link(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
-    text = path.read_text().strip()
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        key = b""
-    if len(key) < 16:
-        raise InvalidRequest(f"{path} is not a DeepShield public-filing key (64 hex digits)")
-    return key
 
 
 # --- helpers ------------------------------------------------------------------------------------

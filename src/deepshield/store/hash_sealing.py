@@ -333,6 +333,13 @@ class HashKeyring:
             key = self._key(key_id)
         return hmac.digest(key.lookup_key, digest.encode("ascii"), "sha256").hex()
 
+    def keyed_digest(self, purpose: bytes, message: bytes) -> str:
+        """HMAC-SHA256 of ``message`` under the current lookup key, kept apart from hash lookups
+        (and from other purposes) by ``purpose``: a value that must be counted or compared
+        without being stored, such as a public filer's address."""
+        self._maybe_reload()
+        return hmac.digest(self._current.lookup_key, purpose + b"\x00" + message, "sha256").hex()
+
     def lookups(self, digest: str) -> list[str]:
         """``digest``'s stored form under every key held (more than one during a rotation)."""
         self._maybe_reload()

@@ -69,10 +69,10 @@ def _flip(code: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
 
 def prepare(home: Path, bank_size: int) -> tuple[str, list[str]]:
     """Fill the bank, make a platform key, save the index snapshot; returns (key, queries)."""
-    from deepshield.services import banks, bulk_import
     from deepshield.services.access import Role
+    from deepshield.services.api_keys import create_key
     from deepshield.services.context import ServiceContext
-    from deepshield.services.keys import create_key
+    from deepshield.services.spread import banks, bulk_import
     from deepshield.settings import Settings
 
     rng = np.random.default_rng(7)

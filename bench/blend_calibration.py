@@ -66,8 +66,8 @@ use_checkout_sources()
 
 import watermark_attacks as wa  # noqa: E402
 from deepshield.media import MediaLimits  # noqa: E402
-from deepshield.services.hashing import hash_media  # noqa: E402
-from deepshield.services.verification import (  # noqa: E402
+from deepshield.services.spread.hashing import hash_media  # noqa: E402
+from deepshield.services.verify.verification import (  # noqa: E402
     CONSISTENCY_MAX_DISTANCE,
     CROP_MATCH_MAX_DISTANCE,
     CROP_MIN_GAP,

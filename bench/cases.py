@@ -3,18 +3,18 @@ and the throughput of 10,000 cases.
 
 Usage::
 
-    .venv/bin/python bench/cases.py [--cases 10000] [--processes 2] [--samples 100]
+    .venv/bin/python bench/case_records.py [--cases 10000] [--processes 2] [--samples 100]
                                     [--registry 100000] [--scenarios throughput,sweep,http] [--json]
 
 Scenarios (a fresh ``$DEEPSHIELD_HOME``, SQLite, the embedded default):
 
 1. **Throughput of N cases** (service level, ``--processes`` processes filing at once into
-   one database): ``cases.file_request`` of complete requests (one PDQ hash made on the
+   one database): ``case_intake.file_request`` of complete requests (one PDQ hash made on the
    device, one URL, US jurisdiction), each with its PIN through the production KDF (scrypt
    2^15). Anchor, same run: the same hashes added one request at a time with
    ``banks.add_signals`` (issue 4's path: validation, one transaction, audit event), and
    intake with a cheap KDF (2^10) to show the KDF's share.
-2. **Decide and sweep**: ``cases.decide(removed)`` on ``--samples`` cases against a content
+2. **Decide and sweep**: ``case_review.decide(removed)`` on ``--samples`` cases against a content
    registry of ``--registry`` items, with the copy sweep.
 3. **Intake to matchable** over HTTP: ``deepshield serve --workers 2``; a helpline files
    ``POST /v1/requests`` with a fresh hash, and a platform polls ``POST /v1/match`` with it
@@ -86,8 +86,8 @@ def _helpline(ctx: Any) -> Any:
 
 
 def _file_worker(home: str, hashes: list[str], offset: int, kdf_log2_n: int, out: str) -> None:
-    from deepshield.services import cases
     from deepshield.services.context import ServiceContext
+    from deepshield.services.takedown import intake as case_intake
 
     ctx = ServiceContext.open(_settings(Path(home), kdf_log2_n))
     principal = _helpline(ctx)
@@ -95,7 +95,7 @@ def _file_worker(home: str, hashes: list[str], offset: int, kdf_log2_n: int, out
     try:
         for i, value in enumerate(hashes):
             started = time.perf_counter()
-            cases.file_request(ctx, request_form(value, offset + i), principal)
+            case_intake.file_request(ctx, request_form(value, offset + i), principal)
             latencies.append(time.perf_counter() - started)
     finally:
         ctx.close()
@@ -103,9 +103,9 @@ def _file_worker(home: str, hashes: list[str], offset: int, kdf_log2_n: int, out
 
 
 def _bank_worker(home: str, hashes: list[str], out: str) -> None:
-    from deepshield.services import banks
-    from deepshield.services.banks import Origin, SignalInput
     from deepshield.services.context import ServiceContext
+    from deepshield.services.spread import banks
+    from deepshield.services.spread.banks import Origin, SignalInput
 
     ctx = ServiceContext.open(_settings(Path(home), 10))
     latencies = []
@@ -152,8 +152,8 @@ def _summary(name: str, count: int, wall: float, latencies: list[float]) -> dict
 
 
 def throughput(home: Path, count: int, processes: int) -> list[dict[str, Any]]:
-    from deepshield.services import banks
     from deepshield.services.context import ServiceContext
+    from deepshield.services.spread import banks
 
     hashes = _pdq_hashes(count, seed=1)
     ctx = ServiceContext.open(_settings(home, 10))
@@ -181,10 +181,12 @@ def throughput(home: Path, count: int, processes: int) -> list[dict[str, Any]]:
 
 
 def decide_and_sweep(home: Path, samples: int, registry: int) -> dict[str, Any]:
-    from deepshield.services import cases, content_registry
     from deepshield.services.access import Principal, Role
-    from deepshield.services.banks import SignalInput
     from deepshield.services.context import ServiceContext
+    from deepshield.services.spread import content_registry
+    from deepshield.services.spread.banks import SignalInput
+    from deepshield.services.takedown import intake as case_intake
+    from deepshield.services.takedown import review as case_review
 
     ctx = ServiceContext.open(_settings(home, 10))
     try:
@@ -198,13 +200,14 @@ def decide_and_sweep(home: Path, samples: int, registry: int) -> dict[str, Any]:
             content_registry.register_items(ctx, items, actor="bench")
         helpline = _helpline(ctx)
         reviewer = Principal(actor="key:benchreviewer", role=Role.PLATFORM)
-        numbers = [cases.file_request(ctx, request_form(values[i * 7], 90_000 + i), helpline).case.case_number
+        numbers = [case_intake.file_request(ctx, request_form(values[i * 7], 90_000 + i),
+                                            helpline).case.case_number
                    for i in range(samples)]
         latencies, hits = [], 0
         started = time.perf_counter()
         for number in numbers:
             t0 = time.perf_counter()
-            decision = cases.decide(ctx, number, "removed", "Non-consensual intimate image; removed.",
+            decision = case_review.decide(ctx, number, "removed", "Non-consensual intimate image; removed.",
                                     reviewer)
             latencies.append(time.perf_counter() - t0)
             hits += len(decision.sweep.hits) if decision.sweep is not None else 0
@@ -226,8 +229,8 @@ def http_latencies(home: Path, samples: int, workers: int) -> list[dict[str, Any
     import httpx
 
     from deepshield.services.access import Role
+    from deepshield.services.api_keys import create_key
     from deepshield.services.context import ServiceContext
-    from deepshield.services.keys import create_key
 
     ctx = ServiceContext.open(_settings(home, 15))
     try:

@@ -121,8 +121,8 @@ def _plant(ctx: Any, values: list[str]) -> None:
 
 
 def sweep(home: Path, database_url: str | None, registry: int, warm_runs: int) -> dict[str, Any]:
-    from deepshield.services.banks import SignalInput
-    from deepshield.services.copy_sweep import content_index, sweep_for_case
+    from deepshield.services.spread.banks import SignalInput
+    from deepshield.services.spread.copy_sweep import content_index, sweep_for_case
 
     ctx = _open(home, database_url)
     try:
@@ -156,8 +156,8 @@ def sweep(home: Path, database_url: str | None, registry: int, warm_runs: int) -
 
 
 def visibility(home: Path, database_url: str | None, samples: int) -> dict[str, Any]:
-    from deepshield.services import banks
-    from deepshield.services.matching import match_media
+    from deepshield.services.spread import banks
+    from deepshield.services.spread.matching import match_media
 
     ctx, other = _open(home, database_url), _open(home, database_url)
     waits: list[float] = []

@@ -60,7 +60,7 @@ from schemathesis.transport.requests import REQUESTS_TRANSPORT, binary_serialize
 from deepshield.api.app import create_app
 from deepshield.api.rate_limit import PublicRateLimiter
 from deepshield.services.access import KEY_ROLES
-from deepshield.services.keys import create_key
+from deepshield.services.api_keys import create_key
 from deepshield.settings import CaseSettings, Settings
 
 # The C2PA manifest store upload (PUT /manifests/{id}) is raw bytes, like application/octet-stream.

@@ -51,9 +51,9 @@ def _child(rows: int, database_url: str) -> dict[str, Any]:
     import numpy as np
 
     import deepshield
-    from deepshield.services import banks, bulk_import
     from deepshield.services.context import ServiceContext
-    from deepshield.services.matcher import Matcher
+    from deepshield.services.spread import banks, bulk_import
+    from deepshield.services.spread.live_index import Matcher
     from deepshield.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="ds-bench-atrest-") as folder:

@@ -6,7 +6,7 @@ Usage::
 
 Pipelines, each timed per image on the same in-memory JPEG bytes:
 
-* ``ours hash_media`` -- ``deepshield.services.hashing.hash_media(data, MediaLimits())``:
+* ``ours hash_media`` -- ``deepshield.services.spread.hashing.hash_media(data, MediaLimits())``:
   sniff, safe decode with EXIF orientation, 8 dihedral PDQ hashes, MD5 and SHA-256.
 * ``ours pdq only`` -- ``deepshield.media.decode_image`` +
   ``deepshield.signals.pdq.pdq_from_pixels``, so the cost of the extras (dihedral hashes,
@@ -70,7 +70,7 @@ try:
 except ImportError:  # run from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from deepshield.media import MediaLimits, decode_image
-from deepshield.services.hashing import hash_media  # noqa: E402
+from deepshield.services.spread.hashing import hash_media  # noqa: E402
 from deepshield.signals.digests import md5_hex, sha256_hex  # noqa: E402
 from deepshield.signals.pdq import pdq_from_pixels  # noqa: E402
 

@@ -47,10 +47,10 @@ import httpx  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from deepshield.services import banks as bank_service  # noqa: E402
 from deepshield.services.access import Role  # noqa: E402
+from deepshield.services.api_keys import create_key  # noqa: E402
 from deepshield.services.context import ServiceContext  # noqa: E402
-from deepshield.services.keys import create_key  # noqa: E402
+from deepshield.services.spread import banks as bank_service  # noqa: E402
 from deepshield.settings import Settings  # noqa: E402
 from live_server import ServerProcess  # noqa: E402
 

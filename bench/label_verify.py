@@ -90,19 +90,20 @@ from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 
 import watermark_attacks as wa  # noqa: E402
+from deepshield.provenance.c2pa_signing import SigningIdentity  # noqa: E402
 from deepshield.provenance.certificates import (  # noqa: E402
     CA_CERTIFICATE_FILE,
     CA_KEY_FILE,
     create_ca,
     issue_signing_certificate,
 )
-from deepshield.provenance.signing import SigningIdentity  # noqa: E402
-from deepshield.services import labelling, verification  # noqa: E402
 from deepshield.services.context import ServiceContext  # noqa: E402
-from deepshield.services.hashing import hash_media  # noqa: E402
-from deepshield.services.labelling import LabelResult, label_media  # noqa: E402
-from deepshield.services.signing_keys import init_signing_keys  # noqa: E402
-from deepshield.services.verification import CONSISTENCY_MAX_DISTANCE, VerifyReport, verify_media  # noqa: E402
+from deepshield.services.label import labelling  # noqa: E402
+from deepshield.services.label.labelling import LabelResult, label_media  # noqa: E402
+from deepshield.services.label.signing_keys import init_signing_keys  # noqa: E402
+from deepshield.services.spread.hashing import hash_media  # noqa: E402
+from deepshield.services.verify import verification  # noqa: E402
+from deepshield.services.verify.verification import CONSISTENCY_MAX_DISTANCE, VerifyReport, verify_media  # noqa: E402
 from deepshield.settings import Settings  # noqa: E402
 from deepshield.signals.pdq import pdq_distance  # noqa: E402
 from deepshield.signals.repost import hash_set  # noqa: E402

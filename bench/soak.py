@@ -216,8 +216,8 @@ def rss_growth(samples: list[tuple[float, int]], start_minute: int) -> dict[str,
 
 def _more_keys(home: Path) -> dict[str, str]:
     from deepshield.services.access import Role
+    from deepshield.services.api_keys import create_key
     from deepshield.services.context import ServiceContext
-    from deepshield.services.keys import create_key
     from deepshield.settings import Settings
 
     ctx = ServiceContext.open(Settings(home=home))

@@ -139,9 +139,9 @@ def main() -> int:
     args = parser.parse_args()
 
     from deepshield.media import MediaLimits
-    from deepshield.services import banks
     from deepshield.services.context import ServiceContext
-    from deepshield.services.matching import match_media
+    from deepshield.services.spread import banks
+    from deepshield.services.spread.matching import match_media
     from deepshield.settings import Settings
     from deepshield.signals.vpdq import vpdq_from_video
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from deepshield.services.context import ServiceContext
-from deepshield.services.hashing import hash_media
+from deepshield.services.spread.hashing import hash_media
 from factories import encode_image, photo_pixels
 
 

@@ -26,13 +26,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
+from deepshield.provenance.c2pa_signing import SigningIdentity
 from deepshield.provenance.certificates import (
     CA_CERTIFICATE_FILE,
     CA_KEY_FILE,
     IssuedCertificate,
     issue_signing_certificate,
 )
-from deepshield.provenance.signing import SigningIdentity
 
 
 def installation_ca(provenance_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:

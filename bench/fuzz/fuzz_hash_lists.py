@@ -1,6 +1,6 @@
-"""Fuzz the hash-list readers: ``deepshield.services.bulk_import`` (the streamed CSV,
+"""Fuzz the hash-list readers: ``deepshield.services.spread.bulk_import`` (the streamed CSV,
 threatexchange CSV and ``TYPE VALUE`` line readers and the per-row validation that
-``deepshield bank import`` runs before anything is written) and ``deepshield.services.bank_files``
+``deepshield bank import`` runs before anything is written) and ``deepshield.services.spread.bank_files``
 (``parse_import``, ``load_json`` and ``signals_from_hash_records``, the readers of JSON exports
 and of ``deepshield hash --json`` output)."""
 
@@ -13,7 +13,7 @@ from _common import instrumented
 
 with instrumented():
     from deepshield.errors import DeepShieldError
-    from deepshield.services import bank_files, bulk_import
+    from deepshield.services.spread import bank_files, bulk_import
 
 from _common import main, text_of
 

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 
 from deepshield.api.app import create_app
 from deepshield.services.access import KEY_ROLES, Role
+from deepshield.services.api_keys import create_key
 from deepshield.services.context import ServiceContext
-from deepshield.services.keys import create_key
 from deepshield.settings import Settings
 
 KEY_MAKER = "test:setup"

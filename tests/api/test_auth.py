@@ -30,11 +30,11 @@ from starlette.routing import Route as StarletteRoute
 
 from deepshield.api.rate_limit import PublicRateLimiter
 from deepshield.services.access import Action, Role, roles_for
-from deepshield.services.banks import SignalInput
-from deepshield.services.content_registry import ContentItemInput, register_items
-from deepshield.services.keys import create_key, revoke_key
-from deepshield.services.manifest_registry import WATERMARK_ALG, register_manifest
-from deepshield.services.signing_keys import init_signing_keys
+from deepshield.services.api_keys import create_key, revoke_key
+from deepshield.services.label.manifest_registry import WATERMARK_ALG, register_manifest
+from deepshield.services.label.signing_keys import init_signing_keys
+from deepshield.services.spread.banks import SignalInput
+from deepshield.services.spread.content_registry import ContentItemInput, register_items
 from deepshield.settings import CaseSettings
 from deepshield.store import audit_repository
 from factories import encode_image, photo_pixels

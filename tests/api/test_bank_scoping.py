@@ -25,9 +25,8 @@ from sqlalchemy import select
 
 from api.conftest import Api
 from deepshield.cases.numbers import new_case_number
-from deepshield.services.access import Role
-from deepshield.services.cases import NOT_VISIBLE
-from deepshield.services.keys import create_key
+from deepshield.services.access import NOT_VISIBLE, Role
+from deepshield.services.api_keys import create_key
 from deepshield.settings import CaseSettings, Settings
 from deepshield.signals.pdq import pdq_from_pixels
 from deepshield.store import case_repository

@@ -28,10 +28,12 @@ import pytest
 from sqlalchemy import func, select
 
 from deepshield.api.rate_limit import PublicRateLimiter
-from deepshield.services import cases as case_service
+from deepshield.services import access
 from deepshield.services.access import Principal, Role
-from deepshield.services.keys import create_key
-from deepshield.services.signing_keys import init_signing_keys
+from deepshield.services.api_keys import create_key
+from deepshield.services.label.signing_keys import init_signing_keys
+from deepshield.services.takedown import review as case_review
+from deepshield.services.takedown import victim_access
 from deepshield.settings import CaseSettings, Settings
 from deepshield.store.models import Case, MisuseStrike
 
@@ -138,19 +140,19 @@ def _incomplete(world: World) -> Target:
 
 def _paused(world: World) -> Target:
     target = _valid(world)
-    case_service.pause_clocks(world.api.ctx, target.case_number, "waiting for the requester", REVIEWER)
+    case_review.pause_clocks(world.api.ctx, target.case_number, "waiting for the requester", REVIEWER)
     return target
 
 
 def _actioned(world: World) -> Target:
     target = _valid(world)
-    case_service.decide(world.api.ctx, target.case_number, "declined", "not found at the URL", REVIEWER)
+    case_review.decide(world.api.ctx, target.case_number, "declined", "not found at the URL", REVIEWER)
     return target
 
 
 def _appealed(world: World) -> Target:
     target = _actioned(world)
-    case = case_service.file_appeal(world.api.ctx, target.case_number, "it is still there", SETUP)
+    case = case_review.file_appeal(world.api.ctx, target.case_number, "it is still there", SETUP)
     target.appeal_id = case.appeals[-1].id
     return target
 
@@ -159,7 +161,7 @@ def _withdrawing(world: World) -> Target:
     """A case whose victim asked to withdraw it: pending, in its cool-off."""
     target = _valid(world)
     victim = Principal("test:victim", Role.VICTIM, case_number=target.case_number)
-    case_service.request_withdrawal(world.api.ctx, target.case_number, victim)
+    victim_access.request_withdrawal(world.api.ctx, target.case_number, victim)
     return target
 
 
@@ -321,7 +323,7 @@ def _snapshot(world: World, target: Target | None) -> tuple[Any, ...]:
                   session.scalar(select(func.count()).select_from(MisuseStrike)))
     if target is None:
         return counts
-    case = case_service.get_case(world.api.ctx, target.case_number, SETUP)
+    case = case_review.get_case(world.api.ctx, target.case_number, SETUP)
     fields = dataclasses.asdict(case)
     del fields["history"]  # reads are logged too; the history grows with every look
     return counts, fields
@@ -370,7 +372,7 @@ def test_route_answers_each_caller_as_the_access_table_and_scoping_say(world, ro
             assert body["error"] == "forbidden" and caller.role is not None
             assert caller.role.value in body["detail"], f"{caller}: {body}"
         elif expected == 404:
-            assert body["detail"] == case_service.NOT_VISIBLE, f"{caller}: {body}"
+            assert body["detail"] == access.NOT_VISIBLE, f"{caller}: {body}"
         assert _snapshot(world, target) == before, f"{caller}: a refused call changed something"
 
 

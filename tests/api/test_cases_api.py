@@ -18,11 +18,10 @@ import pytest
 from sqlalchemy import func, select
 
 from deepshield.api.rate_limit import PublicRateLimiter
-from deepshield.services import content_registry
-from deepshield.services.access import Role
-from deepshield.services.banks import SignalInput
-from deepshield.services.cases import NOT_VISIBLE
-from deepshield.services.keys import create_key
+from deepshield.services.access import NOT_VISIBLE, Role
+from deepshield.services.api_keys import create_key
+from deepshield.services.spread import content_registry
+from deepshield.services.spread.banks import SignalInput
 from deepshield.settings import CaseSettings, Settings
 from deepshield.store.models import AuditEvent, Case, CaseContact, CaseLocation
 from factories import encode_image, photo_pixels

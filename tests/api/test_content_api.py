@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from deepshield.cases.numbers import new_case_number
 from deepshield.services.access import Role
-from deepshield.services.copy_sweep import sweep_for_case
+from deepshield.services.spread.copy_sweep import sweep_for_case
 from deepshield.store.models import Case, ContentItem
 from factories import encode_image, photo_pixels
 

@@ -23,8 +23,8 @@ import deepshield.api.routes.verification as verification_route
 from deepshield.api.app import create_app
 from deepshield.api.heavy_work import HeavySlots, is_heavy
 from deepshield.services.access import Role
+from deepshield.services.api_keys import create_key
 from deepshield.services.context import ServiceContext
-from deepshield.services.keys import create_key
 from deepshield.settings import Settings
 from live_server import serving
 

@@ -6,7 +6,7 @@ import pytest
 
 from api.conftest import Api
 from deepshield.services.access import Role
-from deepshield.services.hashing import hash_media
+from deepshield.services.spread.hashing import hash_media
 from deepshield.settings import MediaLimits
 from deepshield.signals.pdq import pdq_from_pixels
 from factories import encode_image, photo_pixels

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from deepshield.api.app import create_app
 from deepshield.api.schemas import MAX_INT
 from deepshield.services.access import Role
-from deepshield.services.keys import create_key
+from deepshield.services.api_keys import create_key
 from deepshield.settings import Settings
 from live_server import serving
 

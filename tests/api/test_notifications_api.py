@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from deepshield.notifications.webhook import verify_signature
 from deepshield.services.access import Role
-from deepshield.services.notifications import queue_case_event
+from deepshield.services.takedown.outbox import queue_case_event
 from deepshield.settings import NotificationSettings
 from deepshield.store.models import Case, CaseContact, utcnow
 from notification_receivers import webhook_receiver

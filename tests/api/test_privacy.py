@@ -28,8 +28,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from deepshield.services.access import Role
-from deepshield.services.labelling import label_media
-from deepshield.services.signing_keys import init_signing_keys
+from deepshield.services.label.labelling import label_media
+from deepshield.services.label.signing_keys import init_signing_keys
 from deepshield.store.models import Base
 from factories import encode_image, encode_synthetic_video, photo_pixels
 

@@ -10,11 +10,12 @@ import io
 import pytest
 
 from deepshield.errors import Forbidden
-from deepshield.services import cases as case_service
 from deepshield.services import reporting
 from deepshield.services.access import Role
-from deepshield.services.hashing import hash_media
-from deepshield.services.signing_keys import init_signing_keys
+from deepshield.services.label.signing_keys import init_signing_keys
+from deepshield.services.spread.hashing import hash_media
+from deepshield.services.takedown import intake as case_intake
+from deepshield.services.takedown import victim_access
 from deepshield.settings import CaseSettings, Settings
 from deepshield.store import audit_repository
 from factories import encode_image, photo_pixels
@@ -89,8 +90,8 @@ def _basic(case_number: str, pin: str) -> dict[str, str]:
 
 def test_a_victim_gets_her_own_case_pack_with_her_case_number_and_pin(keyed_api):
     api = keyed_api
-    filed = case_service.file_request(api.ctx, _form(4), None)
-    other = case_service.file_request(api.ctx, _form(5), None)
+    filed = case_intake.file_request(api.ctx, _form(4), None)
+    other = case_intake.file_request(api.ctx, _form(5), None)
     number = filed.case.case_number
     response = api.client.get(f"/v1/cases/{number}/report", headers=_basic(number, filed.pin))
     assert response.status_code == 200, response.text
@@ -108,12 +109,12 @@ def test_a_victims_case_number_and_pin_make_no_file_pack(keyed_api):
     # Issue 12, Fix 9: her credentials reach her case (and its pack), not the installation's
     # signature on any file she uploads. The service refuses too, whatever the door.
     api = keyed_api
-    filed = case_service.file_request(api.ctx, _form(8), None)
+    filed = case_intake.file_request(api.ctx, _form(8), None)
     victim = _basic(filed.case.case_number, filed.pin)
     response = api.client.post("/v1/reports/file", headers=victim,
                                files={"file": ("p.jpg", _photo(8), "image/jpeg")})
     api.expect_error(response, 401, "unauthorized")
-    principal = case_service.victim_principal(api.ctx, filed.case.case_number, filed.pin)
+    principal = victim_access.victim_principal(api.ctx, filed.case.case_number, filed.pin)
     with pytest.raises(Forbidden):
         reporting.evidence_for_file(api.ctx, _photo(8), principal)
     with api.ctx.store.transaction() as session:
@@ -126,7 +127,7 @@ def test_a_victims_case_number_and_pin_make_no_file_pack(keyed_api):
 
 def test_contact_details_only_for_an_admin(keyed_api):
     api = keyed_api
-    number = case_service.file_request(api.ctx, _form(6), None).case.case_number
+    number = case_intake.file_request(api.ctx, _form(6), None).case.case_number
     path = f"/v1/cases/{number}/report?include_contact=true"
     api.expect_error(api.client.get(path, headers=api.headers(Role.PLATFORM)), 403)
     response = api.client.get(path, headers=api.headers(Role.ADMIN))
@@ -137,7 +138,7 @@ def test_contact_details_only_for_an_admin(keyed_api):
 
 def test_the_transparency_report_as_json_and_csv(keyed_api):
     api = keyed_api
-    case_service.file_request(api.ctx, _form(7), None)
+    case_intake.file_request(api.ctx, _form(7), None)
     response = api.client.get("/v1/reports/transparency", headers=api.headers(Role.HELPLINE))
     assert response.status_code == 200, response.text
     report = response.json()

@@ -20,11 +20,11 @@ from deepshield.errors import Conflict, Forbidden, InvalidRequest, NotFound, Rat
 from deepshield.media import MediaLimits
 from deepshield.provenance.repository_client import RepositoryClient, RepositoryMatch, RepositoryUnavailable
 from deepshield.services.access import Role
-from deepshield.services.hashing import hash_media
-from deepshield.services.keys import create_key
-from deepshield.services.labelling import label_media
-from deepshield.services.manifest_registry import PDQ_ALG, WATERMARK_ALG, binding_history
-from deepshield.services.signing_keys import init_signing_keys
+from deepshield.services.api_keys import create_key
+from deepshield.services.label.labelling import label_media
+from deepshield.services.label.manifest_registry import PDQ_ALG, WATERMARK_ALG, binding_history
+from deepshield.services.label.signing_keys import init_signing_keys
+from deepshield.services.spread.hashing import hash_media
 from deepshield.settings import load_settings
 from deepshield.watermark import embed
 from factories import encode_image, photo_pixels

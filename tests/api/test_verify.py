@@ -8,8 +8,8 @@ from PIL import Image
 
 from deepshield.api.rate_limit import PublicRateLimiter
 from deepshield.services.access import Role
-from deepshield.services.labelling import label_media
-from deepshield.services.signing_keys import init_signing_keys
+from deepshield.services.label.labelling import label_media
+from deepshield.services.label.signing_keys import init_signing_keys
 from deepshield.store import audit_repository
 from factories import encode_image, photo_pixels
 

@@ -15,8 +15,8 @@ import pytest
 
 from deepshield.api.rate_limit import PublicRateLimiter
 from deepshield.cases import pins
-from deepshield.services.access import Role
-from deepshield.services.cases import NOT_RECOGNISED, NOT_VISIBLE
+from deepshield.services.access import NOT_VISIBLE, Role
+from deepshield.services.takedown.records import NOT_RECOGNISED
 from deepshield.settings import CaseSettings, Settings
 
 EMAIL = "survivor-7f3a@example.org"

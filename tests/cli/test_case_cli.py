@@ -13,9 +13,11 @@ from typer.testing import CliRunner
 
 from deepshield.cli.main import app
 from deepshield.cli.output import ExitCode
-from deepshield.services import cases as case_service
+from deepshield.services import access
 from deepshield.services.access import Principal, Role
 from deepshield.services.context import ServiceContext
+from deepshield.services.takedown import review as case_review
+from deepshield.services.takedown import victim_access
 from deepshield.settings import load_settings
 
 runner = CliRunner()
@@ -113,7 +115,7 @@ def test_the_review_workflow_from_acknowledgement_to_appeal_and_close(cli_env):
     settings = load_settings()
     ctx = ServiceContext.open(settings)
     try:
-        case_service.decide_appeal(ctx, number, appeal_id, "overturned", "found it",
+        case_review.decide_appeal(ctx, number, appeal_id, "overturned", "found it",
                                    Principal("test:second-reviewer", Role.PLATFORM))
     finally:
         ctx.close()
@@ -147,7 +149,7 @@ def test_withdraw_needs_now_and_takes_effect_at_once_and_cancel_stops_a_victims_
     ctx = ServiceContext.open(load_settings())
     try:
         victim = Principal(f"victim:{number}", Role.VICTIM, case_number=number)
-        case_service.request_withdrawal(ctx, number, victim)
+        victim_access.request_withdrawal(ctx, number, victim)
     finally:
         ctx.close()
     pending = run_json("show", number)
@@ -175,7 +177,7 @@ def test_strikes_warn_then_suspend_and_contact_and_legal_hold(cli_env):
 
 def test_errors_exit_with_their_codes_and_a_clear_message(cli_env):
     code, out, _ = run("show", "DS-2222-3333-4444", "--json")
-    assert code == ExitCode.NOT_FOUND and json.loads(out)["detail"] == case_service.NOT_VISIBLE
+    assert code == ExitCode.NOT_FOUND and json.loads(out)["detail"] == access.NOT_VISIBLE
     bad = cli_env / "bad.json"
     for content in ("{not json", "[1, 2]", json.dumps({"image": "x"})):
         bad.write_text(content)

@@ -14,7 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from deepshield.cli.main import app
-from deepshield.services import bank_files
+from deepshield.services.spread import bank_files
 from factories import encode_image, photo_pixels
 
 runner = CliRunner()

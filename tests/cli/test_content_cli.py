@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from deepshield.cases.numbers import new_case_number
 from deepshield.cli.main import app
 from deepshield.services.context import ServiceContext
-from deepshield.services.copy_sweep import sweep_for_case
+from deepshield.services.spread.copy_sweep import sweep_for_case
 from deepshield.settings import load_settings
 from deepshield.store.models import Case
 from factories import encode_image, photo_pixels

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from deepshield.cli.main import app
 from deepshield.services.context import ServiceContext
-from deepshield.services.notifications import queue_case_event
+from deepshield.services.takedown.outbox import queue_case_event
 from deepshield.settings import load_settings
 from deepshield.store.models import Case, CaseContact, utcnow
 from notification_receivers import webhook_receiver

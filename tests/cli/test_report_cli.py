@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from deepshield.cli.main import app
 from deepshield.cli.report_commands import CHECK_INVALID, CHECK_VALID
-from deepshield.services import cases as case_service
 from deepshield.services.context import ServiceContext
-from deepshield.services.hashing import hash_media
+from deepshield.services.spread.hashing import hash_media
+from deepshield.services.takedown import intake as case_intake
 from deepshield.settings import load_settings
 from factories import encode_image, photo_pixels
 
@@ -94,7 +94,7 @@ def test_report_case_writes_a_signed_pack_and_transparency_counts_it(cli_env, tm
     assert run("keys", "init")[0] == 0
     ctx = ServiceContext.open(load_settings())
     try:
-        number = case_service.file_request(ctx, _form(3), None).case.case_number
+        number = case_intake.file_request(ctx, _form(3), None).case.case_number
     finally:
         ctx.close()
     out_path = tmp_path / "case.pdf"

@@ -60,7 +60,7 @@ _HASH_UPLOAD = textwrap.dedent("""
 
     from deepshield.api.app import create_app
     from deepshield.services.access import Role
-    from deepshield.services.keys import create_key
+    from deepshield.services.api_keys import create_key
     from deepshield.settings import Settings
 
     home, upload, attempts = Path(sys.argv[1]), Path(sys.argv[2]).read_bytes(), int(sys.argv[3])

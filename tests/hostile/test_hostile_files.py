@@ -52,8 +52,8 @@ from typer.testing import CliRunner, Result
 from deepshield.api.app import create_app
 from deepshield.cli.main import app as cli_app
 from deepshield.services.access import Role
+from deepshield.services.api_keys import create_key
 from deepshield.services.context import ServiceContext
-from deepshield.services.keys import create_key
 from deepshield.settings import Settings, load_settings
 from hostile.corpus import HostileFile, build_corpus
 

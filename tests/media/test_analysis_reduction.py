@@ -16,10 +16,10 @@ from PIL import Image
 import deepshield.media.image as image_module
 from deepshield.media import CorruptMedia, MediaLimits, decode_image
 from deepshield.services.context import ServiceContext
-from deepshield.services.hashing import hash_media
-from deepshield.services.labelling import label_media
-from deepshield.services.signing_keys import init_signing_keys
-from deepshield.services.verification import verify_media
+from deepshield.services.label.labelling import label_media
+from deepshield.services.label.signing_keys import init_signing_keys
+from deepshield.services.spread.hashing import hash_media
+from deepshield.services.verify.verification import verify_media
 from deepshield.signals.pdq import pdq_dihedral_from_pixels
 from deepshield.watermark.analysis import WORKING_SHORT_SIDE
 from deepshield.watermark.detection import DIRECT_MAX_PIXELS, MAX_ASPECT, analysis_plane, bounded

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from deepshield.media import CorruptMedia, MediaLimits, MediaTooLarge, decode_image, sniff_media_type
-from deepshield.services.hashing import hash_media
+from deepshield.services.spread.hashing import hash_media
 from deepshield.signals.pdq import pdq_distance
 from factories import encode_image, photo_like
 

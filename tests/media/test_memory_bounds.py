@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from deepshield.media import MediaLimits
-from deepshield.services.hashing import hash_media
+from deepshield.services.spread.hashing import hash_media
 from deepshield.signals.pdq import pdq_distance
 from factories import photo_like
 from live_server import ServerProcess

@@ -25,7 +25,7 @@ from deepshield.api.app import create_app
 from deepshield.cli.main import app as cli_app
 from deepshield.errors import Category
 from deepshield.media import CorruptMedia, MediaLimits, MediaTooLarge, decode_image
-from deepshield.services.hashing import hash_media
+from deepshield.services.spread.hashing import hash_media
 from deepshield.settings import load_settings
 from factories import encode_image, photo_pixels
 from live_server import serving

@@ -291,7 +291,7 @@ sys.path.insert(0, sys.argv[1])
 from hostile.corpus import build_corpus
 from deepshield.errors import DeepShieldError
 from deepshield.media import MediaLimits
-from deepshield.services.hashing import hash_media
+from deepshield.services.spread.hashing import hash_media
 
 files = {item.name: item.data for item in build_corpus()}
 corrupt = [files[name] for name in sorted(files) if name.startswith(("flipped-body-mp4", "zeroed-half-mp4",

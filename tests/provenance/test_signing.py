@@ -26,7 +26,7 @@ from deepshield.provenance import (
     read_content_credentials,
     sign_media,
 )
-from deepshield.provenance.signing import active_manifest_label
+from deepshield.provenance.c2pa_signing import active_manifest_label
 from factories import encode_audio_only_mp4, encode_image, photo_pixels
 
 MIME_TYPES = ["image/jpeg", "image/png", "image/webp", "video/mp4"]

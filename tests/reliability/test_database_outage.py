@@ -26,10 +26,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deepshield.services import banks as bank_service
 from deepshield.services.access import Role
+from deepshield.services.api_keys import create_key
 from deepshield.services.context import ServiceContext
-from deepshield.services.keys import create_key
+from deepshield.services.spread import banks as bank_service
 from deepshield.settings import Settings
 from essentials import essential_missing
 from live_server import ServerProcess, free_port

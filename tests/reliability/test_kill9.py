@@ -22,10 +22,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from deepshield.services import banks as bank_service
 from deepshield.services.access import Role
+from deepshield.services.api_keys import create_key
 from deepshield.services.context import ServiceContext
-from deepshield.services.keys import create_key
+from deepshield.services.spread import banks as bank_service
 from deepshield.settings import Settings
 from deepshield.store import Store
 from deepshield.store.audit_chain import verify_snapshot

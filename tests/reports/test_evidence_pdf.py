@@ -36,7 +36,7 @@ from deepshield.reports import (
     sign_pdf,
 )
 from deepshield.reports.evidence import MISSING_LABEL_NOTICE
-from deepshield.reports.signing import EVIDENCE_ATTACHMENT, ReportSigningError
+from deepshield.reports.pdf_signing import EVIDENCE_ATTACHMENT, ReportSigningError
 
 NOW = datetime(2026, 5, 20, 9, 30, tzinfo=UTC)
 CASE_NUMBER = "DS-7KQ2-M4XP-9TRW"

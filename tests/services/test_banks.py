@@ -3,10 +3,10 @@ import json
 import pytest
 
 from deepshield.errors import Conflict, Forbidden, InvalidRequest, InvalidSignal, LowQualityHash, NotFound
-from deepshield.services import bank_files, banks
 from deepshield.services.access import Principal, Role
-from deepshield.services.banks import Origin, SignalInput
-from deepshield.services.hashing import hash_media
+from deepshield.services.spread import bank_files, banks
+from deepshield.services.spread.banks import Origin, SignalInput
+from deepshield.services.spread.hashing import hash_media
 from deepshield.store import audit_repository
 from factories import encode_image, photo_pixels
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from deepshield.errors import InvalidRequest, InvalidSignal
-from deepshield.services import bank_files, banks, bulk_import
-from deepshield.services.matching import match_query, parse_query_signals
+from deepshield.services.spread import bank_files, banks, bulk_import
+from deepshield.services.spread.matching import match_query, parse_query_signals
 from deepshield.store import audit_repository
 from essentials import essential_missing, optional_import
 
@@ -107,7 +107,7 @@ def test_an_import_is_visible_to_a_running_matcher_and_audit_logged(ctx, bank, t
 
 
 def test_the_matcher_reloads_instead_of_replaying_a_huge_burst(ctx, bank, tmp_path, monkeypatch):
-    from deepshield.services import matcher as matcher_module
+    from deepshield.services.spread import live_index as matcher_module
 
     ctx.matcher.refresh()
     monkeypatch.setattr(matcher_module, "FULL_RELOAD_CHANGES", 10)

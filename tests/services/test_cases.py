@@ -10,9 +10,14 @@ from sqlalchemy import func, select
 
 from case_forms import request_form as form
 from deepshield.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
-from deepshield.services import cases, content_registry, exchange
+from deepshield.services import access
 from deepshield.services.access import Principal, Role
-from deepshield.services.matching import match_media
+from deepshield.services.spread import content_registry, exchange
+from deepshield.services.spread.matching import match_media
+from deepshield.services.takedown import intake as case_intake
+from deepshield.services.takedown import records as case_records
+from deepshield.services.takedown import review as case_review
+from deepshield.services.takedown import victim_access
 from deepshield.settings import CaseSettings, Settings
 from deepshield.store.models import (
     AuditEvent,
@@ -65,7 +70,7 @@ def actions(ctx, case_id: int) -> list[tuple[str, bool]]:
 
 
 def test_a_complete_request_is_valid_at_once_its_hashes_match_and_no_pii_leaves_the_contact_table(ctx):
-    filed = cases.file_request(ctx, form(ctx, seed=1), None, now=T0)
+    filed = case_intake.file_request(ctx, form(ctx, seed=1), None, now=T0)
     case = filed.case
     assert case.state == "valid" and case.missing == [] and case.completed_at == T0
     assert sorted((c.jurisdiction, c.duty, c.due_at) for c in case.clocks) == [
@@ -97,7 +102,7 @@ def test_a_complete_request_is_valid_at_once_its_hashes_match_and_no_pii_leaves_
 
 def test_an_incomplete_request_lists_exactly_what_it_lacks_and_its_clock_starts_when_completed(ctx):
     partial = form(ctx, seed=2, good_faith=False, signature={"name": "Jane"}, contact={})
-    filed = cases.file_request(ctx, partial, None, now=T0)
+    filed = case_intake.file_request(ctx, partial, None, now=T0)
     assert filed.case.state == "incomplete" and filed.case.clocks == [] and filed.case.due_at is None
     assert filed.case.missing == [
         "signature.statement_ticked: tick the statement that the request is accurate",
@@ -109,11 +114,11 @@ def test_an_incomplete_request_lists_exactly_what_it_lacks_and_its_clock_starts_
     # Not matchable before it is complete: nothing is banked yet.
     assert match_media(ctx, copy_of(2), "key:platform")[1].matches == []
 
-    victim = cases.victim_principal(ctx, filed.case.case_number, filed.pin, now=T0)
+    victim = victim_access.victim_principal(ctx, filed.case.case_number, filed.pin, now=T0)
     later = T0 + timedelta(hours=5)
-    half = cases.update_request(ctx, filed.case.case_number, {"good_faith": True}, victim, now=later)
+    half = case_intake.update_request(ctx, filed.case.case_number, {"good_faith": True}, victim, now=later)
     assert half.state == "incomplete" and len(half.missing) == 2
-    done = cases.update_request(ctx, filed.case.case_number,
+    done = case_intake.update_request(ctx, filed.case.case_number,
                                 {"signature": {"statement_ticked": True},
                                  "contact": {"email": "anon@example.net"},
                                  "locations": [{"item_id": "post-77"}]}, victim, now=later)
@@ -122,7 +127,7 @@ def test_an_incomplete_request_lists_exactly_what_it_lacks_and_its_clock_starts_
     assert [loc.kind for loc in done.locations] == ["url", "item"]
     assert match_media(ctx, copy_of(2), "key:platform")[1].matches
     with pytest.raises(Conflict, match="a case in state valid cannot be updated"):
-        cases.update_request(ctx, done.case_number, {"good_faith": True}, victim)
+        case_intake.update_request(ctx, done.case_number, {"good_faith": True}, victim)
 
 
 @pytest.mark.parametrize("bad", [
@@ -138,7 +143,7 @@ def test_a_malformed_request_is_refused_and_nothing_is_written(ctx, bad):
     before = [count(ctx, model) for model in (Case, CaseContact, CaseLocation, BankEntry, AuditEvent,
                                               Notification)]
     with pytest.raises(InvalidRequest):
-        cases.file_request(ctx, form(ctx, seed=3, **bad), None, now=T0)
+        case_intake.file_request(ctx, form(ctx, seed=3, **bad), None, now=T0)
     after = [count(ctx, model) for model in (Case, CaseContact, CaseLocation, BankEntry, AuditEvent,
                                              Notification)]
     assert after == before
@@ -147,65 +152,68 @@ def test_a_malformed_request_is_refused_and_nothing_is_written(ctx, bad):
 def test_an_image_sent_instead_of_hashes_is_refused_with_the_reason(ctx):
     blob = "/9j/4AAQSkZJRgABAQ" + "QUJD" * 2000
     with pytest.raises(InvalidRequest, match="send hashes made on your device, never the image"):
-        cases.file_request(ctx, form(ctx, hashes=[{"type": "pdq", "value": blob}]), None)
+        case_intake.file_request(ctx, form(ctx, hashes=[{"type": "pdq", "value": blob}]), None)
     assert count(ctx, Case) == 0
 
 
 def test_a_requester_in_danger_is_told_to_contact_emergency_services(ctx):
-    filed = cases.file_request(ctx, form(ctx, seed=25, safety_check={"in_immediate_danger": True}), None)
+    filed = case_intake.file_request(ctx, form(ctx, seed=25, safety_check={"in_immediate_danger": True}),
+                                     None)
     assert "emergency services" in filed.case.safety_advice
-    victim = cases.victim_principal(ctx, filed.case.case_number, filed.pin)
-    assert cases.victim_status(ctx, victim).summary.startswith(filed.case.safety_advice)
-    assert cases.file_request(ctx, form(ctx, seed=26), None).case.safety_advice is None
+    victim = victim_access.victim_principal(ctx, filed.case.case_number, filed.pin)
+    assert victim_access.victim_status(ctx, victim).summary.startswith(filed.case.safety_advice)
+    assert case_intake.file_request(ctx, form(ctx, seed=26), None).case.safety_advice is None
 
 
 def test_an_under_18_request_is_referred_to_take_it_down_and_keeps_nothing_identifying(ctx):
-    filed = cases.file_request(ctx, form(ctx, seed=4, age_check={"depicted_under_18": True}), None, now=T0)
+    filed = case_intake.file_request(ctx, form(ctx, seed=4, age_check={"depicted_under_18": True}), None,
+                                     now=T0)
     assert filed.case.state == "referred"
     assert filed.case.referral == "NCMEC Take It Down: https://takeitdown.ncmec.org/"
     assert filed.case.clocks == [] and filed.case.locations == [] and filed.case.hash_count == 0
     assert count(ctx, CaseContact) == 0 and count(ctx, BankEntry) == 0 and count(ctx, CaseClock) == 0
     assert match_media(ctx, copy_of(4), "key:platform")[1].matches == []
-    victim = cases.victim_principal(ctx, filed.case.case_number, filed.pin)
-    assert "takeitdown.ncmec.org" in cases.victim_status(ctx, victim).summary
+    victim = victim_access.victim_principal(ctx, filed.case.case_number, filed.pin)
+    assert "takeitdown.ncmec.org" in victim_access.victim_status(ctx, victim).summary
 
 
 def test_a_retry_with_the_same_request_key_returns_the_same_case_without_a_pin(ctx):
-    first = cases.file_request(ctx, form(ctx, seed=5), HELPLINE, request_key="req-1", now=T0)
-    again = cases.file_request(ctx, form(ctx, seed=6), HELPLINE, request_key="req-1", now=T0)
+    first = case_intake.file_request(ctx, form(ctx, seed=5), HELPLINE, request_key="req-1", now=T0)
+    again = case_intake.file_request(ctx, form(ctx, seed=6), HELPLINE, request_key="req-1", now=T0)
     assert again.case.case_number == first.case.case_number and again.pin is None and first.pin
     assert count(ctx, Case) == 1 and count(ctx, BankEntry) == 1
     # The key is the filer's own: another filer's same key is another request.
-    other = cases.file_request(ctx, form(ctx, seed=5), OTHER_HELPLINE, request_key="req-1", now=T0)
+    other = case_intake.file_request(ctx, form(ctx, seed=5), OTHER_HELPLINE, request_key="req-1", now=T0)
     assert other.case.case_number != first.case.case_number and count(ctx, Case) == 2
 
 
 def test_a_public_retry_finds_its_case_only_with_the_same_form_so_a_guessed_key_reveals_nothing(ctx):
-    first = cases.file_request(ctx, form(ctx, seed=7), None, request_key="guessable-key-0001", now=T0)
-    again = cases.file_request(ctx, form(ctx, seed=7), None, request_key="guessable-key-0001", now=T0)
+    first = case_intake.file_request(ctx, form(ctx, seed=7), None, request_key="guessable-key-0001", now=T0)
+    again = case_intake.file_request(ctx, form(ctx, seed=7), None, request_key="guessable-key-0001", now=T0)
     assert again.case.case_number == first.case.case_number and again.pin is None
-    stranger = cases.file_request(ctx, form(ctx, seed=8), None, request_key="guessable-key-0001", now=T0)
+    stranger = case_intake.file_request(ctx, form(ctx, seed=8), None, request_key="guessable-key-0001",
+                                        now=T0)
     assert stranger.case.case_number != first.case.case_number and stranger.pin is not None
 
 
 def test_only_a_helpline_key_files_as_a_helpline_and_only_a_helpline_gives_a_webhook(ctx):
     with pytest.raises(Forbidden, match="helpline"):
-        cases.file_request(ctx, form(ctx, requester_role="helpline"), None)
+        case_intake.file_request(ctx, form(ctx, requester_role="helpline"), None)
     with pytest.raises(InvalidRequest, match=r"contact\.webhook_url"):
-        cases.file_request(ctx, form(ctx, contact={"email": "a@b.org", "webhook_url": "https://h.example/x"}),
+        case_intake.file_request(ctx, form(ctx, contact={"email": "a@b.org", "webhook_url": "https://h.example/x"}),
                            None)
     with pytest.raises(Forbidden):
-        cases.file_request(ctx, form(ctx), REVIEWER)
-    filed = cases.file_request(ctx, form(ctx, requester_role="helpline",
+        case_intake.file_request(ctx, form(ctx), REVIEWER)
+    filed = case_intake.file_request(ctx, form(ctx, requester_role="helpline",
                                          contact={"email": "case@helpline.example",
                                                   "webhook_url": "https://helpline.example/hook"}),
                                HELPLINE)
     assert filed.case.requester_role == "helpline"
     with ctx.store.transaction() as session:
         assert session.scalar(select(BankEntry.origin)) == "helpline"
-    assert cases.read_contact(ctx, filed.case.case_number, ADMIN).webhook_url == "https://helpline.example/hook"
+    assert case_review.read_contact(ctx, filed.case.case_number, ADMIN).webhook_url == "https://helpline.example/hook"
     with pytest.raises(Forbidden):
-        cases.read_contact(ctx, filed.case.case_number, REVIEWER)
+        case_review.read_contact(ctx, filed.case.case_number, REVIEWER)
 
 
 # --- clocks -------------------------------------------------------------------------------------
@@ -213,93 +221,97 @@ def test_only_a_helpline_key_files_as_a_helpline_and_only_a_helpline_gives_a_web
 
 def test_an_australian_clock_escalates_before_it_breaches_and_tick_is_idempotent(ctx):
     au = form(ctx, seed=7, jurisdiction={"depicted_person_country": "AU"})
-    number = cases.file_request(ctx, au, None, now=T0).case.case_number
-    [clock] = cases.get_case(ctx, number, ADMIN).clocks
+    number = case_intake.file_request(ctx, au, None, now=T0).case.case_number
+    [clock] = case_review.get_case(ctx, number, ADMIN).clocks
     assert (clock.jurisdiction, clock.duty, clock.due_at) == ("AU", "remove", T0 + timedelta(hours=24))
 
-    assert cases.tick(ctx, now=T0 + timedelta(hours=17)) == cases.TickReport(0, 0, 0)
-    assert cases.tick(ctx, now=T0 + timedelta(hours=18)) == cases.TickReport(1, 0, 0)
-    assert cases.tick(ctx, now=T0 + timedelta(hours=19)) == cases.TickReport(0, 0, 0)
-    assert cases.tick(ctx, now=T0 + timedelta(hours=24)) == cases.TickReport(0, 1, 0)
-    assert cases.tick(ctx, now=T0 + timedelta(hours=30)) == cases.TickReport(0, 0, 0)
-    [clock] = cases.get_case(ctx, number, ADMIN).clocks
+    assert case_review.tick(ctx, now=T0 + timedelta(hours=17)) == case_records.TickReport(0, 0, 0)
+    assert case_review.tick(ctx, now=T0 + timedelta(hours=18)) == case_records.TickReport(1, 0, 0)
+    assert case_review.tick(ctx, now=T0 + timedelta(hours=19)) == case_records.TickReport(0, 0, 0)
+    assert case_review.tick(ctx, now=T0 + timedelta(hours=24)) == case_records.TickReport(0, 1, 0)
+    assert case_review.tick(ctx, now=T0 + timedelta(hours=30)) == case_records.TickReport(0, 0, 0)
+    [clock] = case_review.get_case(ctx, number, ADMIN).clocks
     assert clock.escalated_at == T0 + timedelta(hours=18) and clock.breached_at == T0 + timedelta(hours=24)
     row = case_row(ctx, number)
     assert ("case.escalate", True) in actions(ctx, row.id) and ("case.breach", True) in actions(ctx, row.id)
-    due = cases.due_cases(ctx, ADMIN, within=timedelta(0), now=T0 + timedelta(hours=30))
+    due = case_review.due_cases(ctx, ADMIN, within=timedelta(0), now=T0 + timedelta(hours=30))
     assert [(d.case_number, d.breached, d.remaining) for d in due] == [(number, True, timedelta(hours=-6))]
 
 
 def test_a_pause_holds_the_clocks_and_moves_every_open_deadline_by_its_length(ctx):
-    number = cases.file_request(ctx, form(ctx, seed=8), None, now=T0).case.case_number
-    cases.acknowledge(ctx, number, REVIEWER, now=T0 + timedelta(hours=1))
-    paused = cases.pause_clocks(ctx, number, "waiting for a location that loads", REVIEWER,
+    number = case_intake.file_request(ctx, form(ctx, seed=8), None, now=T0).case.case_number
+    case_review.acknowledge(ctx, number, REVIEWER, now=T0 + timedelta(hours=1))
+    paused = case_review.pause_clocks(ctx, number, "waiting for a location that loads", REVIEWER,
                                 now=T0 + timedelta(hours=10))
     assert all(c.paused for c in paused.clocks if c.met_at is None)
     with pytest.raises(Conflict, match="already paused"):
-        cases.pause_clocks(ctx, number, "again", REVIEWER, now=T0 + timedelta(hours=11))
+        case_review.pause_clocks(ctx, number, "again", REVIEWER, now=T0 + timedelta(hours=11))
     # Paused: past the original deadline, nothing escalates or breaches.
-    assert cases.tick(ctx, now=T0 + timedelta(hours=49)) == cases.TickReport(0, 0, 0)
-    resumed = cases.resume_clocks(ctx, number, REVIEWER, now=T0 + timedelta(hours=50))
+    assert case_review.tick(ctx, now=T0 + timedelta(hours=49)) == case_records.TickReport(0, 0, 0)
+    resumed = case_review.resume_clocks(ctx, number, REVIEWER, now=T0 + timedelta(hours=50))
     clocks = {c.jurisdiction: c for c in resumed.clocks}
     assert clocks["UK"].met_at == T0 + timedelta(hours=1) and clocks["UK"].due_at == T0 + timedelta(hours=24)
     assert clocks["US"].due_at == T0 + timedelta(hours=88) and resumed.due_at == T0 + timedelta(hours=88)
     assert [(p.reason, p.ended_at) for p in resumed.pauses] == [
         ("waiting for a location that loads", T0 + timedelta(hours=50))]
     # The running time (48 h) is what the warning is measured against, not the pause.
-    assert cases.tick(ctx, now=T0 + timedelta(hours=81)) == cases.TickReport(0, 0, 0)
-    assert cases.tick(ctx, now=T0 + timedelta(hours=82)) == cases.TickReport(1, 0, 0)
+    assert case_review.tick(ctx, now=T0 + timedelta(hours=81)) == case_records.TickReport(0, 0, 0)
+    assert case_review.tick(ctx, now=T0 + timedelta(hours=82)) == case_records.TickReport(1, 0, 0)
     history = [item.action for item in resumed.history]
     assert history[-3:] == ["case.acknowledge", "case.pause", "case.resume"]
 
 
 def test_the_due_list_is_soonest_first_and_a_helpline_sees_only_its_own(ctx):
-    au = cases.file_request(ctx, form(ctx, seed=9, jurisdiction={"platform_countries": ["AU"]}),
+    au = case_intake.file_request(ctx, form(ctx, seed=9, jurisdiction={"platform_countries": ["AU"]}),
                             HELPLINE, now=T0).case.case_number
-    us = cases.file_request(ctx, form(ctx, seed=10, jurisdiction={"platform_countries": ["US"]}),
+    us = case_intake.file_request(ctx, form(ctx, seed=10, jurisdiction={"platform_countries": ["US"]}),
                             OTHER_HELPLINE, now=T0).case.case_number
-    due = cases.due_cases(ctx, REVIEWER, within=timedelta(hours=48), now=T0)
+    due = case_review.due_cases(ctx, REVIEWER, within=timedelta(hours=48), now=T0)
     assert [(d.case_number, d.jurisdiction, d.remaining) for d in due] == [
         (au, "AU", timedelta(hours=24)), (us, "US", timedelta(hours=48))]
-    assert [d.case_number for d in cases.due_cases(ctx, REVIEWER, within=timedelta(hours=30), now=T0)] == [au]
-    assert [d.case_number for d in cases.due_cases(ctx, HELPLINE, within=timedelta(days=9), now=T0)] == [au]
-    assert [c.case_number for c in cases.list_cases(ctx, HELPLINE)] == [au]
-    assert {c.case_number for c in cases.list_cases(ctx, ADMIN)} == {au, us}
+    assert [d.case_number for d in case_review.due_cases(ctx, REVIEWER, within=timedelta(hours=30),
+                                                         now=T0)] == [au]
+    assert [d.case_number for d in case_review.due_cases(ctx, HELPLINE, within=timedelta(days=9),
+                                                         now=T0)] == [au]
+    assert [c.case_number for c in case_review.list_cases(ctx, HELPLINE)] == [au]
+    assert {c.case_number for c in case_review.list_cases(ctx, ADMIN)} == {au, us}
     with pytest.raises(NotFound) as not_theirs:
-        cases.get_case(ctx, us, HELPLINE)
+        case_review.get_case(ctx, us, HELPLINE)
     with pytest.raises(NotFound) as no_such:
-        cases.get_case(ctx, "DS-2222-3333-4444", HELPLINE)
-    assert not_theirs.value.detail == no_such.value.detail == cases.NOT_VISIBLE
+        case_review.get_case(ctx, "DS-2222-3333-4444", HELPLINE)
+    assert not_theirs.value.detail == no_such.value.detail == access.NOT_VISIBLE
 
 
 # --- decisions and appeals ----------------------------------------------------------------------
 
 
 def test_illegal_moves_and_fake_as_a_ground_are_refused(ctx):
-    incomplete = cases.file_request(ctx, form(ctx, seed=11, good_faith=False), None).case.case_number
+    incomplete = case_intake.file_request(ctx, form(ctx, seed=11, good_faith=False), None).case.case_number
     with pytest.raises(Conflict, match="a case in state incomplete cannot be removed"):
-        cases.decide(ctx, incomplete, "removed", "intimate image shared without consent", REVIEWER)
-    valid = cases.file_request(ctx, form(ctx, seed=12), None).case.case_number
+        case_review.decide(ctx, incomplete, "removed", "intimate image shared without consent", REVIEWER)
+    valid = case_intake.file_request(ctx, form(ctx, seed=12), None).case.case_number
     with pytest.raises(Conflict, match="a case in state valid cannot be closed"):
-        cases.close_case(ctx, valid, "done", REVIEWER)
+        case_review.close_case(ctx, valid, "done", REVIEWER)
     with pytest.raises(Conflict, match="a case in state valid cannot be appealed"):
-        cases.file_appeal(ctx, valid, "please look again at this", ADMIN)
+        case_review.file_appeal(ctx, valid, "please look again at this", ADMIN)
     with pytest.raises(InvalidRequest, match="real and fake intimate images are treated the same"):
-        cases.decide(ctx, valid, "declined", "The image is AI-generated, so not a real photo", REVIEWER)
+        case_review.decide(ctx, valid, "declined", "The image is AI-generated, so not a real photo", REVIEWER)
     with pytest.raises(InvalidRequest, match="reasons"):
-        cases.decide(ctx, valid, "declined", "no", REVIEWER)
+        case_review.decide(ctx, valid, "declined", "no", REVIEWER)
     with pytest.raises(InvalidRequest, match="decision"):
-        cases.decide(ctx, valid, "ignored", "some long enough reasons", REVIEWER)
-    assert cases.get_case(ctx, valid, ADMIN).state == "valid"
+        case_review.decide(ctx, valid, "ignored", "some long enough reasons", REVIEWER)
+    assert case_review.get_case(ctx, valid, ADMIN).state == "valid"
 
 
 def test_a_removal_meets_every_clock_runs_the_copy_sweep_and_notifies(ctx):
     data = encode_image(photo_pixels(13))
     content_registry.register_media(ctx, "upload-13", data, "key:platform", uploader_ref="acct-9")
     content_registry.register_media(ctx, "reupload-13", copy_of(13), "key:platform", uploader_ref="acct-10")
-    filed = cases.file_request(ctx, form(ctx, seed=13, locations=[{"item_id": "upload-13"}]), None, now=T0)
+    filed = case_intake.file_request(ctx, form(ctx, seed=13, locations=[{"item_id": "upload-13"}]), None,
+                                     now=T0)
     number = filed.case.case_number
-    decision = cases.decide(ctx, number, "removed", "Intimate image published without consent.", REVIEWER,
+    decision = case_review.decide(ctx, number, "removed", "Intimate image published without consent.",
+                                  REVIEWER,
                             uploader_ref="acct-9", now=T0 + timedelta(hours=3))
     case = decision.case
     assert case.state == "actioned" and case.decision == "removed" and case.decided_by == REVIEWER.actor
@@ -308,8 +320,8 @@ def test_a_removal_meets_every_clock_runs_the_copy_sweep_and_notifies(ctx):
     assert [loc.status for loc in case.locations] == ["removed"]
     assert {hit.item_id: hit.status for hit in decision.sweep.hits} == {
         "upload-13": "removed", "reupload-13": "flagged"}
-    victim = cases.victim_principal(ctx, number, filed.pin)
-    status = cases.victim_status(ctx, victim)
+    victim = victim_access.victim_principal(ctx, number, filed.pin)
+    status = victim_access.victim_status(ctx, victim)
     assert (status.locations_removed, status.locations_total, status.copies_found) == (1, 1, 2)
     assert status.decision == "removed" and "removed" in status.summary
     row = case_row(ctx, number)
@@ -323,32 +335,34 @@ def test_a_removal_meets_every_clock_runs_the_copy_sweep_and_notifies(ctx):
 
 
 def test_an_appeal_goes_to_a_different_reviewer_and_overturning_a_removal_unblocks(ctx):
-    filed = cases.file_request(ctx, form(ctx, seed=14), None, now=T0)
+    filed = case_intake.file_request(ctx, form(ctx, seed=14), None, now=T0)
     number = filed.case.case_number
-    cases.decide(ctx, number, "removed", "Intimate image published without consent.", REVIEWER)
+    case_review.decide(ctx, number, "removed", "Intimate image published without consent.", REVIEWER)
     row = case_row(ctx, number)
     with ctx.store.transaction() as session:
         block = session.scalars(select(BankEntry).join(Bank).where(
             Bank.name == ctx.settings.cases.block_bank, BankEntry.case_ref == f"case:{row.id}")).all()
     assert block and all(entry.withdrawn_at is None for entry in block)
 
-    victim = cases.victim_principal(ctx, number, filed.pin)
+    victim = victim_access.victim_principal(ctx, number, filed.pin)
     with pytest.raises(InvalidRequest, match="counter-notice"):
-        cases.file_appeal(ctx, number, "I object to this removal", victim, kind="counter_notice")
+        case_review.file_appeal(ctx, number, "I object to this removal", victim, kind="counter_notice")
     with pytest.raises(Forbidden):
-        cases.file_appeal(ctx, number, "I object to this removal", victim, party="uploader")
+        case_review.file_appeal(ctx, number, "I object to this removal", victim, party="uploader")
     with pytest.raises(Forbidden):
-        cases.file_appeal(ctx, number, "I object to this removal", REVIEWER, party="requester")
-    appealed = cases.file_appeal(ctx, number, "The image is of me at the beach, not intimate", REVIEWER,
+        case_review.file_appeal(ctx, number, "I object to this removal", REVIEWER, party="requester")
+    appealed = case_review.file_appeal(ctx, number, "The image is of me at the beach, not intimate", REVIEWER,
                                  party="uploader", kind="counter_notice")
     assert appealed.state == "appealed"
     [appeal] = appealed.appeals
     assert (appeal.kind, appeal.filed_by_party) == ("counter_notice", "uploader")
     with pytest.raises(Forbidden, match="an appeal goes to a different reviewer"):
-        cases.decide_appeal(ctx, number, appeal.id, "overturned", "The image is not intimate.", REVIEWER)
+        case_review.decide_appeal(ctx, number, appeal.id, "overturned", "The image is not intimate.",
+                                  REVIEWER)
     with pytest.raises(InvalidRequest, match="treated the same"):
-        cases.decide_appeal(ctx, number, appeal.id, "overturned", "It is only a deepfake.", SECOND_REVIEWER)
-    decided = cases.decide_appeal(ctx, number, appeal.id, "overturned", "The image is not intimate.",
+        case_review.decide_appeal(ctx, number, appeal.id, "overturned", "It is only a deepfake.",
+                                  SECOND_REVIEWER)
+    decided = case_review.decide_appeal(ctx, number, appeal.id, "overturned", "The image is not intimate.",
                                   SECOND_REVIEWER)
     assert decided.state == "actioned" and decided.decision == "declined"
     assert decided.appeals[0].reviewer == SECOND_REVIEWER.actor and decided.appeals[0].outcome == "overturned"
@@ -356,27 +370,29 @@ def test_an_appeal_goes_to_a_different_reviewer_and_overturning_a_removal_unbloc
     with ctx.store.transaction() as session:
         assert all(session.get(BankEntry, entry.id).withdrawn_at is not None for entry in block)
     with pytest.raises(Conflict):
-        cases.decide_appeal(ctx, number, appeal.id, "upheld", "Looked at it once more.", ADMIN)
-    closed = cases.close_case(ctx, number, "appeal decided", ADMIN)
+        case_review.decide_appeal(ctx, number, appeal.id, "upheld", "Looked at it once more.", ADMIN)
+    closed = case_review.close_case(ctx, number, "appeal decided", ADMIN)
     assert closed.state == "closed"
     with pytest.raises(Conflict, match="a case in state closed cannot be withdrawn"):
-        cases.request_withdrawal(ctx, number, ADMIN)
+        victim_access.request_withdrawal(ctx, number, ADMIN)
 
 
 def test_a_removal_with_nothing_to_sweep_for_stands_without_a_sweep(ctx):
     only_urls = form(locations=[{"url": "https://forum.example/t/9"}, {"item_id": "never-registered"}])
-    number = cases.file_request(ctx, only_urls, None).case.case_number
-    decision = cases.decide(ctx, number, "removed", "Intimate image published without consent.", REVIEWER)
+    number = case_intake.file_request(ctx, only_urls, None).case.case_number
+    decision = case_review.decide(ctx, number, "removed", "Intimate image published without consent.",
+                                  REVIEWER)
     assert decision.sweep is None and decision.case.decision == "removed"
     assert [loc.status for loc in decision.case.locations] == ["removed", "removed"]
 
 
 def test_overturning_a_decline_runs_the_removal(ctx):
-    number = cases.file_request(ctx, form(ctx, seed=15), HELPLINE).case.case_number
-    cases.decide(ctx, number, "declined", "The location shows a different person.", REVIEWER)
-    cases.file_appeal(ctx, number, "It is her; here is why the URL is right", HELPLINE)
-    [appeal] = cases.get_case(ctx, number, ADMIN).appeals
-    upheld_not = cases.decide_appeal(ctx, number, appeal.id, "overturned", "On review the person matches.",
+    number = case_intake.file_request(ctx, form(ctx, seed=15), HELPLINE).case.case_number
+    case_review.decide(ctx, number, "declined", "The location shows a different person.", REVIEWER)
+    case_review.file_appeal(ctx, number, "It is her; here is why the URL is right", HELPLINE)
+    [appeal] = case_review.get_case(ctx, number, ADMIN).appeals
+    upheld_not = case_review.decide_appeal(ctx, number, appeal.id, "overturned",
+                                           "On review the person matches.",
                                      SECOND_REVIEWER)
     assert upheld_not.decision == "removed" and [loc.status for loc in upheld_not.locations] == ["removed"]
     with ctx.store.transaction() as session:
@@ -388,46 +404,48 @@ def test_overturning_a_decline_runs_the_removal(ctx):
 
 
 def test_a_baseless_reporter_is_warned_then_suspended_and_then_refused(ctx):
-    number = cases.file_request(ctx, form(ctx, seed=16, contact={"email": "Abuser@Example.org"}),
+    number = case_intake.file_request(ctx, form(ctx, seed=16, contact={"email": "Abuser@Example.org"}),
                                 None).case.case_number
-    first = cases.record_strike(ctx, "reporter", "", "a notice about the filer's own ex's wedding photo",
+    first = case_review.record_strike(ctx, "reporter", "",
+                                      "a notice about the filer's own ex's wedding photo",
                                 REVIEWER, case_number=number, now=T0)
     assert first.kind == "warning" and first.until is None and "abuser" not in first.subject_ref.lower()
-    second = cases.record_strike(ctx, "reporter", first.subject_ref, "another baseless notice", REVIEWER,
+    second = case_review.record_strike(ctx, "reporter", first.subject_ref, "another baseless notice",
+                                       REVIEWER,
                                  now=T0 + timedelta(days=1))
     assert second.kind == "suspension" and second.until == T0 + timedelta(days=31)
     with pytest.raises(Forbidden, match="this reporter is suspended until"):
-        cases.file_request(ctx, form(ctx, seed=17, contact={"email": "abuser@example.org"}), None,
+        case_intake.file_request(ctx, form(ctx, seed=17, contact={"email": "abuser@example.org"}), None,
                            now=T0 + timedelta(days=2))
     # A key's strikes are kept by its actor.
-    cases.record_strike(ctx, "reporter", HELPLINE.actor, "bulk notices without checks", ADMIN, now=T0)
-    cases.record_strike(ctx, "reporter", HELPLINE.actor, "bulk notices without checks", ADMIN, now=T0)
+    case_review.record_strike(ctx, "reporter", HELPLINE.actor, "bulk notices without checks", ADMIN, now=T0)
+    case_review.record_strike(ctx, "reporter", HELPLINE.actor, "bulk notices without checks", ADMIN, now=T0)
     with pytest.raises(Forbidden, match="suspended"):
-        cases.file_request(ctx, form(ctx, seed=18), HELPLINE, now=T0 + timedelta(hours=1))
-    assert [s.kind for s in cases.strikes_for(ctx, "reporter", first.subject_ref, ADMIN)] == [
+        case_intake.file_request(ctx, form(ctx, seed=18), HELPLINE, now=T0 + timedelta(hours=1))
+    assert [s.kind for s in case_review.strikes_for(ctx, "reporter", first.subject_ref, ADMIN)] == [
         "warning", "suspension"]
     with pytest.raises(Forbidden):
-        cases.strikes_for(ctx, "reporter", first.subject_ref, HELPLINE)
+        case_review.strikes_for(ctx, "reporter", first.subject_ref, HELPLINE)
 
 
 # --- victims ------------------------------------------------------------------------------------
 
 
 def test_pin_failures_lock_the_case_and_every_failure_answers_alike(ctx):
-    filed = cases.file_request(ctx, form(ctx, seed=19), None, now=T0)
+    filed = case_intake.file_request(ctx, form(ctx, seed=19), None, now=T0)
     number, pin = filed.case.case_number, filed.pin
     wrong = f"{(int(pin) + 1) % 10 ** 8:08d}"
     messages = set()
     for attempt in range(3):
         with pytest.raises(Unauthorized) as failure:
-            cases.victim_principal(ctx, number, wrong, now=T0 + timedelta(minutes=attempt))
+            victim_access.victim_principal(ctx, number, wrong, now=T0 + timedelta(minutes=attempt))
         messages.add(failure.value.detail)
     for guess_number, guess_pin in ((number, pin), ("DS-2222-3333-4444", pin), ("garbage", "x" * 500)):
         with pytest.raises(Unauthorized) as failure:
-            cases.victim_principal(ctx, guess_number, guess_pin, now=T0 + timedelta(minutes=5))
+            victim_access.victim_principal(ctx, guess_number, guess_pin, now=T0 + timedelta(minutes=5))
         messages.add(failure.value.detail)
-    assert messages == {cases.NOT_RECOGNISED}
-    victim = cases.victim_principal(ctx, number.lower(), pin, now=T0 + timedelta(minutes=13))
+    assert messages == {case_records.NOT_RECOGNISED}
+    victim = victim_access.victim_principal(ctx, number.lower(), pin, now=T0 + timedelta(minutes=13))
     assert victim == Principal(f"victim:case:{case_row(ctx, number).id}", Role.VICTIM, number)
     row = case_row(ctx, number)
     assert row.pin_failures == 0 and row.locked_until is None
@@ -437,16 +455,16 @@ def test_pin_failures_lock_the_case_and_every_failure_answers_alike(ctx):
     assert pin not in details and wrong not in details
     assert ("victim.locked", True) in actions(ctx, row.id)
     # A victim sees her own case only.
-    other = cases.file_request(ctx, form(ctx, seed=20), None).case.case_number
+    other = case_intake.file_request(ctx, form(ctx, seed=20), None).case.case_number
     with pytest.raises(NotFound):
-        cases.get_case(ctx, other, victim)
-    assert cases.get_case(ctx, number, victim).case_number == number
+        case_review.get_case(ctx, other, victim)
+    assert case_review.get_case(ctx, number, victim).case_number == number
 
 
 def test_a_victims_withdrawal_waits_for_the_cool_off_then_leaves_every_bank_and_feed(ctx):
-    filed = cases.file_request(ctx, form(ctx, seed=21), None, now=T0)
+    filed = case_intake.file_request(ctx, form(ctx, seed=21), None, now=T0)
     number = filed.case.case_number
-    cases.decide(ctx, number, "removed", "Intimate image published without consent.", REVIEWER)
+    case_review.decide(ctx, number, "removed", "Intimate image published without consent.", REVIEWER)
     row = case_row(ctx, number)
     with ctx.store.transaction() as session:
         banks_holding = set(session.scalars(select(Bank.name).join(BankEntry).where(
@@ -455,71 +473,71 @@ def test_a_victims_withdrawal_waits_for_the_cool_off_then_leaves_every_bank_and_
     checkpoint = exchange.fetch_updates(ctx, "partner-x", 0).checkpoint
     assert match_media(ctx, copy_of(21), "key:platform")[1].matches
 
-    victim = cases.victim_principal(ctx, number, filed.pin)
+    victim = victim_access.victim_principal(ctx, number, filed.pin)
     now = datetime.now(UTC)
-    pending = cases.request_withdrawal(ctx, number, victim, now=now)
+    pending = victim_access.request_withdrawal(ctx, number, victim, now=now)
     assert pending.withdraw_effective_at == now + timedelta(hours=24) and pending.state == "actioned"
-    assert "unless you cancel" in cases.victim_status(ctx, victim).summary
-    assert cases.tick(ctx, now=now + timedelta(hours=23)).withdrawals_applied == 0
+    assert "unless you cancel" in victim_access.victim_status(ctx, victim).summary
+    assert case_review.tick(ctx, now=now + timedelta(hours=23)).withdrawals_applied == 0
     assert match_media(ctx, copy_of(21), "key:platform")[1].matches  # still blocked in the cool-off
 
-    report = cases.tick(ctx, now=now + timedelta(hours=24))
+    report = case_review.tick(ctx, now=now + timedelta(hours=24))
     assert report.withdrawals_applied == 1
     assert match_media(ctx, copy_of(21), "key:platform")[1].matches == []
     page = exchange.fetch_updates(ctx, "partner-x", checkpoint)
     assert page.updates and {(u.bank, u.active) for u in page.updates} == {
         ("case-reports", False), ("takedown-blocked", False)}
-    withdrawn = cases.get_case(ctx, number, ADMIN)
+    withdrawn = case_review.get_case(ctx, number, ADMIN)
     assert withdrawn.state == "withdrawn" and withdrawn.hash_count == 0 and withdrawn.due_at is None
     with pytest.raises(NotFound, match="erased"):
-        cases.read_contact(ctx, number, ADMIN)
+        case_review.read_contact(ctx, number, ADMIN)
     assert ("case.withdraw", True) in actions(ctx, row.id)
-    assert cases.tick(ctx, now=now + timedelta(hours=25)).withdrawals_applied == 0
+    assert case_review.tick(ctx, now=now + timedelta(hours=25)).withdrawals_applied == 0
 
 
 def test_a_helpline_withdraws_its_own_case_at_once_and_a_victim_can_cancel_in_the_cool_off(ctx):
-    filed = cases.file_request(ctx, form(ctx, seed=22), HELPLINE, now=T0)
+    filed = case_intake.file_request(ctx, form(ctx, seed=22), HELPLINE, now=T0)
     number = filed.case.case_number
-    victim = cases.victim_principal(ctx, number, filed.pin)
-    cases.request_withdrawal(ctx, number, victim, now=T0)
-    cancelled = cases.cancel_withdrawal(ctx, number, victim)
+    victim = victim_access.victim_principal(ctx, number, filed.pin)
+    victim_access.request_withdrawal(ctx, number, victim, now=T0)
+    cancelled = victim_access.cancel_withdrawal(ctx, number, victim)
     assert cancelled.withdraw_effective_at is None
     with pytest.raises(Conflict, match="no pending withdrawal"):
-        cases.cancel_withdrawal(ctx, number, victim)
-    assert cases.tick(ctx, now=T0 + timedelta(days=3)).withdrawals_applied == 0
+        victim_access.cancel_withdrawal(ctx, number, victim)
+    assert case_review.tick(ctx, now=T0 + timedelta(days=3)).withdrawals_applied == 0
     with pytest.raises(NotFound):
-        cases.request_withdrawal(ctx, number, OTHER_HELPLINE)
+        victim_access.request_withdrawal(ctx, number, OTHER_HELPLINE)
     with pytest.raises(Forbidden):
-        cases.request_withdrawal(ctx, number, REVIEWER)
-    cases.request_withdrawal(ctx, number, victim, now=T0)  # pending again; the helpline confirms it
-    done = cases.request_withdrawal(ctx, number, HELPLINE)
+        victim_access.request_withdrawal(ctx, number, REVIEWER)
+    victim_access.request_withdrawal(ctx, number, victim, now=T0)  # pending again; the helpline confirms it
+    done = victim_access.request_withdrawal(ctx, number, HELPLINE)
     assert done.state == "withdrawn" and done.withdrawn_at is not None
     assert match_media(ctx, copy_of(22), "key:platform")[1].matches == []
     with pytest.raises(Conflict, match="a case in state withdrawn cannot be withdrawn"):
-        cases.request_withdrawal(ctx, number, HELPLINE)
+        victim_access.request_withdrawal(ctx, number, HELPLINE)
 
 
 def test_a_legal_hold_keeps_the_contact_but_the_hashes_still_go(ctx):
-    number = cases.file_request(ctx, form(ctx, seed=23), None).case.case_number
+    number = case_intake.file_request(ctx, form(ctx, seed=23), None).case.case_number
     with pytest.raises(Forbidden):
-        cases.set_legal_hold(ctx, number, True, REVIEWER)
-    assert cases.set_legal_hold(ctx, number, True, ADMIN).legal_hold
-    cases.request_withdrawal(ctx, number, ADMIN)
+        case_review.set_legal_hold(ctx, number, True, REVIEWER)
+    assert case_review.set_legal_hold(ctx, number, True, ADMIN).legal_hold
+    victim_access.request_withdrawal(ctx, number, ADMIN)
     assert match_media(ctx, copy_of(23), "key:platform")[1].matches == []
-    assert cases.read_contact(ctx, number, ADMIN).contact_email == "jane.private@example.org"
-    cases.set_legal_hold(ctx, number, False, ADMIN)
+    assert case_review.read_contact(ctx, number, ADMIN).contact_email == "jane.private@example.org"
+    case_review.set_legal_hold(ctx, number, False, ADMIN)
     with pytest.raises(NotFound):
-        cases.read_contact(ctx, number, ADMIN)
+        case_review.read_contact(ctx, number, ADMIN)
 
 
 def test_history_holds_state_changes_not_reads(ctx):
-    number = cases.file_request(ctx, form(ctx, seed=24), None, now=T0).case.case_number
+    number = case_intake.file_request(ctx, form(ctx, seed=24), None, now=T0).case.case_number
     for _ in range(3):
-        cases.get_case(ctx, number, REVIEWER)
-    cases.read_contact(ctx, number, ADMIN)
-    cases.acknowledge(ctx, number, REVIEWER)
-    cases.acknowledge(ctx, number, REVIEWER)  # again: nothing changes, nothing is logged
-    history = cases.get_case(ctx, number, ADMIN).history
+        case_review.get_case(ctx, number, REVIEWER)
+    case_review.read_contact(ctx, number, ADMIN)
+    case_review.acknowledge(ctx, number, REVIEWER)
+    case_review.acknowledge(ctx, number, REVIEWER)  # again: nothing changes, nothing is logged
+    history = case_review.get_case(ctx, number, ADMIN).history
     assert [(h.action, h.automated) for h in history] == [
         ("case.file", False), ("case.valid", True), ("case.acknowledge", False)]
     assert all(h.action != "case.read" for h in history)
@@ -527,10 +545,10 @@ def test_history_holds_state_changes_not_reads(ctx):
 
 def test_two_cases_reporting_one_image_each_keep_their_entries_so_one_withdrawal_leaves_the_other(ctx):
     # A victim files herself and a helpline files for her too: the same hash in two cases.
-    own = cases.file_request(ctx, form(ctx, seed=31), None)
-    helpline = cases.file_request(ctx, form(ctx, seed=31), HELPLINE)
+    own = case_intake.file_request(ctx, form(ctx, seed=31), None)
+    helpline = case_intake.file_request(ctx, form(ctx, seed=31), HELPLINE)
     for filed in (own, helpline):
-        cases.decide(ctx, filed.case.case_number, "removed", "Intimate image shared without consent.",
+        case_review.decide(ctx, filed.case.case_number, "removed", "Intimate image shared without consent.",
                      REVIEWER)
     with ctx.store.transaction() as session:
         per_bank = sorted(session.execute(select(Bank.name, func.count()).join(BankEntry)
@@ -538,26 +556,27 @@ def test_two_cases_reporting_one_image_each_keep_their_entries_so_one_withdrawal
                                           .group_by(Bank.name)).all())
     assert per_bank == [("case-reports", 2), ("takedown-blocked", 2)]
 
-    cases.request_withdrawal(ctx, own.case.case_number, ADMIN)  # at once
-    assert cases.get_case(ctx, own.case.case_number, ADMIN).hash_count == 0
+    victim_access.request_withdrawal(ctx, own.case.case_number, ADMIN)  # at once
+    assert case_review.get_case(ctx, own.case.case_number, ADMIN).hash_count == 0
     still = {m.bank for m in match_media(ctx, copy_of(31), "key:platform")[1].matches}
     assert still == {"case-reports", "takedown-blocked"}, "the helpline's case lost its block"
-    assert cases.get_case(ctx, helpline.case.case_number, ADMIN).hash_count == 1
+    assert case_review.get_case(ctx, helpline.case.case_number, ADMIN).hash_count == 1
 
 
 def test_removals_strike_the_uploader_and_baseless_declines_the_reporter_warn_then_suspend(ctx):
     for seed in (41, 42):
-        number = cases.file_request(ctx, form(ctx, seed=seed), HELPLINE).case.case_number
-        cases.decide(ctx, number, "removed", "Intimate image shared without consent.", REVIEWER,
+        number = case_intake.file_request(ctx, form(ctx, seed=seed), HELPLINE).case.case_number
+        case_review.decide(ctx, number, "removed", "Intimate image shared without consent.", REVIEWER,
                      uploader_ref="user-991")
-    strikes = cases.strikes_for(ctx, "uploader", "user-991", REVIEWER)
+    strikes = case_review.strikes_for(ctx, "uploader", "user-991", REVIEWER)
     assert [(s.kind, s.automated) for s in strikes] == [("warning", True), ("suspension", True)]
 
     with pytest.raises(InvalidRequest, match="only a declined request"):
-        number = cases.file_request(ctx, form(ctx, seed=43), OTHER_HELPLINE).case.case_number
-        cases.decide(ctx, number, "removed", "Intimate image shared without consent.", REVIEWER,
+        number = case_intake.file_request(ctx, form(ctx, seed=43), OTHER_HELPLINE).case.case_number
+        case_review.decide(ctx, number, "removed", "Intimate image shared without consent.", REVIEWER,
                      baseless=True)
-    declined = cases.decide(ctx, number, "declined", "The location shows a landscape photo, no person.",
+    declined = case_review.decide(ctx, number, "declined", "The location shows a landscape photo, no person.",
                             REVIEWER, baseless=True)
     assert declined.case.decision == "declined"
-    assert [s.kind for s in cases.strikes_for(ctx, "reporter", OTHER_HELPLINE.actor, REVIEWER)] == ["warning"]
+    assert [s.kind for s in case_review.strikes_for(ctx, "reporter", OTHER_HELPLINE.actor,
+                                                    REVIEWER)] == ["warning"]

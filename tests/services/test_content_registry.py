@@ -12,10 +12,10 @@ from sqlalchemy import func, inspect, select
 
 from deepshield.errors import Forbidden, InvalidRequest, InvalidSignal, LowQualityHash, NotFound
 from deepshield.media.errors import CorruptMedia
-from deepshield.services import content_registry as registry
 from deepshield.services.access import Principal, Role
-from deepshield.services.banks import SignalInput
-from deepshield.services.copy_sweep import sweep_for_case
+from deepshield.services.spread import content_registry as registry
+from deepshield.services.spread.banks import SignalInput
+from deepshield.services.spread.copy_sweep import sweep_for_case
 from deepshield.store.models import AuditEvent, Base, ContentItem
 from factories import encode_image, photo_pixels
 

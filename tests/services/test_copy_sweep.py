@@ -13,10 +13,10 @@ from sqlalchemy import bindparam, func, select, text
 
 from deepshield.cases.numbers import new_case_number
 from deepshield.errors import InvalidSignal
-from deepshield.services import content_registry as registry
-from deepshield.services.banks import SignalInput
 from deepshield.services.context import ServiceContext
-from deepshield.services.copy_sweep import content_index, sweep_for_case
+from deepshield.services.spread import content_registry as registry
+from deepshield.services.spread.banks import SignalInput
+from deepshield.services.spread.copy_sweep import content_index, sweep_for_case
 from deepshield.store import content_repository
 from deepshield.store.models import AuditEvent, Bank, BankEntry, Case, ContentItem, UTCDateTime, utcnow
 from factories import encode_image, photo_pixels

@@ -14,13 +14,13 @@ from PIL import Image
 import local_kms
 from deepshield.errors import InvalidRequest
 from deepshield.labels import VisibleLabelSpec
+from deepshield.provenance.c2pa_signing import SigningIdentity, SigningKeysMissing
 from deepshield.provenance.certificates import create_ca, issue_signing_certificate
-from deepshield.provenance.signing import SigningIdentity, SigningKeysMissing
-from deepshield.services import manifest_registry
-from deepshield.services.hashing import hash_media
-from deepshield.services.labelling import label_media, signing_identity
-from deepshield.services.signing_keys import init_signing_keys
-from deepshield.services.verification import (
+from deepshield.services.label import manifest_registry
+from deepshield.services.label.labelling import label_media, signing_identity
+from deepshield.services.label.signing_keys import init_signing_keys
+from deepshield.services.spread.hashing import hash_media
+from deepshield.services.verify.verification import (
     CONSISTENCY_MAX_DISTANCE,
     CROP_MATCH_MAX_DISTANCE,
     CROP_MIN_GAP,

@@ -16,11 +16,11 @@ from PIL import Image
 
 from deepshield.errors import Conflict, Forbidden, InvalidRequest, InvalidSignal, NotFound
 from deepshield.media.errors import EmptyMedia, UnsupportedMedia
-from deepshield.services import manifest_registry as registry
 from deepshield.services.access import Role
 from deepshield.services.context import ServiceContext
-from deepshield.services.hashing import hash_media
-from deepshield.services.manifest_registry import MAX_BINDINGS, PDQ_ALG, WATERMARK_ALG
+from deepshield.services.label import manifest_registry as registry
+from deepshield.services.label.manifest_registry import MAX_BINDINGS, PDQ_ALG, WATERMARK_ALG
+from deepshield.services.spread.hashing import hash_media
 from deepshield.store import audit_repository
 from deepshield.watermark import embed
 from factories import encode_image, photo_pixels

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from deepshield.services import banks
-from deepshield.services import matcher as matcher_module
-from deepshield.services.banks import Origin, SignalInput
 from deepshield.services.context import ServiceContext
-from deepshield.services.matching import match_query, parse_query_signals
+from deepshield.services.spread import banks
+from deepshield.services.spread import live_index as matcher_module
+from deepshield.services.spread.banks import Origin, SignalInput
+from deepshield.services.spread.matching import match_query, parse_query_signals
 from deepshield.store import bank_repository
 
 ACTOR = "test:helpline"

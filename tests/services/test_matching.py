@@ -8,11 +8,16 @@ import pytest
 from PIL import Image
 
 from deepshield.errors import InvalidSignal
-from deepshield.services import banks
-from deepshield.services import matcher as matcher_module
-from deepshield.services.banks import Origin, SignalInput
 from deepshield.services.context import ServiceContext
-from deepshield.services.matching import match_media, match_query, match_query_async, parse_query_signals
+from deepshield.services.spread import banks
+from deepshield.services.spread import live_index as matcher_module
+from deepshield.services.spread.banks import Origin, SignalInput
+from deepshield.services.spread.matching import (
+    match_media,
+    match_query,
+    match_query_async,
+    parse_query_signals,
+)
 from factories import encode_image, encode_video, photo_pixels, scene_video_frames
 
 ACTOR = "test:platform"

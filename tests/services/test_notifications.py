@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from deepshield.errors import Forbidden, InvalidRequest
 from deepshield.notifications.webhook import verify_signature
-from deepshield.services import notifications
 from deepshield.services.access import Principal, Role
+from deepshield.services.takedown import outbox as notifications
 from deepshield.settings import NotificationSettings
 from deepshield.store import audit_repository
 from deepshield.store import notification_repository as repository

@@ -17,11 +17,13 @@ from typer.testing import CliRunner
 
 from deepshield.cli.main import app as cli_app
 from deepshield.errors import RateLimited, Unauthorized
-from deepshield.services import case_intake
-from deepshield.services import cases as case_service
 from deepshield.services.access import Principal, Role
 from deepshield.services.context import ServiceContext
 from deepshield.services.scheduler import Scheduler, server_rounds
+from deepshield.services.takedown import intake as case_intake
+from deepshield.services.takedown import records as case_records
+from deepshield.services.takedown import review as case_review
+from deepshield.services.takedown import victim_access
 from deepshield.settings import CaseSettings, Settings
 from deepshield.store.hash_sealing import key_file_path
 from deepshield.store.models import (
@@ -61,8 +63,8 @@ def complete() -> dict[str, Any]:
 
 
 def file_public(ctx: ServiceContext, address: str = ADDRESS, now: datetime = T0, form: Any = None,
-                **kw: Any) -> case_service.FiledCase:
-    return case_service.file_request(ctx, form if form is not None else {}, None, address=address, now=now,
+                **kw: Any) -> case_records.FiledCase:
+    return case_intake.file_request(ctx, form if form is not None else {}, None, address=address, now=now,
                                      **kw)
 
 
@@ -85,7 +87,7 @@ def test_an_address_opens_at_most_the_cap_of_new_cases_a_day(ctx: ServiceContext
     assert count(ctx, Case) == CAP, "a refused filing wrote a case"
     # Another address, a key's filing, and the next UTC day are not refused.
     assert file_public(ctx, address="198.51.100.1").pin
-    assert case_service.file_request(ctx, {}, HELPLINE, now=T0).pin
+    assert case_intake.file_request(ctx, {}, HELPLINE, now=T0).pin
     assert file_public(ctx, now=T0 + timedelta(hours=12)).pin
 
 
@@ -183,8 +185,8 @@ def test_an_expired_public_draft_is_erased_with_its_pin_and_contacts(ctx: Servic
     done = file_public(ctx, form=complete(), address="198.51.100.3", now=T0)
     assert done.case.state == "valid"
     held = file_public(ctx, form=draft(), address="198.51.100.4", now=T0)
-    case_service.set_legal_hold(ctx, held.case.case_number, True, ADMIN)
-    keyed = case_service.file_request(ctx, draft(), HELPLINE, now=T0)
+    case_review.set_legal_hold(ctx, held.case.case_number, True, ADMIN)
+    keyed = case_intake.file_request(ctx, draft(), HELPLINE, now=T0)
     with ctx.store.transaction() as session:
         old_id = session.scalar(select(Case.id).where(Case.case_number == old.case.case_number))
     assert count(ctx, Notification, Notification.case_id == old_id) >= 1  # its receipt, to her email
@@ -194,14 +196,14 @@ def test_an_expired_public_draft_is_erased_with_its_pin_and_contacts(ctx: Servic
     # 73 hours on, only the old public draft goes: not the younger one, the complete one, the one
     # on legal hold, nor a helpline's.
     assert case_intake.expire_public_drafts(ctx, now=T0 + timedelta(hours=73)) == 1
-    numbers = {c.case_number for c in case_service.list_cases(ctx, ADMIN, limit=100)}
+    numbers = {c.case_number for c in case_review.list_cases(ctx, ADMIN, limit=100)}
     assert numbers == {young.case.case_number, done.case.case_number, held.case.case_number,
                        keyed.case.case_number}
     assert count(ctx, Case, Case.id == old_id) == 0
     for model in (CaseContact, CaseLocation, Notification):
         assert count(ctx, model, model.case_id == old_id) == 0, model.__name__
     with pytest.raises(Unauthorized):
-        case_service.victim_principal(ctx, old.case.case_number, old.pin or "")
+        victim_access.victim_principal(ctx, old.case.case_number, old.pin or "")
     with ctx.store.transaction() as session:
         event = session.scalar(select(AuditEvent).where(AuditEvent.action == "case.expire"))
         assert event is not None and event.target == f"case:{old_id}" and event.automated
@@ -212,8 +214,8 @@ def test_an_expired_public_draft_is_erased_with_its_pin_and_contacts(ctx: Servic
 
 def test_a_draft_completed_in_time_is_kept(ctx: ServiceContext) -> None:
     filed = file_public(ctx, form=draft(), now=T0)
-    victim = case_service.victim_principal(ctx, filed.case.case_number, filed.pin or "")
-    case_service.update_request(ctx, filed.case.case_number, {
+    victim = victim_access.victim_principal(ctx, filed.case.case_number, filed.pin or "")
+    case_intake.update_request(ctx, filed.case.case_number, {
         "signature": {"name": "Draft Filer", "statement_ticked": True}, "good_faith": True,
         "jurisdiction": {"depicted_person_country": "GB", "platform_countries": ["US"]},
         "age_check": {"depicted_under_18": False}}, victim, now=T0 + timedelta(hours=70))
@@ -237,7 +239,7 @@ def test_the_server_s_background_round_erases_expired_drafts(settings: Settings)
         scheduler = Scheduler(ctx, server_rounds(), interval_s=0.01)
         scheduler.run_once()
         with pytest.raises(Unauthorized):
-            case_service.victim_principal(ctx, stale.case.case_number, stale.pin or "")
+            victim_access.victim_principal(ctx, stale.case.case_number, stale.pin or "")
         assert count(ctx, Case) == 0
     finally:
         ctx.close()

@@ -21,17 +21,17 @@ from deepshield.api.app import create_app
 from deepshield.api.rate_limit import PublicRateLimiter
 from deepshield.cli.main import app as cli_app
 from deepshield.errors import NotFound
+from deepshield.provenance.c2pa_signing import SigningIdentity
 from deepshield.provenance.certificates import create_ca, issue_signing_certificate
 from deepshield.provenance.manifest import PDQ_BINDING_ALG, WATERMARK_BINDING_ALG
 from deepshield.provenance.repository_client import RepositoryClient, RepositoryUnavailable
-from deepshield.provenance.signing import SigningIdentity
-from deepshield.services import manifest_registry
 from deepshield.services.access import Role
+from deepshield.services.api_keys import create_key
 from deepshield.services.context import ServiceContext
-from deepshield.services.keys import create_key
-from deepshield.services.labelling import LabelResult, label_media
-from deepshield.services.signing_keys import init_signing_keys
-from deepshield.services.verification import VerifyReport, verify_media
+from deepshield.services.label import manifest_registry
+from deepshield.services.label.labelling import LabelResult, label_media
+from deepshield.services.label.signing_keys import init_signing_keys
+from deepshield.services.verify.verification import VerifyReport, verify_media
 from deepshield.settings import ProvenanceSettings, Settings
 from deepshield.watermark import embed
 from factories import encode_image, photo_pixels

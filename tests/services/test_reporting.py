@@ -11,13 +11,15 @@ import pytest
 
 import local_kms
 from deepshield.errors import Forbidden, InvalidRequest, NotFound
-from deepshield.provenance.signing import SigningKeysMissing
-from deepshield.services import cases as case_service
+from deepshield.provenance.c2pa_signing import SigningKeysMissing
 from deepshield.services import reporting
 from deepshield.services.access import Principal, Role
-from deepshield.services.hashing import hash_media
-from deepshield.services.labelling import label_media
-from deepshield.services.signing_keys import init_signing_keys
+from deepshield.services.label.labelling import label_media
+from deepshield.services.label.signing_keys import init_signing_keys
+from deepshield.services.spread.hashing import hash_media
+from deepshield.services.takedown import intake as case_intake
+from deepshield.services.takedown import review as case_review
+from deepshield.services.takedown import victim_access
 from deepshield.settings import CaseSettings, ProvenanceSettings, Settings
 from deepshield.store import audit_repository
 from deepshield.store.models import (
@@ -284,9 +286,9 @@ def _events(ctx, action: str) -> list:
 def test_a_case_pack_shows_the_case_its_hashes_and_its_history_and_checks_valid(cases_ctx):
     ctx = cases_ctx
     form, media = _form(11)
-    filed = case_service.file_request(ctx, form, None)
+    filed = case_intake.file_request(ctx, form, None)
     number = filed.case.case_number
-    case_service.decide(ctx, number, "removed", "Non-consensual intimate image", PLATFORM)
+    case_review.decide(ctx, number, "removed", "Non-consensual intimate image", PLATFORM)
     report = reporting.evidence_for_case(ctx, number, ADMIN)
     check = reporting.check_report(ctx, report.pdf)
     assert check.valid, check.problems
@@ -315,7 +317,7 @@ def test_a_case_pack_shows_the_case_its_hashes_and_its_history_and_checks_valid(
 
 def test_only_an_admin_may_include_contact_details_and_the_read_is_logged(cases_ctx):
     ctx = cases_ctx
-    number = case_service.file_request(ctx, _form(12)[0], None).case.case_number
+    number = case_intake.file_request(ctx, _form(12)[0], None).case.case_number
     with pytest.raises(Forbidden, match="only an admin"):
         reporting.evidence_for_case(ctx, number, PLATFORM, include_contact=True)
     report = reporting.evidence_for_case(ctx, number, ADMIN, include_contact=True)
@@ -325,9 +327,9 @@ def test_only_an_admin_may_include_contact_details_and_the_read_is_logged(cases_
 
 def test_a_case_pack_is_scoped_like_the_case_itself(cases_ctx):
     ctx = cases_ctx
-    filed = case_service.file_request(ctx, _form(13)[0], None)
-    other = case_service.file_request(ctx, _form(14, "helpline")[0], HELPLINE).case.case_number
-    victim = case_service.victim_principal(ctx, filed.case.case_number, filed.pin)
+    filed = case_intake.file_request(ctx, _form(13)[0], None)
+    other = case_intake.file_request(ctx, _form(14, "helpline")[0], HELPLINE).case.case_number
+    victim = victim_access.victim_principal(ctx, filed.case.case_number, filed.pin)
     assert reporting.evidence_for_case(ctx, filed.case.case_number, victim).pack.case_number == \
         filed.case.case_number
     with pytest.raises(NotFound):  # her PIN opens her own case only
@@ -343,15 +345,15 @@ def test_a_case_pack_is_scoped_like_the_case_itself(cases_ctx):
 
 def test_a_withdrawn_case_pack_holds_no_hashes(cases_ctx):
     ctx = cases_ctx
-    filed = case_service.file_request(ctx, _form(15)[0], None)
-    victim = case_service.victim_principal(ctx, filed.case.case_number, filed.pin)
-    case_service.request_withdrawal(ctx, filed.case.case_number, victim, cool_off=timedelta(0))
+    filed = case_intake.file_request(ctx, _form(15)[0], None)
+    victim = victim_access.victim_principal(ctx, filed.case.case_number, filed.pin)
+    victim_access.request_withdrawal(ctx, filed.case.case_number, victim, cool_off=timedelta(0))
     pack = reporting.evidence_for_case(ctx, filed.case.case_number, victim).pack
     assert pack.hashes == [] and any("withdrawn" in note for note in pack.notes)
 
 
 def test_a_case_pack_without_signing_keys_reads_nothing(ctx):
-    number = case_service.file_request(ctx, _form(16)[0], None).case.case_number
+    number = case_intake.file_request(ctx, _form(16)[0], None).case.case_number
     with pytest.raises(SigningKeysMissing, match="keys init"):
         reporting.evidence_for_case(ctx, number, ADMIN)
     assert _events(ctx, "report.evidence") == [] and _events(ctx, "case.read") == []

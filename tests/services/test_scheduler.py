@@ -37,9 +37,10 @@ def test_rounds_run_repeatedly_and_a_failing_round_does_not_stop_the_others() ->
 def test_the_server_rounds_erase_expired_public_drafts_at_most_once_a_minute(settings) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from deepshield.services import cases
     from deepshield.services.context import ServiceContext
     from deepshield.services.scheduler import DRAFT_EXPIRY_INTERVAL_S, server_rounds
+    from deepshield.services.takedown import intake as case_intake
+    from deepshield.services.takedown import review as case_review
     from deepshield.settings import CaseSettings
 
     ctx = ServiceContext.open(settings.with_overrides(cases=CaseSettings(pin_kdf_log2_n=10)))
@@ -47,14 +48,14 @@ def test_the_server_rounds_erase_expired_public_drafts_at_most_once_a_minute(set
     stale = datetime.now(UTC) - timedelta(hours=ctx.settings.cases.draft_expiry_hours + 1)
 
     def drafts() -> int:
-        return len(cases.list_cases(ctx, Principal("key:admin", Role.ADMIN), state="incomplete"))
+        return len(case_review.list_cases(ctx, Principal("key:admin", Role.ADMIN), state="incomplete"))
 
     try:
         scheduler = Scheduler(ctx, server_rounds(clock=lambda: now[0]))
-        cases.file_request(ctx, {}, None, address="192.0.2.1", now=stale)
+        case_intake.file_request(ctx, {}, None, address="192.0.2.1", now=stale)
         scheduler.run_once()
         assert drafts() == 0, "the round left an expired public draft"
-        cases.file_request(ctx, {}, None, address="192.0.2.2", now=stale)
+        case_intake.file_request(ctx, {}, None, address="192.0.2.2", now=stale)
         now[0] += DRAFT_EXPIRY_INTERVAL_S / 2
         scheduler.run_once()
         assert drafts() == 1, "expired drafts were looked for again within the minute"

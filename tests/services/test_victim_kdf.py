@@ -1,7 +1,7 @@
 """A victim's login costs the same KDF work whether or not the case exists.
 
 Every failure answers ``Unauthorized(NOT_RECOGNISED)``; these tests check the other half of
-"a guesser learns nothing": the work done. The KDF (``cases.pins._scrypt``) is wrapped to count
+"a guesser learns nothing": the work done. The KDF (``case_records.pins._scrypt``) is wrapped to count
 its runs and their cost parameters, so nothing here depends on timing.
 """
 
@@ -15,7 +15,9 @@ import pytest
 from case_forms import request_form
 from deepshield.cases import pins
 from deepshield.errors import Unauthorized
-from deepshield.services import cases
+from deepshield.services.takedown import intake as case_intake
+from deepshield.services.takedown import records as case_records
+from deepshield.services.takedown import victim_access
 from deepshield.settings import CaseSettings, Settings
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -47,12 +49,12 @@ def _work_of(kdf_runs: list[tuple[int, int, int]], attempt) -> list[tuple[int, i
     kdf_runs.clear()
     with pytest.raises(Unauthorized) as failure:
         attempt()
-    assert failure.value.detail == cases.NOT_RECOGNISED
+    assert failure.value.detail == case_records.NOT_RECOGNISED
     return list(kdf_runs)
 
 
 def test_an_unknown_case_number_costs_the_same_kdf_work_as_a_wrong_pin(ctx, kdf_runs):
-    filed = cases.file_request(ctx, request_form(ctx, seed=31), None, now=T0)
+    filed = case_intake.file_request(ctx, request_form(ctx, seed=31), None, now=T0)
     number, pin = filed.case.case_number, filed.pin
     wrong = f"{(int(pin) + 1) % 10 ** 8:08d}"
     # An unknown number of the right shape, one of no shape at all, and a PIN no one could hold.
@@ -60,30 +62,32 @@ def test_an_unknown_case_number_costs_the_same_kdf_work_as_a_wrong_pin(ctx, kdf_
     one_run = [(KDF_LOG2_N, 8, 1)]
 
     at = T0 + timedelta(minutes=1)
-    assert _work_of(kdf_runs, lambda: cases.victim_principal(ctx, number, wrong, now=at)) == one_run
-    assert _work_of(kdf_runs, lambda: cases.victim_principal(ctx, unknown, pin, now=at)) == one_run
-    assert _work_of(kdf_runs, lambda: cases.victim_principal(ctx, unknown, wrong, now=at)) == one_run
-    assert _work_of(kdf_runs, lambda: cases.victim_principal(ctx, "garbage", pin, now=at)) == one_run
-    assert _work_of(kdf_runs, lambda: cases.victim_principal(ctx, number, "x" * 500, now=at)) == one_run
+    assert _work_of(kdf_runs, lambda: victim_access.victim_principal(ctx, number, wrong, now=at)) == one_run
+    assert _work_of(kdf_runs, lambda: victim_access.victim_principal(ctx, unknown, pin, now=at)) == one_run
+    assert _work_of(kdf_runs, lambda: victim_access.victim_principal(ctx, unknown, wrong, now=at)) == one_run
+    assert _work_of(kdf_runs, lambda: victim_access.victim_principal(ctx, "garbage", pin, now=at)) == one_run
+    assert _work_of(kdf_runs, lambda: victim_access.victim_principal(ctx, number, "x" * 500,
+                                                                     now=at)) == one_run
     # The right number and PIN: the same single run, and it lets her in.
     kdf_runs.clear()
-    assert cases.victim_principal(ctx, number, pin, now=at).case_number == number
+    assert victim_access.victim_principal(ctx, number, pin, now=at).case_number == number
     assert kdf_runs == one_run
 
 
 def test_a_locked_case_still_runs_the_kdf_once_per_attempt(ctx, kdf_runs):
-    filed = cases.file_request(ctx, request_form(ctx, seed=31), None, now=T0)
+    filed = case_intake.file_request(ctx, request_form(ctx, seed=31), None, now=T0)
     number, pin = filed.case.case_number, filed.pin
     wrong = f"{(int(pin) + 1) % 10 ** 8:08d}"
     for attempt in range(ctx.settings.cases.pin_max_failures):
         at = T0 + timedelta(seconds=attempt)
-        assert _work_of(kdf_runs, lambda at=at: cases.victim_principal(ctx, number, wrong, now=at)) == [
+        assert _work_of(kdf_runs, lambda at=at: victim_access.victim_principal(ctx, number, wrong,
+                                                                               now=at)) == [
             (KDF_LOG2_N, 8, 1)]
     # Locked now: the right PIN is refused after the same work as a wrong one or an unknown case.
     during = T0 + timedelta(minutes=1)
-    assert _work_of(kdf_runs, lambda: cases.victim_principal(ctx, number, pin, now=during)) == [
+    assert _work_of(kdf_runs, lambda: victim_access.victim_principal(ctx, number, pin, now=during)) == [
         (KDF_LOG2_N, 8, 1)]
-    assert _work_of(kdf_runs, lambda: cases.victim_principal(ctx, number, wrong, now=during)) == [
+    assert _work_of(kdf_runs, lambda: victim_access.victim_principal(ctx, number, wrong, now=during)) == [
         (KDF_LOG2_N, 8, 1)]
 
 

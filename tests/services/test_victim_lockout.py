@@ -14,8 +14,10 @@ from sqlalchemy import select
 
 from case_forms import request_form
 from deepshield.errors import Unauthorized
-from deepshield.services import cases
 from deepshield.services.access import Role
+from deepshield.services.takedown import intake as case_intake
+from deepshield.services.takedown import records as case_records
+from deepshield.services.takedown import victim_access
 from deepshield.settings import CaseSettings, Settings, load_settings
 from deepshield.store.models import AuditEvent, Case
 
@@ -46,13 +48,13 @@ def _row(ctx: Any, number: str) -> Case:
 
 def _refused(ctx: Any, number: str, pin: str, at: datetime) -> None:
     with pytest.raises(Unauthorized) as failure:
-        cases.victim_principal(ctx, number, pin, now=at)
-    assert failure.value.detail == cases.NOT_RECOGNISED
+        victim_access.victim_principal(ctx, number, pin, now=at)
+    assert failure.value.detail == case_records.NOT_RECOGNISED
 
 
 def test_the_fifth_failure_locks_the_case_for_15_minutes_even_against_the_right_pin(ctx):
     assert (ctx.settings.cases.pin_max_failures, ctx.settings.cases.pin_lockout_minutes) == (5, 15.0)
-    filed = cases.file_request(ctx, request_form(ctx, seed=33), None, now=T0)
+    filed = case_intake.file_request(ctx, request_form(ctx, seed=33), None, now=T0)
     number, pin = filed.case.case_number, filed.pin
     wrong = f"{(int(pin) + 1) % 10 ** 8:08d}"
 
@@ -72,7 +74,7 @@ def test_the_fifth_failure_locks_the_case_for_15_minutes_even_against_the_right_
     assert _row(ctx, number).locked_until == locked_at + timedelta(minutes=15)  # not extended
 
     # 15 minutes after the fifth failure, the right PIN works again and clears the record.
-    victim = cases.victim_principal(ctx, number, pin, now=locked_at + timedelta(minutes=15))
+    victim = victim_access.victim_principal(ctx, number, pin, now=locked_at + timedelta(minutes=15))
     assert victim.role is Role.VICTIM and victim.case_number == number
     row = _row(ctx, number)
     assert row.pin_failures == 0 and row.locked_until is None
@@ -83,13 +85,14 @@ def test_the_fifth_failure_locks_the_case_for_15_minutes_even_against_the_right_
 
 
 def test_a_success_before_the_fifth_failure_starts_the_count_again(ctx):
-    filed = cases.file_request(ctx, request_form(ctx, seed=33), None, now=T0)
+    filed = case_intake.file_request(ctx, request_form(ctx, seed=33), None, now=T0)
     number, pin = filed.case.case_number, filed.pin
     wrong = f"{(int(pin) + 1) % 10 ** 8:08d}"
     for attempt in range(4):
         _refused(ctx, number, wrong, T0 + timedelta(seconds=attempt))
-    cases.victim_principal(ctx, number, pin, now=T0 + timedelta(seconds=10))
+    victim_access.victim_principal(ctx, number, pin, now=T0 + timedelta(seconds=10))
     for attempt in range(4):
         _refused(ctx, number, wrong, T0 + timedelta(seconds=20 + attempt))
     assert _row(ctx, number).locked_until is None
-    assert cases.victim_principal(ctx, number, pin, now=T0 + timedelta(seconds=30)).case_number == number
+    assert victim_access.victim_principal(ctx, number, pin,
+                                          now=T0 + timedelta(seconds=30)).case_number == number

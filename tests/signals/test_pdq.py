@@ -11,7 +11,7 @@ from PIL import Image
 
 from deepshield.errors import InvalidSignal, LowQualityHash
 from deepshield.media import MediaLimits
-from deepshield.services.hashing import hash_media
+from deepshield.services.spread.hashing import hash_media
 from deepshield.signals.pdq import (
     DIHEDRAL_VARIANTS,
     PDQ_BITS,

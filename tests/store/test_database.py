@@ -2,8 +2,8 @@ import pytest
 from sqlalchemy import inspect, text
 
 from deepshield.errors import InvalidSignal
-from deepshield.services import banks
-from deepshield.services.banks import Origin, SignalInput
+from deepshield.services.spread import banks
+from deepshield.services.spread.banks import Origin, SignalInput
 from deepshield.store.database import Store, normalize_database_url, schema_is_current
 
 

@@ -20,12 +20,12 @@ from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 from sqlalchemy import inspect, select, text
 
 from deepshield.errors import InvalidRequest
-from deepshield.services import banks, bulk_import, exchange, matching
-from deepshield.services import cases as case_service
-from deepshield.services import content_registry as registry
-from deepshield.services import keys as key_service
-from deepshield.services.banks import Origin, SignalInput
+from deepshield.services import api_keys as key_service
 from deepshield.services.context import ServiceContext
+from deepshield.services.spread import banks, bulk_import, exchange, matching
+from deepshield.services.spread import content_registry as registry
+from deepshield.services.spread.banks import Origin, SignalInput
+from deepshield.services.takedown import intake as case_intake
 from deepshield.settings import HashKeySettings
 from deepshield.store.database import Store, _alembic_config
 from deepshield.store.hash_sealing import SEALED_PREFIX, HashKeyFile, HashKeyUnavailable, key_file_path
@@ -107,14 +107,14 @@ def _banked_values(ctx: ServiceContext, tmp_path: Path) -> list[str]:
         "jurisdiction": {"depicted_person_country": "GB", "platform_countries": ["US"]},
         "age_check": {"depicted_under_18": False},
     }
-    filed = case_service.file_request(ctx, form, None)
+    filed = case_intake.file_request(ctx, form, None)
     assert filed.case.state == "valid"
     # An incomplete request (no good-faith statement yet) keeps its hashes on the case until it
     # completes.
     pending_pdq = _random_hex(64)
     draft = {**{k: v for k, v in form.items() if k != "good_faith"},
              "hashes": [{"type": "pdq", "value": pending_pdq, "quality": 100}]}
-    assert case_service.file_request(ctx, draft, None).case.state == "incomplete"
+    assert case_intake.file_request(ctx, draft, None).case.state == "incomplete"
     content = _random_hex(64)
     registry.register_items(ctx, [registry.ContentItemInput(
         "post-1", [SignalInput("pdq", content, 100), SignalInput("md5", md5)])], ACTOR)

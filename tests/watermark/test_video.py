@@ -7,7 +7,7 @@ import pytest
 
 from deepshield.errors import InvalidRequest
 from deepshield.media import MediaLimits
-from deepshield.services.watermarking import detect_watermark, embed_watermark
+from deepshield.services.label.watermarking import detect_watermark, embed_watermark
 from deepshield.watermark.video import detect_video, embed_video
 from factories import encode_video, photo_pixels
 

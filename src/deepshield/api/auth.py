@@ -16,10 +16,11 @@ from starlette.concurrency import run_in_threadpool
 
 from deepshield.api.rate_limit import public_rate_limit
 from deepshield.errors import Forbidden, Unauthorized
-from deepshield.services import cases as case_service
 from deepshield.services.access import Action, Principal, authorize
+from deepshield.services.api_keys import authenticate, cached_principal
 from deepshield.services.context import ServiceContext
-from deepshield.services.keys import authenticate, cached_principal
+from deepshield.services.takedown import records as case_records
+from deepshield.services.takedown import victim_access
 
 
 async def service_context(request: Request) -> ServiceContext:
@@ -57,11 +58,11 @@ def victim_credentials(token: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
-        raise Unauthorized(case_service.NOT_RECOGNISED) from None
+        raise Unauthorized(case_records.NOT_RECOGNISED) from None
     case_number, separator, pin = decoded.partition(":")
     # Case numbers are short; a long value is not one (and is not worth a KDF run).
     if not separator or not case_number or not pin or len(case_number) > 64 or len(pin) > 64:
-        raise Unauthorized(case_service.NOT_RECOGNISED)
+        raise Unauthorized(case_records.NOT_RECOGNISED)
     return case_number.strip(), pin.strip()
 
 
@@ -73,7 +74,7 @@ async def victim_principal(request: Request, token: str) -> Principal:
     await public_rate_limit(request)
     case_number, pin = victim_credentials(token)
     ctx: ServiceContext = request.app.state.context
-    return await run_in_threadpool(case_service.victim_principal, ctx, case_number, pin)
+    return await run_in_threadpool(victim_access.victim_principal, ctx, case_number, pin)
 
 
 def require_case_access(action: Action) -> Callable[[Request], Coroutine[Any, Any, Principal]]:

@@ -7,6 +7,6 @@
 - ``numbers``: random, unambiguous case numbers.
 - ``misuse``: warn, then suspend, repeat uploaders and baseless reporters.
 
-Everything here takes and returns plain values; ``deepshield.services.cases`` composes it
+Everything here takes and returns plain values; ``deepshield.services.takedown.records`` composes it
 with the store.
 """

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from deepshield.cli.context import local_operator, open_context
+from deepshield.cli.operator import local_operator, open_context
 from deepshield.cli.output import print_json, reported_errors, stderr, stdout
 from deepshield.services import audit as audit_service
 from deepshield.services.access import Action, authorize

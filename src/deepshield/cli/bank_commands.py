@@ -10,16 +10,16 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from deepshield.cli.context import local_operator, open_context
 from deepshield.cli.hash_commands import iter_hashed_files
+from deepshield.cli.operator import local_operator, open_context
 from deepshield.cli.output import print_json, reported_errors, stderr, stdout, write_atomically
 from deepshield.errors import DeepShieldError, InvalidRequest
 from deepshield.media import read_media_file
-from deepshield.services import bank_files, bulk_import
-from deepshield.services import banks as bank_service
 from deepshield.services.access import Action, authorize
-from deepshield.services.banks import EntryInfo, SignalInput
-from deepshield.services.views import bank_view, entry_view
+from deepshield.services.json_shapes import bank_json, entry_json
+from deepshield.services.spread import bank_files, bulk_import
+from deepshield.services.spread import banks as bank_service
+from deepshield.services.spread.banks import EntryInfo, SignalInput
 from deepshield.settings import Settings
 from deepshield.signals.types import parse_signal_spec
 
@@ -44,7 +44,7 @@ def create(
         ctx = open_context()
         bank = bank_service.create_bank(ctx, name, description, principal.actor)
     if as_json:
-        print_json(bank_view(bank))
+        print_json(bank_json(bank))
     else:
         stdout.print(f"Created bank {bank.name}")
 
@@ -55,7 +55,7 @@ def list_banks(as_json: JsonOption = False) -> None:
     with reported_errors(as_json):
         banks = bank_service.list_banks(open_context())
     if as_json:
-        print_json([bank_view(bank) for bank in banks])
+        print_json([bank_json(bank) for bank in banks])
         return
     table = Table("bank", "active entries", "created", "description")
     for bank in banks:
@@ -87,7 +87,7 @@ def _read_text(path: Path) -> str:
 
 def _print_entries(entries: list[EntryInfo], as_json: bool) -> None:
     if as_json:
-        print_json([entry_view(entry) for entry in entries])
+        print_json([entry_json(entry) for entry in entries])
         return
     table = Table("entry", "bank", "type", "quality", "origin", "case", "status")
     for entry in entries:

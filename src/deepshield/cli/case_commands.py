@@ -1,7 +1,7 @@
 """``deepshield cases``: takedown requests from intake to closing, as the local operator (admin).
 
 Every command takes ``--json``; errors exit with the codes in ``cli/output.py``. Each command
-calls one function of ``services.cases``, which authorises, scopes and audit-logs it.
+calls one function of ``services.takedown`` (``intake``, ``review``, ``victim_access``), which authorises, scopes and audit-logs it.
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column, Table
 
-from deepshield.cli.context import local_operator, open_context
+from deepshield.cli.operator import local_operator, open_context
 from deepshield.cli.output import print_json, reported_errors, stdout
 from deepshield.errors import DeepShieldError, InvalidRequest
 from deepshield.media import read_media_file
-from deepshield.services import case_intake, case_views
-from deepshield.services import cases as case_service
-from deepshield.services.cases import CaseView
 from deepshield.services.context import ServiceContext
+from deepshield.services.takedown import case_json, victim_access
+from deepshield.services.takedown import intake as case_intake
+from deepshield.services.takedown import records as case_records
+from deepshield.services.takedown import review as case_review
+from deepshield.services.takedown.records import CaseView
 
 app = typer.Typer(help="Takedown cases: file requests, watch the clocks, decide, appeal, withdraw, "
                        "and warn or suspend misusers.", no_args_is_help=True)
@@ -75,7 +77,7 @@ def _short(value: Any) -> str:
 
 def _print_case(case: CaseView, as_json: bool) -> None:
     if as_json:
-        print_json(case_views.case_view(case))
+        print_json(case_json.case_json(case))
         return
     stdout.print(f"[bold]{case.case_number}[/]  {case.state}  ({case.requester_role}; "
                  f"{', '.join(case.jurisdictions) or 'no jurisdiction'})", markup=True)
@@ -141,9 +143,9 @@ def file_(
     with reported_errors(as_json):
         fields = _read_form(form)
         with _context() as ctx:
-            filed = case_service.file_request(ctx, fields, local_operator(), request_key=idempotency_key)
+            filed = case_intake.file_request(ctx, fields, local_operator(), request_key=idempotency_key)
     if as_json:
-        print_json(case_views.filed_case_view(filed))
+        print_json(case_json.filed_case_json(filed))
         return
     _print_case(filed.case, False)
     if filed.pin is None:
@@ -163,7 +165,7 @@ def update(case: CaseArg,
     with reported_errors(as_json):
         changes = _read_form(form)
         with _context() as ctx:
-            view = case_service.update_request(ctx, case, changes, local_operator())
+            view = case_intake.update_request(ctx, case, changes, local_operator())
     _print_case(view, as_json)
 
 
@@ -175,9 +177,9 @@ def list_(
 ) -> None:
     """The case queue, newest first."""
     with reported_errors(as_json), _context() as ctx:
-        cases = case_service.list_cases(ctx, local_operator(), state=state, limit=limit)
+        cases = case_review.list_cases(ctx, local_operator(), state=state, limit=limit)
     if as_json:
-        print_json([case_views.case_view(case) for case in cases])
+        print_json([case_json.case_json(case) for case in cases])
         return
     table = Table("state", "jurisdictions", Column("received (UTC)", no_wrap=True),
                   Column("due (UTC)", no_wrap=True), "decision")
@@ -196,9 +198,9 @@ def due(
 ) -> None:
     """What is due soon, soonest first, with the time remaining; escalated and breached marked."""
     with reported_errors(as_json), _context() as ctx:
-        items = case_service.due_cases(ctx, local_operator(), within=timedelta(hours=hours))
+        items = case_review.due_cases(ctx, local_operator(), within=timedelta(hours=hours))
     if as_json:
-        print_json([case_views.due_item_view(item) for item in items])
+        print_json([case_json.due_item_json(item) for item in items])
         return
     if not items:
         stdout.print(f"Nothing is due within {hours:g} hours.")
@@ -210,7 +212,7 @@ def due(
         flag = ("[bold red]BREACHED[/]" if item.breached
                 else "[yellow]escalated[/]" if item.escalated else "")
         table.add_row(item.case_number, item.jurisdiction, item.duty, _short(item.due_at),
-                      case_views.format_remaining(item.remaining), flag)
+                      case_json.format_remaining(item.remaining), flag)
     stdout.print(table)
 
 
@@ -218,7 +220,7 @@ def due(
 def show(case: CaseArg, as_json: JsonOption = False) -> None:
     """One case: state, clocks, pauses, locations, appeals and history (no contact details)."""
     with reported_errors(as_json), _context() as ctx:
-        view = case_service.get_case(ctx, case, local_operator())
+        view = case_review.get_case(ctx, case, local_operator())
     _print_case(view, as_json)
 
 
@@ -226,7 +228,7 @@ def show(case: CaseArg, as_json: JsonOption = False) -> None:
 def acknowledge(case: CaseArg, as_json: JsonOption = False) -> None:
     """Acknowledge the request."""
     with reported_errors(as_json), _context() as ctx:
-        view = case_service.acknowledge(ctx, case, local_operator())
+        view = case_review.acknowledge(ctx, case, local_operator())
     _print_case(view, as_json)
 
 
@@ -236,7 +238,7 @@ def pause(case: CaseArg,
           as_json: JsonOption = False) -> None:
     """Pause the case's clocks (the reason is recorded)."""
     with reported_errors(as_json), _context() as ctx:
-        view = case_service.pause_clocks(ctx, case, reason, local_operator())
+        view = case_review.pause_clocks(ctx, case, reason, local_operator())
     _print_case(view, as_json)
 
 
@@ -244,7 +246,7 @@ def pause(case: CaseArg,
 def resume(case: CaseArg, as_json: JsonOption = False) -> None:
     """Restart the case's paused clocks."""
     with reported_errors(as_json), _context() as ctx:
-        view = case_service.resume_clocks(ctx, case, local_operator())
+        view = case_review.resume_clocks(ctx, case, local_operator())
     _print_case(view, as_json)
 
 
@@ -263,13 +265,13 @@ def decide(
     """Decide removed or declined. Removal banks the hashes for blocking and runs the copy sweep;
     the items it found are listed."""
     with reported_errors(as_json), _context() as ctx:
-        result = case_service.decide(ctx, case, decision, reasons, local_operator(),
+        result = case_review.decide(ctx, case, decision, reasons, local_operator(),
                                      uploader_ref=uploader_ref, baseless=baseless)
     if as_json:
-        print_json(case_views.decision_view(result))
+        print_json(case_json.decision_json(result))
         return
     _print_case(result.case, False)
-    sweep = case_views.sweep_view(result.sweep)
+    sweep = case_json.sweep_json(result.sweep)
     if sweep is not None:
         stdout.print("copy sweep: " + json.dumps(sweep, default=str))
 
@@ -280,7 +282,7 @@ def close(case: CaseArg,
           as_json: JsonOption = False) -> None:
     """Close the case."""
     with reported_errors(as_json), _context() as ctx:
-        view = case_service.close_case(ctx, case, reason, local_operator())
+        view = case_review.close_case(ctx, case, reason, local_operator())
     _print_case(view, as_json)
 
 
@@ -296,7 +298,7 @@ def appeal(
     """File an appeal against the decision (or an uploader's counter-notice)."""
     kind = "counter_notice" if counter_notice else "appeal"
     with reported_errors(as_json), _context() as ctx:
-        view = case_service.file_appeal(ctx, case, statement, local_operator(), party=party, kind=kind)
+        view = case_review.file_appeal(ctx, case, statement, local_operator(), party=party, kind=kind)
     _print_case(view, as_json)
 
 
@@ -310,7 +312,7 @@ def appeal_decide(
 ) -> None:
     """Decide an appeal (not by the reviewer who made the decision appealed against)."""
     with reported_errors(as_json), _context() as ctx:
-        view = case_service.decide_appeal(ctx, case, appeal_id, outcome, reasons, local_operator())
+        view = case_review.decide_appeal(ctx, case, appeal_id, outcome, reasons, local_operator())
     _print_case(view, as_json)
 
 
@@ -330,7 +332,7 @@ def withdraw(
             raise InvalidRequest("the operator's withdrawal takes effect at once and cannot be undone: "
                                  "confirm it with the victim, then run it again with --now")
         with _context() as ctx:
-            view = case_service.request_withdrawal(ctx, case, local_operator())
+            view = victim_access.request_withdrawal(ctx, case, local_operator())
     _print_case(view, as_json)
 
 
@@ -338,7 +340,7 @@ def withdraw(
 def cancel_withdrawal(case: CaseArg, as_json: JsonOption = False) -> None:
     """Cancel a victim's withdrawal that is still in its cool-off."""
     with reported_errors(as_json), _context() as ctx:
-        view = case_service.cancel_withdrawal(ctx, case, local_operator())
+        view = victim_access.cancel_withdrawal(ctx, case, local_operator())
     _print_case(view, as_json)
 
 
@@ -350,7 +352,7 @@ def legal_hold(
 ) -> None:
     """Put a case under legal hold (its records are kept), or lift the hold."""
     with reported_errors(as_json), _context() as ctx:
-        view = case_service.set_legal_hold(ctx, case, hold, local_operator())
+        view = case_review.set_legal_hold(ctx, case, hold, local_operator())
     _print_case(view, as_json)
 
 
@@ -358,9 +360,9 @@ def legal_hold(
 def contact(case: CaseArg, as_json: JsonOption = False) -> None:
     """The requester's contact details (the read is audit-logged)."""
     with reported_errors(as_json), _context() as ctx:
-        details = case_service.read_contact(ctx, case, local_operator())
+        details = case_review.read_contact(ctx, case, local_operator())
     if as_json:
-        print_json(case_views.contact_view(details))
+        print_json(case_json.contact_json(details))
         return
     stdout.print(f"signature: {details.signature_name}")
     stdout.print(f"email: {details.contact_email}")
@@ -373,19 +375,19 @@ def tick(as_json: JsonOption = False) -> None:
     erase public requests left incomplete past DEEPSHIELD_DRAFT_EXPIRY_HOURS (a running `serve`
     does this every few seconds)."""
     with reported_errors(as_json), _context() as ctx:
-        report = case_service.tick(ctx)
+        report = case_review.tick(ctx)
         drafts_expired = case_intake.expire_public_drafts(ctx)
     if as_json:
-        print_json({**case_views.tick_view(report), "drafts_expired": drafts_expired})
+        print_json({**case_json.tick_json(report), "drafts_expired": drafts_expired})
     else:
         stdout.print(f"escalated {report.escalated}, breached {report.breached}, "
                      f"withdrawals applied {report.withdrawals_applied}, "
                      f"expired drafts erased {drafts_expired}")
 
 
-def _print_strikes(strikes: list[case_service.StrikeView], as_json: bool) -> None:
+def _print_strikes(strikes: list[case_records.StrikeView], as_json: bool) -> None:
     if as_json:
-        print_json([case_views.strike_view(strike) for strike in strikes])
+        print_json([case_json.strike_json(strike) for strike in strikes])
         return
     table = Table("subject", "kind", Column("at (UTC)", no_wrap=True), "by", "until", "reason")
     for strike in strikes:
@@ -404,10 +406,10 @@ def strike(
 ) -> None:
     """Warn an uploader or a reporter; a suspension once the policy's number of strikes is reached."""
     with reported_errors(as_json), _context() as ctx:
-        recorded = case_service.record_strike(ctx, subject_kind, subject_ref, reason, local_operator(),
+        recorded = case_review.record_strike(ctx, subject_kind, subject_ref, reason, local_operator(),
                                               case_number=case)
     if as_json:
-        print_json(case_views.strike_view(recorded))
+        print_json(case_json.strike_json(recorded))
     else:
         until = f" until {_when(recorded.until)}" if recorded.until else ""
         stdout.print(f"{recorded.kind} recorded for {recorded.subject_kind} {recorded.subject_ref}{until}")
@@ -421,5 +423,5 @@ def strikes(
 ) -> None:
     """The strikes against one uploader or reporter."""
     with reported_errors(as_json), _context() as ctx:
-        found = case_service.strikes_for(ctx, subject_kind, subject_ref, local_operator())
+        found = case_review.strikes_for(ctx, subject_kind, subject_ref, local_operator())
     _print_strikes(found, as_json)

@@ -10,12 +10,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from deepshield.cli.context import local_operator, open_context
+from deepshield.cli.operator import local_operator, open_context
 from deepshield.cli.output import print_json, reported_errors, stderr, stdout
 from deepshield.errors import DeepShieldError
 from deepshield.media import read_media_file
-from deepshield.services import content_registry as registry
 from deepshield.services.access import Action, authorize
+from deepshield.services.spread import content_registry as registry
 
 app = typer.Typer(help="The platform's content registry: uploads by hash, copies listed by takedowns.",
                   no_args_is_help=True)

@@ -22,8 +22,8 @@ from deepshield.cli.output import (
 )
 from deepshield.errors import DeepShieldError
 from deepshield.media import expand_paths
-from deepshield.services.hashing import MediaSignals, hash_file
-from deepshield.services.views import media_signals_view
+from deepshield.services.json_shapes import media_signals_json
+from deepshield.services.spread.hashing import MediaSignals, hash_file
 from deepshield.settings import Settings, load_settings
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -66,7 +66,7 @@ def hash_paths(paths: list[Path], *, hash_set: bool = False
             records.append({"file": str(path), "error": error_view(result)})
         else:
             records.append({"file": str(path),
-                            **media_signals_view(result, settings.match.pdq_min_quality)})
+                            **media_signals_json(result, settings.match.pdq_min_quality)})
     return records, errors
 
 

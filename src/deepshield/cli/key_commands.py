@@ -9,14 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from deepshield.cli.context import local_operator, open_context
+from deepshield.cli.operator import local_operator, open_context
 from deepshield.cli.output import print_json, reported_errors, stdout
 from deepshield.errors import InvalidRequest
-from deepshield.services import keys as key_service
+from deepshield.services import api_keys as key_service
 from deepshield.services.access import Action, authorize
 from deepshield.services.context import ServiceContext
-from deepshield.services.signing_keys import init_signing_keys
-from deepshield.services.views import key_view
+from deepshield.services.json_shapes import key_json
+from deepshield.services.label.signing_keys import init_signing_keys
 from deepshield.settings import load_settings
 
 app = typer.Typer(help="API keys (roles admin, platform, helpline, partner, provider), and `init` for "
@@ -37,7 +37,7 @@ def create(
         info, token = key_service.create_key(open_context(), key_service.parse_role(role), label,
                                              principal.actor)
     if as_json:
-        print_json({**key_view(info), "key": token})
+        print_json({**key_json(info), "key": token})
     else:
         stdout.print(f"Created {info.role} key {info.key_id}. Store it now; it is not shown again:")
         print(token)
@@ -49,7 +49,7 @@ def list_keys(as_json: JsonOption = False) -> None:
     with reported_errors(as_json):
         keys = key_service.list_keys(open_context())
     if as_json:
-        print_json([key_view(key) for key in keys])
+        print_json([key_json(key) for key in keys])
         return
     table = Table("key id", "role", "label", "created", "revoked")
     for key in keys:
@@ -67,7 +67,7 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key id from `keys lis
         authorize(principal, Action.KEYS_MANAGE)
         info = key_service.revoke_key(open_context(), key_id, principal.actor)
     if as_json:
-        print_json(key_view(info))
+        print_json(key_json(info))
     else:
         stdout.print(f"Revoked key {info.key_id}")
 

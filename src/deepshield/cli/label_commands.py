@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from deepshield.cli.context import local_operator, open_context
+from deepshield.cli.operator import local_operator, open_context
 from deepshield.cli.output import (
     advance,
     error_view,
@@ -24,7 +24,7 @@ from deepshield.errors import DeepShieldError, InvalidRequest
 from deepshield.labels import VisibleLabelSpec
 from deepshield.media import read_media_file
 from deepshield.services.access import Action, authorize
-from deepshield.services.labelling import LABEL_SUFFIXES, LabelResult, label_media, signing_identity
+from deepshield.services.label.labelling import LABEL_SUFFIXES, LabelResult, label_media, signing_identity
 
 
 def _visible_spec(visible: bool, style: str, corner: str, size: float,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from deepshield.cli.context import local_operator, open_context
+from deepshield.cli.operator import local_operator, open_context
 from deepshield.cli.output import (
     advance,
     error_view,
@@ -22,8 +22,8 @@ from deepshield.cli.output import (
 from deepshield.errors import DeepShieldError, InvalidRequest
 from deepshield.media import expand_paths, read_media_file
 from deepshield.services.access import Action, authorize
-from deepshield.services.matching import match_media, match_query, parse_query_signals
-from deepshield.services.views import match_view
+from deepshield.services.json_shapes import match_json
+from deepshield.services.spread.matching import match_media, match_query, parse_query_signals
 from deepshield.signals.types import parse_signal_spec
 
 
@@ -51,7 +51,7 @@ def match_command(
             matches = match_query(ctx, parse_query_signals([(signal_type.value, value)]),
                                   principal.actor)
             results.append({"file": None, "signal": f"{signal_type.value}:{value}",
-                            "matches": [match_view(m) for m in matches], "warnings": []})
+                            "matches": [match_json(m) for m in matches], "warnings": []})
         paths = list(expand_paths(files or []))
         with progress_bar(len(paths), "Matching") as progress:
             for path in paths:
@@ -59,7 +59,7 @@ def match_command(
                     data = read_media_file(path, ctx.settings.limits.max_bytes)
                     _, outcome = match_media(ctx, data, principal.actor)
                     results.append({"file": str(path),
-                                    "matches": [match_view(m) for m in outcome.matches],
+                                    "matches": [match_json(m) for m in outcome.matches],
                                     "warnings": outcome.warnings})
                 except DeepShieldError as error:
                     errors.append(error)

@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from deepshield.cli.context import local_operator, open_context
+from deepshield.cli.operator import local_operator, open_context
 from deepshield.cli.output import print_json, reported_errors, stderr, stdout
-from deepshield.services import notifications as notification_service
+from deepshield.services.takedown import outbox as notification_service
 
 app = typer.Typer(help="The notification outbox: receipts, decisions, statements of reasons, "
                   "partner status.", no_args_is_help=True)

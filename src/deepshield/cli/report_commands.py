@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from deepshield.cli.context import local_operator, open_context
+from deepshield.cli.operator import local_operator, open_context
 from deepshield.cli.output import print_json, reported_errors, stdout, write_atomically
 from deepshield.errors import DeepShieldError
 from deepshield.media import read_media_file
-from deepshield.provenance.signing import SigningKeysMissing
+from deepshield.provenance.c2pa_signing import SigningKeysMissing
 from deepshield.services import reporting
 from deepshield.services.access import Action, authorize
 
 if TYPE_CHECKING:
-    from deepshield.reports.signing import ReportCheck
+    from deepshield.reports.pdf_signing import ReportCheck
 
 #: ``report check``: 0 when the pack is valid; 11 when it was changed, is unsigned or its signer
 #: is not trusted (like ``verify``'s "invalid"); errors keep their codes (3: not a readable PDF).

@@ -9,9 +9,9 @@ import uvicorn
 
 from deepshield.api.app import UVICORN_OPTIONS, create_app
 from deepshield.api.rate_limit import TrustedProxies
-from deepshield.cli.context import open_context
+from deepshield.cli.operator import open_context
 from deepshield.cli.output import print_json, reported_errors, stdout
-from deepshield.services.keys import ensure_admin_key
+from deepshield.services.api_keys import ensure_admin_key
 
 
 def serve_command(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from deepshield.cli.context import local_operator, open_context
+from deepshield.cli.operator import local_operator, open_context
 from deepshield.cli.output import (
     advance,
     error_view,
@@ -22,7 +22,7 @@ from deepshield.cli.output import (
 from deepshield.errors import DeepShieldError
 from deepshield.media import expand_paths, read_media_file
 from deepshield.services.access import Action, authorize
-from deepshield.services.verification import verify_media
+from deepshield.services.verify.verification import verify_media
 
 #: Exit code per verdict (errors keep their own codes 1-6). With several files, the first of
 #: invalid, unknown, recovered that any file got decides; all verified is 0.

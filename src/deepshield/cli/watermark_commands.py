@@ -21,7 +21,7 @@ from deepshield.cli.output import (
 )
 from deepshield.errors import DeepShieldError, InvalidRequest
 from deepshield.media import expand_paths, read_media_file
-from deepshield.services.watermarking import detect_watermark, embed_watermark
+from deepshield.services.label.watermarking import detect_watermark, embed_watermark
 from deepshield.settings import load_settings
 
 app = typer.Typer(help="The invisible watermark: embed a 64-bit payload, detect it.",

@@ -3,7 +3,7 @@
 This room knows nothing of the store or of HTTP doors. ``messages`` builds subjects, bodies
 and JSON payloads from plain values; ``email`` and ``webhook`` deliver one message each and
 raise ``DeliveryError`` when they cannot. The outbox itself (queueing in the same transaction
-as the change it reports, claiming, retrying) lives in ``deepshield.services.notifications``.
+as the change it reports, claiming, retrying) lives in ``deepshield.services.takedown.outbox``.
 """
 
 from __future__ import annotations

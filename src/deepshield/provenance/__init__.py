@@ -3,6 +3,15 @@
 A plain library on bytes and paths: no CLI, HTTP or database here. See docs/PROVENANCE.md.
 """
 
+from deepshield.provenance.c2pa_signing import (
+    SignedMedia,
+    SigningError,
+    SigningIdentity,
+    SigningKeysMissing,
+    load_signing_identity,
+    mime_type_of,
+    sign_media,
+)
 from deepshield.provenance.certificates import (
     C2PA_CLAIM_SIGNING_EKU,
     DevelopmentKeys,
@@ -28,15 +37,6 @@ from deepshield.provenance.reading import (
     parse_manifest_store,
     read_content_credentials,
     read_manifest_store,
-)
-from deepshield.provenance.signing import (
-    SignedMedia,
-    SigningError,
-    SigningIdentity,
-    SigningKeysMissing,
-    load_signing_identity,
-    mime_type_of,
-    sign_media,
 )
 
 __all__ = [

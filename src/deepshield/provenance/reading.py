@@ -26,6 +26,7 @@ from cryptography import x509
 from deepshield.errors import InvalidRequest
 from deepshield.media.errors import CorruptMedia, EmptyMedia, UnsupportedMedia
 from deepshield.media.sniff import sniff_media_type
+from deepshield.provenance.c2pa_signing import active_manifest_label
 from deepshield.provenance.manifest import (
     CREATED_ACTION,
     LABEL_ASSERTION,
@@ -34,7 +35,6 @@ from deepshield.provenance.manifest import (
     SOFT_BINDING_ASSERTION,
     WATERMARK_BINDING_ALG,
 )
-from deepshield.provenance.signing import active_manifest_label
 
 TRUSTED, VALID, INVALID = "Trusted", "Valid", "Invalid"
 UNTRUSTED_CODE = "signingCredential.untrusted"

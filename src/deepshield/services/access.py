@@ -126,9 +126,14 @@ def authorize(principal: Principal, action: Action) -> None:
 # --- Scope: which cases and bank entries a caller may act on -------------------------------------
 #
 # The role table above says what kind of act a role may do; these rules say on what. They are
-# the only scoping rules: the case services (``case_common.visible``), the bank service and the
+# the only scoping rules: the case services (``takedown.case_lookup.visible``), the bank service and the
 # evidence packs all ask here. Whatever a caller may not act on is answered by the services
 # exactly like something that does not exist (404), so probing ids or numbers learns nothing.
+
+
+#: The one answer for a case that does not exist or is not the caller's to see (cases, and bank
+#: entries or references naming a case), so probing learns nothing.
+NOT_VISIBLE = "no case with that number is visible to you"
 
 
 def case_in_scope(principal: Principal, *, case_number: str, filed_by: str) -> bool:

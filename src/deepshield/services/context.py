@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from deepshield.services.matcher import Matcher
+from deepshield.services.spread.live_index import Matcher
 from deepshield.settings import Settings
 from deepshield.store import Store
 from deepshield.store.audit_group_commit import AuditGroupCommit

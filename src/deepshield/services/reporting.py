@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from deepshield import __version__
+from deepshield.cases.references import case_reference
 from deepshield.errors import Forbidden, InvalidRequest, NotFound
+from deepshield.provenance.c2pa_signing import SigningIdentity, SigningKeysMissing
 from deepshield.provenance.repository_client import RepositoryUnavailable
-from deepshield.provenance.signing import SigningIdentity, SigningKeysMissing
 from deepshield.reports import transparency
 from deepshield.reports.evidence import (
     EVIDENCE_ATTACHMENT,
@@ -37,12 +38,14 @@ from deepshield.reports.evidence import (
     VerificationLine,
     render_html,
 )
-from deepshield.services import cases as case_service
+from deepshield.services import access
 from deepshield.services.access import Action, Principal, Role, authorize
 from deepshield.services.context import ServiceContext
-from deepshield.services.hashing import MediaSignals, hash_media
-from deepshield.services.labelling import signing_identity
-from deepshield.services.verification import VerifyReport, trust_anchors, verify_media
+from deepshield.services.label.labelling import signing_identity
+from deepshield.services.spread.hashing import MediaSignals, hash_media
+from deepshield.services.takedown import records as case_records
+from deepshield.services.takedown import review as case_review
+from deepshield.services.verify.verification import VerifyReport, trust_anchors, verify_media
 from deepshield.settings import Settings
 from deepshield.signals.vpdq import serialize_vpdq, unique_good_frames
 from deepshield.store import audit_chain
@@ -51,7 +54,7 @@ from deepshield.store import report_repository as repo
 from deepshield.store.models import AuditEvent, BankEntry
 
 if TYPE_CHECKING:
-    from deepshield.reports.signing import ReportCheck
+    from deepshield.reports.pdf_signing import ReportCheck
 
 GENERATOR = f"DeepShield {__version__}"
 #: The largest PDF ``check_report`` reads (a pack is tens of kilobytes; a long history, a few MB).
@@ -81,7 +84,7 @@ def report_identity(settings: Settings) -> SigningIdentity:
 def _signed_pdf(pack: EvidencePack, identity: SigningIdentity) -> bytes:
     # WeasyPrint and pyHanko load on the first pack, not with every door (see deepshield.reports).
     from deepshield.reports.pdf import PdfAttachment, render_pdf
-    from deepshield.reports.signing import sign_pdf
+    from deepshield.reports.pdf_signing import sign_pdf
 
     attachment = PdfAttachment(EVIDENCE_ATTACHMENT, pack.to_json().encode("utf-8"),
                                "The evidence pack's contents, machine-readable (JSON)")
@@ -106,7 +109,7 @@ def _hash_lines(entries: list[BankEntry]) -> list[HashLine]:
     return lines
 
 
-def _history_lines(view: case_service.CaseView, events: dict[int, AuditEvent]) -> list[HistoryLine]:
+def _history_lines(view: case_records.CaseView, events: dict[int, AuditEvent]) -> list[HistoryLine]:
     lines = []
     for item in view.history:
         event = events.get(item.seq)
@@ -121,8 +124,8 @@ def _history_lines(view: case_service.CaseView, events: dict[int, AuditEvent]) -
     return lines
 
 
-def case_pack(view: case_service.CaseView, hashes: list[HashLine], history: list[HistoryLine], *,
-              chain_head: ChainHead | None, contact: case_service.ContactView | None,
+def case_pack(view: case_records.CaseView, hashes: list[HashLine], history: list[HistoryLine], *,
+              chain_head: ChainHead | None, contact: case_records.ContactView | None,
               generated_at: datetime) -> EvidencePack:
     """The evidence pack of a case, from its view and what the store adds (hashes, chain)."""
     decision = None
@@ -182,20 +185,20 @@ def evidence_for_case(ctx: ServiceContext, case_number: str, principal: Principa
     if include_contact and principal.role is not Role.ADMIN:
         raise Forbidden("only an admin may include the requester's contact details in a pack")
     identity = report_identity(ctx.settings)  # before anything is read: fail early, log nothing
-    view = case_service.get_case(ctx, case_number, principal)
-    contact = case_service.read_contact(ctx, view.case_number, principal) if include_contact else None
+    view = case_review.get_case(ctx, case_number, principal)
+    contact = case_review.read_contact(ctx, view.case_number, principal) if include_contact else None
     generated_at = now or datetime.now(UTC)
     with ctx.store.transaction() as session:
         case_id = repo.case_id(session, view.case_number)
         if case_id is None:  # deleted between the two reads; answer as for any invisible case
-            raise NotFound(case_service.NOT_VISIBLE)
-        hashes = _hash_lines(repo.case_hashes(session, f"case:{case_id}"))
+            raise NotFound(access.NOT_VISIBLE)
+        hashes = _hash_lines(repo.case_hashes(session, case_reference(case_id)))
         history = _history_lines(view, repo.events_by_seq(session, [item.seq for item in view.history]))
         head = repo.chain_head(session)
         pack = case_pack(view, hashes, history, chain_head=ChainHead(*head) if head else None,
                          contact=contact, generated_at=generated_at)
         pdf = _signed_pdf(pack, identity)
-        audit.record_event(session, principal.actor, "report.evidence", f"case:{case_id}", kind="case",
+        audit.record_event(session, principal.actor, "report.evidence", case_reference(case_id), kind="case",
                            include_contact=include_contact, hashes=len(hashes))
     return EvidenceReport(pdf, pack)
 
@@ -269,7 +272,7 @@ def check_report(ctx: ServiceContext, pdf: bytes, *, now: datetime | None = None
     """Whether ``pdf`` is an untouched pack signed by a signer this installation trusts (its
     trust anchors), with its embedded evidence. Raises ``InvalidRequest`` for input that is not a
     readable PDF; any other failure is ``valid=False`` with ``problems`` in plain words."""
-    from deepshield.reports.signing import check_pdf
+    from deepshield.reports.pdf_signing import check_pdf
 
     if len(pdf) > MAX_REPORT_BYTES:
         raise InvalidRequest(f"the PDF is larger than {MAX_REPORT_BYTES:,} bytes; an evidence pack is "

@@ -1,7 +1,7 @@
 """The background work of a running server: case clocks, due withdrawals, expired public
 drafts and the outbox.
 
-Every ``interval_s`` a daemon thread runs ``cases.tick`` (escalate clocks before a breach,
+Every ``interval_s`` a daemon thread runs ``case_review.tick`` (escalate clocks before a breach,
 mark breaches, apply withdrawals whose cool-off ended), ``case_intake.expire_public_drafts``
 (erase public requests nobody completed in time; at most once a minute per process) and
 ``notifications.deliver_due``. All are idempotent and safe to run in several processes at
@@ -17,6 +17,9 @@ import time
 from collections.abc import Callable
 
 from deepshield.services.context import ServiceContext
+from deepshield.services.takedown import intake as case_intake
+from deepshield.services.takedown import outbox as notifications
+from deepshield.services.takedown import review as case_review
 
 log = logging.getLogger("deepshield.scheduler")
 
@@ -65,10 +68,8 @@ def server_rounds(draft_expiry_interval_s: float = DRAFT_EXPIRY_INTERVAL_S,
                   clock: Callable[[], float] = time.monotonic) -> list[Callable[[ServiceContext], object]]:
     """What ``serve`` runs in the background: case clocks and withdrawals, expired public
     drafts (every ``draft_expiry_interval_s``), then the outbox."""
-    from deepshield.services import case_intake, cases, notifications
-
     def case_clocks_and_withdrawals(ctx: ServiceContext) -> object:
-        return cases.tick(ctx)
+        return case_review.tick(ctx)
 
     last_expiry: list[float] = []
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from deepshield.cases.references import case_reference
 from deepshield.store.models import (
     Appeal,
     Bank,
@@ -30,7 +31,7 @@ from deepshield.store.models import (
 
 def case_ref(case_id: int) -> str:
     """The reference bank entries carry for a case: its id, never its number or any PII."""
-    return f"case:{case_id}"
+    return case_reference(case_id)
 
 
 # --- cases --------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The daily count of public filings per (hashed) address: ``public_filing_counts``.
 
-Only ``services.case_intake`` calls this; the rule (the cap, the keyed hash, the day) is there.
+Only ``services.takedown.intake`` calls this; the rule (the cap, the keyed hash, the day) is there.
 Taking a slot is one conditional UPDATE, or an INSERT when the day's row does not exist yet, so
 concurrent filers in several processes never exceed the cap between them.
 """

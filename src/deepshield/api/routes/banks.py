@@ -13,11 +13,11 @@ from deepshield.api.bodies import read_json
 from deepshield.api.routes._openapi import ERRORS
 from deepshield.api.schemas import MAX_INT, AddEntriesIn, BankIn, BankOut, EntriesOut, EntryOut, EntryPatchIn
 from deepshield.api.uploads import is_multipart, read_upload
-from deepshield.services import banks as bank_service
 from deepshield.services.access import Action, Principal
-from deepshield.services.banks import SignalInput
 from deepshield.services.context import ServiceContext
-from deepshield.services.views import bank_view, entry_view
+from deepshield.services.json_shapes import bank_json, entry_json
+from deepshield.services.spread import banks as bank_service
+from deepshield.services.spread.banks import SignalInput
 
 router = APIRouter(tags=["banks"])
 
@@ -50,7 +50,7 @@ async def list_banks(
 ) -> list[dict[str, Any]]:
     """Every bank with its number of active entries."""
     banks = await run_in_threadpool(bank_service.list_banks, ctx)
-    return [bank_view(bank) for bank in banks]
+    return [bank_json(bank) for bank in banks]
 
 
 def _json_body(model: type[BaseModel]) -> dict[str, Any]:
@@ -69,7 +69,7 @@ async def create_bank(
     body = await read_json(request, BankIn)
     bank = await run_in_threadpool(bank_service.create_bank, ctx, body.name, body.description,
                                    principal.actor)
-    return bank_view(bank)
+    return bank_json(bank)
 
 
 @router.post("/v1/banks/{name}/entries", response_model=EntriesOut, status_code=201,
@@ -99,7 +99,7 @@ async def add_entries(
             lambda: bank_service.add_signals(ctx, name, signals,
                                              origin=bank_service.parse_origin(body.origin),
                                              case_ref=body.case_ref, actor=principal))
-    return {"entries": [entry_view(entry) for entry in entries]}
+    return {"entries": [entry_json(entry) for entry in entries]}
 
 
 @router.delete("/v1/banks/{name}/entries/{entry_id}", response_model=EntryOut, responses=ERRORS)
@@ -113,7 +113,7 @@ async def withdraw_entry(
     entries it added and those of its cases, outside the takedown workflow's banks; any other
     entry answers 404, exactly like one that does not exist."""
     entry = await run_in_threadpool(bank_service.withdraw_entry, ctx, name, entry_id, principal)
-    return entry_view(entry)
+    return entry_json(entry)
 
 
 @router.patch("/v1/banks/{name}/entries/{entry_id}", response_model=EntryOut, responses=ERRORS,
@@ -129,4 +129,4 @@ async def set_entry_enabled(
     body = await read_json(request, EntryPatchIn)
     entry = await run_in_threadpool(bank_service.set_entry_enabled, ctx, name, entry_id,
                                     body.enabled, principal)
-    return entry_view(entry)
+    return entry_json(entry)

@@ -35,10 +35,12 @@ from deepshield.api.rate_limit import client_address, public_rate_limit
 from deepshield.api.routes._openapi import ERRORS
 from deepshield.api.schemas import MAX_INT
 from deepshield.errors import Forbidden, InvalidRequest
-from deepshield.services import case_views
-from deepshield.services import cases as case_service
 from deepshield.services.access import Action, Principal, Role
 from deepshield.services.context import ServiceContext
+from deepshield.services.takedown import case_json, victim_access
+from deepshield.services.takedown import intake as case_intake
+from deepshield.services.takedown import records as case_records
+from deepshield.services.takedown import review as case_review
 
 router = APIRouter(tags=["cases"])
 
@@ -65,8 +67,8 @@ KEY_WITHDRAWAL_IS_FINAL = ('a helpline\'s or the operator\'s withdrawal takes ef
                            'undone: confirm it with the victim, then send {"confirm_now": true}')
 
 
-def _filed(filed: case_service.FiledCase) -> dict[str, Any]:
-    return case_views.filed_case_view(filed)
+def _filed(filed: case_records.FiledCase) -> dict[str, Any]:
+    return case_json.filed_case_json(filed)
 
 
 # --- Intake -------------------------------------------------------------------------------
@@ -87,7 +89,7 @@ async def file_request(
     body = await read_body(request, IntakeIn, MAX_INTAKE_BODY_BYTES)
     key = idempotency_key(request)
     filed = await run_in_threadpool(
-        lambda: case_service.file_request(ctx, body.form(), principal, request_key=key))
+        lambda: case_intake.file_request(ctx, body.form(), principal, request_key=key))
     return _filed(filed)
 
 
@@ -109,7 +111,7 @@ async def file_public_request(
     key = idempotency_key(request, public=True)
     address = client_address(request)
     filed = await run_in_threadpool(
-        lambda: case_service.file_request(ctx, body.form(), None, request_key=key, address=address))
+        lambda: case_intake.file_request(ctx, body.form(), None, request_key=key, address=address))
     return _filed(filed)
 
 
@@ -123,8 +125,8 @@ async def complete_request(
     """Add what an incomplete request lacked (its filer's key, or the victim's case number and
     PIN). The clocks start when it becomes complete."""
     body = await read_body(request, IntakeUpdateIn, MAX_INTAKE_BODY_BYTES)
-    case = await run_in_threadpool(case_service.update_request, ctx, case_number, body.form(), principal)
-    return case_views.case_view(case)
+    case = await run_in_threadpool(case_intake.update_request, ctx, case_number, body.form(), principal)
+    return case_json.case_json(case)
 
 
 # --- The queue ----------------------------------------------------------------------------
@@ -139,8 +141,8 @@ async def list_cases(
 ) -> list[dict[str, Any]]:
     """The cases the caller may see, newest first (a helpline sees the cases it filed)."""
     cases = await run_in_threadpool(
-        lambda: case_service.list_cases(ctx, principal, state=state, limit=limit))
-    return [case_views.case_view(case) for case in cases]
+        lambda: case_review.list_cases(ctx, principal, state=state, limit=limit))
+    return [case_json.case_json(case) for case in cases]
 
 
 @router.get("/v1/cases/due", responses=_CASE_ERRORS)
@@ -152,8 +154,8 @@ async def due_cases(
     """Open clocks due within `hours` (and those already breached), soonest first, with the
     time remaining in seconds (`remaining_s`, negative once breached)."""
     items = await run_in_threadpool(
-        lambda: case_service.due_cases(ctx, principal, within=timedelta(hours=hours)))
-    return [case_views.due_item_view(item) for item in items]
+        lambda: case_review.due_cases(ctx, principal, within=timedelta(hours=hours)))
+    return [case_json.due_item_json(item) for item in items]
 
 
 @router.get("/v1/cases/{case_number}", responses=_CASE_ERRORS)
@@ -163,8 +165,8 @@ async def get_case(
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, Any]:
     """One case: state, clocks, pauses, locations, appeals and history (no contact details)."""
-    case = await run_in_threadpool(case_service.get_case, ctx, case_number, principal)
-    return case_views.case_view(case)
+    case = await run_in_threadpool(case_review.get_case, ctx, case_number, principal)
+    return case_json.case_json(case)
 
 
 # --- Review -------------------------------------------------------------------------------
@@ -177,8 +179,8 @@ async def acknowledge(
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, Any]:
     """Acknowledge the request (meets the acknowledgement clocks)."""
-    case = await run_in_threadpool(case_service.acknowledge, ctx, case_number, principal)
-    return case_views.case_view(case)
+    case = await run_in_threadpool(case_review.acknowledge, ctx, case_number, principal)
+    return case_json.case_json(case)
 
 
 @router.post("/v1/cases/{case_number}/pause", responses=_CASE_ERRORS, openapi_extra=json_body(PauseIn))
@@ -190,8 +192,8 @@ async def pause(
 ) -> dict[str, Any]:
     """Pause the case's clocks, with the reason (recorded in the case's history)."""
     body = await read_body(request, PauseIn)
-    case = await run_in_threadpool(case_service.pause_clocks, ctx, case_number, body.reason, principal)
-    return case_views.case_view(case)
+    case = await run_in_threadpool(case_review.pause_clocks, ctx, case_number, body.reason, principal)
+    return case_json.case_json(case)
 
 
 @router.post("/v1/cases/{case_number}/resume", responses=_CASE_ERRORS)
@@ -201,8 +203,8 @@ async def resume(
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, Any]:
     """Restart the paused clocks; their deadlines move by the time paused."""
-    case = await run_in_threadpool(case_service.resume_clocks, ctx, case_number, principal)
-    return case_views.case_view(case)
+    case = await run_in_threadpool(case_review.resume_clocks, ctx, case_number, principal)
+    return case_json.case_json(case)
 
 
 @router.post("/v1/cases/{case_number}/decision", responses=_CASE_ERRORS,
@@ -218,10 +220,10 @@ async def decide(
     distances, statuses); `sweep` is null when declined."""
     body = await read_body(request, DecisionIn)
     decision = await run_in_threadpool(
-        lambda: case_service.decide(ctx, case_number, body.decision, body.reasons, principal,
+        lambda: case_review.decide(ctx, case_number, body.decision, body.reasons, principal,
                                     automated=body.automated, uploader_ref=body.uploader_ref,
                                     baseless=body.baseless))
-    return case_views.decision_view(decision)
+    return case_json.decision_json(decision)
 
 
 @router.post("/v1/cases/{case_number}/close", responses=_CASE_ERRORS, openapi_extra=json_body(CloseIn))
@@ -233,8 +235,8 @@ async def close(
 ) -> dict[str, Any]:
     """Close the case, with the reason."""
     body = await read_body(request, CloseIn)
-    case = await run_in_threadpool(case_service.close_case, ctx, case_number, body.reason, principal)
-    return case_views.case_view(case)
+    case = await run_in_threadpool(case_review.close_case, ctx, case_number, body.reason, principal)
+    return case_json.case_json(case)
 
 
 # --- Appeals ------------------------------------------------------------------------------
@@ -252,9 +254,9 @@ async def file_appeal(
     `kind: counter_notice`). A different reviewer decides it."""
     body = await read_body(request, AppealIn)
     case = await run_in_threadpool(
-        lambda: case_service.file_appeal(ctx, case_number, body.statement, principal,
+        lambda: case_review.file_appeal(ctx, case_number, body.statement, principal,
                                          party=body.party, kind=body.kind))
-    return case_views.case_view(case)
+    return case_json.case_json(case)
 
 
 @router.post("/v1/cases/{case_number}/appeals/{appeal_id}/decision", responses=_CASE_ERRORS,
@@ -269,9 +271,9 @@ async def decide_appeal(
     """Decide an appeal: `upheld` or `overturned`, with reasons. Refused (403) to the reviewer
     who made the decision appealed against."""
     body = await read_body(request, AppealDecisionIn)
-    case = await run_in_threadpool(case_service.decide_appeal, ctx, case_number, appeal_id, body.outcome,
+    case = await run_in_threadpool(case_review.decide_appeal, ctx, case_number, appeal_id, body.outcome,
                                    body.reasons, principal)
-    return case_views.case_view(case)
+    return case_json.case_json(case)
 
 
 # --- Withdrawal and legal hold ------------------------------------------------------------
@@ -297,8 +299,8 @@ async def withdraw(
             raise Forbidden(VICTIM_COOL_OFF)
     elif not body.confirm_now:
         raise InvalidRequest(KEY_WITHDRAWAL_IS_FINAL)
-    case = await run_in_threadpool(case_service.request_withdrawal, ctx, case_number, principal)
-    return case_views.case_view(case)
+    case = await run_in_threadpool(victim_access.request_withdrawal, ctx, case_number, principal)
+    return case_json.case_json(case)
 
 
 @router.post("/v1/cases/{case_number}/withdraw/cancel", responses=_CASE_ERRORS)
@@ -308,8 +310,8 @@ async def cancel_withdrawal(
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, Any]:
     """Cancel a withdrawal that has not taken effect yet."""
-    case = await run_in_threadpool(case_service.cancel_withdrawal, ctx, case_number, principal)
-    return case_views.case_view(case)
+    case = await run_in_threadpool(victim_access.cancel_withdrawal, ctx, case_number, principal)
+    return case_json.case_json(case)
 
 
 @router.post("/v1/cases/{case_number}/legal-hold", responses=_CASE_ERRORS,
@@ -322,8 +324,8 @@ async def legal_hold(
 ) -> dict[str, Any]:
     """Set or lift the legal hold (`{"hold": true|false}`): a held case's records are kept."""
     body = await read_body(request, LegalHoldIn)
-    case = await run_in_threadpool(case_service.set_legal_hold, ctx, case_number, body.hold, principal)
-    return case_views.case_view(case)
+    case = await run_in_threadpool(case_review.set_legal_hold, ctx, case_number, body.hold, principal)
+    return case_json.case_json(case)
 
 
 @router.get("/v1/cases/{case_number}/contact", responses=_CASE_ERRORS)
@@ -333,8 +335,8 @@ async def read_contact(
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, Any]:
     """The requester's contact details (admin only; every read is audit-logged)."""
-    contact = await run_in_threadpool(case_service.read_contact, ctx, case_number, principal)
-    return case_views.contact_view(contact)
+    contact = await run_in_threadpool(case_review.read_contact, ctx, case_number, principal)
+    return case_json.contact_json(contact)
 
 
 # --- Misuse -------------------------------------------------------------------------------
@@ -351,9 +353,9 @@ async def record_strike(
     policy's number of strikes is reached. Returns the strike (`kind`: warning or suspension)."""
     body = await read_body(request, StrikeIn)
     strike = await run_in_threadpool(
-        lambda: case_service.record_strike(ctx, body.subject_kind, body.subject_ref, body.reason, principal,
+        lambda: case_review.record_strike(ctx, body.subject_kind, body.subject_ref, body.reason, principal,
                                            case_number=body.case_number))
-    return case_views.strike_view(strike)
+    return case_json.strike_json(strike)
 
 
 @router.get("/v1/misuse/strikes", responses=_CASE_ERRORS)
@@ -364,5 +366,5 @@ async def list_strikes(
     ctx: ServiceContext = Depends(service_context),
 ) -> list[dict[str, Any]]:
     """The strikes against one uploader or reporter, oldest first."""
-    strikes = await run_in_threadpool(case_service.strikes_for, ctx, subject_kind, subject_ref, principal)
-    return [case_views.strike_view(strike) for strike in strikes]
+    strikes = await run_in_threadpool(case_review.strikes_for, ctx, subject_kind, subject_ref, principal)
+    return [case_json.strike_json(strike) for strike in strikes]

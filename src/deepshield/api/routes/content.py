@@ -19,10 +19,10 @@ from deepshield.api.routes._openapi import ERRORS
 from deepshield.api.schemas import MAX_INT, HashSignalIn
 from deepshield.api.uploads import is_multipart, read_upload
 from deepshield.errors import InvalidRequest
-from deepshield.services import content_registry as registry
 from deepshield.services.access import Action, Principal
-from deepshield.services.banks import SignalInput
 from deepshield.services.context import ServiceContext
+from deepshield.services.spread import content_registry as registry
+from deepshield.services.spread.banks import SignalInput
 
 router = APIRouter(tags=["content"])
 

@@ -14,7 +14,7 @@ from deepshield.api.routes._openapi import ERRORS
 from deepshield.api.schemas import MAX_INT, RowId
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
-from deepshield.services.exchange import MAX_PAGE, fetch_updates, record_feedback, update_view
+from deepshield.services.spread.exchange import MAX_PAGE, fetch_updates, record_feedback, update_json
 
 router = APIRouter(tags=["exchange"])
 
@@ -45,7 +45,7 @@ async def exchange_updates(
     Withdrawn and disabled entries come as `deleted`: remove them. Partner keys only.
     """
     page = await run_in_threadpool(fetch_updates, ctx, principal.actor, checkpoint, limit)
-    return {"updates": [update_view(u) for u in page.updates], "checkpoint": page.checkpoint,
+    return {"updates": [update_json(u) for u in page.updates], "checkpoint": page.checkpoint,
             "more": page.more}
 
 

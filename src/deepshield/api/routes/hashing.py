@@ -13,8 +13,8 @@ from deepshield.api.schemas import HashOut
 from deepshield.api.uploads import read_upload
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
-from deepshield.services.hashing import hash_upload
-from deepshield.services.views import media_signals_view
+from deepshield.services.json_shapes import media_signals_json
+from deepshield.services.spread.hashing import hash_upload
 
 router = APIRouter(tags=["hashing"])
 
@@ -28,4 +28,4 @@ async def hash_file_upload(
     """PDQ (images) or vPDQ (videos), MD5 and SHA-256 of the uploaded `file`. Nothing is kept."""
     upload = await read_upload(request, ctx.settings.limits.max_bytes)
     media = await run_in_threadpool(hash_upload, ctx, upload.data, principal.actor)
-    return media_signals_view(media, ctx.settings.match.pdq_min_quality)
+    return media_signals_json(media, ctx.settings.match.pdq_min_quality)

@@ -22,9 +22,9 @@ from deepshield.errors import Forbidden, InvalidRequest, InvalidSignal
 from deepshield.media import MediaKind
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
-from deepshield.services.hashing import MediaSignals, hash_upload
-from deepshield.services.matcher import Match
-from deepshield.services.matching import match_media, match_query_async, parse_query_signals
+from deepshield.services.spread.hashing import MediaSignals, hash_upload
+from deepshield.services.spread.live_index import Match
+from deepshield.services.spread.matching import match_media, match_query_async, parse_query_signals
 from deepshield.signals.types import SignalType
 
 router = APIRouter(tags=["hma-compatible"])

@@ -15,8 +15,8 @@ from deepshield.api.schemas import MatchResultOut, MatchSignalsIn
 from deepshield.api.uploads import is_multipart, read_upload
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
-from deepshield.services.matching import match_media, match_query_async, parse_query_signals
-from deepshield.services.views import match_view
+from deepshield.services.json_shapes import match_json
+from deepshield.services.spread.matching import match_media, match_query_async, parse_query_signals
 
 router = APIRouter(tags=["matching"])
 
@@ -47,7 +47,7 @@ async def match(
     if is_multipart(request):
         upload = await read_upload(request, ctx.settings.limits.max_bytes)
         _, outcome = await run_in_threadpool(match_media, ctx, upload.data, principal.actor)
-        return {"matches": [match_view(m) for m in outcome.matches], "warnings": outcome.warnings}
+        return {"matches": [match_json(m) for m in outcome.matches], "warnings": outcome.warnings}
     body = await read_json(request, MatchSignalsIn)
     query = parse_query_signals([(s.type, s.value) for s in body.signals],
                                 qualities=[s.quality for s in body.signals],
@@ -55,4 +55,4 @@ async def match(
     matches = await match_query_async(ctx, query, principal.actor)
     # The hot path of a platform's lookups: the views already have MatchResultOut's shape
     # (None fields left out), so the response model's re-validation is skipped.
-    return JSONResponse({"matches": [match_view(m) for m in matches], "warnings": []})
+    return JSONResponse({"matches": [match_json(m) for m in matches], "warnings": []})

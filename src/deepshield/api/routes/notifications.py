@@ -9,9 +9,9 @@ from starlette.concurrency import run_in_threadpool
 
 from deepshield.api.auth import require, service_context
 from deepshield.api.routes._openapi import ERRORS
-from deepshield.services import notifications as notification_service
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
+from deepshield.services.takedown import outbox as notification_service
 
 router = APIRouter(tags=["notifications"])
 

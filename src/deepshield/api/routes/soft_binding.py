@@ -25,9 +25,9 @@ from deepshield.api.routes._openapi import ERRORS
 from deepshield.api.uploads import is_multipart, read_upload
 from deepshield.errors import DeepShieldError, InvalidRequest
 from deepshield.media.errors import EmptyMedia, MediaTooLarge
-from deepshield.services import manifest_registry as registry
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
+from deepshield.services.label import manifest_registry as registry
 from deepshield.store.models import MAX_MANIFEST_STORE_BYTES
 
 router = APIRouter(tags=["soft-binding-resolution"])

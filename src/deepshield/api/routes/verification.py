@@ -12,7 +12,7 @@ from deepshield.api.routes._openapi import ERRORS, FILE_UPLOAD
 from deepshield.api.uploads import read_upload
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
-from deepshield.services.verification import verify_upload
+from deepshield.services.verify.verification import verify_upload
 
 router = APIRouter(tags=["verify"])
 @router.post("/v1/verify", responses=ERRORS, openapi_extra=FILE_UPLOAD)

@@ -15,10 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from deepshield.api.auth import require_victim, service_context
 from deepshield.api.routes._openapi import ERRORS
 from deepshield.errors import Unauthorized
-from deepshield.services import case_views
-from deepshield.services import cases as case_service
 from deepshield.services.access import Principal
 from deepshield.services.context import ServiceContext
+from deepshield.services.takedown import case_json, victim_access
+from deepshield.services.takedown import records as case_records
 
 router = APIRouter(tags=["victim"])
 
@@ -38,8 +38,8 @@ async def victim_status(
 ) -> dict[str, Any]:
     """Where your case stands, in plain words: its state, the deadline, the decision and its
     reasons, how many locations were removed and how many copies were found."""
-    status = await run_in_threadpool(case_service.victim_status, ctx, principal)
-    return case_views.victim_status_view(status)
+    status = await run_in_threadpool(victim_access.victim_status, ctx, principal)
+    return case_json.victim_status_json(status)
 
 
 @router.post("/v1/victim/withdraw", responses=_ERRORS)
@@ -51,7 +51,7 @@ async def victim_withdraw(
     your hashes leave every bank and every partner's copy. A helpline can confirm it sooner with
     you, and you can cancel it until then. Returns your case's new status."""
     if principal.case_number is None:  # never so for a victim's principal; refuse rather than guess
-        raise Unauthorized(case_service.NOT_RECOGNISED)
-    await run_in_threadpool(case_service.request_withdrawal, ctx, principal.case_number, principal)
-    status = await run_in_threadpool(case_service.victim_status, ctx, principal)
-    return case_views.victim_status_view(status)
+        raise Unauthorized(case_records.NOT_RECOGNISED)
+    await run_in_threadpool(victim_access.request_withdrawal, ctx, principal.case_number, principal)
+    status = await run_in_threadpool(victim_access.victim_status, ctx, principal)
+    return case_json.victim_status_json(status)

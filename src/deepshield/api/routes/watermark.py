@@ -14,7 +14,7 @@ from deepshield.api.schemas import WatermarkOut
 from deepshield.api.uploads import read_upload
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
-from deepshield.services.watermarking import detect_watermark_upload
+from deepshield.services.label.watermarking import detect_watermark_upload
 
 router = APIRouter(tags=["watermark"])
 

@@ -3,7 +3,7 @@
 Dates are ISO 8601 strings (with the UTC offset the store gives them), durations are seconds
 (``remaining_s``). Nothing here adds or drops a field on its own: a view shows what the
 service chose to return, so no contact detail or hash value can appear unless a service put
-it in its dataclass (only ``contact_view`` shows contact details, and only ``read_contact``
+it in its dataclass (only ``contact_json`` shows contact details, and only ``read_contact``
 returns them).
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from deepshield.services.cases import (
+from deepshield.services.takedown.records import (
     CaseView,
     ContactView,
     Decision,
@@ -44,17 +44,17 @@ def plain(value: Any) -> Any:
     return value
 
 
-def case_view(case: CaseView) -> dict[str, Any]:
+def case_json(case: CaseView) -> dict[str, Any]:
     """A case: state, clocks, pauses, locations, appeals and history. No contact details."""
     return plain(case)  # type: ignore[no-any-return]
 
 
-def filed_case_view(filed: FiledCase) -> dict[str, Any]:
+def filed_case_json(filed: FiledCase) -> dict[str, Any]:
     """``{"case": ..., "pin": ...}``: the PIN is present once, at filing (None on a retry)."""
-    return {"case": case_view(filed.case), "pin": filed.pin}
+    return {"case": case_json(filed.case), "pin": filed.pin}
 
 
-def sweep_view(sweep: Any) -> dict[str, Any] | None:
+def sweep_json(sweep: Any) -> dict[str, Any] | None:
     """The copy sweep's result (item ids, distances, statuses), or None when nothing was swept."""
     if sweep is None:
         return None
@@ -66,32 +66,32 @@ def sweep_view(sweep: Any) -> dict[str, Any] | None:
     return view
 
 
-def decision_view(decision: Decision) -> dict[str, Any]:
+def decision_json(decision: Decision) -> dict[str, Any]:
     """``{"case": ..., "sweep": ...}``; ``sweep`` is None for a declined request."""
-    return {"case": case_view(decision.case), "sweep": sweep_view(decision.sweep)}
+    return {"case": case_json(decision.case), "sweep": sweep_json(decision.sweep)}
 
 
-def victim_status_view(status: VictimStatus) -> dict[str, Any]:
+def victim_status_json(status: VictimStatus) -> dict[str, Any]:
     return plain(status)  # type: ignore[no-any-return]
 
 
-def due_item_view(item: DueItem) -> dict[str, Any]:
+def due_item_json(item: DueItem) -> dict[str, Any]:
     """A clock due soon; ``remaining_s`` is negative once the deadline has passed."""
     view: dict[str, Any] = plain(item)
     view["remaining_s"] = view.pop("remaining")
     return view
 
 
-def strike_view(strike: StrikeView) -> dict[str, Any]:
+def strike_json(strike: StrikeView) -> dict[str, Any]:
     return plain(strike)  # type: ignore[no-any-return]
 
 
-def contact_view(contact: ContactView) -> dict[str, Any]:
+def contact_json(contact: ContactView) -> dict[str, Any]:
     """The requester's contact details: PII, for the admin's audit-logged read only."""
     return plain(contact)  # type: ignore[no-any-return]
 
 
-def tick_view(report: TickReport) -> dict[str, Any]:
+def tick_json(report: TickReport) -> dict[str, Any]:
     return plain(report)  # type: ignore[no-any-return]
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from deepshield.services.banks import BankInfo, EntryInfo
-from deepshield.services.hashing import MediaSignals
-from deepshield.services.keys import KeyInfo
-from deepshield.services.matcher import Match
+from deepshield.services.api_keys import KeyInfo
+from deepshield.services.spread.banks import BankInfo, EntryInfo
+from deepshield.services.spread.hashing import MediaSignals
+from deepshield.services.spread.live_index import Match
 from deepshield.signals.repost import HASH_SET_VERSION
 
 
-def media_signals_view(media: MediaSignals, min_quality: int) -> dict[str, Any]:
+def media_signals_json(media: MediaSignals, min_quality: int) -> dict[str, Any]:
     view: dict[str, Any] = {
         "kind": media.kind.value,
         "format": media.format,
@@ -41,7 +41,7 @@ def media_signals_view(media: MediaSignals, min_quality: int) -> dict[str, Any]:
     return view
 
 
-def match_view(match: Match) -> dict[str, Any]:
+def match_json(match: Match) -> dict[str, Any]:
     view: dict[str, Any] = {
         "bank": match.bank,
         "entry_id": match.entry_id,
@@ -55,7 +55,7 @@ def match_view(match: Match) -> dict[str, Any]:
     return view
 
 
-def bank_view(bank: BankInfo) -> dict[str, Any]:
+def bank_json(bank: BankInfo) -> dict[str, Any]:
     return {
         "name": bank.name,
         "description": bank.description,
@@ -64,7 +64,7 @@ def bank_view(bank: BankInfo) -> dict[str, Any]:
     }
 
 
-def entry_view(entry: EntryInfo) -> dict[str, Any]:
+def entry_json(entry: EntryInfo) -> dict[str, Any]:
     return {
         "id": entry.id,
         "bank": entry.bank,
@@ -79,7 +79,7 @@ def entry_view(entry: EntryInfo) -> dict[str, Any]:
     }
 
 
-def key_view(key: KeyInfo) -> dict[str, Any]:
+def key_json(key: KeyInfo) -> dict[str, Any]:
     return {
         "key_id": key.key_id,
         "role": key.role,

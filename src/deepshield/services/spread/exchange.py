@@ -69,7 +69,7 @@ def record_feedback(ctx: ServiceContext, partner: str, items: Sequence[tuple[int
     return len(normalised)
 
 
-def update_view(update: ExchangeUpdate) -> dict[str, Any]:
+def update_json(update: ExchangeUpdate) -> dict[str, Any]:
     return {
         "entry_id": update.entry_id,
         "bank": update.bank,

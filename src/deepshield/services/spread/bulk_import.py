@@ -29,9 +29,9 @@ from pathlib import Path
 from sqlalchemy import and_, delete, func, insert, literal, select
 
 from deepshield.errors import InvalidRequest, InvalidSignal, LowQualityHash
-from deepshield.services import bank_files
-from deepshield.services import banks as bank_service
 from deepshield.services.context import ServiceContext
+from deepshield.services.spread import bank_files
+from deepshield.services.spread import banks as bank_service
 from deepshield.signals.types import SignalType, normalize_hex_signal, parse_signal_type
 from deepshield.signals.vpdq import parse_vpdq
 from deepshield.store import audit_repository as audit

@@ -27,15 +27,15 @@ from deepshield.labels import VisibleLabelSpec, apply_visible_label, label_frame
 from deepshield.media import MediaKind, decode_image
 from deepshield.media.sniff import sniff_media_type
 from deepshield.media.video import probe_video
+from deepshield.provenance.c2pa_signing import SigningIdentity, load_signing_identity, sign_media
 from deepshield.provenance.manifest import (
     PDQ_BINDING_ALG,
     WATERMARK_BINDING_ALG,
     build_manifest_definition,
 )
-from deepshield.provenance.signing import SigningIdentity, load_signing_identity, sign_media
-from deepshield.services import manifest_registry
 from deepshield.services.context import ServiceContext
-from deepshield.services.hashing import hash_media
+from deepshield.services.label import manifest_registry
+from deepshield.services.spread.hashing import hash_media
 from deepshield.settings import Settings, import_callback
 from deepshield.signals.repost import region_hashes
 from deepshield.signals.vpdq import unique_good_frames

@@ -23,15 +23,16 @@ from datetime import datetime
 from pathlib import Path
 
 from deepshield.cases.numbers import parse_case_number
+from deepshield.cases.references import case_id_of, case_reference
 from deepshield.errors import DeepShieldError, InvalidRequest, InvalidSignal, LowQualityHash, NotFound
 from deepshield.media import expand_paths, read_media_file
-from deepshield.services import copy_sweep
 from deepshield.services.access import Action, Principal, authorize
-from deepshield.services.banks import SignalInput, validate_signal
 from deepshield.services.context import ServiceContext
-from deepshield.services.hashing import MediaSignals, hash_media
-from deepshield.services.matcher import Match, MatchQuery
-from deepshield.services.matching import query_from_media
+from deepshield.services.spread import copy_sweep
+from deepshield.services.spread.banks import SignalInput, validate_signal
+from deepshield.services.spread.hashing import MediaSignals, hash_media
+from deepshield.services.spread.live_index import Match, MatchQuery
+from deepshield.services.spread.matching import query_from_media
 from deepshield.signals.types import SignalType
 from deepshield.signals.vpdq import parse_vpdq
 from deepshield.store import audit_repository as audit
@@ -40,7 +41,6 @@ from deepshield.store.models import utcnow
 
 #: An item id or uploader reference: 1-200 printable characters (the platform's own opaque ids).
 _OPAQUE_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
-_CASE_REF = re.compile(r"^case:(\d+)$")
 #: Statuses a reviewer may set: ``removed`` (final), or ``live`` to clear a false listing.
 ACTIONS = ("removed", "live")
 #: How often (in items) a long registration reports progress.
@@ -266,8 +266,7 @@ def _register(ctx: ServiceContext, items: list[_Prepared], actor: str,
             status, case_id = current or "live", case_of.get(item.item_id)
             if status == "live" and match is not None:
                 status = "blocked"
-                found = _CASE_REF.match(case_ref or "")
-                case_id = int(found.group(1)) if found else None
+                case_id = case_id_of(case_ref)
                 if case_id is not None and not repo.case_exists(session, case_id):
                     case_id = None  # a block entry filed by hand under a case reference of its own
                 if current is not None:
@@ -512,7 +511,7 @@ def list_flagged(ctx: ServiceContext, principal: Principal, case_id: int | str |
             elif row.signal_type not in item.signal_types:
                 item.signal_types.append(row.signal_type)
         audit.record_event(session, principal.actor, "content.flagged.read",
-                           f"case:{wanted}" if wanted is not None else "content", items=len(items))
+                           case_reference(wanted) if wanted is not None else "content", items=len(items))
     return sorted(items.values(), key=lambda item: item.item_id)
 
 
@@ -539,6 +538,6 @@ def mark_actioned(ctx: ServiceContext, item_id: str, status: str, actor: str) ->
                 row.status, row.status_changed_at = status, now
                 changed += 1
         audit.record_event(session, actor, f"content.{status}",
-                           f"case:{case_id}" if case_id is not None else "content",
+                           case_reference(case_id) if case_id is not None else "content",
                            item_id=item_id, previous=current, changed=bool(changed))
         return RegisteredItem(item_id, status, False, None, 0)

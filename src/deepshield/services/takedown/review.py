@@ -25,10 +25,20 @@ from deepshield.cases.states import (
     require_state,
 )
 from deepshield.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from deepshield.services import case_common as common
 from deepshield.services.access import Action, Principal, Role, authorize
-from deepshield.services.banks import SignalInput
-from deepshield.services.cases import (
+from deepshield.services.context import ServiceContext
+from deepshield.services.spread.banks import SignalInput
+from deepshield.services.spread.copy_sweep import sweep_for_case
+from deepshield.services.takedown import (
+    case_answers,
+    case_clocks,
+    case_events,
+    case_hashes,
+    case_lookup,
+    case_reading,
+    withdrawal,
+)
+from deepshield.services.takedown.records import (
     CaseView,
     ContactView,
     Decision,
@@ -36,7 +46,6 @@ from deepshield.services.cases import (
     StrikeView,
     TickReport,
 )
-from deepshield.services.context import ServiceContext
 from deepshield.store import audit_repository as audit
 from deepshield.store import bank_repository
 from deepshield.store import case_repository as repo
@@ -55,9 +64,9 @@ def get_case(ctx: ServiceContext, case_number: str, principal: Principal) -> Cas
     """One case with its clocks, pauses, locations, appeals and history; the read is audited."""
     authorize(principal, Action.CASE_READ)
     with ctx.store.transaction() as session:
-        case = common.load_visible(session, case_number, principal)
-        common.record(session, principal.actor, "case.read", case)
-        return common.case_view(session, ctx.settings, case)
+        case = case_lookup.load_visible(session, case_number, principal)
+        case_events.record(session, principal.actor, "case.read", case)
+        return case_reading.read_case(session, ctx.settings, case)
 
 
 def list_cases(ctx: ServiceContext, principal: Principal, *, state: str | None = None,
@@ -71,14 +80,14 @@ def list_cases(ctx: ServiceContext, principal: Principal, *, state: str | None =
     with ctx.store.transaction() as session:
         cases = repo.list_cases(session, filed_by=_scope(principal), state=state, limit=limit)
         audit.record_event(session, principal.actor, "case.list", "", state=state, cases=len(cases))
-        return [common.case_view(session, ctx.settings, case, full=False) for case in cases]
+        return [case_reading.read_case(session, ctx.settings, case, full=False) for case in cases]
 
 
 def due_cases(ctx: ServiceContext, principal: Principal, *, within: timedelta,
               now: datetime | None = None) -> list[DueItem]:
     """Unmet clocks of cases under review due within ``within`` of now (or overdue), soonest first."""
     authorize(principal, Action.CASE_LIST)
-    now = common.current_time(now)
+    now = case_clocks.current_time(now)
     if within < timedelta(0):
         raise InvalidRequest("within: a duration of zero or more")
     with ctx.store.transaction() as session:
@@ -103,17 +112,17 @@ def acknowledge(ctx: ServiceContext, case_number: str, principal: Principal, *,
                 now: datetime | None = None) -> CaseView:
     """Acknowledge a valid request: its acknowledge clocks (UK, EU) are met. Repeating it changes nothing."""
     authorize(principal, Action.CASE_REVIEW)
-    now = common.current_time(now)
+    now = case_clocks.current_time(now)
     with ctx.store.transaction() as session:
-        case = common.load_visible(session, case_number, principal, for_update=True)
+        case = case_lookup.load_visible(session, case_number, principal, for_update=True)
         if case.acknowledged_at is None:
             require_state(case.state, CLOCKED, "be acknowledged")
             case.acknowledged_at = now
-            met = common.meet_clocks(session, case, "acknowledge", now)
-            common.record(session, principal.actor, "case.acknowledge", case,
+            met = case_clocks.meet_clocks(session, case, "acknowledge", now)
+            case_events.record(session, principal.actor, "case.acknowledge", case,
                           clocks_met=[c.jurisdiction for c in met])
         case_id = case.id
-    return common.view_by_id(ctx, case_id)
+    return case_reading.read_case_by_id(ctx, case_id)
 
 
 def pause_clocks(ctx: ServiceContext, case_number: str, reason: str, principal: Principal, *,
@@ -121,26 +130,26 @@ def pause_clocks(ctx: ServiceContext, case_number: str, reason: str, principal: 
     """Pause a valid case's clocks, with a reason (e.g. no location works). While paused they
     neither escalate nor breach; resuming moves their deadlines later by the pause's length."""
     authorize(principal, Action.CASE_REVIEW)
-    now = common.current_time(now)
-    reason = common.check_text(reason, "reason", min_chars=3, max_chars=500)
+    now = case_clocks.current_time(now)
+    reason = case_answers.check_text(reason, "reason", min_chars=3, max_chars=500)
     with ctx.store.transaction() as session:
-        case = common.load_visible(session, case_number, principal, for_update=True)
+        case = case_lookup.load_visible(session, case_number, principal, for_update=True)
         require_state(case.state, CLOCKED, "have its clocks paused")
         if repo.open_pause(session, case.id) is not None:
             raise Conflict("the clocks of this case are already paused")
         repo.add_pause(session, case.id, reason=reason, paused_by=principal.actor[:64], at=now)
-        common.record(session, principal.actor, "case.pause", case, reason=reason)
+        case_events.record(session, principal.actor, "case.pause", case, reason=reason)
         case_id = case.id
-    return common.view_by_id(ctx, case_id)
+    return case_reading.read_case_by_id(ctx, case_id)
 
 
 def resume_clocks(ctx: ServiceContext, case_number: str, principal: Principal, *,
                   now: datetime | None = None) -> CaseView:
     """End the pause: every unmet deadline moves later by how long it lasted."""
     authorize(principal, Action.CASE_REVIEW)
-    now = common.current_time(now)
+    now = case_clocks.current_time(now)
     with ctx.store.transaction() as session:
-        case = common.load_visible(session, case_number, principal, for_update=True)
+        case = case_lookup.load_visible(session, case_number, principal, for_update=True)
         pause = repo.open_pause(session, case.id)
         if pause is None:
             raise Conflict("the clocks of this case are not paused")
@@ -149,10 +158,10 @@ def resume_clocks(ctx: ServiceContext, case_number: str, principal: Principal, *
         for clock in repo.clocks_of(session, case.id):
             if clock.met_at is None:
                 clock.due_at = clock.due_at + length
-        common.refresh_due(session, case)
-        common.record(session, principal.actor, "case.resume", case, paused_s=length.total_seconds())
+        case_clocks.refresh_due(session, case)
+        case_events.record(session, principal.actor, "case.resume", case, paused_s=length.total_seconds())
         case_id = case.id
-    return common.view_by_id(ctx, case_id)
+    return case_reading.read_case_by_id(ctx, case_id)
 
 
 # --- decisions ----------------------------------------------------------------------------------
@@ -161,7 +170,8 @@ def resume_clocks(ctx: ServiceContext, case_number: str, principal: Principal, *
 def _check_reasons(decision: str, reasons: Any) -> str:
     if decision not in DECISIONS:
         raise InvalidRequest(f"decision: one of {', '.join(DECISIONS)}")
-    text = common.check_text(reasons, "reasons", min_chars=MIN_REASON_CHARS, max_chars=_MAX_REASON_CHARS)
+    text = case_answers.check_text(reasons, "reasons", min_chars=MIN_REASON_CHARS,
+                                   max_chars=_MAX_REASON_CHARS)
     if decision == "declined" and fake_is_the_ground(text):
         raise InvalidRequest(NOT_A_GROUND_TO_DECLINE)
     return text
@@ -178,14 +188,14 @@ def decide(ctx: ServiceContext, case_number: str, decision: str, reasons: str,
     that uploader, and a decline marked ``baseless`` strikes the reporter; the policy warns
     first and suspends repeat offenders (``record_strike``). Those strikes are automated."""
     authorize(principal, Action.CASE_REVIEW)
-    now = common.current_time(now)
+    now = case_clocks.current_time(now)
     reasons = _check_reasons(decision, reasons)
     if baseless and decision != "declined":
         raise InvalidRequest("baseless: only a declined request can be found baseless")
     if uploader_ref is not None:
-        uploader_ref = common.check_text(uploader_ref, "uploader_ref", min_chars=1, max_chars=200)
+        uploader_ref = case_answers.check_text(uploader_ref, "uploader_ref", min_chars=1, max_chars=200)
     with ctx.store.transaction() as session:
-        case = common.load_visible(session, case_number, principal, for_update=True)
+        case = case_lookup.load_visible(session, case_number, principal, for_update=True)
         require_move(case.state, CaseState.ACTIONED.value, f"be {decision}")
         case.state = CaseState.ACTIONED.value
         case.decision, case.decision_reasons = decision, reasons
@@ -194,12 +204,13 @@ def decide(ctx: ServiceContext, case_number: str, decision: str, reasons: str,
         pause = repo.open_pause(session, case.id)
         if pause is not None:  # a decision ends the wait the pause was for
             pause.ended_at = now
-        met = common.meet_clocks(session, case, "decide", now)
-        common.record(session, principal.actor, "case.decide", case, automated=automated, decision=decision,
+        met = case_clocks.meet_clocks(session, case, "decide", now)
+        case_events.record(session, principal.actor, "case.decide", case, automated=automated,
+                           decision=decision,
                       clocks_met=[c.jurisdiction for c in met], breached=[c.jurisdiction for c in met
                                                                            if c.breached_at is not None])
         signals, item_ids = _apply_decision(session, ctx, case, decision, now)
-        common.notify(session, ctx.settings, "decided", case, repo.get_contact(session, case.id),
+        case_events.notify(session, ctx.settings, "decided", case, repo.get_contact(session, case.id),
                       {"decision": decision, "reasons": reasons, "uploader_ref": uploader_ref,
                        "item_ids": item_ids, "automated": automated, "at": now})
         case_id = case.id
@@ -210,7 +221,7 @@ def decide(ctx: ServiceContext, case_number: str, decision: str, reasons: str,
     if baseless:
         record_strike(ctx, "reporter", "", "filed a takedown request found baseless", principal,
                       case_number=case_number, automated=True, now=now)
-    return Decision(common.view_by_id(ctx, case_id), sweep)
+    return Decision(case_reading.read_case_by_id(ctx, case_id), sweep)
 
 
 def _apply_decision(session: Session, ctx: ServiceContext, case: Case, decision: str,
@@ -221,7 +232,7 @@ def _apply_decision(session: Session, ctx: ServiceContext, case: Case, decision:
     item_ids = [row.location for row in repo.locations_of(session, case.id) if row.kind == "item"]
     if decision != "removed":
         return [], item_ids
-    return common.active_case_signals(session, case, ctx.settings.cases.reports_bank), item_ids
+    return case_hashes.active_case_signals(session, case, ctx.settings.cases.reports_bank), item_ids
 
 
 def _sweep(ctx: ServiceContext, case_id: int, signals: list[SignalInput], item_ids: list[str],
@@ -231,8 +242,6 @@ def _sweep(ctx: ServiceContext, case_id: int, signals: list[SignalInput], item_i
     there is nothing to sweep for: no hashes, and no item id the platform's registry knows."""
     if not signals and not item_ids:
         return None
-    from deepshield.services.copy_sweep import sweep_for_case
-
     try:
         return sweep_for_case(ctx, case_id, signals, item_ids=item_ids, actor=principal.actor)
     except InvalidRequest:
@@ -245,10 +254,10 @@ def close_case(ctx: ServiceContext, case_number: str, reason: str, principal: Pr
                now: datetime | None = None) -> CaseView:
     """Close an actioned case (no appeal pending), with a reason."""
     authorize(principal, Action.CASE_REVIEW)
-    now = common.current_time(now)
-    reason = common.check_text(reason, "reason", min_chars=3, max_chars=500)
+    now = case_clocks.current_time(now)
+    reason = case_answers.check_text(reason, "reason", min_chars=3, max_chars=500)
     with ctx.store.transaction() as session:
-        case = common.load_visible(session, case_number, principal, for_update=True)
+        case = case_lookup.load_visible(session, case_number, principal, for_update=True)
         require_move(case.state, CaseState.CLOSED.value, "be closed")
         if case.withdraw_effective_at is not None and case.withdrawn_at is None:
             # A closed case can no longer be withdrawn: the requester's withdrawal goes first.
@@ -256,9 +265,9 @@ def close_case(ctx: ServiceContext, case_number: str, reason: str, principal: Pr
                            "withdrawal takes effect or is cancelled")
         case.state = CaseState.CLOSED.value
         case.closed_at = now
-        common.record(session, principal.actor, "case.close", case, reason=reason)
+        case_events.record(session, principal.actor, "case.close", case, reason=reason)
         case_id = case.id
-    return common.view_by_id(ctx, case_id)
+    return case_reading.read_case_by_id(ctx, case_id)
 
 
 # --- appeals ------------------------------------------------------------------------------------
@@ -274,7 +283,7 @@ def file_appeal(ctx: ServiceContext, case_number: str, statement: str, principal
     """Appeal an actioned case: the requester (victim, her helpline, the operator) or the
     uploader (through the platform). A counter-notice comes only from the uploader's side."""
     authorize(principal, Action.CASE_APPEAL)
-    now = common.current_time(now)
+    now = case_clocks.current_time(now)
     if party not in ("requester", "uploader"):
         raise InvalidRequest("party: requester or uploader")
     if kind not in ("appeal", "counter_notice"):
@@ -285,19 +294,19 @@ def file_appeal(ctx: ServiceContext, case_number: str, statement: str, principal
         raise Forbidden(f"the {principal.role.value} role may not appeal for the requester")
     if party == "uploader" and principal.role not in _UPLOADER_ROLES:
         raise Forbidden(f"the {principal.role.value} role may not appeal for the uploader")
-    statement = common.check_text(statement, "statement", min_chars=MIN_REASON_CHARS,
+    statement = case_answers.check_text(statement, "statement", min_chars=MIN_REASON_CHARS,
                                   max_chars=_MAX_REASON_CHARS)
     with ctx.store.transaction() as session:
-        case = common.load_visible(session, case_number, principal, for_update=True)
+        case = case_lookup.load_visible(session, case_number, principal, for_update=True)
         require_move(case.state, CaseState.APPEALED.value, "be appealed")
         appeal = repo.add_appeal(session, Appeal(case_id=case.id, kind=kind, filed_by_party=party,
                                                  filed_by=principal.actor[:64], statement=statement,
                                                  filed_at=now))
         case.state = CaseState.APPEALED.value
-        common.record(session, principal.actor, "case.appeal", case, appeal_id=appeal.id, kind=kind,
+        case_events.record(session, principal.actor, "case.appeal", case, appeal_id=appeal.id, kind=kind,
                       party=party, decision=case.decision)
         case_id = case.id
-    return common.view_by_id(ctx, case_id)
+    return case_reading.read_case_by_id(ctx, case_id)
 
 
 def decide_appeal(ctx: ServiceContext, case_number: str, appeal_id: int, outcome: str,
@@ -306,13 +315,13 @@ def decide_appeal(ctx: ServiceContext, case_number: str, appeal_id: int, outcome
     overturned withdraws the case's block-bank entries; a decline overturned runs the removal).
     ``Forbidden`` when ``principal`` made the decision appealed against."""
     authorize(principal, Action.CASE_APPEAL_DECIDE)
-    now = common.current_time(now)
+    now = case_clocks.current_time(now)
     if outcome not in APPEAL_OUTCOMES:
         raise InvalidRequest(f"outcome: one of {', '.join(APPEAL_OUTCOMES)}")
-    reasons = common.check_text(reasons, "reasons", min_chars=_MIN_APPEAL_REASON_CHARS,
+    reasons = case_answers.check_text(reasons, "reasons", min_chars=_MIN_APPEAL_REASON_CHARS,
                                 max_chars=_MAX_REASON_CHARS)
     with ctx.store.transaction() as session:
-        case = common.load_visible(session, case_number, principal, for_update=True)
+        case = case_lookup.load_visible(session, case_number, principal, for_update=True)
         require_move(case.state, CaseState.ACTIONED.value, "have an appeal decided: it is not under appeal")
         appeal = repo.get_appeal(session, case.id, appeal_id) if isinstance(appeal_id, int) else None
         if appeal is None:
@@ -340,9 +349,9 @@ def decide_appeal(ctx: ServiceContext, case_number: str, appeal_id: int, outcome
         appeal.reviewer, appeal.outcome, appeal.outcome_reasons = principal.actor[:64], outcome, reasons
         appeal.decided_at = now
         case.state = CaseState.ACTIONED.value
-        common.record(session, principal.actor, "case.appeal_decide", case, appeal_id=appeal.id,
+        case_events.record(session, principal.actor, "case.appeal_decide", case, appeal_id=appeal.id,
                       outcome=outcome, decision=decision, block_entries_withdrawn=withdrawn)
-        common.notify(session, ctx.settings, "appeal_decided", case, repo.get_contact(session, case.id),
+        case_events.notify(session, ctx.settings, "appeal_decided", case, repo.get_contact(session, case.id),
                       {"appeal_id": appeal.id, "kind": appeal.kind, "party": appeal.filed_by_party,
                        "outcome": outcome, "reasons": reasons, "decision": decision, "at": now})
         case_id, run_sweep = case.id, outcome == "overturned" and decision == "removed"
@@ -352,7 +361,7 @@ def decide_appeal(ctx: ServiceContext, case_number: str, appeal_id: int, outcome
         case = repo.get_by_id(session, case_id)
         assert case is not None
         case_id = case.id
-    return common.view_by_id(ctx, case_id)
+    return case_reading.read_case_by_id(ctx, case_id)
 
 
 def _unblock(session: Session, ctx: ServiceContext, case: Case, now: datetime) -> int:
@@ -375,16 +384,16 @@ def record_strike(ctx: ServiceContext, subject_kind: str, subject_ref: str, reas
     filer is struck (a key's actor, or a public filer's hashed email; never the email itself).
     """
     authorize(principal, Action.MISUSE_MANAGE)
-    now = common.current_time(now)
+    now = case_clocks.current_time(now)
     if subject_kind not in misuse.SUBJECT_KINDS:
         raise InvalidRequest(f"subject_kind: one of {', '.join(misuse.SUBJECT_KINDS)}")
-    reason = common.check_text(reason, "reason", min_chars=3, max_chars=500)
+    reason = case_answers.check_text(reason, "reason", min_chars=3, max_chars=500)
     policy = ctx.settings.cases
     with ctx.store.transaction() as session:
-        case = common.load_visible(session, case_number, principal) if case_number else None
+        case = case_lookup.load_visible(session, case_number, principal) if case_number else None
         if not subject_ref and subject_kind == "reporter" and case is not None:
             subject_ref = _reporter_of(session, case)
-        subject_ref = common.check_text(subject_ref, "subject_ref", min_chars=1, max_chars=200)
+        subject_ref = case_answers.check_text(subject_ref, "subject_ref", min_chars=1, max_chars=200)
         earlier = repo.strikes_for(session, subject_kind, subject_ref)
         decision = misuse.next_strike([misuse.PastStrike(s.kind, s.at, s.until) for s in earlier], now,
                                       strikes_before_suspension=policy.strikes_before_suspension,
@@ -401,7 +410,7 @@ def record_strike(ctx: ServiceContext, subject_kind: str, subject_ref: str, reas
 
 
 def _reporter_of(session: Session, case: Case) -> str:
-    if case.filed_by != common.PUBLIC_FILER:
+    if case.filed_by != case_events.PUBLIC_FILER:
         return case.filed_by
     contact = repo.get_contact(session, case.id)
     if contact is None or not contact.contact_email:
@@ -438,14 +447,15 @@ def set_legal_hold(ctx: ServiceContext, case_number: str, hold: bool,
     if not isinstance(hold, bool):
         raise InvalidRequest("hold: true or false")
     with ctx.store.transaction() as session:
-        case = common.load_visible(session, case_number, principal, for_update=True)
+        case = case_lookup.load_visible(session, case_number, principal, for_update=True)
         case.legal_hold = hold
         erased = False
         if not hold and case.state == CaseState.WITHDRAWN.value:
-            erased = repo.erase_contact(session, case.id, common.current_time(None))
-        common.record(session, principal.actor, "case.legal_hold", case, hold=hold, contact_erased=erased)
+            erased = repo.erase_contact(session, case.id, case_clocks.current_time(None))
+        case_events.record(session, principal.actor, "case.legal_hold", case, hold=hold,
+                           contact_erased=erased)
         case_id = case.id
-    return common.view_by_id(ctx, case_id)
+    return case_reading.read_case_by_id(ctx, case_id)
 
 
 def read_contact(ctx: ServiceContext, case_number: str, principal: Principal) -> ContactView:
@@ -453,11 +463,11 @@ def read_contact(ctx: ServiceContext, case_number: str, principal: Principal) ->
     when none are kept (never given, a referral, or erased)."""
     authorize(principal, Action.CASE_READ_CONTACT)
     with ctx.store.transaction() as session:
-        case = common.load_visible(session, case_number, principal)
+        case = case_lookup.load_visible(session, case_number, principal)
         contact = repo.get_contact(session, case.id)
         if contact is None or contact.erased_at is not None:
             raise NotFound("this case keeps no contact details (none given, or erased)")
-        common.record(session, principal.actor, "case.read_contact", case)
+        case_events.record(session, principal.actor, "case.read_contact", case)
         return ContactView(contact.signature_name, contact.contact_email, contact.webhook_url)
 
 
@@ -468,7 +478,7 @@ def tick(ctx: ServiceContext, *, now: datetime | None = None) -> TickReport:
     """Escalate clocks near their deadline, mark breaches, apply withdrawals whose cool-off
     ended. Idempotent, and safe in several processes at once (each case is locked while it
     is looked at). Every act is audited as automated."""
-    now = common.current_time(now)
+    now = case_clocks.current_time(now)
     policy = ctx.settings.cases
     horizon = now + timedelta(hours=policy.escalate_before_hours)
     with ctx.store.transaction() as session:
@@ -488,7 +498,7 @@ def tick(ctx: ServiceContext, *, now: datetime | None = None) -> TickReport:
             if (case is None or case.withdrawn_at is not None or case.withdraw_effective_at is None
                     or case.withdraw_effective_at > now or case.state == CaseState.CLOSED.value):
                 continue
-            common.apply_withdrawal(session, ctx.settings, case, actor=common.SYSTEM_ACTOR, at=now,
+            withdrawal.apply_withdrawal(session, ctx.settings, case, actor=case_events.SYSTEM_ACTOR, at=now,
                                     automated=True)
             applied += 1
     return TickReport(escalated, breached, applied)
@@ -498,21 +508,23 @@ def _tick_clocks(session: Session, ctx: ServiceContext, case: Case, now: datetim
     """Escalate and breach the case's clocks that are due to; returns how many of each."""
     if case.state not in {s.value for s in CLOCKED} or repo.open_pause(session, case.id) is not None:
         return 0, 0
-    paused_total = common.paused_total(repo.pauses_of(session, case.id))
+    paused_total = case_clocks.paused_total(repo.pauses_of(session, case.id))
     escalated = breached = 0
     for clock in repo.clocks_of(session, case.id):
-        escalate, breach = clock_rules.due_events(common.clock_times(clock), now,
+        escalate, breach = clock_rules.due_events(case_clocks.clock_times(clock), now,
                                                   ctx.settings.cases.escalate_before_hours, paused=False,
                                                   paused_total=paused_total)
         detail = {"jurisdiction": clock.jurisdiction, "duty": clock.duty, "due_at": clock.due_at.isoformat()}
         if escalate:
             clock.escalated_at = now
             escalated += 1
-            common.record(session, common.SYSTEM_ACTOR, "case.escalate", case, automated=True, **detail)
+            case_events.record(session, case_events.SYSTEM_ACTOR, "case.escalate", case, automated=True,
+                               **detail)
             contact = repo.get_contact(session, case.id)
-            common.notify(session, ctx.settings, "escalated", case, contact, detail)
+            case_events.notify(session, ctx.settings, "escalated", case, contact, detail)
         if breach:
             clock.breached_at = now
             breached += 1
-            common.record(session, common.SYSTEM_ACTOR, "case.breach", case, automated=True, **detail)
+            case_events.record(session, case_events.SYSTEM_ACTOR, "case.breach", case, automated=True,
+                               **detail)
     return escalated, breached

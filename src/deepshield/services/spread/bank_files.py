@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deepshield.errors import InvalidRequest
-from deepshield.services.banks import EXPORT_FIELDS, SignalInput
+from deepshield.services.spread.banks import EXPORT_FIELDS, SignalInput
 from deepshield.signals.repost import HASH_SET_VERSION
 from deepshield.signals.types import SignalType
 from deepshield.signals.vpdq import VpdqFeature, serialize_vpdq

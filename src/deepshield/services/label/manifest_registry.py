@@ -57,8 +57,8 @@ from deepshield.provenance.jumbf import active_manifest_id as active_manifest_id
 from deepshield.provenance.jumbf import active_manifest_only as active_manifest_only
 from deepshield.services.access import Role
 from deepshield.services.context import ServiceContext
-from deepshield.services.hashing import hash_media
-from deepshield.services.watermarking import detect_watermark
+from deepshield.services.label.watermarking import detect_watermark
+from deepshield.services.spread.hashing import hash_media
 from deepshield.store import Store
 from deepshield.store import audit_repository as audit
 from deepshield.store import manifest_repository as repo

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from deepshield.cases.references import case_reference
 from deepshield.errors import InvalidRequest
 from deepshield.notifications import DeliveryError, messages
 from deepshield.notifications import email as email_sender
@@ -152,7 +153,7 @@ def queue_case_event(session: Session, settings: Settings, *, event: str, case: 
         raise ValueError(f"unknown notification event {event!r}; events are {', '.join(sorted(EVENTS))}")
     config = settings.notifications
     outbox = _Outbox(session, case.id)
-    case_ref = f"case:{case.id}"
+    case_ref = case_reference(case.id)
     if event == "received":
         missing = [str(item) for item in detail.get("missing") or []]
         deadlines = messages.deadlines_from(detail.get("clocks") or [])
@@ -326,7 +327,7 @@ def mask_recipient(channel: str, recipient: str) -> str:
 
 def _view(row: Notification) -> NotificationView:
     return NotificationView(
-        id=row.id, case_ref=f"case:{row.case_id}" if row.case_id is not None else None,
+        id=row.id, case_ref=case_reference(row.case_id) if row.case_id is not None else None,
         kind=row.kind, channel=row.channel, recipient=mask_recipient(row.channel, row.recipient),
         subject=row.subject, status=row.status, attempts=row.attempts,
         next_attempt_at=row.next_attempt_at, last_error=row.last_error,

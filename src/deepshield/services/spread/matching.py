@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from deepshield.media import MediaKind
 from deepshield.services.context import ServiceContext
-from deepshield.services.hashing import MediaSignals, hash_media
-from deepshield.services.matcher import Match, MatchOutcome, MatchQuery, query_from_signals
+from deepshield.services.spread.hashing import MediaSignals, hash_media
+from deepshield.services.spread.live_index import Match, MatchOutcome, MatchQuery, query_from_signals
 from deepshield.signals.pdq import require_quality
 from deepshield.signals.types import SignalType, normalize_hex_signal, parse_signal_type
 from deepshield.signals.vpdq import parse_vpdq

@@ -30,9 +30,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from deepshield.cases.numbers import parse_case_number
+from deepshield.cases.references import case_id_of, claims_case_prefix
 from deepshield.cases.states import CaseState
 from deepshield.errors import Conflict, Forbidden, InvalidRequest, InvalidSignal, LowQualityHash, NotFound
 from deepshield.services.access import (
+    NOT_VISIBLE,
     Action,
     Principal,
     Role,
@@ -42,7 +44,7 @@ from deepshield.services.access import (
     may_write_bank,
 )
 from deepshield.services.context import ServiceContext
-from deepshield.services.hashing import MediaSignals, hash_media
+from deepshield.services.spread.hashing import MediaSignals, hash_media
 from deepshield.signals.pdq import require_quality
 from deepshield.signals.types import SignalType, normalize_hex_signal, parse_signal_type
 from deepshield.signals.vpdq import parse_vpdq, serialize_vpdq, unique_good_frames
@@ -54,8 +56,6 @@ from deepshield.store.models import BankEntry, Case
 _BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:#-]{0,127}$")
 #: The reference a case's bank entries carry (``case_repository.case_ref``); the prefix is reserved.
-_CASE_ID_REF = re.compile(r"^case:([1-9][0-9]{0,18})$")
-_RESERVED_PREFIX = "case:"
 # A real PDQ hash sets about half its bits (each bit is "above the median").
 _PDQ_MIN_ONES, _PDQ_MAX_ONES = 32, 224
 
@@ -255,11 +255,8 @@ def resolve_case_ref(session: Session, case_ref: str, principal: Principal) -> s
     Raises ``NotFound(NOT_VISIBLE)`` for a case that does not exist or is outside the scope
     (the same answer, as on ``/v1/cases``), ``Conflict`` for a withdrawn case, and
     ``InvalidRequest`` for a malformed ``case:`` reference (the prefix is reserved)."""
-    from deepshield.services.cases import NOT_VISIBLE  # here: services.cases imports this module
-
-    if case_ref[:len(_RESERVED_PREFIX)].lower() == _RESERVED_PREFIX:
-        match = _CASE_ID_REF.match(case_ref)
-        if match is None:
+    if claims_case_prefix(case_ref):
+        if case_id_of(case_ref) is None:
             raise InvalidRequest("a case reference starting with 'case:' names a DeepShield case, "
                                  "written case:<id>; use the case number, or a reference of your own")
         case = _case_of_ref(session, case_ref)
@@ -277,10 +274,10 @@ def resolve_case_ref(session: Session, case_ref: str, principal: Principal) -> s
 
 def _case_of_ref(session: Session, case_ref: str) -> Case | None:
     """The case a ``case:<id>`` reference names, or None (no such case, or not that form)."""
-    match = _CASE_ID_REF.match(case_ref)
-    if match is None or int(match.group(1)) > MAX_ENTRY_ID:
+    case_id = case_id_of(case_ref)
+    if case_id is None or case_id > MAX_ENTRY_ID:
         return None
-    return case_repo.get_by_id(session, int(match.group(1)))
+    return case_repo.get_by_id(session, case_id)
 
 
 def _resolve_case_refs(session: Session, new_entries: list[repo.NewEntry],

@@ -14,10 +14,17 @@ from deepshield.cases import intake, pins
 from deepshield.cases.numbers import parse_case_number
 from deepshield.cases.states import CaseState, require_move
 from deepshield.errors import Conflict, Forbidden, InvalidRequest, Unauthorized
-from deepshield.services import case_common as common
 from deepshield.services.access import Action, Principal, Role, authorize
-from deepshield.services.cases import NOT_RECOGNISED, CaseView, VictimStatus
 from deepshield.services.context import ServiceContext
+from deepshield.services.takedown import (
+    case_answers,
+    case_clocks,
+    case_events,
+    case_lookup,
+    case_reading,
+    withdrawal,
+)
+from deepshield.services.takedown.records import NOT_RECOGNISED, CaseView, VictimStatus
 from deepshield.store import audit_repository as audit
 from deepshield.store import case_repository as repo
 from deepshield.store.models import Case, CaseLocation
@@ -25,8 +32,9 @@ from deepshield.store.models import Case, CaseLocation
 
 def victim_principal(ctx: ServiceContext, case_number: str, pin: str, *,
                      now: datetime | None = None) -> Principal:
-    """Check a case number and PIN; see ``services.cases.victim_principal``."""
-    now = common.current_time(now)
+    """Check a case number and PIN (slow KDF; lockout after repeated failures). Raises
+    ``Unauthorized(NOT_RECOGNISED)`` for every kind of failure alike."""
+    now = case_clocks.current_time(now)
     policy = ctx.settings.cases
     number = parse_case_number(case_number)
     with ctx.store.transaction() as session:
@@ -45,20 +53,20 @@ def victim_principal(ctx: ServiceContext, case_number: str, pin: str, *,
         assert case is not None
         actor = f"victim:case:{case.id}"
         if case.locked_until is not None and case.locked_until > now:
-            common.record(session, actor, "victim.login_failed", case, reason="locked")
+            case_events.record(session, actor, "victim.login_failed", case, reason="locked")
             success = False
         elif pin_ok:
             case.pin_failures, case.locked_until = 0, None
-            common.record(session, actor, "victim.login", case)
+            case_events.record(session, actor, "victim.login", case)
             success = True
         else:
             case.pin_failures += 1
-            common.record(session, actor, "victim.login_failed", case, reason="pin",
+            case_events.record(session, actor, "victim.login_failed", case, reason="pin",
                           failures=case.pin_failures)
             if case.pin_failures >= policy.pin_max_failures:
                 case.locked_until = now + timedelta(minutes=policy.pin_lockout_minutes)
                 case.pin_failures = 0
-                common.record(session, common.SYSTEM_ACTOR, "victim.locked", case, automated=True,
+                case_events.record(session, case_events.SYSTEM_ACTOR, "victim.locked", case, automated=True,
                               until=case.locked_until.isoformat())
             success = False
         case_number_found = case.case_number
@@ -107,10 +115,10 @@ def victim_status(ctx: ServiceContext, principal: Principal) -> VictimStatus:
     if principal.role is not Role.VICTIM or principal.case_number is None:
         raise Forbidden("the status page is opened with a case number and PIN")
     with ctx.store.transaction() as session:
-        case = common.load_visible(session, principal.case_number, principal)
+        case = case_lookup.load_visible(session, principal.case_number, principal)
         locations = repo.locations_of(session, case.id)
-        in_danger = common.in_danger(case)
-        common.record(session, principal.actor, "case.read", case, page="status")
+        in_danger = case_answers.in_danger(case)
+        case_events.record(session, principal.actor, "case.read", case, page="status")
         return VictimStatus(
             case_number=case.case_number,
             state=case.state,
@@ -138,7 +146,7 @@ def request_withdrawal(ctx: ServiceContext, case_number: str, principal: Princip
     victim's pending withdrawal early. Once applied, the case's hashes have left every bank:
     they no longer match, and partners' feeds list them as deleted."""
     authorize(principal, Action.CASE_WITHDRAW)
-    now = common.current_time(now)
+    now = case_clocks.current_time(now)
     if principal.role is Role.VICTIM:
         default = timedelta(hours=ctx.settings.cases.withdrawal_cool_off_hours)
         wait = cool_off if cool_off is not None else default
@@ -147,34 +155,34 @@ def request_withdrawal(ctx: ServiceContext, case_number: str, principal: Princip
     if wait < timedelta(0):
         raise InvalidRequest("cool_off: a duration of zero or more")
     with ctx.store.transaction() as session:
-        case = common.load_visible(session, case_number, principal, for_update=True)
+        case = case_lookup.load_visible(session, case_number, principal, for_update=True)
         require_move(case.state, CaseState.WITHDRAWN.value, "be withdrawn")
         pending = case.withdraw_effective_at is not None and case.withdrawn_at is None
         if wait == timedelta(0):
-            common.apply_withdrawal(session, ctx.settings, case, actor=principal.actor, at=now,
+            withdrawal.apply_withdrawal(session, ctx.settings, case, actor=principal.actor, at=now,
                                     automated=False)
         elif pending:
             pass  # asked again during the cool-off: the first request's time stands
         else:
             case.withdraw_requested_at = now
             case.withdraw_effective_at = now + wait
-            common.record(session, principal.actor, "case.withdraw_request", case,
+            case_events.record(session, principal.actor, "case.withdraw_request", case,
                           effective_at=case.withdraw_effective_at.isoformat(),
                           cool_off_s=wait.total_seconds())
         case_id = case.id
-    return common.view_by_id(ctx, case_id)
+    return case_reading.read_case_by_id(ctx, case_id)
 
 
 def cancel_withdrawal(ctx: ServiceContext, case_number: str, principal: Principal) -> CaseView:
     """Cancel a withdrawal still in its cool-off; ``Conflict`` when none is pending."""
     authorize(principal, Action.CASE_WITHDRAW)
     with ctx.store.transaction() as session:
-        case = common.load_visible(session, case_number, principal, for_update=True)
+        case = case_lookup.load_visible(session, case_number, principal, for_update=True)
         if case.withdraw_effective_at is None or case.withdrawn_at is not None:
             raise Conflict("this case has no pending withdrawal to cancel")
         effective_at = case.withdraw_effective_at
         case.withdraw_requested_at, case.withdraw_effective_at = None, None
-        common.record(session, principal.actor, "case.withdraw_cancel", case,
+        case_events.record(session, principal.actor, "case.withdraw_cancel", case,
                       was_effective_at=effective_at.isoformat())
         case_id = case.id
-    return common.view_by_id(ctx, case_id)
+    return case_reading.read_case_by_id(ctx, case_id)

@@ -48,10 +48,10 @@ from deepshield.provenance.reading import (
     read_manifest_store,
 )
 from deepshield.provenance.repository_client import RepositoryClient, RepositoryUnavailable
-from deepshield.services import manifest_registry
 from deepshield.services.context import ServiceContext
-from deepshield.services.hashing import MediaSignals, hash_image, hash_media
-from deepshield.services.watermarking import detect_watermark
+from deepshield.services.label import manifest_registry
+from deepshield.services.label.watermarking import detect_watermark
+from deepshield.services.spread.hashing import MediaSignals, hash_image, hash_media
 from deepshield.settings import Settings
 from deepshield.signals.pdq import pdq_distance
 from deepshield.signals.vpdq import unique_good_frames

@@ -30,11 +30,18 @@ from deepshield.cases.clocks import jurisdictions_for
 from deepshield.cases.numbers import new_case_number
 from deepshield.cases.states import UPDATABLE, CaseState, require_move, require_state
 from deepshield.errors import Forbidden, InvalidRequest, InvalidSignal, LowQualityHash, RateLimited
-from deepshield.services import case_common as common
 from deepshield.services.access import Action, Principal, Role, authorize
-from deepshield.services.banks import SignalInput, validate_signal
-from deepshield.services.cases import CaseView, FiledCase
 from deepshield.services.context import ServiceContext
+from deepshield.services.spread.banks import SignalInput, validate_signal
+from deepshield.services.takedown import (
+    case_answers,
+    case_clocks,
+    case_events,
+    case_hashes,
+    case_lookup,
+    case_reading,
+)
+from deepshield.services.takedown.records import CaseView, FiledCase
 from deepshield.store import case_repository as repo
 from deepshield.store import public_filing_repository as filings
 from deepshield.store.hash_sealing import HashKeyUnavailable
@@ -47,7 +54,8 @@ _REPORTS_BANK_DESCRIPTION = "Hashes of takedown requests (victims' devices and h
 def file_request(ctx: ServiceContext, form: dict[str, Any], principal: Principal | None, *,
                  request_key: str | None = None, now: datetime | None = None,
                  address: str | None = None) -> FiledCase:
-    """Take a request; see ``services.cases.file_request``.
+    """Take a request. ``principal`` None is a victim or representative filing without a key,
+    from ``address`` (counted against the public door's daily cap per address).
 
     Malformed input raises ``InvalidRequest`` naming the field and writes nothing. A request
     lacking required items is kept as ``incomplete`` with ``missing`` saying what to add; a
@@ -59,10 +67,10 @@ def file_request(ctx: ServiceContext, form: dict[str, Any], principal: Principal
     resolved it: a new case over the day's cap for it raises ``RateLimited``; a retry with the
     same ``request_key`` still gets its case.
     """
-    now = common.current_time(now)
+    now = case_clocks.current_time(now)
     if principal is not None:
         authorize(principal, Action.CASE_FILE)
-    filed_by = principal.actor if principal is not None else common.PUBLIC_FILER
+    filed_by = principal.actor if principal is not None else case_events.PUBLIC_FILER
     key_digest = _request_key_digest(filed_by, request_key, form)
     form_in = intake.parse_form(form)
     _check_role(form_in, principal)
@@ -89,7 +97,7 @@ def file_request(ctx: ServiceContext, form: dict[str, Any], principal: Principal
     state = CaseState.REFERRED if referred else CaseState.INCOMPLETE if lacking else CaseState.VALID
     require_move(CaseState.RECEIVED.value, state.value, f"become {state.value}")
     if state is CaseState.VALID and hashes:
-        common.ensure_bank(ctx, ctx.settings.cases.reports_bank, _REPORTS_BANK_DESCRIPTION)
+        case_hashes.ensure_bank(ctx, ctx.settings.cases.reports_bank, _REPORTS_BANK_DESCRIPTION)
     pin = pins.new_pin()
     # The KDF runs before the transaction: no lock is held while it works.
     pin_hash = pins.hash_pin(pin, ctx.settings.cases.pin_kdf_log2_n)
@@ -109,21 +117,22 @@ def file_request(ctx: ServiceContext, form: dict[str, Any], principal: Principal
                 # Nothing identifying and no content details are kept for a child's case:
                 # only that it was referred, and where.
                 kept = intake.RequestForm(requester_role=form_in.requester_role, depicted_under_18=True)
-                common.set_answers(case, kept, [])
+                case_answers.set_answers(case, kept, [])
             else:
                 repo.add_locations(session, case.id, [(loc.kind, loc.location) for loc in form_in.locations])
                 contact = _save_contact(session, case.id, form_in)
-                common.set_answers(case, form_in, hashes if lacking else [])
+                case_answers.set_answers(case, form_in, hashes if lacking else [])
                 case.jurisdictions = ",".join(sorted(
                     jurisdictions_for(form_in.countries)))
-            common.record(session, principal.actor if principal else common.PUBLIC_FILER, "case.file", case,
+            case_events.record(session, principal.actor if principal else case_events.PUBLIC_FILER,
+                               "case.file", case,
                           state=case.state, requester_role=case.requester_role,
                           locations=len(form_in.locations) if not referred else 0,
                           hashes=len(hashes) if not referred else 0, missing=len(lacking),
                           in_immediate_danger=bool(form_in.in_immediate_danger))
             if state is CaseState.VALID:
                 _complete(session, ctx, case, form_in, filed_by, now)
-            common.notify(session, ctx.settings, "received", case, contact,
+            case_events.notify(session, ctx.settings, "received", case, contact,
                           _receipt_detail(session, case, form_in, lacking))
             case_id = case.id
     except IntegrityError:
@@ -133,7 +142,7 @@ def file_request(ctx: ServiceContext, form: dict[str, Any], principal: Principal
             if existing is not None:
                 return existing
         raise
-    return FiledCase(common.view_by_id(ctx, case_id), pin)
+    return FiledCase(case_reading.read_case_by_id(ctx, case_id), pin)
 
 
 def update_request(ctx: ServiceContext, case_number: str, changes: dict[str, Any],
@@ -141,23 +150,23 @@ def update_request(ctx: ServiceContext, case_number: str, changes: dict[str, Any
     """Add what an incomplete request lacked (same fields as the form; locations and hashes are
     added to those given before). When nothing is missing any more the case becomes ``valid``
     and its clocks start now; answering that the person is under 18 refers it instead."""
-    now = common.current_time(now)
+    now = case_clocks.current_time(now)
     authorize(principal, Action.CASE_UPDATE)
     change = intake.parse_form(changes)
     if change.requester_role is not None:
         _check_role(change, principal)
     change = replace(change, hashes=_validated_hashes(ctx, change.hashes))
     # The bank a completed request's hashes go to; creating it is harmless if this stays incomplete.
-    common.ensure_bank(ctx, ctx.settings.cases.reports_bank, _REPORTS_BANK_DESCRIPTION)
+    case_hashes.ensure_bank(ctx, ctx.settings.cases.reports_bank, _REPORTS_BANK_DESCRIPTION)
     with ctx.store.transaction() as session:
-        case = common.load_visible(session, case_number, principal, for_update=True)
+        case = case_lookup.load_visible(session, case_number, principal, for_update=True)
         require_state(case.state, UPDATABLE, "be updated: only an incomplete request can be")
-        if case.filed_by == common.PUBLIC_FILER:
+        if case.filed_by == case_events.PUBLIC_FILER:
             if change.requester_role == "helpline":
                 raise Forbidden("requester_role: a request filed without a key cannot become a helpline's")
             if change.contact_email:
                 _refuse_suspended(session, misuse.reporter_ref_for_email(change.contact_email), now)
-        stored = common.stored_form(session, case)
+        stored = case_answers.stored_form(session, case)
         merged = stored.merged(change)
         if merged.webhook_url and merged.requester_role != "helpline":
             raise InvalidRequest("contact.webhook_url: only a helpline's request may give a webhook")
@@ -173,21 +182,21 @@ def update_request(ctx: ServiceContext, case_number: str, changes: dict[str, Any
             repo.add_locations(session, case.id, [(loc.kind, loc.location) for loc in new_locations])
             contact = _save_contact(session, case.id, merged)
             case.requester_role = merged.requester_role or ""
-            common.set_answers(case, merged, merged.hashes if lacking else [])
+            case_answers.set_answers(case, merged, merged.hashes if lacking else [])
             case.jurisdictions = ",".join(sorted(jurisdictions_for(merged.countries)))
             if not lacking:
                 require_move(case.state, CaseState.VALID.value, "become valid")
                 case.state = CaseState.VALID.value
-        common.record(session, principal.actor, "case.update", case, state=case.state, fields=changed,
+        case_events.record(session, principal.actor, "case.update", case, state=case.state, fields=changed,
                       locations_added=len(new_locations), missing=len(lacking))
         if case.state == CaseState.VALID.value:
             _complete(session, ctx, case, merged, principal.actor, now)
         if case.state in (CaseState.VALID.value, CaseState.REFERRED.value):
             # The receipt of the now complete (or referred) request.
-            common.notify(session, ctx.settings, "received", case, contact,
+            case_events.notify(session, ctx.settings, "received", case, contact,
                           _receipt_detail(session, case, merged, lacking))
         case_id = case.id
-    return common.view_by_id(ctx, case_id)
+    return case_reading.read_case_by_id(ctx, case_id)
 
 
 def expire_public_drafts(ctx: ServiceContext, *, now: datetime | None = None) -> int:
@@ -196,22 +205,22 @@ def expire_public_drafts(ctx: ServiceContext, *, now: datetime | None = None) ->
     locations and queued messages go; an automated ``case.expire`` audit event stays. Also
     forgets the per-address filing counts of past days. Idempotent and safe in several
     processes at once. Returns how many requests were erased."""
-    now = common.current_time(now)
+    now = case_clocks.current_time(now)
     cutoff = now - timedelta(hours=ctx.settings.cases.draft_expiry_hours)
     erased = 0
     with ctx.store.transaction() as session:
         filings.prune_before(session, _day(now))
-        stale = repo.stale_drafts(session, filed_by=common.PUBLIC_FILER, states=_DRAFT_STATES,
+        stale = repo.stale_drafts(session, filed_by=case_events.PUBLIC_FILER, states=_DRAFT_STATES,
                                   received_before=cutoff, limit=_EXPIRE_BATCH)
     for case_id in stale:
         with ctx.store.transaction() as session:
             case = repo.get_by_id(session, case_id, for_update=True)
             # Checked again under the lock: completed, held or erased meanwhile is left alone.
-            if (case is None or case.filed_by != common.PUBLIC_FILER or case.state not in _DRAFT_STATES
+            if (case is None or case.filed_by != case_events.PUBLIC_FILER or case.state not in _DRAFT_STATES
                     or case.legal_hold or case.received_at >= cutoff):
                 continue
             age_hours = round((now - case.received_at).total_seconds() / 3600, 1)
-            common.record(session, common.SYSTEM_ACTOR, "case.expire", case, automated=True,
+            case_events.record(session, case_events.SYSTEM_ACTOR, "case.expire", case, automated=True,
                           state=case.state, age_hours=age_hours,
                           expiry_hours=ctx.settings.cases.draft_expiry_hours)
             repo.erase_case(session, case_id)
@@ -286,11 +295,11 @@ def _complete(session: Session, ctx: ServiceContext, case: Case, form: intake.Re
               now: datetime) -> None:
     """The request is complete: start its clocks from now and bank its hashes for review."""
     case.completed_at = now
-    clocks = common.start_clocks(session, ctx.settings, case, form, now)
-    entries = common.bank_hashes(session, ctx.settings, case, form.hashes,
+    clocks = case_clocks.start_clocks(session, ctx.settings, case, form, now)
+    entries = case_hashes.bank_hashes(session, ctx.settings, case, form.hashes,
                                  bank_name=ctx.settings.cases.reports_bank,
-                                 origin=common.origin_for(form.requester_role), actor=actor)
-    common.record(session, common.SYSTEM_ACTOR, "case.valid", case, automated=True,
+                                 origin=case_hashes.origin_for(form.requester_role), actor=actor)
+    case_events.record(session, case_events.SYSTEM_ACTOR, "case.valid", case, automated=True,
                   clocks=[{"jurisdiction": c.jurisdiction, "duty": c.duty, "due_at": c.due_at.isoformat()}
                           for c in clocks],
                   entry_ids=[entry.id for entry in entries])
@@ -304,7 +313,8 @@ def _refer(session: Session, case: Case, form: intake.RequestForm) -> None:
         session.delete(contact)
     for location in repo.locations_of(session, case.id):
         session.delete(location)
-    common.set_answers(case, intake.RequestForm(requester_role=form.requester_role, depicted_under_18=True),
+    case_answers.set_answers(case, intake.RequestForm(requester_role=form.requester_role,
+                                                      depicted_under_18=True),
                        [])
     case.jurisdictions = ""
     session.flush()
@@ -366,7 +376,7 @@ def _request_key_digest(filed_by: str, request_key: str | None, form: object) ->
             or len(request_key) > _MAX_REQUEST_KEY_CHARS or not request_key.isprintable()):
         raise InvalidRequest(f"request_key: 1-{_MAX_REQUEST_KEY_CHARS} printable characters")
     form_digest = ""
-    if filed_by == common.PUBLIC_FILER:
+    if filed_by == case_events.PUBLIC_FILER:
         form_digest = hashlib.sha256(json.dumps(form, sort_keys=True, default=str).encode()).hexdigest()
     return hashlib.sha256(f"{filed_by}\x00{request_key.strip()}\x00{form_digest}".encode()).hexdigest()
 
@@ -376,8 +386,8 @@ def _existing(ctx: ServiceContext, key_digest: str) -> FiledCase | None:
         case = repo.get_by_request_key(session, key_digest)
         if case is None:
             return None
-        common.record(session, case.filed_by, "case.read", case, retry=True)
-        return FiledCase(common.case_view(session, ctx.settings, case), None)
+        case_events.record(session, case.filed_by, "case.read", case, retry=True)
+        return FiledCase(case_reading.read_case(session, ctx.settings, case), None)
 
 
 def _unused_case_number(session: Any) -> str:

@@ -30,11 +30,12 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from deepshield.cases.references import case_reference
 from deepshield.errors import InvalidRequest, InvalidSignal, LowQualityHash
 from deepshield.index import PdqHit, PdqMultiIndex
 from deepshield.index.pdq_multi_index import pack_hashes_fast
-from deepshield.services.banks import Origin, SignalInput, validate_signal
 from deepshield.services.context import ServiceContext
+from deepshield.services.spread.banks import Origin, SignalInput, validate_signal
 from deepshield.signals.pdq import pdq_distance
 from deepshield.signals.types import SignalType
 from deepshield.store import Store
@@ -197,7 +198,7 @@ def sweep_for_case(ctx: ServiceContext, case_id: int, signals: list[SignalInput]
     settings = ctx.settings
     threshold = settings.match.pdq_threshold
     checked = _validated_signals(signals, settings.match.pdq_min_quality)
-    case_ref = f"case:{case_id}"
+    case_ref = case_reference(case_id)
     named = sorted(set(item_ids))
     with ctx.store.transaction() as session:
         named_rows = repo.rows_of_items(session, named)

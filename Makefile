@@ -5,12 +5,33 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-all lint bench clean
 
-# pytest, failing a run that collects nothing: pytest exits 5 then, and this suite has tests, so
-# collecting none means something broke (a bad PYTEST_ARGS, an import error hidden by a filter).
-define run_pytest
-	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests (exit 5); this suite has tests," \
-	  "so collection broke (PYTEST_ARGS='$(PYTEST_ARGS)')" >&2; fi; exit $$rc
+# $(call pytest_part,NAME,ARGS): one part of the suite, in a subshell that exits with pytest's
+# status. A part that collects nothing fails: pytest exits 5 then, and each part has tests, so
+# collecting none means something broke (a bad PYTEST_ARGS, a lost marker, an import error
+# hidden by a filter).
+#
+# Python writes its bytecode caches (__pycache__, gitignored) here even where the environment says
+# not to: without them every worker and every server or CLI process a test starts compiles all
+# of DeepShield again, and pytest rewrites every test module's asserts again, on each run.
+define pytest_part
+( env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest $(2) $(PYTEST_ARGS); rc=$$?; \
+  if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests in $(1) (exit 5); it has tests," \
+    "so collection broke (PYTEST_ARGS='$(PYTEST_ARGS)'; for a subset, call pytest itself)" >&2; fi; \
+  exit $$rc )
+endef
+
+# The parallel part: one pytest-xdist worker per core, handed tests one by one as they free up,
+# except the files in tests/conftest.py's ONE_WORKER_FILES, each run whole on one worker, in order
+# (tests/test_isolation.py checks what the test before it left behind).
+PARALLEL := -n auto --dist loadgroup
+
+# Both parts always run; either failing fails the target. The serial part comes last, alone on
+# the machine: tests marked `serial` measure memory or time, or kill -9 servers.
+define two_parts
+status=0; \
+$(call pytest_part,the parallel part,$(PARALLEL) -m "$(1)not serial") || status=1; \
+$(call pytest_part,the serial part,-m "$(1)serial") || status=1; \
+exit $$status
 endef
 
 $(STAMP): pyproject.toml
@@ -23,20 +44,30 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/deepshield serve --host 127.0.0.1 --port 8000
 
-## make test: the whole suite (PostgreSQL tests run when DEEPSHIELD_TEST_POSTGRES_URL is reachable)
+## make test: ruff, then the whole suite on SQLite only (PostgreSQL variants deselected: -m "not postgres"),
+## in parallel (pytest-xdist, -n auto), then the `serial` tests alone; about 5 minutes on 2 cores
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
-	$(run_pytest)
+	$(call two_parts,not postgres and )
 
-## make test-all: what CI runs (.ci/run): `make test`; .ci/run adds DEEPSHIELD_REQUIRE_POSTGRES=1 and
+## make test-all: what CI runs (.ci/run): ruff, then everything on SQLite and PostgreSQL (servers, kill -9
+## included), in parallel, then the `serial` tests alone; .ci/run adds DEEPSHIELD_REQUIRE_POSTGRES=1 and
 ## DEEPSHIELD_REQUIRE_REFERENCE=1, so the PostgreSQL and reference tests fail instead of skipping
-test-all: test
+test-all: $(STAMP)
+	$(BIN)/ruff check src tests bench examples
+	$(call two_parts,)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
 
 bench: $(STAMP)
 	$(BIN)/python bench/hashing.py
+
+## make docs: regenerate the generated parts of docs/CLI.md and docs/CONFIGURATION.md (cog blocks);
+## tests/test_docs_current.py fails while they are stale
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/cog -r docs/CLI.md docs/CONFIGURATION.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

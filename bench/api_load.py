@@ -69,7 +69,7 @@ def _flip(code: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
 
 def prepare(home: Path, bank_size: int) -> tuple[str, list[str]]:
     """Fill the bank, make a platform key, save the index snapshot; returns (key, queries)."""
-    from deepshield.services.access import Role
+    from deepshield.services.access import Principal, Role
     from deepshield.services.api_keys import create_key
     from deepshield.services.context import ServiceContext
     from deepshield.services.spread import banks, bulk_import
@@ -84,9 +84,10 @@ def prepare(home: Path, bank_size: int) -> tuple[str, list[str]]:
             handle.write("pdq," + row.tobytes().hex() + "\n")
     ctx = ServiceContext.open(Settings(home=home))
     try:
-        banks.create_bank(ctx, "load", "", "bench")
-        bulk_import.import_file(ctx, "load", csv_path, "bench")
-        _, token = create_key(ctx, Role.PLATFORM, "load bench", "bench")
+        operator = Principal("bench", Role.ADMIN)
+        banks.create_bank(ctx, "load", "", operator)
+        bulk_import.import_file(ctx, "load", csv_path, operator)
+        _, token = create_key(ctx, Role.PLATFORM, "load bench", operator)
         ctx.matcher.refresh()  # writes the snapshot the server will map
     finally:
         ctx.close()

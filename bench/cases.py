@@ -103,6 +103,7 @@ def _file_worker(home: str, hashes: list[str], offset: int, kdf_log2_n: int, out
 
 
 def _bank_worker(home: str, hashes: list[str], out: str) -> None:
+    from deepshield.services.access import Principal, Role
     from deepshield.services.context import ServiceContext
     from deepshield.services.spread import banks
     from deepshield.services.spread.banks import Origin, SignalInput
@@ -113,7 +114,7 @@ def _bank_worker(home: str, hashes: list[str], out: str) -> None:
         for i, value in enumerate(hashes):
             started = time.perf_counter()
             banks.add_signals(ctx, "anchor", [SignalInput("pdq", value, 100)], origin=Origin.HELPLINE,
-                              case_ref=f"anchor-{i}", actor="bench")
+                              case_ref=f"anchor-{i}", principal=Principal("bench", Role.ADMIN))
             latencies.append(time.perf_counter() - started)
     finally:
         ctx.close()
@@ -152,14 +153,16 @@ def _summary(name: str, count: int, wall: float, latencies: list[float]) -> dict
 
 
 def throughput(home: Path, count: int, processes: int) -> list[dict[str, Any]]:
+    from deepshield.services.access import Principal, Role
     from deepshield.services.context import ServiceContext
     from deepshield.services.spread import banks
 
     hashes = _pdq_hashes(count, seed=1)
     ctx = ServiceContext.open(_settings(home, 10))
     try:
-        banks.create_bank(ctx, "anchor", "bench anchor", "bench")
-        banks.create_bank(ctx, ctx.settings.cases.reports_bank, "case hashes", "bench")
+        operator = Principal("bench", Role.ADMIN)
+        banks.create_bank(ctx, "anchor", "bench anchor", operator)
+        banks.create_bank(ctx, ctx.settings.cases.reports_bank, "case hashes", operator)
     finally:
         ctx.close()
     size = -(-count // processes)
@@ -197,7 +200,7 @@ def decide_and_sweep(home: Path, samples: int, registry: int) -> dict[str, Any]:
             items = [content_registry.ContentItemInput(f"item-{start + i}", [SignalInput("pdq", v, 100)],
                                                        None)
                      for i, v in enumerate(values[start:start + batch])]
-            content_registry.register_items(ctx, items, actor="bench")
+            content_registry.register_items(ctx, items, Principal("bench", Role.ADMIN))
         helpline = _helpline(ctx)
         reviewer = Principal(actor="key:benchreviewer", role=Role.PLATFORM)
         numbers = [case_intake.file_request(ctx, request_form(values[i * 7], 90_000 + i),
@@ -228,15 +231,16 @@ def _free_port() -> int:
 def http_latencies(home: Path, samples: int, workers: int) -> list[dict[str, Any]]:
     import httpx
 
-    from deepshield.services.access import Role
+    from deepshield.services.access import Principal, Role
     from deepshield.services.api_keys import create_key
     from deepshield.services.context import ServiceContext
 
     ctx = ServiceContext.open(_settings(home, 15))
     try:
-        _, helpline = create_key(ctx, Role.HELPLINE, "bench helpline", "bench")
-        _, platform = create_key(ctx, Role.PLATFORM, "bench platform", "bench")
-        _, partner = create_key(ctx, Role.PARTNER, "bench partner", "bench")
+        operator = Principal("bench", Role.ADMIN)
+        _, helpline = create_key(ctx, Role.HELPLINE, "bench helpline", operator)
+        _, platform = create_key(ctx, Role.PLATFORM, "bench platform", operator)
+        _, partner = create_key(ctx, Role.PARTNER, "bench partner", operator)
     finally:
         ctx.close()
     port = _free_port()

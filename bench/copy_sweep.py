@@ -156,6 +156,7 @@ def sweep(home: Path, database_url: str | None, registry: int, warm_runs: int) -
 
 
 def visibility(home: Path, database_url: str | None, samples: int) -> dict[str, Any]:
+    from deepshield.services.access import Principal, Role
     from deepshield.services.spread import banks
     from deepshield.services.spread.matching import match_media
 
@@ -163,24 +164,25 @@ def visibility(home: Path, database_url: str | None, samples: int) -> dict[str, 
     waits: list[float] = []
     correct = True
     rng = np.random.default_rng(5)
+    operator, platform = Principal("bench", Role.ADMIN), Principal("bench:platform", Role.PLATFORM)
     try:
         interval = ctx.settings.match.sync_interval_s
-        banks.create_bank(other, "bench-visibility", "", "bench")
+        banks.create_bank(other, "bench-visibility", "", operator)
         for sample in range(samples):
             pixels = _photo(rng)
             original, copy = _jpeg(pixels, 92), _jpeg(pixels[::2, ::2], 70)
-            correct = correct and match_media(ctx, copy, "bench:platform")[1].matches == []
+            correct = correct and match_media(ctx, copy, platform)[1].matches == []
             entries = banks.add_media(other, "bench-visibility", original, "helpline", f"bench-{sample}",
-                                      "bench")
+                                      operator)
             started = time.monotonic()
-            while not match_media(ctx, copy, "bench:platform")[1].matches:
+            while not match_media(ctx, copy, platform)[1].matches:
                 if time.monotonic() - started > 30:
                     correct = False
                     break
                 time.sleep(0.02)
             waits.append(time.monotonic() - started)
             for entry in entries:
-                banks.withdraw_entry(other, "bench-visibility", entry.id, "bench")
+                banks.withdraw_entry(other, "bench-visibility", entry.id, operator)
     finally:
         other.close()
         ctx.close()

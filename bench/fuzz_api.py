@@ -59,7 +59,7 @@ from schemathesis.transport.requests import REQUESTS_TRANSPORT, binary_serialize
 
 from deepshield.api.app import create_app
 from deepshield.api.rate_limit import PublicRateLimiter
-from deepshield.services.access import KEY_ROLES
+from deepshield.services.access import KEY_ROLES, Principal, Role
 from deepshield.services.api_keys import create_key
 from deepshield.settings import CaseSettings, Settings
 
@@ -117,7 +117,7 @@ def serve_target(app_settings: Settings) -> Iterator[Target]:
         ctx = app.state.context
         headers: dict[str, dict[str, str]] = {"anonymous": {}}
         for role in sorted(KEY_ROLES):
-            _, token = create_key(ctx, role, f"fuzz {role.value}", "bench:fuzz_api")
+            _, token = create_key(ctx, role, f"fuzz {role.value}", Principal("bench:fuzz_api", Role.ADMIN))
             headers[role.value] = {"Authorization": f"Bearer {token}"}
         with requests.Session() as http:
             def post(path: str, role: str, **kwargs: Any) -> dict[str, Any]:

@@ -51,6 +51,7 @@ def _child(rows: int, database_url: str) -> dict[str, Any]:
     import numpy as np
 
     import deepshield
+    from deepshield.services.access import Principal, Role
     from deepshield.services.context import ServiceContext
     from deepshield.services.spread import banks, bulk_import
     from deepshield.services.spread.live_index import Matcher
@@ -65,9 +66,10 @@ def _child(rows: int, database_url: str) -> dict[str, Any]:
             hexes = [row.tobytes().hex() for row in bits]
             hash_list = Path(folder) / "list.csv"
             hash_list.write_text("signal_type,signal_value\n" + "".join(f"pdq,{h}\n" for h in hexes))
-            banks.create_bank(ctx, "bench", "", "bench")
+            operator = Principal("bench", Role.ADMIN)
+            banks.create_bank(ctx, "bench", "", operator)
             started = time.perf_counter()
-            summary = bulk_import.import_file(ctx, "bench", hash_list, "bench")
+            summary = bulk_import.import_file(ctx, "bench", hash_list, operator)
             import_s = time.perf_counter() - started
             assert summary.added == rows, summary
             matcher = Matcher(ctx.store, settings.match, snapshot_dir=None)

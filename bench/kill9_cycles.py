@@ -47,7 +47,7 @@ import httpx  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from deepshield.services.access import Role  # noqa: E402
+from deepshield.services.access import Principal, Role  # noqa: E402
 from deepshield.services.api_keys import create_key  # noqa: E402
 from deepshield.services.context import ServiceContext  # noqa: E402
 from deepshield.services.spread import banks as bank_service  # noqa: E402
@@ -230,11 +230,12 @@ def run(kind: str, cycles: int, clients: int, seed: int, progress: Callable[[str
         settings = Settings(home=home, database_url=database_url)
         ctx = ServiceContext.open(settings)
         try:
-            keys = Keys(admin=create_key(ctx, Role.ADMIN, "admin", "bench:setup")[1],
-                        platform=create_key(ctx, Role.PLATFORM, "platform", "bench:setup")[1],
-                        helplines=[create_key(ctx, Role.HELPLINE, f"helpline {n}", "bench:setup")[1]
+            setup = Principal("bench:setup", Role.ADMIN)
+            keys = Keys(admin=create_key(ctx, Role.ADMIN, "admin", setup)[1],
+                        platform=create_key(ctx, Role.PLATFORM, "platform", setup)[1],
+                        helplines=[create_key(ctx, Role.HELPLINE, f"helpline {n}", setup)[1]
                                    for n in range(clients)])
-            bank_service.create_bank(ctx, BANK, "kill -9 cycles", "bench:setup")
+            bank_service.create_bank(ctx, BANK, "kill -9 cycles", setup)
         finally:
             ctx.close()
         env = {**os.environ, "DEEPSHIELD_HOME": str(home), "DEEPSHIELD_PIN_KDF_LOG2_N": "10",

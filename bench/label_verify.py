@@ -97,6 +97,7 @@ from deepshield.provenance.certificates import (  # noqa: E402
     create_ca,
     issue_signing_certificate,
 )
+from deepshield.services.access import Principal, Role  # noqa: E402
 from deepshield.services.context import ServiceContext  # noqa: E402
 from deepshield.services.label import labelling  # noqa: E402
 from deepshield.services.label.labelling import LabelResult, label_media  # noqa: E402
@@ -113,7 +114,9 @@ from watermark import SIZES, Inputs, generated_image, make_inputs  # noqa: E402
 if wa.cv2 is not None:
     wa.cv2.setNumThreads(1)
 
-ACTOR = "bench:label_verify"
+#: Labels as a provider would; the installation's set-up (signing keys) is the operator's.
+ACTOR = Principal("bench:label_verify", Role.PROVIDER)
+OPERATOR = Principal("bench:label_verify", Role.ADMIN)
 GENERATOR = "BenchGen"
 INPUT_JPEG = {"quality": 90, "subsampling": 2}  # the inputs: a typical generator's JPEG
 VERDICTS = ("verified", "recovered", "invalid", "unknown", "error")
@@ -155,7 +158,7 @@ def _installation(name: str) -> Iterator[ServiceContext]:
     with tempfile.TemporaryDirectory(prefix=f"ds-bench-{name}-") as home:
         ctx = ServiceContext.open(Settings(home=Path(home)))
         try:
-            init_signing_keys(ctx, force=False, actor=ACTOR)
+            init_signing_keys(ctx, force=False, principal=OPERATOR)
             yield ctx
         finally:
             ctx.close()
@@ -279,13 +282,13 @@ def run_throughput(count: int) -> dict[str, Any]:
     try:
         with _installation("throughput") as ctx:
             warm = _jpeg(generated_image(1920, 1080, seed=99))
-            warm_label = label_media(ctx, warm, generator=GENERATOR, model=None, actor=ACTOR)
-            verify_media(ctx, warm_label.data, actor=ACTOR)
-            verify_media(ctx, _png(_decode(warm_label.data)), actor=ACTOR)
+            warm_label = label_media(ctx, warm, generator=GENERATOR, model=None, principal=ACTOR)
+            verify_media(ctx, warm_label.data, principal=ACTOR)
+            verify_media(ctx, _png(_decode(warm_label.data)), principal=ACTOR)
             for i, data in enumerate(sources):
                 clock.reset()
                 wall, cpu = time.perf_counter(), time.process_time()
-                result = label_media(ctx, data, generator=GENERATOR, model="bench", actor=ACTOR)
+                result = label_media(ctx, data, generator=GENERATOR, model="bench", principal=ACTOR)
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 rows["label"]["wall"].append(wall)
                 rows["label"]["cpu"].append(cpu)
@@ -304,7 +307,7 @@ def run_throughput(count: int) -> dict[str, Any]:
                                      ("verify stripped (PNG)", _png(_decode(result.data)))):
                     clock.reset()
                     wall, cpu = time.perf_counter(), time.process_time()
-                    report = verify_media(ctx, payload, actor=ACTOR)
+                    report = verify_media(ctx, payload, principal=ACTOR)
                     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                     rows[row]["wall"].append(wall)
                     rows[row]["cpu"].append(cpu)
@@ -401,7 +404,7 @@ def what_if_distance(ctx: ServiceContext, data: bytes, registered: list[str]) ->
 
 def _verify_safely(ctx: ServiceContext, data: bytes) -> VerifyReport | str:
     try:
-        return verify_media(ctx, data, actor=ACTOR)
+        return verify_media(ctx, data, principal=ACTOR)
     except Exception as exc:  # an exception is a result here: counted and shown
         return f"{type(exc).__name__}: {exc}"
 
@@ -451,7 +454,7 @@ def run_attacks(inputs: Inputs, size: str, count: int, attacks: list[str]) -> di
     with _installation(f"attacks-{size}") as ctx:
         labelled: list[tuple[LabelResult, np.ndarray, list[str]]] = []
         for pixels in inputs.images[size][:count]:
-            result = label_media(ctx, _jpeg(pixels), generator=GENERATOR, model=None, actor=ACTOR)
+            result = label_media(ctx, _jpeg(pixels), generator=GENERATOR, model=None, principal=ACTOR)
             marked = _decode(result.data)
             labelled.append((result, marked, registered_with_hash_set(result, marked)))
         _progress(f"[attacks {size}] labelled {count} images in {time.perf_counter() - started:.0f} s")
@@ -557,7 +560,7 @@ def run_forgeries(inputs: Inputs, first: int, count: int) -> dict[str, Any]:
         for pixels in originals:
             try:
                 expiring.append(label_media(ctx, _jpeg(pixels), generator="Shortlived", model=None,
-                                            actor=ACTOR, identity=identity))
+                                            principal=ACTOR, identity=identity))
             except Exception as exc:
                 expiring.append(f"signing failed: {type(exc).__name__}: {exc}")
         signed_before = datetime.now(UTC)
@@ -570,10 +573,10 @@ def run_forgeries(inputs: Inputs, first: int, count: int) -> dict[str, Any]:
                                   foreign_signer.private_key_pem())
         for k, (pixels, other) in enumerate(zip(originals, others, strict=True)):
             source, other_jpeg = _jpeg(pixels), _jpeg(other)
-            forged = label_media(forger_ctx, source, generator="Forger", model=None, actor=ACTOR,
+            forged = label_media(forger_ctx, source, generator="Forger", model=None, principal=ACTOR,
                                  identity=foreign)
             outcomes["a"].append(_forgery_outcome(_verify_safely(ctx, forged.data)))
-            genuine = label_media(ctx, source, generator=GENERATOR, model=None, actor=ACTOR)
+            genuine = label_media(ctx, source, generator=GENERATOR, model=None, principal=ACTOR)
             manifest = app11_segments(genuine.data)
             outcomes["b"].append(_forgery_outcome(_verify_safely(ctx, splice_app11(other_jpeg, manifest))))
             edited = _decode(genuine.data).copy()

@@ -215,15 +215,16 @@ def rss_growth(samples: list[tuple[float, int]], start_minute: int) -> dict[str,
 
 
 def _more_keys(home: Path) -> dict[str, str]:
-    from deepshield.services.access import Role
+    from deepshield.services.access import Principal, Role
     from deepshield.services.api_keys import create_key
     from deepshield.services.context import ServiceContext
     from deepshield.settings import Settings
 
     ctx = ServiceContext.open(Settings(home=home))
+    operator = Principal("bench", Role.ADMIN)
     try:
-        return {"helpline": create_key(ctx, Role.HELPLINE, "soak helpline", "bench")[1],
-                "partner": create_key(ctx, Role.PARTNER, "soak partner", "bench")[1]}
+        return {"helpline": create_key(ctx, Role.HELPLINE, "soak helpline", operator)[1],
+                "partner": create_key(ctx, Role.PARTNER, "soak partner", operator)[1]}
     finally:
         ctx.close()
 

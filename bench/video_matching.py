@@ -139,6 +139,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from deepshield.media import MediaLimits
+    from deepshield.services.access import Principal, Role
     from deepshield.services.context import ServiceContext
     from deepshield.services.spread import banks
     from deepshield.services.spread.matching import match_media
@@ -187,15 +188,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as home:
         ctx = ServiceContext.open(Settings(home=Path(home)))
         try:
-            banks.create_bank(ctx, "videos", "", "bench")
-            banks.add_media(ctx, "videos", video, "helpline", "CASE-1", "bench")
+            operator = Principal("bench", Role.ADMIN)
+            banks.create_bank(ctx, "videos", "", operator)
+            banks.add_media(ctx, "videos", video, "helpline", "CASE-1", operator)
             start = max(0.0, args.seconds / 2 - 5)
             excerpt = _excerpt(video, start, 10, 854, 480, crf=28)
-            _, outcome = match_media(ctx, excerpt, "bench")
+            _, outcome = match_media(ctx, excerpt, operator)
             found = [m for m in outcome.matches if m.signal_type == "vpdq"]
             other = _encode(_frames(12, seed=2), WIDTH, HEIGHT, crf=20)
             unrelated = _excerpt(other, 1, 10, 854, 480, crf=28)
-            _, other_outcome = match_media(ctx, unrelated, "bench")
+            _, other_outcome = match_media(ctx, unrelated, operator)
         finally:
             ctx.close()
     report["excerpt"] = {

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from deepshield.errors import InvalidRequest
 from deepshield.media.limits import MediaLimits
@@ -167,15 +167,9 @@ def _number(env: Mapping[str, str], name: str, default: Number, low: Number, hig
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build ``Settings`` from the environment. Invalid values raise ``InvalidRequest`` by name.
 
-    Variables: DEEPSHIELD_HOME, DEEPSHIELD_DATABASE_URL, DEEPSHIELD_PDQ_THRESHOLD,
-    DEEPSHIELD_PDQ_MIN_QUALITY, DEEPSHIELD_VPDQ_QUERY_MATCH_PCT,
-    DEEPSHIELD_VPDQ_COMPARED_MATCH_PCT, DEEPSHIELD_REPOST_QUERIES (1 or 0),
-    DEEPSHIELD_MATCH_SYNC_SECONDS (0-5), DEEPSHIELD_MAX_IMAGE_BYTES,
-    DEEPSHIELD_MAX_VIDEO_BYTES, DEEPSHIELD_MAX_PIXELS, DEEPSHIELD_MAX_FRAMES,
-    DEEPSHIELD_MAX_DURATION_S; for Content Credentials DEEPSHIELD_SIGNING_CERT,
-    DEEPSHIELD_SIGNING_KEY, DEEPSHIELD_SIGNING_CALLBACK, DEEPSHIELD_TRUST_ANCHORS,
-    DEEPSHIELD_TSA_URL, DEEPSHIELD_MANIFEST_REPOSITORY_URL, DEEPSHIELD_MANIFEST_REPOSITORY_KEY;
-    for hashes at rest DEEPSHIELD_HASH_KEY_CALLBACK.
+    The variables read here are the ones ``ENV_VARS`` (below) declares with their kinds, defaults
+    and bounds; a variable read here needs a row there (tests/test_settings.py checks both ways),
+    and docs/CONFIGURATION.md is generated from that table.
     """
     env = os.environ if env is None else env
     defaults = MediaLimits()
@@ -268,3 +262,166 @@ def import_callback(spec: str, variable: str) -> Callable[[bytes], bytes]:
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     value = env.get(name, "").strip()
     return Path(value) if value else None
+
+
+#: How a variable's value is read: "list" is comma-separated, "secret" is text never to be logged.
+EnvKind = Literal["whole number", "number", "0 or 1", "text", "secret", "path", "URL", "list",
+                  "module:function"]
+#: The kinds ``load_settings`` parses as numbers and range-checks (``EnvVar.low``/``high`` are set).
+NUMERIC_KINDS: frozenset[EnvKind] = frozenset({"whole number", "number", "0 or 1"})
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One environment variable that ``load_settings`` reads, as the documentation states it.
+
+    ``ENV_VARS`` holds every one, and docs/CONFIGURATION.md is generated from it (``make docs``).
+    tests/test_settings.py holds the table to ``load_settings`` itself: the set of names it reads,
+    that ``default`` behaves exactly like leaving the variable unset, and that ``low``/``high`` are
+    the bounds it enforces. So a variable added to ``load_settings`` without a row here, or a
+    changed default or range, fails the tests instead of leaving the documentation wrong.
+    """
+
+    name: str
+    kind: EnvKind
+    #: The value that behaves like leaving the variable unset ("" when unset has its own meaning).
+    default: str
+    #: One line for the reference: what it controls, and what unset means when that is not obvious.
+    meaning: str
+    low: float | None = None  # numeric kinds only: the smallest value accepted
+    high: float | None = None  # numeric kinds only: the largest value accepted
+
+
+#: Every variable ``load_settings`` reads, in sections for the reference.
+ENV_VAR_SECTIONS: dict[str, tuple[EnvVar, ...]] = {
+    "Storage": (
+        EnvVar("DEEPSHIELD_HOME", "path", "var",
+               "Where DeepShield keeps its files: the SQLite database, keys, provenance and index "
+               "snapshots (relative paths are from the working directory)."),
+        EnvVar("DEEPSHIELD_DATABASE_URL", "URL", "",
+               "The database, e.g. `postgresql://user@host/db`; unset: SQLite at "
+               "`$DEEPSHIELD_HOME/deepshield.db`."),
+    ),
+    "Matching": (
+        EnvVar("DEEPSHIELD_PDQ_THRESHOLD", "whole number", "31",
+               "PDQ hashes match at a Hamming distance up to this (Meta's recommendation).", 0, 128),
+        EnvVar("DEEPSHIELD_PDQ_MIN_QUALITY", "whole number", "50",
+               "PDQ hashes (and vPDQ frames) below this quality are refused or ignored.", 0, 100),
+        EnvVar("DEEPSHIELD_VPDQ_QUERY_MATCH_PCT", "number", "80",
+               "Share (%) of the query video's unique frames that must match a banked video.", 0, 100),
+        EnvVar("DEEPSHIELD_VPDQ_COMPARED_MATCH_PCT", "number", "0",
+               "Share (%) of the banked video's unique frames that must match the query.", 0, 100),
+        EnvVar("DEEPSHIELD_REPOST_QUERIES", "0 or 1", "1",
+               "1: also query border-trimmed, caption-cut and rotated-back forms of an image "
+               "(docs/MATCHING.md); 0: the plain and dihedral hashes only.", 0, 1),
+        EnvVar("DEEPSHIELD_MATCH_SYNC_SECONDS", "number", "0.5",
+               "How often (s) a matcher looks for bank changes made by other processes; 0: before "
+               "every match.", 0, 5),
+    ),
+    "Media limits": (
+        EnvVar("DEEPSHIELD_MAX_IMAGE_BYTES", "whole number", "52428800",
+               "Largest image accepted, in bytes (50 MiB).", 1, 2**40),
+        EnvVar("DEEPSHIELD_MAX_VIDEO_BYTES", "whole number", "524288000",
+               "Largest video accepted, in bytes (500 MiB).", 1, 2**40),
+        EnvVar("DEEPSHIELD_MAX_PIXELS", "whole number", "100000000",
+               "Largest image in pixels, read from the header before any pixel is decoded (stops "
+               "decompression bombs).", 1, 2**40),
+        EnvVar("DEEPSHIELD_MAX_FRAMES", "whole number", "250000",
+               "Most video frames decoded.", 1, 2**40),
+        EnvVar("DEEPSHIELD_MAX_DURATION_S", "number", "10800",
+               "Longest video accepted, in seconds (3 hours).", 1, 1e7),
+    ),
+    "Content Credentials (docs/PROVENANCE.md)": (
+        EnvVar("DEEPSHIELD_SIGNING_CERT", "path", "",
+               "PEM certificate chain, signing certificate first; unset (with no callback): the "
+               "signer `deepshield keys init` made under `$DEEPSHIELD_HOME/provenance`."),
+        EnvVar("DEEPSHIELD_SIGNING_KEY", "path", "",
+               "PEM private key of that certificate (not needed with a signing callback)."),
+        EnvVar("DEEPSHIELD_SIGNING_CALLBACK", "module:function", "",
+               "A KMS's signing call: takes the bytes to sign, returns the signature (also signs "
+               "evidence packs); needs `DEEPSHIELD_SIGNING_CERT`."),
+        EnvVar("DEEPSHIELD_TRUST_ANCHORS", "path", "",
+               "PEM bundle of trusted roots; unset: `$DEEPSHIELD_HOME/provenance/trust-anchors.pem`."),
+        EnvVar("DEEPSHIELD_TSA_URL", "URL", "",
+               "An RFC 3161 timestamp authority for signatures; unset: no timestamp (offline)."),
+        EnvVar("DEEPSHIELD_MANIFEST_REPOSITORY_URL", "URL", "",
+               "A remote manifest repository that labelling registers in and verification "
+               "resolves against; unset: this installation's store."),
+        EnvVar("DEEPSHIELD_MANIFEST_REPOSITORY_KEY", "secret", "",
+               "The API key (provider role) for writes to that remote repository."),
+    ),
+    "Hashes at rest (docs/HASHES_AT_REST.md)": (
+        EnvVar("DEEPSHIELD_HASH_KEY_CALLBACK", "module:function", "",
+               "A KMS's unwrap call: takes a wrapped data key, returns the 32-byte key; unset: the "
+               "key file `$DEEPSHIELD_HOME/keys/hash-key`."),
+    ),
+    "Takedown cases (docs/CASES.md)": (
+        EnvVar("DEEPSHIELD_ESCALATE_BEFORE_HOURS", "number", "6",
+               "A case's clock escalates this many hours before its deadline (at most half-way).",
+               0, 48),
+        EnvVar("DEEPSHIELD_UK_ACKNOWLEDGE_HOURS", "number", "24",
+               "Hours taken as the UK's \"prompt\" acknowledgement.", 0.1, 168),
+        EnvVar("DEEPSHIELD_EU_ACKNOWLEDGE_HOURS", "number", "24",
+               "Hours taken as the EU DSA's \"timely\" acknowledgement (Art. 16).", 0.1, 168),
+        EnvVar("DEEPSHIELD_POLICY_REMOVE_HOURS", "number", "48",
+               "The removal deadline (hours) of a complete request that no law gives a clock.", 1, 720),
+        EnvVar("DEEPSHIELD_WITHDRAWAL_COOL_OFF_HOURS", "number", "24",
+               "Hours before a victim's withdrawal takes effect (a helpline or admin can confirm it "
+               "sooner); 0: at once.", 0, 720),
+        EnvVar("DEEPSHIELD_PIN_MAX_FAILURES", "whole number", "5",
+               "Wrong PINs before a victim's access to the case is locked.", 1, 100),
+        EnvVar("DEEPSHIELD_PIN_LOCKOUT_MINUTES", "number", "15",
+               "How long (minutes) such a lock lasts.", 0, 10080),
+        EnvVar("DEEPSHIELD_PIN_KDF_LOG2_N", "whole number", "15",
+               "scrypt's cost for PINs as a power of two (15: about 50-100 ms and 32 MiB).", 10, 20),
+        EnvVar("DEEPSHIELD_STRIKES_BEFORE_SUSPENSION", "whole number", "2",
+               "Misuse strikes (warnings) before a suspension.", 1, 100),
+        EnvVar("DEEPSHIELD_SUSPENSION_DAYS", "number", "30",
+               "How long (days) a suspension lasts.", 0, 3650),
+        EnvVar("DEEPSHIELD_PUBLIC_CASES_PER_ADDRESS_PER_DAY", "whole number", "5",
+               "New cases one address may file per UTC day through the public, keyless door; 0: no "
+               "cap.", 0, 100_000),
+        EnvVar("DEEPSHIELD_DRAFT_EXPIRY_HOURS", "number", "72",
+               "An incomplete public request nobody completed is erased after this many hours.",
+               1, 8760),
+    ),
+    "HTTP server (docs/DEPLOYMENT.md)": (
+        EnvVar("DEEPSHIELD_TRUSTED_PROXIES", "list", "",
+               "Proxies (addresses or CIDR networks, comma-separated) whose `X-Forwarded-For` is "
+               "believed; unset: the client is always the connection's peer."),
+        EnvVar("DEEPSHIELD_MAX_HEAVY_REQUESTS", "whole number", "2",
+               "Media-decoding requests one process runs at once; the excess is answered 503 "
+               "with `Retry-After`, not queued.", 1, 1024),
+        EnvVar("DEEPSHIELD_HEAVY_RETRY_AFTER_S", "whole number", "2",
+               "The `Retry-After` (seconds) sent with that 503.", 1, 3600),
+        EnvVar("DEEPSHIELD_PUBLIC_RATE_PER_MINUTE", "whole number", "60",
+               "The public (keyless) routes' tokens refilled per minute per client address; 0: no "
+               "limit.", 0, 10**6),
+        EnvVar("DEEPSHIELD_PUBLIC_BURST", "whole number", "20",
+               "Public requests an address may make at once.", 1, 10**6),
+    ),
+    "Notifications (docs/CASES.md)": (
+        EnvVar("DEEPSHIELD_SMTP_HOST", "text", "",
+               "The SMTP server for email; unset: email waits in the outbox (pending)."),
+        EnvVar("DEEPSHIELD_SMTP_PORT", "whole number", "25", "The SMTP server's port.", 1, 65535),
+        EnvVar("DEEPSHIELD_SMTP_FROM", "text", "DeepShield <no-reply@deepshield.invalid>",
+               "The sender of DeepShield's email."),
+        EnvVar("DEEPSHIELD_SMTP_STARTTLS", "0 or 1", "0", "1: upgrade SMTP with STARTTLS.", 0, 1),
+        EnvVar("DEEPSHIELD_SMTP_USER", "text", "", "SMTP login; unset: no login."),
+        EnvVar("DEEPSHIELD_SMTP_PASSWORD", "secret", "", "SMTP password."),
+        EnvVar("DEEPSHIELD_WEBHOOK_SECRET", "secret", "",
+               "Webhook bodies are signed with HMAC-SHA256 of this (`X-DeepShield-Signature`); "
+               "unset: unsigned."),
+        EnvVar("DEEPSHIELD_PLATFORM_WEBHOOK_URL", "URL", "",
+               "Where uploaders' statements of reasons and escalations go (the platform forwards "
+               "them)."),
+        EnvVar("DEEPSHIELD_PARTNER_WEBHOOK_URLS", "list", "",
+               "Hash-sharing partners' webhooks (comma-separated), told of status changes such as "
+               "withdrawals."),
+        EnvVar("DEEPSHIELD_NOTIFY_MAX_ATTEMPTS", "whole number", "8",
+               "Delivery attempts before a message is marked failed.", 1, 100),
+    ),
+}
+
+#: The same variables in one tuple.
+ENV_VARS: tuple[EnvVar, ...] = tuple(var for section in ENV_VAR_SECTIONS.values() for var in section)

@@ -2,11 +2,15 @@
 
 Every test gets a fresh database from the shared ``settings`` fixture, so each one runs
 against SQLite and PostgreSQL. Keys are made through ``services.keys.create_key`` on the
-app's own context, the way ``deepshield keys create`` makes them.
+app's own context, the way ``deepshield keys create`` makes them. A module whose tests share an
+expensive world starts its app once with ``start_module_api`` (on ``module_cheap_kdf_settings``).
+The case routes' tests use ``case_api`` (cheap PIN KDF, no public rate limit) and ``basic``.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -17,12 +21,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deepshield.api.app import create_app
-from deepshield.services.access import KEY_ROLES, Role
+from deepshield.api.rate_limit import PublicRateLimiter
+from deepshield.services.access import KEY_ROLES, Principal, Role
 from deepshield.services.api_keys import create_key
 from deepshield.services.context import ServiceContext
 from deepshield.settings import Settings
 
-KEY_MAKER = "test:setup"
+#: Who makes the test keys: an admin, as ``deepshield keys create`` is.
+KEY_MAKER = Principal("test:setup", Role.ADMIN)
 
 
 @dataclass
@@ -39,6 +45,10 @@ class Api:
 
     def actor(self, role: Role) -> str:
         return f"key:{self.key_ids[role]}"
+
+    def principal(self, role: Role) -> Principal:
+        """The principal the server finds for this role's key, for calling a service directly."""
+        return Principal(self.actor(role), role)
 
     def upload(self, path: str, data: bytes, role: Role, filename: str = "upload.jpg",
                **fields: str) -> httpx.Response:
@@ -86,24 +96,58 @@ class Api:
         assert response.json()["status"] == "ok"
 
 
+def _start(stack: ExitStack, settings: Settings) -> Api:
+    """An app on ``settings``, running until ``stack`` closes, with a key for every role."""
+    client = stack.enter_context(TestClient(create_app(settings)))
+    ctx: ServiceContext = client.app.state.context  # type: ignore[attr-defined]
+    api = Api(client, ctx)
+    for role in sorted(KEY_ROLES):
+        info, token = create_key(ctx, role, f"{role.value} test key", KEY_MAKER)
+        api.tokens[role], api.key_ids[role] = token, info.key_id
+    return api
+
+
 @pytest.fixture
 def start_api() -> Iterator[Callable[[Settings], Api]]:
     """``start_api(settings)``: start an app on ``settings``; it stops when the test ends."""
     with ExitStack() as stack:
+        yield functools.partial(_start, stack)
 
-        def start(settings: Settings) -> Api:
-            client = stack.enter_context(TestClient(create_app(settings)))
-            ctx: ServiceContext = client.app.state.context  # type: ignore[attr-defined]
-            api = Api(client, ctx)
-            for role in sorted(KEY_ROLES):
-                info, token = create_key(ctx, role, f"{role.value} test key", KEY_MAKER)
-                api.tokens[role], api.key_ids[role] = token, info.key_id
-            return api
 
-        yield start
+@pytest.fixture(scope="module")
+def start_module_api() -> Iterator[Callable[[Settings], Api]]:
+    """``start_module_api(settings)``: as ``start_api``, for a world a module builds once (on
+    ``module_cheap_kdf_settings``, say); the app stops after the module's last test."""
+    with ExitStack() as stack:
+        yield functools.partial(_start, stack)
 
 
 @pytest.fixture
 def api(start_api: Callable[[Settings], Api], settings: Settings) -> Api:
     """The app on the default settings (fresh SQLite or PostgreSQL database)."""
     return start_api(settings)
+
+
+# -- the case routes ---------------------------------------------------------------------------
+
+
+def basic(case_number: str, pin: str) -> dict[str, str]:
+    """The headers a victim signs in with: her case number and PIN, as HTTP Basic."""
+    token = base64.b64encode(f"{case_number}:{pin}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@pytest.fixture
+def case_api_settings(cheap_kdf_settings: Settings) -> Settings:
+    """The settings ``case_api`` starts on: ``cheap_kdf_settings``. A module that needs other case
+    settings (a PIN lockout policy, say) overrides this fixture, building on ``cheap_kdf_settings``."""
+    return cheap_kdf_settings
+
+
+@pytest.fixture
+def case_api(start_api: Callable[[Settings], Api], case_api_settings: Settings) -> Api:
+    """An app for the case and victim routes: on ``case_api_settings`` (the cheap PIN KDF), with
+    the public routes' rate limit off, since a test files many requests from one address."""
+    api = start_api(case_api_settings)
+    api.client.app.state.public_rate_limiter = PublicRateLimiter(rate_per_minute=0)  # type: ignore[attr-defined]
+    return api

@@ -10,6 +10,10 @@ export and import, keys, labelling).
 The case, victim and misuse routes have their own matrix, with case scoping:
 tests/api/test_case_authorization.py. Together the two literal tables must name every route the
 app serves (``test_every_route_of_the_app_is_in_a_literal_table``).
+
+The world the calls refer to (the app, its keys, a bank, a manifest, registered items, the
+installation's signing keys, a case) is built once per module on each backend: no test changes
+what another relies on (each withdrawal, disable, revoked key or new bank is a piece of its own).
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
+from sqlalchemy import func, select
 from starlette.routing import Route as StarletteRoute
 
+from api.conftest import Api, basic
+from case_forms import request_form
 from deepshield.api.rate_limit import PublicRateLimiter
 from deepshield.services.access import Action, Role, roles_for
 from deepshield.services.api_keys import create_key, revoke_key
@@ -35,9 +42,10 @@ from deepshield.services.label.manifest_registry import WATERMARK_ALG, register_
 from deepshield.services.label.signing_keys import init_signing_keys
 from deepshield.services.spread.banks import SignalInput
 from deepshield.services.spread.content_registry import ContentItemInput, register_items
-from deepshield.settings import CaseSettings
-from deepshield.store import audit_repository
+from deepshield.settings import Settings
+from deepshield.store.models import AuditEvent
 from factories import encode_image, photo_pixels
+from principals import SETUP
 
 ADMIN, PLATFORM, HELPLINE = Role.ADMIN, Role.PLATFORM, Role.HELPLINE
 PARTNER, PROVIDER, VICTIM = Role.PARTNER, Role.PROVIDER, Role.VICTIM
@@ -177,7 +185,8 @@ def app_routes(api: Any) -> set[tuple[str, str]]:
 class World:
     """What the requests refer to: a bank with one entry (added by the helpline), a photo, a
     manifest (MANIFEST_ID, bound to LABEL_ID, registered by the provider), and a case whose
-    number and PIN are the victim's credentials."""
+    number and PIN are the victim's credentials. Shared by the module's tests: the counters hand
+    out names and items no other call of the module has used."""
 
     api: Any
     entry_id: int
@@ -275,14 +284,21 @@ WRONG_CREDENTIALS = ["no key", "not a bearer scheme", "malformed key", "unknown 
                      "revoked key"]
 
 
-@pytest.fixture
-def world(start_api, settings) -> World:
-    cases = CaseSettings(pin_kdf_log2_n=10, pin_max_failures=1000)
-    api = start_api(dataclasses.replace(settings, cases=cases))
+#: Registered items for the "removed" route, one per call: the module makes 12 such calls (six
+#: wrong credentials, five roles and a victim); a call past the last one would get a 404.
+REGISTERED_ITEMS = 40
+
+
+@pytest.fixture(scope="module")
+def world(start_module_api: Callable[[Settings], Api], module_cheap_kdf_settings: Settings) -> World:
+    settings = module_cheap_kdf_settings
+    # The victim signs in once per route and caller: no lockout however many calls the matrix makes.
+    api = start_module_api(settings.with_overrides(
+        cases=dataclasses.replace(settings.cases, pin_max_failures=1000)))
     # The matrix calls each public route once per role and credential: no rate limit here.
     api.client.app.state.public_rate_limiter = PublicRateLimiter(rate_per_minute=0)
     register_manifest(api.ctx, MANIFEST_ID, MANIFEST_STORE, [(WATERMARK_ALG, LABEL_ID)],
-                      actor=api.actor(PROVIDER))
+                      principal=api.principal(PROVIDER))
     photo_jpeg = encode_image(photo_pixels(11), "JPEG", quality=90)
     hashed = api.upload("/v1/hash", photo_jpeg, ADMIN)
     assert hashed.status_code == 200, hashed.text
@@ -292,18 +308,13 @@ def world(start_api, settings) -> World:
     assert added.status_code == 201, added.text
     # Registered items for the "removed" route (one per call), and keys that sign evidence packs.
     register_items(api.ctx, [ContentItemInput(f"item-{n}", [SignalInput("md5", f"{n:032x}")], None)
-                             for n in range(40)], actor="test:setup")
-    init_signing_keys(api.ctx, force=False, actor="test:setup")
-    filed = api.post_json("/v1/requests", {
-        "requester_role": "victim", "signature": {"name": "Alex Example", "statement_ticked": True},
-        "locations": [{"url": "https://platform.example/p/1"}], "good_faith": True,
-        "contact": {"email": "survivor@example.org"},
-        "jurisdiction": {"depicted_person_country": "US", "platform_countries": ["US"]},
-        "age_check": {"depicted_under_18": False}, "safety_check": {"in_immediate_danger": False}}, HELPLINE)
+                             for n in range(REGISTERED_ITEMS)], SETUP)
+    init_signing_keys(api.ctx, force=False, principal=SETUP)
+    filed = api.post_json("/v1/requests", request_form(safety_check={"in_immediate_danger": False}), HELPLINE)
     assert filed.status_code == 201, filed.text
-    basic = base64.b64encode(f"{filed.json()['case']['case_number']}:{filed.json()['pin']}".encode()).decode()
     return World(api, added.json()["entries"][0]["id"], photo_jpeg, hashed.json()["pdq"],
-                 {"Authorization": f"Basic {basic}"}, itertools.count(1000), itertools.count())
+                 basic(filed.json()["case"]["case_number"], filed.json()["pin"]),
+                 itertools.count(1000), itertools.count())
 
 
 def _call(world: World, route: tuple[str, str], credentials: dict[str, str],
@@ -340,8 +351,8 @@ def _authorization(api: Any, credential: str) -> dict[str, str]:
         other = ("A" if secret[0] != "A" else "B") + secret[1:]
         return {"Authorization": f"Bearer {prefix}_{key_id}_{other}"}
     if credential == "revoked key":
-        info, token = create_key(api.ctx, ADMIN, "soon revoked", "test:setup")
-        revoke_key(api.ctx, info.key_id, "test:setup")
+        info, token = create_key(api.ctx, ADMIN, "soon revoked", SETUP)
+        revoke_key(api.ctx, info.key_id, SETUP)
         return {"Authorization": f"Bearer {token}"}
     raise AssertionError(credential)
 
@@ -443,6 +454,13 @@ def test_forbidden_writes_change_nothing_and_are_not_logged_as_done(world):
     api, problems = world.api, []
     writes = [route for route in KEYED if route[0] != "GET" and PLATFORM not in ALLOWED[route]]
     assert writes, "the platform role may no longer be refused any write"
+    # Other tests of the module may have added entries for the photo: what it matches now must
+    # still be what it matches after the refused writes, the world's entry among them.
+    photo = [{"type": "pdq", "value": world.pdq_hex}]
+    matched = api.match_signals(photo)
+    assert world.entry_id in {match["entry_id"] for match in matched}
+    with api.ctx.store.transaction() as session:
+        last_seq = session.scalar(select(func.max(AuditEvent.seq)))
     for route in writes:
         response, unchanged = _refused_call(world, route, api.headers(PLATFORM))
         problem = _problem(api, response, 403, "forbidden")
@@ -451,10 +469,11 @@ def test_forbidden_writes_change_nothing_and_are_not_logged_as_done(world):
         if problem:
             problems.append(f"{route}: {problem}")
     _fail_on(problems)
-    assert api.match_signals([{"type": "pdq", "value": world.pdq_hex}])[0]["entry_id"] == world.entry_id
+    assert api.match_signals(photo) == matched
     with api.ctx.store.transaction() as session:
-        platform_actions = {event.action for event in audit_repository.recent_events(session, 5000)
-                            if event.actor == api.actor(PLATFORM)}
+        platform_actions = set(session.scalars(select(AuditEvent.action).where(
+            AuditEvent.seq > last_seq, AuditEvent.actor == api.actor(PLATFORM))))
+    assert platform_actions, "the platform's calls were not logged at all"
     assert not {action for action in platform_actions if action.startswith("bank.")}
 
 

@@ -14,7 +14,6 @@ Every test runs on SQLite and PostgreSQL (the shared ``settings`` fixture).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ import pytest
 from sqlalchemy import select
 
 from api.conftest import Api
+from case_forms import request_form
 from deepshield.cases.numbers import new_case_number
 from deepshield.services.access import NOT_VISIBLE, Role
 from deepshield.services.api_keys import create_key
@@ -32,6 +32,7 @@ from deepshield.signals.pdq import pdq_from_pixels
 from deepshield.store import case_repository
 from deepshield.store.models import Bank, BankEntry
 from factories import encode_image, photo_pixels
+from principals import SETUP
 
 BANK = "shared"
 BLOCK = CaseSettings().block_bank
@@ -59,9 +60,9 @@ class World:
 
 
 @pytest.fixture
-def world(start_api: Callable[[Settings], Api], settings: Settings) -> World:
-    api = start_api(dataclasses.replace(settings, cases=CaseSettings(pin_kdf_log2_n=10)))
-    _, token = create_key(api.ctx, Role.HELPLINE, "another helpline", "test:setup")
+def world(start_api: Callable[[Settings], Api], cheap_kdf_settings: Settings) -> World:
+    api = start_api(cheap_kdf_settings)
+    _, token = create_key(api.ctx, Role.HELPLINE, "another helpline", SETUP)
     api.create_bank(BANK)
     return World(api, {"Authorization": f"Bearer {token}"})
 
@@ -71,17 +72,9 @@ def _pdq(seed: int) -> str:
 
 
 def _form(*values: str) -> dict[str, Any]:
-    return {
-        "requester_role": "helpline",
-        "signature": {"name": "Alex Example", "statement_ticked": True},
-        "locations": [{"url": "https://platform.example/p/123"}],
-        "hashes": [{"type": "pdq", "value": value, "quality": 100} for value in values],
-        "good_faith": True,
-        "contact": {"email": "survivor@example.org"},
-        "jurisdiction": {"depicted_person_country": "US", "platform_countries": ["US"]},
-        "age_check": {"depicted_under_18": False},
-        "safety_check": {"in_immediate_danger": False},
-    }
+    """A helpline's complete request with these PDQ ``values``."""
+    return request_form(requester_role="helpline", safety_check={"in_immediate_danger": False},
+                        hashes=[{"type": "pdq", "value": value, "quality": 100} for value in values])
 
 
 def _file(world: World, *values: str) -> tuple[str, int]:

@@ -14,12 +14,16 @@ scoping rules. Nothing is read from ``services/access.py``: the code is compared
 
 A refused call changes nothing: the target case, the case count and the strike count are
 compared before and after.
+
+The app and its keys are started once per module on each backend; each test gets a piece of the
+world of its own (two helplines and a bystander's case), and every call a fresh target case, so
+no test sees what another did.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +31,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from api.conftest import Api, basic
+from case_forms import request_form
 from deepshield.api.rate_limit import PublicRateLimiter
 from deepshield.services import access
 from deepshield.services.access import Principal, Role
@@ -34,7 +40,7 @@ from deepshield.services.api_keys import create_key
 from deepshield.services.label.signing_keys import init_signing_keys
 from deepshield.services.takedown import review as case_review
 from deepshield.services.takedown import victim_access
-from deepshield.settings import CaseSettings, Settings
+from deepshield.settings import Settings
 from deepshield.store.models import Case, MisuseStrike
 
 #: Setup acts through the services as principals that are none of the callers, so that no
@@ -75,30 +81,15 @@ ALLOWED: dict[tuple[str, str], frozenset[Role] | str] = {
 }
 
 
-def complete_form(**changes: Any) -> dict[str, Any]:
-    form: dict[str, Any] = {
-        "requester_role": "victim",
-        "signature": {"name": "Alex Example", "statement_ticked": True},
-        "locations": [{"url": "https://platform.example/p/123"}],
-        "good_faith": True,
-        "contact": {"email": "survivor@example.org"},
-        "jurisdiction": {"depicted_person_country": "US", "platform_countries": ["US"]},
-        "age_check": {"depicted_under_18": False},
-        "safety_check": {"in_immediate_danger": False},
-    }
-    form.update(changes)
-    return form
+def complete_form() -> dict[str, Any]:
+    """A complete adult request (no hashes: the matrix is about who may act, not what matches)."""
+    return request_form(safety_check={"in_immediate_danger": False})
 
 
 def incomplete_form() -> dict[str, Any]:
     form = complete_form()
     del form["good_faith"]
     return form
-
-
-def basic(case_number: str, pin: str) -> dict[str, str]:
-    token = base64.b64encode(f"{case_number}:{pin}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 @dataclass
@@ -110,21 +101,26 @@ class Target:
     appeal_id: int | None = None
 
 
+#: Numbers no other call of the module has used (the module's calls share one database).
+_UNIQUE = itertools.count(1)
+
+
 @dataclass
 class World:
+    """One test's view of the module's app: two helplines of its own and a bystander's case."""
+
     api: Any
+    helpline: dict[str, str]  # the key that files the target cases ("its own case")
     other_helpline: dict[str, str]  # a second helpline's key
     bystander: tuple[str, str]  # another case's number and PIN ("another victim")
-    names: list[int] = field(default_factory=lambda: [0])
 
     def file(self, form: dict[str, Any]) -> Target:
-        response = self.api.client.post("/v1/requests", json=form, headers=self.api.headers(Role.HELPLINE))
+        response = self.api.client.post("/v1/requests", json=form, headers=self.helpline)
         assert response.status_code == 201, response.text
         return Target(response.json()["case"]["case_number"], response.json()["pin"])
 
     def unique(self) -> int:
-        self.names[0] += 1
-        return self.names[0]
+        return next(_UNIQUE)
 
 
 # --- What each route needs -------------------------------------------------------------------
@@ -311,8 +307,8 @@ def headers_for(world: World, caller: Caller, target: Target | None) -> dict[str
         if caller.other or target is None:
             return basic(*world.bystander)
         return basic(target.case_number, target.pin)
-    if caller.role is Role.HELPLINE and caller.other:
-        return world.other_helpline
+    if caller.role is Role.HELPLINE:
+        return world.other_helpline if caller.other else world.helpline
     return api.headers(caller.role)
 
 
@@ -329,14 +325,24 @@ def _snapshot(world: World, target: Target | None) -> tuple[Any, ...]:
     return counts, fields
 
 
-@pytest.fixture
-def world(start_api: Callable[[Settings], Any], settings: Settings) -> World:
-    cases = CaseSettings(pin_kdf_log2_n=10, pin_max_failures=100, public_cases_per_address_per_day=0)
-    api = start_api(dataclasses.replace(settings, cases=cases))
+@pytest.fixture(scope="module")
+def case_app(start_module_api: Callable[[Settings], Api], module_cheap_kdf_settings: Settings) -> Api:
+    """The app every test of the module calls, started once per backend."""
+    settings = module_cheap_kdf_settings
+    api = start_module_api(settings.with_overrides(cases=dataclasses.replace(
+        settings.cases, pin_max_failures=100, public_cases_per_address_per_day=0)))
     # Every public call and victim login of the matrix comes from one address: no rate limit here.
-    api.client.app.state.public_rate_limiter = PublicRateLimiter(rate_per_minute=0)
-    _, token = create_key(api.ctx, Role.HELPLINE, "another helpline", "test:setup")
-    world = World(api, {"Authorization": f"Bearer {token}"}, ("", ""))
+    api.client.app.state.public_rate_limiter = PublicRateLimiter(rate_per_minute=0)  # type: ignore[attr-defined]
+    return api
+
+
+@pytest.fixture
+def world(case_app: Api) -> World:
+    """This test's helplines and bystander: a queue holds this test's cases only, and a victim's
+    call (a withdrawal) changes a case no other test knows."""
+    helplines = [{"Authorization": f"Bearer {create_key(case_app.ctx, Role.HELPLINE, label, SETUP)[1]}"}
+                 for label in ("a helpline", "another helpline")]
+    world = World(case_app, *helplines, bystander=("", ""))
     bystander = world.file(complete_form())
     world.bystander = (bystander.case_number, bystander.pin)
     return world
@@ -354,7 +360,7 @@ def test_every_case_route_is_in_the_literal_table_and_the_matrix(world):
 def test_route_answers_each_caller_as_the_access_table_and_scoping_say(world, route):
     api = world.api
     if route.signs:
-        init_signing_keys(api.ctx, force=False, actor="test:setup")
+        init_signing_keys(api.ctx, force=False, principal=SETUP)
     for caller in CALLERS:
         target = route.prepare(world) if route.prepare is not None else None
         expected = expected_status(route, caller)
@@ -396,6 +402,6 @@ def test_a_helplines_queue_and_due_list_hold_only_the_cases_it_filed(world):
     for url in ("/v1/cases", "/v1/cases/due?hours=72"):
         other = api.client.get(url, headers=world.other_helpline)
         assert other.status_code == 200 and other.json() == [], (url, other.text)
-        mine = _numbers(api.client.get(url, headers=api.headers(Role.HELPLINE)))
+        mine = _numbers(api.client.get(url, headers=world.helpline))
         assert own in mine and world.bystander[0] in mine, url
         assert mine <= _numbers(api.client.get(url, headers=api.headers(Role.PLATFORM))), url

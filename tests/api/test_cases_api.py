@@ -7,24 +7,24 @@ with a cheap PIN KDF, so PIN checks are fast.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import re
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from api.conftest import basic
+from case_forms import request_form
 from deepshield.api.rate_limit import PublicRateLimiter
-from deepshield.services.access import NOT_VISIBLE, Role
+from deepshield.services.access import NOT_VISIBLE, Principal, Role
 from deepshield.services.api_keys import create_key
 from deepshield.services.spread import content_registry
 from deepshield.services.spread.banks import SignalInput
-from deepshield.settings import CaseSettings, Settings
 from deepshield.store.models import AuditEvent, Case, CaseContact, CaseLocation
 from factories import encode_image, photo_pixels
+from principals import SETUP
 
 CASE_NUMBER = re.compile(r"^DS-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$")
 EMAIL = "survivor-7f3a@example.org"
@@ -32,31 +32,16 @@ SIGNATURE = "Alex Example"
 
 
 def complete_form(**changes: Any) -> dict[str, Any]:
-    """A complete, valid adult request about a US platform (a 48-hour removal clock)."""
-    form: dict[str, Any] = {
-        "requester_role": "victim",
+    """A complete, valid adult request about a US platform (a 48-hour removal clock), with a URL
+    and an item id, signed ``SIGNATURE`` and reachable at ``EMAIL``; no hashes."""
+    return request_form(**{
         "signature": {"name": SIGNATURE, "statement_ticked": True},
         "locations": [{"url": "https://platform.example/p/123"}, {"item_id": "item-123"}],
-        "good_faith": True,
         "contact": {"email": EMAIL},
         "jurisdiction": {"depicted_person_country": "US", "platform_countries": ["US"]},
-        "age_check": {"depicted_under_18": False},
         "safety_check": {"in_immediate_danger": False},
-    }
-    form.update(changes)
-    return form
-
-
-def basic(case_number: str, pin: str) -> dict[str, str]:
-    token = base64.b64encode(f"{case_number}:{pin}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
-@pytest.fixture
-def case_api(start_api: Callable[[Settings], Any], settings: Settings) -> Any:
-    api = start_api(dataclasses.replace(settings, cases=CaseSettings(pin_kdf_log2_n=10)))
-    api.client.app.state.public_rate_limiter = PublicRateLimiter(rate_per_minute=0)
-    return api
+        **changes,
+    })
 
 
 def file_case(api: Any, form: dict[str, Any] | None = None, role: Role = Role.HELPLINE,
@@ -214,7 +199,7 @@ def test_reviewer_acknowledges_pauses_resumes_and_removes_and_the_sweep_lists_co
     assert pdq is not None
     content_registry.register_items(case_api.ctx, [
         content_registry.ContentItemInput("copy-1", [SignalInput("pdq", pdq.hex, pdq.quality)], "uploader-9"),
-    ], "test:platform")
+    ], Principal("test:platform", Role.PLATFORM))
     form = complete_form(hashes=[{"type": "pdq", "value": pdq.hex, "quality": pdq.quality}])
     number = file_case(case_api, form)["case"]["case_number"]
     platform = case_api.headers(Role.PLATFORM)
@@ -351,7 +336,7 @@ def test_legal_hold_and_the_admins_audited_read_of_the_contact_details(case_api)
 
 def test_case_numbers_outside_the_callers_scope_answer_like_unknown_ones(case_api):
     number = file_case(case_api)["case"]["case_number"]
-    _, token = create_key(case_api.ctx, Role.HELPLINE, "another helpline", "test:setup")
+    _, token = create_key(case_api.ctx, Role.HELPLINE, "another helpline", SETUP)
     other = {"Authorization": f"Bearer {token}"}
     hidden = case_api.client.get(f"/v1/cases/{number}", headers=other)
     unknown = case_api.client.get("/v1/cases/DS-2222-3333-4444", headers=other)

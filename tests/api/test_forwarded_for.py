@@ -22,13 +22,16 @@ from deepshield.errors import InvalidRequest
 from deepshield.settings import ServerSettings, Settings, load_settings
 from live_server import ServerProcess
 
+# The servers started here run on a database of their own, which their first start migrates.
+pytestmark = pytest.mark.empty_database
+
 BURST = 3
 
 StartServer = Callable[..., ServerProcess]
 
 
 @pytest.fixture
-def start_server(tmp_path: Path, database_url: str) -> Iterator[StartServer]:
+def start_server(tmp_path: Path, database_url: str, cheap_kdf_env: dict[str, str]) -> Iterator[StartServer]:
     """``start_server(**env)``: ``deepshield serve`` on a fresh home, a public bucket of ``BURST``
     refilled at 1 a minute, and no per-address filing cap (so only the bucket answers 429)."""
     servers: list[ServerProcess] = []
@@ -36,7 +39,7 @@ def start_server(tmp_path: Path, database_url: str) -> Iterator[StartServer]:
     def start(**extra: str) -> ServerProcess:
         env = {**os.environ, "DEEPSHIELD_HOME": str(tmp_path / "home"),
                "DEEPSHIELD_DATABASE_URL": database_url,
-               "DEEPSHIELD_PIN_KDF_LOG2_N": "10", "DEEPSHIELD_PUBLIC_RATE_PER_MINUTE": "1",
+               **cheap_kdf_env, "DEEPSHIELD_PUBLIC_RATE_PER_MINUTE": "1",
                "DEEPSHIELD_PUBLIC_BURST": str(BURST), "DEEPSHIELD_PUBLIC_CASES_PER_ADDRESS_PER_DAY": "0",
                **extra}
         if "DEEPSHIELD_TRUSTED_PROXIES" not in extra:

@@ -27,6 +27,7 @@ from deepshield.services.api_keys import create_key
 from deepshield.services.context import ServiceContext
 from deepshield.settings import Settings
 from live_server import serving
+from principals import SETUP
 
 RETRY_AFTER_S = 7
 
@@ -102,7 +103,7 @@ class Gate:
 def platform_key(settings: Settings) -> str:
     ctx = ServiceContext.open(settings)
     try:
-        return create_key(ctx, Role.PLATFORM, "heavy-work test", "test:setup")[1]
+        return create_key(ctx, Role.PLATFORM, "heavy-work test", SETUP)[1]
     finally:
         ctx.close()
 
@@ -125,6 +126,7 @@ def _expect_busy(response: httpx.Response) -> None:
     assert "2 uploads" in body["detail"] and f"{RETRY_AFTER_S} s" in body["detail"]
 
 
+@pytest.mark.serial  # times an answer (must come at once): alone on the machine
 def test_uploads_beyond_the_cap_get_503_busy_at_once_while_light_requests_go_on(
         settings, platform_key, photo_jpeg, monkeypatch):
     gate = Gate()

@@ -22,6 +22,7 @@ from deepshield.services.access import Role
 from deepshield.services.api_keys import create_key
 from deepshield.settings import Settings
 from live_server import serving
+from principals import SETUP
 
 TOO_BIG = 2**63  # one past BIGINT
 HUGE = 99999999999999999999999
@@ -87,7 +88,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     home = Path(tmp_path_factory.mktemp("bounds")) / "home"
     app = create_app(Settings(home=home, database_url=f"sqlite:///{home.parent / 'db.sqlite'}"))
     with serving(app, "the bounds server") as url:
-        yield Live(url, {role: create_key(app.state.context, role, f"bounds {role.value}", "test:setup")[1]
+        yield Live(url, {role: create_key(app.state.context, role, f"bounds {role.value}", SETUP)[1]
                          for role in (Role.ADMIN, Role.PARTNER)})
 
 
@@ -130,7 +131,7 @@ def test_a_checkpoint_past_bigint_is_refused_on_every_store(tmp_path: Path, data
     """The report's own request, on SQLite and PostgreSQL."""
     app = create_app(Settings(home=tmp_path / "home", database_url=database_url))
     with serving(app) as url:
-        _, partner = create_key(app.state.context, Role.PARTNER, "partner", "test:setup")
+        _, partner = create_key(app.state.context, Role.PARTNER, "partner", SETUP)
         with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {partner}"}) as client:
             response = client.get(f"/v1/exchange/updates?checkpoint={HUGE}")
             assert response.status_code == 422, response.text

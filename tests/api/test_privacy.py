@@ -32,6 +32,7 @@ from deepshield.services.label.labelling import label_media
 from deepshield.services.label.signing_keys import init_signing_keys
 from deepshield.store.models import Base
 from factories import encode_image, encode_synthetic_video, photo_pixels
+from principals import SETUP
 
 BANK = "private"
 # Starlette's form parser spools files over 1 MiB to disk; these uploads are well past that.
@@ -169,9 +170,9 @@ def test_hma_hash_and_watermark_detection_of_a_large_image_never_touch_disk(api,
 
 
 def test_public_verification_of_a_large_labelled_image_never_touches_disk(api, big_noise_png, no_disk):
-    init_signing_keys(api.ctx, force=False, actor="test:setup")  # writes keys: before the guard
+    init_signing_keys(api.ctx, force=False, principal=SETUP)  # writes keys: before the guard
     labelled = label_media(api.ctx, big_noise_png, generator="GenPrivacy", model=None,
-                           actor="test:setup").data
+                           principal=SETUP).data
     assert len(labelled) > 2 * SPOOL_THRESHOLD
     with no_disk(labelled):
         report = _ok(api.client.post("/v1/verify", files={"file": ("l.png", labelled, "image/png")}))
@@ -179,7 +180,7 @@ def test_public_verification_of_a_large_labelled_image_never_touches_disk(api, b
 
 
 def test_checking_a_large_evidence_pack_never_touches_disk(api, no_disk):
-    init_signing_keys(api.ctx, force=False, actor="test:setup")
+    init_signing_keys(api.ctx, force=False, principal=SETUP)
     photo = encode_image(photo_pixels(61), "JPEG", quality=92)
     pack = api.upload("/v1/reports/file", photo, Role.HELPLINE)
     assert pack.status_code == 200, pack.text

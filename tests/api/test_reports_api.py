@@ -3,12 +3,14 @@ and for an uploaded file, the public check, and the transparency report as JSON 
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
+from typing import Any
 
 import pytest
 
+from api.conftest import basic
+from case_forms import request_form
 from deepshield.errors import Forbidden
 from deepshield.services import reporting
 from deepshield.services.access import Role
@@ -16,9 +18,12 @@ from deepshield.services.label.signing_keys import init_signing_keys
 from deepshield.services.spread.hashing import hash_media
 from deepshield.services.takedown import intake as case_intake
 from deepshield.services.takedown import victim_access
-from deepshield.settings import CaseSettings, Settings
+from deepshield.settings import Settings
 from deepshield.store import audit_repository
 from factories import encode_image, photo_pixels
+from principals import SETUP
+
+EMAIL = "jane@example.org"
 
 
 def _photo(seed: int) -> bytes:
@@ -26,9 +31,9 @@ def _photo(seed: int) -> bytes:
 
 
 @pytest.fixture
-def keyed_api(start_api, settings):
-    api = start_api(settings.with_overrides(cases=CaseSettings(pin_kdf_log2_n=10)))
-    init_signing_keys(api.ctx, force=False, actor="test:setup")
+def keyed_api(start_api, cheap_kdf_settings):
+    api = start_api(cheap_kdf_settings)
+    init_signing_keys(api.ctx, force=False, principal=SETUP)
     return api
 
 
@@ -73,19 +78,12 @@ def test_a_partner_may_not_make_packs(keyed_api):
     keyed_api.expect_error(keyed_api.upload("/v1/reports/file", _photo(3), Role.PARTNER), 403)
 
 
-def _form(seed: int) -> dict:
+def _form(seed: int) -> dict[str, Any]:
+    """A victim's complete request with the SHA-256 of photo ``seed``, and a contact (``EMAIL``)
+    that only an admin's pack shows."""
     media = hash_media(_photo(seed), Settings().limits)
-    return {"requester_role": "victim", "signature": {"name": "Jane Roe", "statement_ticked": True},
-            "locations": [{"url": "https://leak.example/p/1"}],
-            "hashes": [{"type": "sha256", "value": media.sha256}], "good_faith": True,
-            "contact": {"email": "jane@example.org"},
-            "jurisdiction": {"depicted_person_country": "GB", "platform_countries": ["US"]},
-            "age_check": {"depicted_under_18": False}, "safety_check": {"in_immediate_danger": False}}
-
-
-def _basic(case_number: str, pin: str) -> dict[str, str]:
-    token = base64.b64encode(f"{case_number}:{pin}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+    return request_form(hashes=[{"type": "sha256", "value": media.sha256}], contact={"email": EMAIL},
+                        safety_check={"in_immediate_danger": False})
 
 
 def test_a_victim_gets_her_own_case_pack_with_her_case_number_and_pin(keyed_api):
@@ -93,7 +91,7 @@ def test_a_victim_gets_her_own_case_pack_with_her_case_number_and_pin(keyed_api)
     filed = case_intake.file_request(api.ctx, _form(4), None)
     other = case_intake.file_request(api.ctx, _form(5), None)
     number = filed.case.case_number
-    response = api.client.get(f"/v1/cases/{number}/report", headers=_basic(number, filed.pin))
+    response = api.client.get(f"/v1/cases/{number}/report", headers=basic(number, filed.pin))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/pdf"
     assert number in response.headers["content-disposition"]
@@ -101,8 +99,8 @@ def test_a_victim_gets_her_own_case_pack_with_her_case_number_and_pin(keyed_api)
     assert evidence["case_number"] == number and evidence["contact"] is None
     # Her PIN opens no other case, and asks for no contact details.
     api.expect_error(api.client.get(f"/v1/cases/{other.case.case_number}/report",
-                                    headers=_basic(number, filed.pin)), 404)
-    api.expect_error(api.client.get(f"/v1/cases/{number}/report", headers=_basic(number, "00000000")), 401)
+                                    headers=basic(number, filed.pin)), 404)
+    api.expect_error(api.client.get(f"/v1/cases/{number}/report", headers=basic(number, "00000000")), 401)
 
 
 def test_a_victims_case_number_and_pin_make_no_file_pack(keyed_api):
@@ -110,7 +108,7 @@ def test_a_victims_case_number_and_pin_make_no_file_pack(keyed_api):
     # signature on any file she uploads. The service refuses too, whatever the door.
     api = keyed_api
     filed = case_intake.file_request(api.ctx, _form(8), None)
-    victim = _basic(filed.case.case_number, filed.pin)
+    victim = basic(filed.case.case_number, filed.pin)
     response = api.client.post("/v1/reports/file", headers=victim,
                                files={"file": ("p.jpg", _photo(8), "image/jpeg")})
     api.expect_error(response, 401, "unauthorized")
@@ -132,7 +130,7 @@ def test_contact_details_only_for_an_admin(keyed_api):
     api.expect_error(api.client.get(path, headers=api.headers(Role.PLATFORM)), 403)
     response = api.client.get(path, headers=api.headers(Role.ADMIN))
     assert response.status_code == 200, response.text
-    assert _check(api, response.content).json()["evidence"]["contact"]["contact_email"] == "jane@example.org"
+    assert _check(api, response.content).json()["evidence"]["contact"]["contact_email"] == EMAIL
     api.expect_error(api.client.get(f"/v1/cases/{number}/report", headers=api.headers(Role.PARTNER)), 403)
 
 

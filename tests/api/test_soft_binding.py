@@ -29,6 +29,7 @@ from deepshield.settings import load_settings
 from deepshield.watermark import embed
 from factories import encode_image, photo_pixels
 from live_server import serving
+from principals import SETUP
 
 LABEL_ID = "0123456789abcdef"
 OTHER_LABEL_ID = "fedcba9876543210"
@@ -171,9 +172,9 @@ def _png(data: bytes) -> bytes:
 
 
 def test_a_foreign_provider_cannot_repoint_a_label_and_the_stripped_copy_still_recovers(repo):
-    init_signing_keys(repo.ctx, force=False, actor="test:setup")
+    init_signing_keys(repo.ctx, force=False, principal=SETUP)
     labelled = label_media(repo.ctx, encode_image(photo_pixels(71, 640, 480), "JPEG", quality=92),
-                           generator="GenuineGen", model=None, actor=repo.actor(Role.PROVIDER))
+                           generator="GenuineGen", model=None, principal=repo.principal(Role.PROVIDER))
     stripped = _png(labelled.data)  # the metadata is gone; the watermark stays
 
     def verdict() -> tuple[str, str | None]:
@@ -183,7 +184,7 @@ def test_a_foreign_provider_cannot_repoint_a_label_and_the_stripped_copy_still_r
         return report["verdict"], (report["repository"]["recovered_manifest"] or {}).get("manifest_id")
 
     assert verdict() == ("recovered", labelled.manifest_id)
-    _, token = create_key(repo.ctx, Role.PROVIDER, "another provider", "test:setup")
+    _, token = create_key(repo.ctx, Role.PROVIDER, "another provider", SETUP)
     intruder = {"Authorization": f"Bearer {token}"}
     foreign = new_manifest_id()
     response = repo.client.post("/manifests", content=c2pa_store(foreign),
@@ -412,7 +413,7 @@ def live_repository(ctx, settings) -> Iterator[tuple[str, object]]:
 
 
 def _key(ctx, role: Role) -> str:
-    return create_key(ctx, role, f"{role.value} client test", "test:setup")[1]
+    return create_key(ctx, role, f"{role.value} client test", SETUP)[1]
 
 
 def test_the_client_registers_finds_and_fetches_over_http(ctx, live_repository):

@@ -12,12 +12,13 @@ from deepshield.services.label.labelling import label_media
 from deepshield.services.label.signing_keys import init_signing_keys
 from deepshield.store import audit_repository
 from factories import encode_image, photo_pixels
+from principals import SETUP
 
 
 def _labelled(api) -> bytes:
-    init_signing_keys(api.ctx, force=False, actor="test:setup")
+    init_signing_keys(api.ctx, force=False, principal=SETUP)
     return label_media(api.ctx, encode_image(photo_pixels(51, 640, 480), "JPEG", quality=92),
-                       generator="GenAPI", model=None, actor="test:setup").data
+                       generator="GenAPI", model=None, principal=SETUP).data
 
 
 def _post(api, data: bytes, headers=None):

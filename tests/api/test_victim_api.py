@@ -8,47 +8,38 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from api.conftest import basic
+from case_forms import request_form
 from deepshield.api.rate_limit import PublicRateLimiter
 from deepshield.cases import pins
 from deepshield.services.access import NOT_VISIBLE, Role
 from deepshield.services.takedown.records import NOT_RECOGNISED
-from deepshield.settings import CaseSettings, Settings
+from deepshield.settings import Settings
 
 EMAIL = "survivor-7f3a@example.org"
 MAX_FAILURES = 3
 
 
 def complete_form(**changes: Any) -> dict[str, Any]:
-    form: dict[str, Any] = {
-        "requester_role": "victim",
-        "signature": {"name": "Alex Example", "statement_ticked": True},
-        "locations": [{"url": "https://platform.example/p/123"}],
-        "good_faith": True,
+    """A complete adult request about an Australian on Australian and US platforms, reachable at
+    ``EMAIL``; no hashes."""
+    return request_form(**{
         "contact": {"email": EMAIL},
         "jurisdiction": {"depicted_person_country": "AU", "platform_countries": ["AU", "US"]},
-        "age_check": {"depicted_under_18": False},
         "safety_check": {"in_immediate_danger": False},
-    }
-    form.update(changes)
-    return form
-
-
-def basic(case_number: str, pin: str) -> dict[str, str]:
-    token = base64.b64encode(f"{case_number}:{pin}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+        **changes,
+    })
 
 
 @pytest.fixture
-def case_api(start_api: Callable[[Settings], Any], settings: Settings) -> Any:
-    cases = CaseSettings(pin_kdf_log2_n=10, pin_max_failures=MAX_FAILURES, pin_lockout_minutes=15)
-    api = start_api(dataclasses.replace(settings, cases=cases))
-    api.client.app.state.public_rate_limiter = PublicRateLimiter(rate_per_minute=0)
-    return api
+def case_api_settings(cheap_kdf_settings: Settings) -> Settings:
+    """``case_api`` with a PIN lockout after ``MAX_FAILURES`` failures, for 15 minutes."""
+    return cheap_kdf_settings.with_overrides(cases=dataclasses.replace(
+        cheap_kdf_settings.cases, pin_max_failures=MAX_FAILURES, pin_lockout_minutes=15))
 
 
 def file_public(api: Any, form: dict[str, Any] | None = None) -> tuple[str, str]:

@@ -8,20 +8,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from deepshield.cli.main import app
-
-runner = CliRunner()
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture
-def sqlite_file(monkeypatch, tmp_path) -> Path:
+def sqlite_file(monkeypatch, tmp_path, run) -> Path:
     """A real SQLite database file that the CLI uses, holding three events made by the CLI."""
     path = tmp_path / "deepshield.db"
     monkeypatch.setenv("DEEPSHIELD_HOME", str(tmp_path / "home"))
@@ -44,7 +34,7 @@ def edit_behind_the_triggers(path: Path, statement: str) -> None:
         connection.close()
 
 
-def test_verify_exits_0_and_prints_the_head_of_an_intact_log(sqlite_file):
+def test_verify_exits_0_and_prints_the_head_of_an_intact_log(sqlite_file, run):
     code, out, err = run("audit", "verify")
     assert code == 0, err
     assert "The audit log is intact: 3 events, head 3" in out
@@ -57,7 +47,7 @@ def test_verify_exits_0_and_prints_the_head_of_an_intact_log(sqlite_file):
     assert len(report["head_hash"]) == 64
 
 
-def test_verify_exits_11_and_names_the_event_edited_with_sqlite3(sqlite_file):
+def test_verify_exits_11_and_names_the_event_edited_with_sqlite3(sqlite_file, run):
     edit_behind_the_triggers(sqlite_file, "UPDATE audit_events SET target = 'bank:other' WHERE seq = 2")
     code, out, err = run("audit", "verify")
     assert code == 11, (out, err)
@@ -70,7 +60,7 @@ def test_verify_exits_11_and_names_the_event_edited_with_sqlite3(sqlite_file):
     assert report["problems"] == ["event 2 (bank.create) was altered after it was written"]
 
 
-def test_verify_exits_11_and_prints_every_problem_when_an_event_is_deleted(sqlite_file):
+def test_verify_exits_11_and_prints_every_problem_when_an_event_is_deleted(sqlite_file, run):
     edit_behind_the_triggers(sqlite_file, "DELETE FROM audit_events WHERE seq = 1")
     code, _, err = run("audit", "verify")
     assert code == 11
@@ -79,7 +69,7 @@ def test_verify_exits_11_and_prints_every_problem_when_an_event_is_deleted(sqlit
     assert "event 2 does not follow the event before it" in err
 
 
-def test_verify_refuses_a_database_it_cannot_reach(monkeypatch, tmp_path):
+def test_verify_refuses_a_database_it_cannot_reach(monkeypatch, tmp_path, run):
     monkeypatch.setenv("DEEPSHIELD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DEEPSHIELD_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     code, out, _ = run("audit", "verify", "--json")
@@ -87,13 +77,7 @@ def test_verify_refuses_a_database_it_cannot_reach(monkeypatch, tmp_path):
     assert json.loads(out)["error"] == "store_unavailable"
 
 
-@pytest.fixture
-def cli_env(monkeypatch, tmp_path, database_url):
-    monkeypatch.setenv("DEEPSHIELD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DEEPSHIELD_DATABASE_URL", database_url)
-
-
-def test_log_lists_the_newest_events_first_with_filters(cli_env):
+def test_log_lists_the_newest_events_first_with_filters(cli_env, run):
     for name in ("alpha", "beta"):
         assert run("bank", "create", name)[0] == 0
     assert run("keys", "create", "--role", "helpline")[0] == 0
@@ -115,7 +99,7 @@ def test_log_lists_the_newest_events_first_with_filters(cli_env):
     assert code == 0 and "bank:alpha" in out and "person" in out  # a table for people
 
 
-def test_log_says_what_is_wrong_with_a_bad_filter(cli_env):
+def test_log_says_what_is_wrong_with_a_bad_filter(cli_env, run):
     code, _, err = run("audit", "log", "--limit", "0")
     assert code == 3 and "limit is a whole number from 1 to 1000" in err
     code, out, _ = run("audit", "log", "--action", "bank.%", "--json")

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from deepshield.cli.main import app
+from case_forms import request_form
+from cli.conftest import CliRun
 from deepshield.cli.output import ExitCode
 from deepshield.services import access
 from deepshield.services.access import Principal, Role
@@ -20,48 +20,33 @@ from deepshield.services.takedown import review as case_review
 from deepshield.services.takedown import victim_access
 from deepshield.settings import load_settings
 
-runner = CliRunner()
 EMAIL = "survivor-7f3a@example.org"
 
 
 @pytest.fixture
-def cli_env(monkeypatch, tmp_path, database_url):
-    monkeypatch.setenv("DEEPSHIELD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DEEPSHIELD_DATABASE_URL", database_url)
-    monkeypatch.setenv("DEEPSHIELD_PIN_KDF_LOG2_N", "10")
-    return tmp_path
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, ["cases", *args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-def run_json(*args: str) -> Any:
-    code, out, err = run(*args, "--json")
-    assert code == 0, (code, out, err)
-    return json.loads(out)
+def run(run: CliRun) -> CliRun:
+    """The CLI under ``deepshield cases`` (``run_json`` follows it)."""
+    return run.under("cases")
 
 
 def form_file(folder: Path, **changes: Any) -> Path:
-    form: dict[str, Any] = {
+    """A helpline's complete request about an Australian platform (24-hour clocks), as a file."""
+    form = request_form(**{
         "requester_role": "helpline",
         "signature": {"name": "Helpline Caseworker", "statement_ticked": True},
         "locations": [{"url": "https://platform.example/p/9"}],
-        "good_faith": True,
         "contact": {"email": EMAIL},
         "jurisdiction": {"depicted_person_country": "AU", "platform_countries": ["AU"]},
-        "age_check": {"depicted_under_18": False},
         "safety_check": {"in_immediate_danger": False},
-    }
-    form.update(changes)
+        **changes,
+    })
     path = folder / f"form-{len(list(folder.glob('form-*.json')))}.json"
     path.write_text(json.dumps(form))
     return path
 
 
-def test_file_prints_the_case_number_and_pin_once_and_show_lists_the_clocks(cli_env):
-    code, out, err = run("file", str(form_file(cli_env)))
+def test_file_prints_the_case_number_and_pin_once_and_show_lists_the_clocks(cli_env, run, run_json):
+    code, out, err = run("file", str(form_file(cli_env.root)))
     assert code == 0, (out, err)
     number = re.search(r"case number: (DS-\S+)", out).group(1)
     assert re.search(r"PIN: \d{8}", out)
@@ -76,8 +61,8 @@ def test_file_prints_the_case_number_and_pin_once_and_show_lists_the_clocks(cli_
     assert due == timedelta(hours=24)
 
 
-def test_file_with_json_and_an_idempotency_key_shows_the_pin_only_the_first_time(cli_env):
-    path = form_file(cli_env)
+def test_file_with_json_and_an_idempotency_key_shows_the_pin_only_the_first_time(cli_env, run_json):
+    path = form_file(cli_env.root)
     first = run_json("file", str(path), "--idempotency-key", "cli-retry-1")
     second = run_json("file", str(path), "--idempotency-key", "cli-retry-1")
     assert first["case"]["case_number"] == second["case"]["case_number"]
@@ -85,20 +70,20 @@ def test_file_with_json_and_an_idempotency_key_shows_the_pin_only_the_first_time
     assert len(run_json("list")) == 1
 
 
-def test_an_incomplete_request_says_what_is_missing_and_update_completes_it(cli_env):
-    path = form_file(cli_env, good_faith=None, contact=None)
+def test_an_incomplete_request_says_what_is_missing_and_update_completes_it(cli_env, run_json):
+    path = form_file(cli_env.root, good_faith=None, contact=None)
     filed = run_json("file", str(path))
     case = filed["case"]
     assert case["state"] == "incomplete"
     assert any("good_faith" in line for line in case["missing"])
-    changes = cli_env / "changes.json"
+    changes = cli_env.root / "changes.json"
     changes.write_text(json.dumps({"good_faith": True, "contact": {"email": EMAIL}}))
     updated = run_json("update", case["case_number"], str(changes))
     assert updated["state"] == "valid" and updated["missing"] == []
 
 
-def test_the_review_workflow_from_acknowledgement_to_appeal_and_close(cli_env):
-    number = run_json("file", str(form_file(cli_env)))["case"]["case_number"]
+def test_the_review_workflow_from_acknowledgement_to_appeal_and_close(cli_env, run, run_json):
+    number = run_json("file", str(form_file(cli_env.root)))["case"]["case_number"]
     assert run_json("acknowledge", number)["acknowledged_at"]
     paused = run_json("pause", number, "--reason", "asked for the item id")
     assert paused["pauses"][-1]["reason"] == "asked for the item id"
@@ -125,9 +110,10 @@ def test_the_review_workflow_from_acknowledgement_to_appeal_and_close(cli_env):
     assert code == 0 and "overturned" in text
 
 
-def test_due_lists_what_is_due_soonest_first_with_the_time_left(cli_env):
-    first = run_json("file", str(form_file(cli_env)))["case"]["case_number"]  # AU: 24 h
-    us_form = form_file(cli_env, jurisdiction={"depicted_person_country": "US", "platform_countries": ["US"]})
+def test_due_lists_what_is_due_soonest_first_with_the_time_left(cli_env, run, run_json):
+    first = run_json("file", str(form_file(cli_env.root)))["case"]["case_number"]  # AU: 24 h
+    us_form = form_file(cli_env.root,
+                        jurisdiction={"depicted_person_country": "US", "platform_countries": ["US"]})
     second = run_json("file", str(us_form))["case"]["case_number"]  # US: 48 h
     items = run_json("due", "--hours", "72")
     removal = [item for item in items if item["duty"] == "remove"]
@@ -140,8 +126,9 @@ def test_due_lists_what_is_due_soonest_first_with_the_time_left(cli_env):
     assert [item for item in run_json("due", "--hours", "1") if item["duty"] == "remove"] == []
 
 
-def test_withdraw_needs_now_and_takes_effect_at_once_and_cancel_stops_a_victims_cool_off(cli_env):
-    number = run_json("file", str(form_file(cli_env)))["case"]["case_number"]
+def test_withdraw_needs_now_and_takes_effect_at_once_and_cancel_stops_a_victims_cool_off(cli_env, run,
+                                                                                           run_json):
+    number = run_json("file", str(form_file(cli_env.root)))["case"]["case_number"]
     code, out, _ = run("withdraw", number, "--json")
     assert code == ExitCode.INVALID_INPUT and "--now" in json.loads(out)["detail"]
     assert run_json("show", number)["withdraw_requested_at"] is None
@@ -164,29 +151,29 @@ def test_withdraw_needs_now_and_takes_effect_at_once_and_cancel_stops_a_victims_
     assert run_json("tick")["withdrawals_applied"] == 0
 
 
-def test_strikes_warn_then_suspend_and_contact_and_legal_hold(cli_env):
+def test_strikes_warn_then_suspend_and_contact_and_legal_hold(cli_env, run_json):
     first = run_json("strike", "uploader", "uploader-3", "--reason", "re-upload")
     second = run_json("strike", "uploader", "uploader-3", "--reason", "re-upload again")
     assert (first["kind"], second["kind"]) == ("warning", "suspension")
     assert [s["kind"] for s in run_json("strikes", "uploader", "uploader-3")] == ["warning", "suspension"]
-    number = run_json("file", str(form_file(cli_env)))["case"]["case_number"]
+    number = run_json("file", str(form_file(cli_env.root)))["case"]["case_number"]
     assert run_json("contact", number)["contact_email"] == EMAIL
     assert run_json("legal-hold", number)["legal_hold"] is True
     assert run_json("legal-hold", number, "--release")["legal_hold"] is False
 
 
-def test_errors_exit_with_their_codes_and_a_clear_message(cli_env):
+def test_errors_exit_with_their_codes_and_a_clear_message(cli_env, run, run_json):
     code, out, _ = run("show", "DS-2222-3333-4444", "--json")
     assert code == ExitCode.NOT_FOUND and json.loads(out)["detail"] == access.NOT_VISIBLE
-    bad = cli_env / "bad.json"
+    bad = cli_env.root / "bad.json"
     for content in ("{not json", "[1, 2]", json.dumps({"image": "x"})):
         bad.write_text(content)
         code, out, _ = run("file", str(bad), "--json")
         assert code == ExitCode.INVALID_INPUT, (content, out)
         assert json.loads(out)["error"]
-    code, _, err = run("file", str(cli_env / "missing.json"))
+    code, _, err = run("file", str(cli_env.root / "missing.json"))
     assert code in (ExitCode.INVALID_INPUT, ExitCode.NOT_FOUND) and "missing.json" in err
-    number = run_json("file", str(form_file(cli_env)))["case"]["case_number"]
+    number = run_json("file", str(form_file(cli_env.root)))["case"]["case_number"]
     code, out, _ = run("decide", number, "maybe", "--reasons", "x", "--json")
     assert code == ExitCode.INVALID_INPUT, out
     code, out, _ = run("close", number, "--reason", "early", "--json")

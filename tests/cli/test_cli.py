@@ -11,31 +11,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from deepshield.cli.main import app
 from deepshield.services.spread import bank_files
 from factories import encode_image, photo_pixels
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(monkeypatch, tmp_path, database_url):
-    monkeypatch.setenv("DEEPSHIELD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DEEPSHIELD_DATABASE_URL", database_url)
-    return {"DEEPSHIELD_HOME": str(tmp_path / "home"), "DEEPSHIELD_DATABASE_URL": database_url}
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def run_json(*args: str):
-    code, out, err = run(*args, "--json")
-    assert code == 0, (code, out, err)
-    return json.loads(out)
 
 
 @pytest.fixture
@@ -57,7 +35,7 @@ def _copies(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def test_hash_works_offline_on_a_folder_with_no_store(tmp_path, photos, monkeypatch):
+def test_hash_works_offline_on_a_folder_with_no_store(tmp_path, photos, monkeypatch, run_json):
     monkeypatch.setenv("DEEPSHIELD_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     records = run_json("hash", str(photos))
     assert [Path(r["file"]).name for r in records] == ["photo0.jpg", "photo1.jpg", "photo2.jpg"]
@@ -67,7 +45,7 @@ def test_hash_works_offline_on_a_folder_with_no_store(tmp_path, photos, monkeypa
         assert record["kind"] == "image" and record["warnings"] == []
 
 
-def test_the_readme_flow_hash_bank_match_withdraw(cli_env, tmp_path, photos):
+def test_the_readme_flow_hash_bank_match_withdraw(cli_env, tmp_path, photos, run_json):
     hashes_file = tmp_path / "hashes.json"
     hashes_file.write_text(json.dumps(run_json("hash", str(photos))))
     run_json("bank", "create", "helpline-bank", "--description", "test")
@@ -92,7 +70,7 @@ def test_the_readme_flow_hash_bank_match_withdraw(cli_env, tmp_path, photos):
     assert run_json("match", str(copies["recompressed"]))[0]["matches"] == []
 
 
-def test_bank_add_takes_files_and_signals_and_match_takes_signals(cli_env, photos):
+def test_bank_add_takes_files_and_signals_and_match_takes_signals(cli_env, photos, run_json):
     run_json("bank", "create", "b")
     added = run_json("bank", "add", "b", str(photos / "photo0.jpg"), "--signal", "md5:" + "a" * 32)
     pdq_value = run_json("hash", str(photos / "photo0.jpg"))[0]["pdq"]
@@ -102,7 +80,7 @@ def test_bank_add_takes_files_and_signals_and_match_takes_signals(cli_env, photo
     assert all(len(r["matches"]) == 1 and r["file"] is None for r in results)
 
 
-def test_export_and_import_round_trip_through_files(cli_env, tmp_path, photos):
+def test_export_and_import_round_trip_through_files(cli_env, tmp_path, photos, run_json):
     run_json("bank", "create", "a")
     run_json("bank", "add", "a", str(photos))
     for fmt in ("json", "csv"):
@@ -121,7 +99,7 @@ def test_export_and_import_round_trip_through_files(cli_env, tmp_path, photos):
         assert all(r["origin"] == "import" for r in rows)
 
 
-def test_keys_create_prints_the_key_on_its_last_line(cli_env):
+def test_keys_create_prints_the_key_on_its_last_line(cli_env, run, run_json):
     code, out, _ = run("keys", "create", "--role", "platform", "--label", "test platform")
     assert code == 0
     assert re.fullmatch(r"ds_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", out.strip().splitlines()[-1])
@@ -139,7 +117,7 @@ def test_keys_create_prints_the_key_on_its_last_line(cli_env):
     (b"\xff\xd8\xff\xe0" + b"\x00" * 100, "cannot be decoded"),
     (b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, "cannot be decoded"),
 ])
-def test_bad_files_give_exit_code_3_and_say_what_is_wrong(tmp_path, content, message):
+def test_bad_files_give_exit_code_3_and_say_what_is_wrong(tmp_path, content, message, run):
     bad = tmp_path / "upload.jpg"
     bad.write_bytes(content)
     good = tmp_path / "good.jpg"
@@ -151,7 +129,7 @@ def test_bad_files_give_exit_code_3_and_say_what_is_wrong(tmp_path, content, mes
     assert records[1]["pdq"]  # one bad file does not stop the others
 
 
-def test_a_truncated_image_and_a_missing_file_are_reported_not_crashed(tmp_path):
+def test_a_truncated_image_and_a_missing_file_are_reported_not_crashed(tmp_path, run):
     truncated = tmp_path / "cut.jpg"
     truncated.write_bytes(encode_image(photo_pixels(2))[:3000])
     code, _, err = run("hash", str(truncated), str(tmp_path / "missing.png"))
@@ -160,7 +138,7 @@ def test_a_truncated_image_and_a_missing_file_are_reported_not_crashed(tmp_path)
     assert "Traceback" not in err
 
 
-def test_failed_bank_adds_write_nothing(cli_env, tmp_path, photos):
+def test_failed_bank_adds_write_nothing(cli_env, tmp_path, photos, run, run_json):
     run_json("bank", "create", "b")
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
@@ -174,7 +152,7 @@ def test_failed_bank_adds_write_nothing(cli_env, tmp_path, photos):
     assert run("bank", "create", "b")[0] == 5
 
 
-def test_bad_import_files_are_refused_and_export_never_leaves_half_a_file(cli_env, tmp_path):
+def test_bad_import_files_are_refused_and_export_never_leaves_half_a_file(cli_env, tmp_path, run, run_json):
     run_json("bank", "create", "b")
     cases = {"empty.csv": b"", "binary.csv": b"\x00\xff\xfe", "noheader.csv": b"x,y\n1,2\n",
              "bad.json": b"[{\"signal_type\": \"pdq\", \"signal_value\": \"zz\"}]"}
@@ -240,7 +218,7 @@ def test_serve_prints_the_url_and_a_first_admin_key_then_answers(tmp_path):
         process.wait(timeout=20)
 
 
-def test_huge_files_and_decompression_bombs_are_refused_before_decoding(tmp_path, monkeypatch):
+def test_huge_files_and_decompression_bombs_are_refused_before_decoding(tmp_path, monkeypatch, run):
     big = tmp_path / "big.png"
     big.write_bytes(encode_image(photo_pixels(5, 800, 600), "PNG"))
     monkeypatch.setenv("DEEPSHIELD_MAX_IMAGE_BYTES", "10000")
@@ -255,13 +233,13 @@ def test_huge_files_and_decompression_bombs_are_refused_before_decoding(tmp_path
     assert code == 3 and error["code"] == "media_too_large" and "decompression bomb" in error["detail"]
 
 
-def test_a_bad_setting_is_reported_by_name_not_with_a_traceback(tmp_path, monkeypatch):
+def test_a_bad_setting_is_reported_by_name_not_with_a_traceback(tmp_path, monkeypatch, run):
     monkeypatch.setenv("DEEPSHIELD_PDQ_THRESHOLD", "lots")
     code, _, err = run("hash", str(tmp_path))
     assert code == 3 and "DEEPSHIELD_PDQ_THRESHOLD" in err and "Traceback" not in err
 
 
-def test_hostile_hash_and_import_files_are_refused_cleanly(cli_env, tmp_path):
+def test_hostile_hash_and_import_files_are_refused_cleanly(cli_env, tmp_path, run, run_json):
     run_json("bank", "create", "b")
     nested = tmp_path / "nested.json"
     nested.write_text("[" * 100_000 + "]" * 100_000)
@@ -278,7 +256,7 @@ def test_hostile_hash_and_import_files_are_refused_cleanly(cli_env, tmp_path):
     assert run_json("bank", "list")[0]["active_entries"] == 0
 
 
-def test_watermark_embed_then_detect_round_trips_through_files(tmp_path):
+def test_watermark_embed_then_detect_round_trips_through_files(tmp_path, run, run_json):
     source = tmp_path / "photo.png"
     source.write_bytes(encode_image(photo_pixels(70, 640, 480), "PNG"))
     marked = tmp_path / "out" / "marked.jpg"
@@ -289,7 +267,7 @@ def test_watermark_embed_then_detect_round_trips_through_files(tmp_path):
     assert set(results[0]) == {"file", "found", "payload", "confidence"}
 
 
-def test_watermark_embed_refuses_bad_payloads_formats_and_inputs_writing_nothing(tmp_path):
+def test_watermark_embed_refuses_bad_payloads_formats_and_inputs_writing_nothing(tmp_path, run):
     source = tmp_path / "photo.png"
     source.write_bytes(encode_image(photo_pixels(71, 640, 480), "PNG"))
     tiny = tmp_path / "tiny.png"

@@ -4,38 +4,17 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 from deepshield.cases.numbers import new_case_number
-from deepshield.cli.main import app
 from deepshield.services.context import ServiceContext
 from deepshield.services.spread.copy_sweep import sweep_for_case
 from deepshield.settings import load_settings
 from deepshield.store.models import Case
 from factories import encode_image, photo_pixels
 
-runner = CliRunner()
 PDQ = "f" * 32 + "0" * 32
 MD5 = "9e107d9d372bb6826bd81d3542a419d6"
-
-
-@pytest.fixture
-def cli_env(monkeypatch, tmp_path, database_url):
-    monkeypatch.setenv("DEEPSHIELD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DEEPSHIELD_DATABASE_URL", database_url)
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def run_json(*args: str):
-    code, out, err = run(*args, "--json")
-    assert code == 0, (code, out, err)
-    return json.loads(out)
 
 
 def _sweep(item_ids: list[str]) -> str:
@@ -54,7 +33,7 @@ def _sweep(item_ids: list[str]) -> str:
     return number
 
 
-def test_register_sweep_flagged_and_removed(cli_env, tmp_path):
+def test_register_sweep_flagged_and_removed(cli_env, tmp_path, run, run_json):
     photo = photo_pixels(31)
     files = {"orig": tmp_path / "orig.jpg", "copy": tmp_path / "copy.webp", "other": tmp_path / "o.png"}
     Image.fromarray(photo).save(files["orig"], quality=90)
@@ -84,7 +63,7 @@ def test_register_sweep_flagged_and_removed(cli_env, tmp_path):
     assert code == 4 and json.loads(out)["error"] == "not_found"
 
 
-def test_import_of_csv_jsonl_and_a_folder(cli_env, tmp_path):
+def test_import_of_csv_jsonl_and_a_folder(cli_env, tmp_path, run, run_json):
     csv_file = tmp_path / "items.csv"
     csv_file.write_text(f"item_id,signal_type,signal_value,quality,uploader_ref\na,pdq,{PDQ},90,u1\n"
                         f"a,md5,{MD5},,u1\n")
@@ -103,7 +82,7 @@ def test_import_of_csv_jsonl_and_a_folder(cli_env, tmp_path):
     assert code == 0 and "2 already registered" in out
 
 
-def test_a_bad_row_or_file_exits_3_naming_it_and_registers_nothing(cli_env, tmp_path):
+def test_a_bad_row_or_file_exits_3_naming_it_and_registers_nothing(cli_env, tmp_path, run, run_json):
     bad = tmp_path / "bad.csv"
     bad.write_text(f"item_id,signal_type,signal_value\na,md5,{MD5}\nb,pdq,not-hex\n")
     code, out, _ = run("content", "import", str(bad), "--json")
@@ -119,7 +98,7 @@ def test_a_bad_row_or_file_exits_3_naming_it_and_registers_nothing(cli_env, tmp_
     assert run_json("content", "import", str(good))["added"] == 1
 
 
-def test_the_content_commands_are_listed_in_help(cli_env):
+def test_the_content_commands_are_listed_in_help(cli_env, run):
     code, out, _ = run("content", "--help")
     assert code == 0
     for command in ("register", "import", "flagged", "removed"):

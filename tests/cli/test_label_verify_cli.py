@@ -5,41 +5,24 @@ import json
 import os
 import stat
 
-import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from deepshield.cli.main import app
 from deepshield.cli.verify_commands import VERDICT_EXIT_CODES
 from factories import encode_image, encode_video, flip_jpeg_scan_bit, photo_pixels, scene_video_frames
 
-runner = CliRunner()
 
-
-@pytest.fixture
-def cli_env(monkeypatch, tmp_path, database_url):
-    monkeypatch.setenv("DEEPSHIELD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DEEPSHIELD_DATABASE_URL", database_url)
-    return tmp_path / "home"
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def test_keys_init_writes_a_trusted_signer_once(cli_env):
+def test_keys_init_writes_a_trusted_signer_once(cli_env, run):
     code, out, _ = run("keys", "init", "--json")
     assert code == 0, out
     keys = json.loads(out)
     assert stat.S_IMODE(os.stat(keys["signer_key"]).st_mode) == 0o600
-    assert (cli_env / "provenance" / "trust-anchors.pem").read_text().count("BEGIN CERTIFICATE") == 1
+    assert (cli_env.home / "provenance" / "trust-anchors.pem").read_text().count("BEGIN CERTIFICATE") == 1
     code, _, err = run("keys", "init")
     assert code == 5 and "--force" in err  # exists: conflict, and how to replace
     assert run("keys", "init", "--force")[0] == 0
 
 
-def test_label_a_folder_then_verify_each_verdict_and_its_exit_code(cli_env, tmp_path):
+def test_label_a_folder_then_verify_each_verdict_and_its_exit_code(cli_env, tmp_path, run):
     assert run("keys", "init")[0] == 0
     source = tmp_path / "generated"
     (source / "sub").mkdir(parents=True)
@@ -77,7 +60,7 @@ def test_label_a_folder_then_verify_each_verdict_and_its_exit_code(cli_env, tmp_
     assert code == VERDICT_EXIT_CODES["invalid"]  # the most serious verdict decides
 
 
-def test_label_refuses_bad_requests_and_writes_nothing(cli_env, tmp_path):
+def test_label_refuses_bad_requests_and_writes_nothing(cli_env, tmp_path, run):
     source = tmp_path / "in.jpg"
     source.write_bytes(encode_image(photo_pixels(34, 640, 480), "JPEG"))
     code, _, err = run("label", str(source), str(tmp_path / "out.jpg"), "--generator", "G")
@@ -97,7 +80,7 @@ def test_label_refuses_bad_requests_and_writes_nothing(cli_env, tmp_path):
     assert code == 3 and "empty" in err
 
 
-def test_verify_json_is_a_list_with_a_verdict_per_file(cli_env, tmp_path):
+def test_verify_json_is_a_list_with_a_verdict_per_file(cli_env, tmp_path, run):
     buffer = io.BytesIO()
     Image.fromarray(photo_pixels(35, 640, 480)).save(buffer, "PNG")
     path = tmp_path / "p.png"
@@ -110,7 +93,7 @@ def test_verify_json_is_a_list_with_a_verdict_per_file(cli_env, tmp_path):
     assert {"summary", "reasons", "manifest", "watermark", "repository", "media"} <= set(reports[0])
 
 
-def test_label_of_a_video_below_the_minimum_size_exits_3_with_the_minimum(cli_env, tmp_path):
+def test_label_of_a_video_below_the_minimum_size_exits_3_with_the_minimum(cli_env, tmp_path, run):
     assert run("keys", "init")[0] == 0
     small = tmp_path / "small.mp4"
     small.write_bytes(encode_video(scene_video_frames(41, seconds=1, fps=10, width=320, height=240)))

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
-
-from deepshield.cli.main import app
 from deepshield.services.context import ServiceContext
 from deepshield.services.takedown.outbox import queue_case_event
 from deepshield.settings import load_settings
 from deepshield.store.models import Case, CaseContact, utcnow
 from notification_receivers import webhook_receiver
 
-runner = CliRunner()
 EMAIL = "alex.requester@example.org"
-
-
-@pytest.fixture
-def cli_env(monkeypatch, tmp_path: Path, database_url: str) -> None:
-    monkeypatch.setenv("DEEPSHIELD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DEEPSHIELD_DATABASE_URL", database_url)
-    for name in ("DEEPSHIELD_SMTP_HOST", "DEEPSHIELD_PARTNER_WEBHOOK_URLS", "DEEPSHIELD_WEBHOOK_SECRET"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def _queue_withdrawal() -> int:
@@ -45,12 +31,7 @@ def _queue_withdrawal() -> int:
         ctx.close()
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def test_deliver_sends_webhooks_and_says_that_smtp_is_not_configured(cli_env, monkeypatch):
+def test_deliver_sends_webhooks_and_says_that_smtp_is_not_configured(cli_env, monkeypatch, run):
     with webhook_receiver() as partner:
         monkeypatch.setenv("DEEPSHIELD_PARTNER_WEBHOOK_URLS", partner.url)
         case_id = _queue_withdrawal()
@@ -67,7 +48,7 @@ def test_deliver_sends_webhooks_and_says_that_smtp_is_not_configured(cli_env, mo
     assert "SMTP is not configured" in err
 
 
-def test_list_shows_masked_recipients_and_filters_by_status(cli_env, monkeypatch):
+def test_list_shows_masked_recipients_and_filters_by_status(cli_env, monkeypatch, run):
     monkeypatch.setenv("COLUMNS", "200")  # a wide terminal: the table's cells are not cut
     case_id = _queue_withdrawal()
     code, out, _ = run("notifications", "list", "--json")
@@ -81,7 +62,7 @@ def test_list_shows_masked_recipients_and_filters_by_status(cli_env, monkeypatch
     assert code == 0 and "withdrawal" in out and "a***@example.org" in out
 
 
-def test_an_unknown_status_is_a_clear_input_error(cli_env):
+def test_an_unknown_status_is_a_clear_input_error(cli_env, run):
     code, out, _ = run("notifications", "list", "--status", "lost", "--json")
     assert code == 3
     assert json.loads(out) == {"error": "invalid_request",

@@ -5,32 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
-import pytest
-from typer.testing import CliRunner
-
-from deepshield.cli.main import app
+from case_forms import request_form
 from deepshield.cli.report_commands import CHECK_INVALID, CHECK_VALID
 from deepshield.services.context import ServiceContext
 from deepshield.services.spread.hashing import hash_media
 from deepshield.services.takedown import intake as case_intake
 from deepshield.settings import load_settings
 from factories import encode_image, photo_pixels
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(monkeypatch, tmp_path, database_url):
-    monkeypatch.setenv("DEEPSHIELD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DEEPSHIELD_DATABASE_URL", database_url)
-    monkeypatch.setenv("DEEPSHIELD_PIN_KDF_LOG2_N", "10")
-    return tmp_path / "home"
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def _photo(tmp_path, seed: int):
@@ -39,7 +22,7 @@ def _photo(tmp_path, seed: int):
     return path
 
 
-def test_report_file_then_check_it_and_catch_a_change(cli_env, tmp_path):
+def test_report_file_then_check_it_and_catch_a_change(cli_env, tmp_path, run):
     photo = _photo(tmp_path, 1)
     code, _, err = run("report", "file", str(photo), "--out", str(tmp_path / "pack.pdf"))
     assert code == 4 and "deepshield keys init" in err  # no signing identity yet
@@ -70,7 +53,7 @@ def test_report_file_then_check_it_and_catch_a_change(cli_env, tmp_path):
     assert code == 11 and not json.loads(out)["valid"]
 
 
-def test_report_check_of_something_that_is_not_a_pdf_exits_3(cli_env, tmp_path):
+def test_report_check_of_something_that_is_not_a_pdf_exits_3(cli_env, tmp_path, run):
     (tmp_path / "notes.pdf").write_text("not really a pdf")
     code, _, err = run("report", "check", str(tmp_path / "notes.pdf"))
     assert code == 3 and "not a PDF" in err
@@ -80,21 +63,20 @@ def test_report_check_of_something_that_is_not_a_pdf_exits_3(cli_env, tmp_path):
     assert code == 3 and "missing.pdf" in err
 
 
-def _form(seed: int) -> dict:
-    media = hash_media(encode_image(photo_pixels(seed, 640, 480), "JPEG", quality=92), load_settings().limits)
-    return {"requester_role": "victim", "signature": {"name": "Jane Roe", "statement_ticked": True},
-            "locations": [{"url": "https://leak.example/p/9"}],
-            "hashes": [{"type": "pdq", "value": media.pdq.hex, "quality": media.pdq.quality}],
-            "good_faith": True, "contact": {"email": "jane@example.org"},
-            "jurisdiction": {"depicted_person_country": "AU", "platform_countries": ["US"]},
-            "age_check": {"depicted_under_18": False}, "safety_check": {"in_immediate_danger": False}}
+def _form(ctx: ServiceContext, seed: int) -> dict[str, Any]:
+    """A victim's request about an Australian on a US platform, with a contact a pack may show."""
+    return request_form(ctx, seed, signature={"name": "Jane Roe", "statement_ticked": True},
+                        locations=[{"url": "https://leak.example/p/9"}],
+                        contact={"email": "jane@example.org"},
+                        jurisdiction={"depicted_person_country": "AU", "platform_countries": ["US"]},
+                        safety_check={"in_immediate_danger": False})
 
 
-def test_report_case_writes_a_signed_pack_and_transparency_counts_it(cli_env, tmp_path):
+def test_report_case_writes_a_signed_pack_and_transparency_counts_it(cli_env, tmp_path, run):
     assert run("keys", "init")[0] == 0
     ctx = ServiceContext.open(load_settings())
     try:
-        number = case_intake.file_request(ctx, _form(3), None).case.case_number
+        number = case_intake.file_request(ctx, _form(ctx, 3), None).case.case_number
     finally:
         ctx.close()
     out_path = tmp_path / "case.pdf"

@@ -59,13 +59,14 @@ _HASH_UPLOAD = textwrap.dedent("""
     from fastapi.testclient import TestClient
 
     from deepshield.api.app import create_app
-    from deepshield.services.access import Role
+    from deepshield.services.access import Principal, Role
     from deepshield.services.api_keys import create_key
     from deepshield.settings import Settings
 
     home, upload, attempts = Path(sys.argv[1]), Path(sys.argv[2]).read_bytes(), int(sys.argv[3])
     with TestClient(create_app(Settings(home=home))) as client:
-        _, token = create_key(client.app.state.context, Role.PLATFORM, "fuzz finding", "test")
+        _, token = create_key(client.app.state.context, Role.PLATFORM, "fuzz finding",
+                              Principal("test", Role.ADMIN))
         for _ in range(attempts):
             response = client.post("/v1/hash", files={"file": ("upload.mov", upload)},
                                    headers={"Authorization": f"Bearer {token}"})

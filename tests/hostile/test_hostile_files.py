@@ -56,6 +56,7 @@ from deepshield.services.api_keys import create_key
 from deepshield.services.context import ServiceContext
 from deepshield.settings import Settings, load_settings
 from hostile.corpus import HostileFile, build_corpus
+from principals import SETUP
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow's notes on corrupt EXIF
 BANK = "hostile"
@@ -127,7 +128,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         assert settings.server.max_heavy_requests == 1024
         with TestClient(create_app(settings)) as client:
             ctx: ServiceContext = client.app.state.context  # type: ignore[attr-defined]
-            _, token = create_key(ctx, Role.ADMIN, "hostile corpus", "test:setup")
+            _, token = create_key(ctx, Role.ADMIN, "hostile corpus", SETUP)
             tables = sorted(inspect(ctx.store.engine).get_table_names())
             yield World(root, home, temp, inputs, outputs, client, ctx, token, tables,
                         _home_listing(home))

@@ -15,6 +15,7 @@ from PIL import Image
 
 import deepshield.media.image as image_module
 from deepshield.media import CorruptMedia, MediaLimits, decode_image
+from deepshield.services.access import Principal, Role
 from deepshield.services.context import ServiceContext
 from deepshield.services.label.labelling import label_media
 from deepshield.services.label.signing_keys import init_signing_keys
@@ -24,6 +25,7 @@ from deepshield.signals.pdq import pdq_dihedral_from_pixels
 from deepshield.watermark.analysis import WORKING_SHORT_SIDE
 from deepshield.watermark.detection import DIRECT_MAX_PIXELS, MAX_ASPECT, analysis_plane, bounded
 from factories import encode_image, photo_pixels
+from principals import SETUP
 
 #: Images over 1 Mpx are reduced to at most 250 kpx.
 LOW = MediaLimits(max_analysis_pixels=1_000_000, reduced_analysis_pixels=250_000)
@@ -143,15 +145,16 @@ def test_a_labelled_large_image_verifies_and_its_stripped_copy_is_recovered(sett
                                                reduced_analysis_pixels=500_000))
     ctx = ServiceContext.open(limited)
     try:
-        init_signing_keys(ctx, force=False, actor="test:provider")
+        init_signing_keys(ctx, force=False, principal=SETUP)
         photo = encode_image(photo_pixels(8, 1600, 1200), "JPEG", quality=92)
-        labelled = label_media(ctx, photo, generator="ImageGen", model=None, actor="test:provider")
-        report = verify_media(ctx, labelled.data, actor="test")
+        labelled = label_media(ctx, photo, generator="ImageGen", model=None,
+                               principal=Principal("test:provider", Role.PROVIDER))
+        report = verify_media(ctx, labelled.data, principal=None)
         assert report.verdict == "verified", report.reasons
         assert report.watermark["found"] and report.watermark["label_id"] == labelled.label_id
         buffer = io.BytesIO()
         Image.open(io.BytesIO(labelled.data)).convert("RGB").save(buffer, "PNG")
-        stripped = verify_media(ctx, buffer.getvalue(), actor="test")
+        stripped = verify_media(ctx, buffer.getvalue(), principal=None)
         assert stripped.manifest is None
         assert stripped.verdict == "recovered", stripped.reasons
         assert stripped.watermark["label_id"] == labelled.label_id

@@ -29,6 +29,7 @@ from live_server import ServerProcess
 
 pytestmark = [
     pytest.mark.heavy,
+    pytest.mark.serial,  # measures the server's peak memory: alone on the machine
     pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/<pid>/status (Linux)"),
 ]
 

@@ -33,6 +33,9 @@ from deepshield.services.spread import banks as bank_service
 from deepshield.settings import Settings
 from essentials import essential_missing
 from live_server import ServerProcess, free_port
+from principals import SETUP
+
+pytestmark = pytest.mark.serial  # crashes a PostgreSQL cluster and times the recovery: alone
 
 BANK = "outage"
 #: How long the server may take to notice the database is back (its pool pre-pings).
@@ -107,8 +110,8 @@ def test_the_server_recovers_by_itself_when_the_database_comes_back(cluster, tmp
     settings = Settings(home=tmp_path / "home", database_url=cluster.url)
     ctx = ServiceContext.open(settings)
     try:
-        admin = create_key(ctx, Role.ADMIN, "outage admin", "test:setup")[1]
-        bank_service.create_bank(ctx, BANK, "database outage test", "test:setup")
+        admin = create_key(ctx, Role.ADMIN, "outage admin", SETUP)[1]
+        bank_service.create_bank(ctx, BANK, "database outage test", SETUP)
     finally:
         ctx.close()
     env = {**os.environ, "DEEPSHIELD_HOME": str(settings.home), "DEEPSHIELD_DATABASE_URL": cluster.url}

@@ -32,6 +32,11 @@ from deepshield.store.audit_chain import verify_snapshot
 from deepshield.store.hash_sealing import HashKeyFile
 from deepshield.store.models import AuditEvent, Bank, BankEntry, Case, CaseClock, CaseContact, EntryChange
 from live_server import ServerProcess
+from principals import SETUP
+
+# Kills processes and measures what survives: alone on the machine. Each server runs on a database
+# of its own, which its first start migrates.
+pytestmark = [pytest.mark.serial, pytest.mark.empty_database]
 
 BANK = "kill9"
 CLIENTS = 6
@@ -49,21 +54,21 @@ Deployment = tuple[Settings, "Keys", Callable[[], ServerProcess]]
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, database_url: str) -> Iterator[Deployment]:
+def deployment(tmp_path: Path, database_url: str, cheap_kdf_env: dict[str, str]) -> Iterator[Deployment]:
     """A database with the bank and keys the clients use, and a way to start servers on it."""
     settings = Settings(home=tmp_path / "home", database_url=database_url)
     ctx = ServiceContext.open(settings)
     try:
-        keys = Keys(admin=create_key(ctx, Role.ADMIN, "kill9 admin", "test:setup")[1])
-        keys.helpline = [create_key(ctx, Role.HELPLINE, f"kill9 helpline {n}", "test:setup")[1]
+        keys = Keys(admin=create_key(ctx, Role.ADMIN, "kill9 admin", SETUP)[1])
+        keys.helpline = [create_key(ctx, Role.HELPLINE, f"kill9 helpline {n}", SETUP)[1]
                          for n in range(CLIENTS)]
-        bank_service.create_bank(ctx, BANK, "kill -9 test", "test:setup")
+        bank_service.create_bank(ctx, BANK, "kill -9 test", SETUP)
     finally:
         ctx.close()
     env = {**os.environ, "DEEPSHIELD_HOME": str(settings.home),
            "DEEPSHIELD_DATABASE_URL": database_url,
            # Victims' PINs are hashed with a slow KDF; tests use a small cost.
-           "DEEPSHIELD_PIN_KDF_LOG2_N": "10"}
+           **cheap_kdf_env}
     servers: list[ServerProcess] = []
 
     def start() -> ServerProcess:

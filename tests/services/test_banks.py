@@ -10,7 +10,8 @@ from deepshield.services.spread.hashing import hash_media
 from deepshield.store import audit_repository
 from factories import encode_image, photo_pixels
 
-ACTOR = "test:operator"
+#: The operator (as the CLI passes it): every bank action is an admin's.
+ACTOR = Principal("test:operator", Role.ADMIN)
 
 
 def _pdq_of(seed: int, ctx) -> SignalInput:
@@ -24,15 +25,15 @@ def test_bank_names_are_unique_and_checked(ctx):
         banks.create_bank(ctx, "ncii-1", "", ACTOR)
     with pytest.raises(InvalidRequest, match="bank name"):
         banks.create_bank(ctx, "../etc", "", ACTOR)
-    assert [(b.name, b.active_entries) for b in banks.list_banks(ctx)] == [("ncii-1", 0)]
+    assert [(b.name, b.active_entries) for b in banks.list_banks(ctx, ACTOR)] == [("ncii-1", 0)]
 
 
 def test_adding_the_same_value_twice_returns_the_existing_entry(ctx):
     banks.create_bank(ctx, "b", "", ACTOR)
     signal = _pdq_of(1, ctx)
-    first = banks.add_signals(ctx, "b", [signal], origin=Origin.HELPLINE, case_ref="HL-7", actor=ACTOR)
+    first = banks.add_signals(ctx, "b", [signal], origin=Origin.HELPLINE, case_ref="HL-7", principal=ACTOR)
     again = banks.add_signals(ctx, "b", [signal, signal], origin=Origin.HELPLINE, case_ref=None,
-                              actor=ACTOR)
+                              principal=ACTOR)
     assert first[0].created and first[0].case_ref == "HL-7" and first[0].origin == "helpline"
     assert [e.id for e in again] == [first[0].id, first[0].id]
     assert not any(e.created for e in again)
@@ -52,11 +53,11 @@ def test_low_quality_degenerate_and_malformed_hashes_are_refused_with_reasons(ct
     ]
     for signal, error, message in cases:
         with pytest.raises(error, match=message):
-            banks.add_signals(ctx, "b", [signal], origin=Origin.HELPLINE, case_ref=None, actor=ACTOR)
+            banks.add_signals(ctx, "b", [signal], origin=Origin.HELPLINE, case_ref=None, principal=ACTOR)
     with pytest.raises(InvalidRequest, match="case reference"):
         banks.add_signals(ctx, "b", [good], origin=Origin.HELPLINE, case_ref="Jane Doe, 5 Main St",
-                          actor=ACTOR)
-    assert banks.list_banks(ctx)[0].active_entries == 0
+                          principal=ACTOR)
+    assert banks.list_banks(ctx, ACTOR)[0].active_entries == 0
 
 
 def test_a_flat_image_is_refused_for_banking(ctx):
@@ -68,7 +69,7 @@ def test_a_flat_image_is_refused_for_banking(ctx):
 def test_withdrawn_entries_cannot_come_back_and_unknown_ones_are_not_found(ctx):
     banks.create_bank(ctx, "b", "", ACTOR)
     entry = banks.add_signals(ctx, "b", [_pdq_of(4, ctx)], origin=Origin.VICTIM_DEVICE, case_ref=None,
-                              actor=ACTOR)[0]
+                              principal=ACTOR)[0]
     withdrawn = banks.withdraw_entry(ctx, "b", entry.id, ACTOR)
     assert withdrawn.withdrawn_at is not None
     with pytest.raises(Conflict, match="withdrawn"):
@@ -79,7 +80,7 @@ def test_withdrawn_entries_cannot_come_back_and_unknown_ones_are_not_found(ctx):
         banks.withdraw_entry(ctx, "other", entry.id, ACTOR)
     # Re-adding a withdrawn value makes a new entry; the withdrawn one stays as the record.
     again = banks.add_signals(ctx, "b", [_pdq_of(4, ctx)], origin=Origin.HELPLINE, case_ref=None,
-                              actor=ACTOR)[0]
+                              principal=ACTOR)[0]
     assert again.created and again.id != entry.id
 
 
@@ -88,7 +89,7 @@ def test_export_then_import_round_trips_in_json_and_csv(ctx):
     signals = [_pdq_of(5, ctx), _pdq_of(6, ctx), SignalInput("md5", "ab" * 16),
                SignalInput("sha256", "cd" * 32)]
     added = banks.add_signals(ctx, "source", signals, origin=Origin.HELPLINE, case_ref="HL-9",
-                              actor=ACTOR)
+                              principal=ACTOR)
     banks.withdraw_entry(ctx, "source", added[1].id, ACTOR)
     records = banks.export_bank(ctx, "source", ACTOR)
     assert len(records) == 3
@@ -125,13 +126,13 @@ def test_bad_import_files_say_what_is_wrong(ctx):
                                         {"signal_type": "md5"}], ACTOR)
     with pytest.raises(InvalidSignal, match="signal 1"):
         banks.import_records(ctx, "b", [{"signal_type": "md5", "signal_value": "zz"}], ACTOR)
-    assert banks.list_banks(ctx)[0].active_entries == 0
+    assert banks.list_banks(ctx, ACTOR)[0].active_entries == 0
 
 
 def test_every_write_and_every_export_is_audit_logged_without_hash_values(ctx):
     banks.create_bank(ctx, "b", "", ACTOR)
     signal = _pdq_of(8, ctx)
-    entry = banks.add_signals(ctx, "b", [signal], origin=Origin.HELPLINE, case_ref=None, actor=ACTOR)[0]
+    entry = banks.add_signals(ctx, "b", [signal], origin=Origin.HELPLINE, case_ref=None, principal=ACTOR)[0]
     banks.set_entry_enabled(ctx, "b", entry.id, False, ACTOR)
     banks.set_entry_enabled(ctx, "b", entry.id, True, ACTOR)
     banks.withdraw_entry(ctx, "b", entry.id, ACTOR)
@@ -153,21 +154,21 @@ def test_the_service_authorises_and_scopes_a_principal_whatever_the_door(ctx):
     helpline, other = Principal("key:h1", Role.HELPLINE), Principal("key:h2", Role.HELPLINE)
     platform = Principal("key:p1", Role.PLATFORM)
     [entry] = banks.add_signals(ctx, "b", [SignalInput("md5", "a" * 32)], origin=Origin.HELPLINE,
-                                case_ref=None, actor=helpline)
+                                case_ref=None, principal=helpline)
     with pytest.raises(Forbidden):
         banks.withdraw_entry(ctx, "b", entry.id, platform)
     with pytest.raises(Forbidden):
         banks.set_entry_enabled(ctx, "b", entry.id, False, helpline)
     with pytest.raises(Forbidden, match="takedown"):
         banks.add_signals(ctx, ctx.settings.cases.block_bank, [SignalInput("md5", "b" * 32)],
-                          origin=Origin.HELPLINE, case_ref=None, actor=helpline)
+                          origin=Origin.HELPLINE, case_ref=None, principal=helpline)
     with pytest.raises(NotFound, match=f"has no entry {entry.id}$"):
         banks.withdraw_entry(ctx, "b", entry.id, other)
     assert banks.withdraw_entry(ctx, "b", entry.id, helpline).withdrawn_at is not None
-    # The operator (a bare actor string, or the CLI's principal) may write a system bank.
+    # The operator (the CLI's principal) may write a system bank.
     operator = Principal("cli:operator", Role.ADMIN)
     [blocked] = banks.add_signals(ctx, ctx.settings.cases.block_bank, [SignalInput("md5", "c" * 32)],
-                                  origin=Origin.PLATFORM, case_ref=None, actor=operator)
+                                  origin=Origin.PLATFORM, case_ref=None, principal=operator)
     assert banks.withdraw_entry(ctx, ctx.settings.cases.block_bank, blocked.id, ACTOR).withdrawn_at
 
 
@@ -180,4 +181,4 @@ def test_an_entry_id_that_cannot_exist_is_not_found_and_not_a_crash(ctx, entry_i
         banks.withdraw_entry(ctx, "b", entry_id, ACTOR)
     with pytest.raises(NotFound, match=f"has no entry {entry_id}$"):
         banks.set_entry_enabled(ctx, "b", entry_id, False, ACTOR)
-    assert banks.list_banks(ctx)[0].active_entries == 0
+    assert banks.list_banks(ctx, ACTOR)[0].active_entries == 0

@@ -10,8 +10,9 @@ from deepshield.services.spread import bank_files, banks, bulk_import
 from deepshield.services.spread.matching import match_query, parse_query_signals
 from deepshield.store import audit_repository
 from essentials import essential_missing, optional_import
+from principals import operator
 
-ACTOR = "test:admin"
+ACTOR = operator("test:admin")
 
 
 def _hashes(count: int, seed: int = 1) -> list[str]:
@@ -26,7 +27,7 @@ def bank(ctx):
 
 
 def _active(ctx, bank_name):
-    return {info.name: info.active_entries for info in banks.list_banks(ctx)}[bank_name]
+    return {info.name: info.active_entries for info in banks.list_banks(ctx, ACTOR)}[bank_name]
 
 
 def test_a_plain_two_column_csv_is_imported_and_matches(ctx, bank, tmp_path):
@@ -57,7 +58,7 @@ def test_threatexchange_dataset_csv_and_local_file_lines_are_understood(ctx, ban
 def test_duplicates_within_the_file_and_with_the_bank_are_added_once(ctx, bank, tmp_path):
     values = _hashes(20, seed=4)
     banks.add_signals(ctx, bank, [banks.SignalInput("pdq", values[0])], origin=banks.Origin.HELPLINE,
-                      case_ref=None, actor=ACTOR)
+                      case_ref=None, principal=ACTOR)
     path = tmp_path / "dups.csv"
     path.write_text("signal_type,signal_value\n" + "".join(f"pdq,{v}\n" for v in values + values[:5]))
     summary = bulk_import.import_file(ctx, bank, path, ACTOR)
@@ -123,7 +124,8 @@ def test_the_matcher_reloads_instead_of_replaying_a_huge_burst(ctx, bank, tmp_pa
 def test_every_export_format_round_trips_through_import(ctx, bank, tmp_path, file_format):
     signals = [banks.SignalInput("pdq", v) for v in _hashes(5, seed=9)]
     signals += [banks.SignalInput("md5", "ef" * 16), banks.SignalInput("sha256", "12" * 32)]
-    entries = banks.add_signals(ctx, bank, signals, origin=banks.Origin.HELPLINE, case_ref="C-7", actor=ACTOR)
+    entries = banks.add_signals(ctx, bank, signals, origin=banks.Origin.HELPLINE, case_ref="C-7",
+                                principal=ACTOR)
     banks.withdraw_entry(ctx, bank, entries[0].id, ACTOR)  # must not travel
     records = banks.export_bank(ctx, bank, ACTOR, include_inactive=True)
     path = tmp_path / f"export.{file_format}"
@@ -141,7 +143,7 @@ def test_the_threatexchange_forms_read_back_with_python_threatexchange(ctx, bank
         essential_missing("python-threatexchange is not installed (a test and bench-only dependency)")
     values = _hashes(3, seed=10)
     banks.add_signals(ctx, bank, [banks.SignalInput("pdq", v) for v in values], origin=banks.Origin.HELPLINE,
-                      case_ref=None, actor=ACTOR)
+                      case_ref=None, principal=ACTOR)
     path = tmp_path / "signals.txt"
     path.write_text(bank_files.render_export("lines", bank, banks.export_bank(ctx, bank, ACTOR)))
     api = file_api.LocalFileSignalExchangeAPI(file_api.FileCollaborationConfig(

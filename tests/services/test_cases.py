@@ -3,6 +3,8 @@ appeals, misuse, victims' PINs, withdrawal and scoping."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,13 +14,14 @@ from case_forms import request_form as form
 from deepshield.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from deepshield.services import access
 from deepshield.services.access import Principal, Role
+from deepshield.services.context import ServiceContext
 from deepshield.services.spread import content_registry, exchange
 from deepshield.services.spread.matching import match_media
 from deepshield.services.takedown import intake as case_intake
 from deepshield.services.takedown import records as case_records
 from deepshield.services.takedown import review as case_review
 from deepshield.services.takedown import victim_access
-from deepshield.settings import CaseSettings, Settings
+from deepshield.settings import Settings
 from deepshield.store.models import (
     AuditEvent,
     Bank,
@@ -36,14 +39,20 @@ REVIEWER = Principal("key:reviewer-1", Role.PLATFORM)
 SECOND_REVIEWER = Principal("key:reviewer-2", Role.PLATFORM)
 HELPLINE = Principal("key:helpline-a", Role.HELPLINE)
 OTHER_HELPLINE = Principal("key:helpline-b", Role.HELPLINE)
+PLATFORM = Principal("key:platform", Role.PLATFORM)  # the platform's uploads: matched, registered
+PARTNER = Principal("partner-x", Role.PARTNER)
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def settings(tmp_path, database_url):
-    # A cheap KDF keeps the PIN tests fast; the format and the checks are the same.
-    return Settings(home=tmp_path / "home", database_url=database_url,
-                    cases=CaseSettings(pin_kdf_log2_n=10, pin_max_failures=3, pin_lockout_minutes=10))
+def ctx(cheap_kdf_settings: Settings) -> Iterator[ServiceContext]:
+    # A cheap KDF keeps the PIN tests fast (the format and the checks are the same); three
+    # failures lock a case for 10 minutes.
+    settings = cheap_kdf_settings.with_overrides(cases=dataclasses.replace(
+        cheap_kdf_settings.cases, pin_max_failures=3, pin_lockout_minutes=10))
+    context = ServiceContext.open(settings)
+    yield context
+    context.close()
 
 
 def copy_of(seed: int) -> bytes:
@@ -95,7 +104,7 @@ def test_a_complete_request_is_valid_at_once_its_hashes_match_and_no_pii_leaves_
     assert filed.pin not in audit_text
     assert [n.kind for n in receipts] == ["receipt"]
     # Acknowledged means matchable: a copy of the image hits the case's entry at once.
-    _, outcome = match_media(ctx, copy_of(1), "key:platform")
+    _, outcome = match_media(ctx, copy_of(1), PLATFORM)
     assert [(m.bank, m.entry_id) for m in outcome.matches] == [("case-reports", entry.id)]
     assert ("case.file", False) in actions(ctx, row.id) and ("case.valid", True) in actions(ctx, row.id)
 
@@ -112,7 +121,7 @@ def test_an_incomplete_request_lists_exactly_what_it_lacks_and_its_clock_starts_
     ]
     assert filed.case.hash_count == 1
     # Not matchable before it is complete: nothing is banked yet.
-    assert match_media(ctx, copy_of(2), "key:platform")[1].matches == []
+    assert match_media(ctx, copy_of(2), PLATFORM)[1].matches == []
 
     victim = victim_access.victim_principal(ctx, filed.case.case_number, filed.pin, now=T0)
     later = T0 + timedelta(hours=5)
@@ -125,7 +134,7 @@ def test_an_incomplete_request_lists_exactly_what_it_lacks_and_its_clock_starts_
     assert done.state == "valid" and done.missing == [] and done.completed_at == later
     assert {c.due_at for c in done.clocks} == {later + timedelta(hours=24), later + timedelta(hours=48)}
     assert [loc.kind for loc in done.locations] == ["url", "item"]
-    assert match_media(ctx, copy_of(2), "key:platform")[1].matches
+    assert match_media(ctx, copy_of(2), PLATFORM)[1].matches
     with pytest.raises(Conflict, match="a case in state valid cannot be updated"):
         case_intake.update_request(ctx, done.case_number, {"good_faith": True}, victim)
 
@@ -172,7 +181,7 @@ def test_an_under_18_request_is_referred_to_take_it_down_and_keeps_nothing_ident
     assert filed.case.referral == "NCMEC Take It Down: https://takeitdown.ncmec.org/"
     assert filed.case.clocks == [] and filed.case.locations == [] and filed.case.hash_count == 0
     assert count(ctx, CaseContact) == 0 and count(ctx, BankEntry) == 0 and count(ctx, CaseClock) == 0
-    assert match_media(ctx, copy_of(4), "key:platform")[1].matches == []
+    assert match_media(ctx, copy_of(4), PLATFORM)[1].matches == []
     victim = victim_access.victim_principal(ctx, filed.case.case_number, filed.pin)
     assert "takeitdown.ncmec.org" in victim_access.victim_status(ctx, victim).summary
 
@@ -305,8 +314,8 @@ def test_illegal_moves_and_fake_as_a_ground_are_refused(ctx):
 
 def test_a_removal_meets_every_clock_runs_the_copy_sweep_and_notifies(ctx):
     data = encode_image(photo_pixels(13))
-    content_registry.register_media(ctx, "upload-13", data, "key:platform", uploader_ref="acct-9")
-    content_registry.register_media(ctx, "reupload-13", copy_of(13), "key:platform", uploader_ref="acct-10")
+    content_registry.register_media(ctx, "upload-13", data, PLATFORM, uploader_ref="acct-9")
+    content_registry.register_media(ctx, "reupload-13", copy_of(13), PLATFORM, uploader_ref="acct-10")
     filed = case_intake.file_request(ctx, form(ctx, seed=13, locations=[{"item_id": "upload-13"}]), None,
                                      now=T0)
     number = filed.case.case_number
@@ -331,7 +340,7 @@ def test_a_removal_meets_every_clock_runs_the_copy_sweep_and_notifies(ctx):
             Bank.name == ctx.settings.cases.block_bank, BankEntry.case_ref == f"case:{row.id}")).all()
     assert "decision" in kinds and blocked
     # Re-uploads are refused at registration now.
-    assert content_registry.register_media(ctx, "third-13", copy_of(13), "key:platform").blocked
+    assert content_registry.register_media(ctx, "third-13", copy_of(13), PLATFORM).blocked
 
 
 def test_an_appeal_goes_to_a_different_reviewer_and_overturning_a_removal_unblocks(ctx):
@@ -470,8 +479,8 @@ def test_a_victims_withdrawal_waits_for_the_cool_off_then_leaves_every_bank_and_
         banks_holding = set(session.scalars(select(Bank.name).join(BankEntry).where(
             BankEntry.case_ref == f"case:{row.id}")))
     assert banks_holding == {"case-reports", "takedown-blocked"}
-    checkpoint = exchange.fetch_updates(ctx, "partner-x", 0).checkpoint
-    assert match_media(ctx, copy_of(21), "key:platform")[1].matches
+    checkpoint = exchange.fetch_updates(ctx, PARTNER, 0).checkpoint
+    assert match_media(ctx, copy_of(21), PLATFORM)[1].matches
 
     victim = victim_access.victim_principal(ctx, number, filed.pin)
     now = datetime.now(UTC)
@@ -479,12 +488,12 @@ def test_a_victims_withdrawal_waits_for_the_cool_off_then_leaves_every_bank_and_
     assert pending.withdraw_effective_at == now + timedelta(hours=24) and pending.state == "actioned"
     assert "unless you cancel" in victim_access.victim_status(ctx, victim).summary
     assert case_review.tick(ctx, now=now + timedelta(hours=23)).withdrawals_applied == 0
-    assert match_media(ctx, copy_of(21), "key:platform")[1].matches  # still blocked in the cool-off
+    assert match_media(ctx, copy_of(21), PLATFORM)[1].matches  # still blocked in the cool-off
 
     report = case_review.tick(ctx, now=now + timedelta(hours=24))
     assert report.withdrawals_applied == 1
-    assert match_media(ctx, copy_of(21), "key:platform")[1].matches == []
-    page = exchange.fetch_updates(ctx, "partner-x", checkpoint)
+    assert match_media(ctx, copy_of(21), PLATFORM)[1].matches == []
+    page = exchange.fetch_updates(ctx, PARTNER, checkpoint)
     assert page.updates and {(u.bank, u.active) for u in page.updates} == {
         ("case-reports", False), ("takedown-blocked", False)}
     withdrawn = case_review.get_case(ctx, number, ADMIN)
@@ -512,7 +521,7 @@ def test_a_helpline_withdraws_its_own_case_at_once_and_a_victim_can_cancel_in_th
     victim_access.request_withdrawal(ctx, number, victim, now=T0)  # pending again; the helpline confirms it
     done = victim_access.request_withdrawal(ctx, number, HELPLINE)
     assert done.state == "withdrawn" and done.withdrawn_at is not None
-    assert match_media(ctx, copy_of(22), "key:platform")[1].matches == []
+    assert match_media(ctx, copy_of(22), PLATFORM)[1].matches == []
     with pytest.raises(Conflict, match="a case in state withdrawn cannot be withdrawn"):
         victim_access.request_withdrawal(ctx, number, HELPLINE)
 
@@ -523,7 +532,7 @@ def test_a_legal_hold_keeps_the_contact_but_the_hashes_still_go(ctx):
         case_review.set_legal_hold(ctx, number, True, REVIEWER)
     assert case_review.set_legal_hold(ctx, number, True, ADMIN).legal_hold
     victim_access.request_withdrawal(ctx, number, ADMIN)
-    assert match_media(ctx, copy_of(23), "key:platform")[1].matches == []
+    assert match_media(ctx, copy_of(23), PLATFORM)[1].matches == []
     assert case_review.read_contact(ctx, number, ADMIN).contact_email == "jane.private@example.org"
     case_review.set_legal_hold(ctx, number, False, ADMIN)
     with pytest.raises(NotFound):
@@ -558,7 +567,7 @@ def test_two_cases_reporting_one_image_each_keep_their_entries_so_one_withdrawal
 
     victim_access.request_withdrawal(ctx, own.case.case_number, ADMIN)  # at once
     assert case_review.get_case(ctx, own.case.case_number, ADMIN).hash_count == 0
-    still = {m.bank for m in match_media(ctx, copy_of(31), "key:platform")[1].matches}
+    still = {m.bank for m in match_media(ctx, copy_of(31), PLATFORM)[1].matches}
     assert still == {"case-reports", "takedown-blocked"}, "the helpline's case lost its block"
     assert case_review.get_case(ctx, helpline.case.case_number, ADMIN).hash_count == 1
 

@@ -19,8 +19,8 @@ from deepshield.services.spread.copy_sweep import sweep_for_case
 from deepshield.store.models import AuditEvent, Base, ContentItem
 from factories import encode_image, photo_pixels
 
-ACTOR = "key:platform"
-PLATFORM = Principal(ACTOR, Role.PLATFORM)
+PLATFORM = Principal("key:platform", Role.PLATFORM)
+REVIEWER = Principal("key:reviewer", Role.PLATFORM)
 PDQ_A = "f" * 32 + "0" * 32
 PDQ_B = "0f" * 32
 MD5 = "9e107d9d372bb6826bd81d3542a419d6"
@@ -36,10 +36,10 @@ def test_items_are_registered_by_hash_and_registering_again_changes_nothing(ctx)
     items = [registry.ContentItemInput("post-1", [SignalInput("pdq", PDQ_A.upper(), 90),
                                                   SignalInput("md5", MD5)], "acct-17"),
              registry.ContentItemInput("post-2", [SignalInput("pdq", PDQ_B)])]
-    first = registry.register_items(ctx, items, ACTOR)
+    first = registry.register_items(ctx, items, PLATFORM)
     assert [(r.item_id, r.status, r.blocked, r.matched_case_ref, r.added) for r in first] == [
         ("post-1", "live", False, None, 2), ("post-2", "live", False, None, 1)]
-    again = registry.register_items(ctx, items, ACTOR)
+    again = registry.register_items(ctx, items, PLATFORM)
     assert [(r.item_id, r.status, r.added) for r in again] == [("post-1", "live", 0), ("post-2", "live", 0)]
     assert rows(ctx) == [("post-1", "md5", "live"), ("post-1", "pdq", "live"), ("post-2", "pdq", "live")]
     with ctx.store.transaction() as session:
@@ -54,7 +54,7 @@ def test_items_are_registered_by_hash_and_registering_again_changes_nothing(ctx)
 
 def test_registered_media_is_hashed_and_its_bytes_are_never_stored(ctx):
     data = encode_image(photo_pixels(3), "PNG")
-    item = registry.register_media(ctx, "img-1", data, ACTOR, uploader_ref="acct-1")
+    item = registry.register_media(ctx, "img-1", data, PLATFORM, uploader_ref="acct-1")
     assert item.status == "live" and item.added == 3
     assert [kind for _, kind, _ in rows(ctx)] == ["md5", "pdq", "sha256"]
     # No column of any table holds the image, or any run of its bytes, raw or encoded.
@@ -75,7 +75,7 @@ def test_registered_media_is_hashed_and_its_bytes_are_never_stored(ctx):
 
 def test_a_featureless_image_is_registered_by_its_digests_only(ctx):
     flat = encode_image(np.full((200, 200, 3), 128, dtype=np.uint8), "PNG")
-    item = registry.register_media(ctx, "flat", flat, ACTOR)
+    item = registry.register_media(ctx, "flat", flat, PLATFORM)
     assert item.status == "live"
     assert [kind for _, kind, _ in rows(ctx)] == ["md5", "sha256"]
 
@@ -84,15 +84,15 @@ def test_a_bad_item_is_named_and_nothing_is_registered(ctx):
     good = registry.ContentItemInput("ok", [SignalInput("pdq", PDQ_A)])
     with pytest.raises(InvalidSignal, match=r"item 2 \(bad\): signal 1: .*64 hex digits"):
         registry.register_items(ctx, [good, registry.ContentItemInput("bad", [SignalInput("pdq", "abc")])],
-                                ACTOR)
+                                PLATFORM)
     with pytest.raises(LowQualityHash, match="item 2"):
         registry.register_items(ctx, [good, registry.ContentItemInput("weak", [
-            SignalInput("pdq", PDQ_B, 10)])], ACTOR)
+            SignalInput("pdq", PDQ_B, 10)])], PLATFORM)
     with pytest.raises(InvalidRequest, match="item 1: item_id"):
         registry.register_items(ctx, [registry.ContentItemInput("tab\there", [SignalInput("md5", MD5)])],
-                                ACTOR)
+                                PLATFORM)
     with pytest.raises(InvalidRequest, match="at least one signal"):
-        registry.register_items(ctx, [registry.ContentItemInput("empty", [])], ACTOR)
+        registry.register_items(ctx, [registry.ContentItemInput("empty", [])], PLATFORM)
     assert rows(ctx) == []
 
 
@@ -109,19 +109,19 @@ def test_a_csv_import_groups_rows_by_item_and_reports_progress(ctx, tmp_path):
     path = tmp_path / "items.csv"
     path.write_text(CSV)
     progress: list[tuple[int, int]] = []
-    summary = registry.import_file(ctx, path, ACTOR,
+    summary = registry.import_file(ctx, path, PLATFORM,
                                    progress=lambda done, total: progress.append((done, total)))
     assert summary == registry.ImportSummary("csv", 3, 2, 3, 0, 0)
     assert progress[-1] == (2, 2)
     assert rows(ctx) == [("a", "md5", "live"), ("a", "pdq", "live"), ("b", "pdq", "live")]
-    assert registry.import_file(ctx, path, ACTOR) == registry.ImportSummary("csv", 3, 2, 0, 3, 0)
+    assert registry.import_file(ctx, path, PLATFORM) == registry.ImportSummary("csv", 3, 2, 0, 3, 0)
 
 
 def test_a_jsonl_import_registers_its_rows(ctx):
     lines = [json.dumps({"item_id": "j1", "signal_type": "pdq", "signal_value": PDQ_A, "quality": 80}),
              "", json.dumps({"item_id": "j2", "signal_type": "md5", "signal_value": MD5,
                              "uploader_ref": "acct-9"})]
-    summary = registry.import_text(ctx, "\n".join(lines) + "\n", ACTOR)
+    summary = registry.import_text(ctx, "\n".join(lines) + "\n", PLATFORM)
     assert summary == registry.ImportSummary("jsonl", 2, 2, 2, 0, 0)
 
 
@@ -137,7 +137,7 @@ def test_a_jsonl_import_registers_its_rows(ctx):
 ])
 def test_a_bad_import_row_is_named_by_line_and_nothing_is_written(ctx, text, error, message):
     with pytest.raises(error, match=message):
-        registry.import_text(ctx, text, ACTOR)
+        registry.import_text(ctx, text, PLATFORM)
     assert rows(ctx) == []
 
 
@@ -147,14 +147,14 @@ def test_a_folder_import_names_items_by_path_and_a_bad_file_stops_it(ctx, tmp_pa
     (folder / "a.jpg").write_bytes(encode_image(photo_pixels(1)))
     (folder / "2026" / "b.png").write_bytes(encode_image(photo_pixels(2), "PNG"))
     (folder / ".hidden").write_bytes(b"skipped")
-    summary = registry.import_folder(ctx, folder, ACTOR, uploader_ref="acct-3")
+    summary = registry.import_folder(ctx, folder, PLATFORM, uploader_ref="acct-3")
     assert summary == registry.ImportSummary("folder", 2, 2, 6, 0, 0)
     assert sorted({item for item, _, _ in rows(ctx)}) == ["2026/b.png", "a.jpg"]
 
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (folder / "c.jpg").write_bytes(encode_image(photo_pixels(4)))
     with pytest.raises(CorruptMedia, match=r"broken\.jpg.*nothing was registered"):
-        registry.import_folder(ctx, folder, ACTOR)
+        registry.import_folder(ctx, folder, PLATFORM)
     assert sorted({item for item, _, _ in rows(ctx)}) == ["2026/b.png", "a.jpg"]
 
 
@@ -170,10 +170,10 @@ def _case(ctx) -> tuple[int, str]:
 
 def test_listed_items_are_shown_to_reviewers_and_marked_removed(ctx):
     photo = photo_pixels(5)
-    registry.register_media(ctx, "orig", encode_image(photo), ACTOR)
+    registry.register_media(ctx, "orig", encode_image(photo), PLATFORM)
     registry.register_media(ctx, "copy", encode_image(np.asarray(Image.fromarray(photo).resize((320, 240))),
-                                                      "JPEG", quality=60), ACTOR, uploader_ref="acct-8")
-    registry.register_media(ctx, "other", encode_image(photo_pixels(6)), ACTOR)
+                                                      "JPEG", quality=60), PLATFORM, uploader_ref="acct-8")
+    registry.register_media(ctx, "other", encode_image(photo_pixels(6)), PLATFORM)
     case_id, number = _case(ctx)
     sweep_for_case(ctx, case_id, [], item_ids=["orig"], actor="key:reviewer")
 
@@ -187,15 +187,15 @@ def test_listed_items_are_shown_to_reviewers_and_marked_removed(ctx):
     with pytest.raises(NotFound):
         registry.list_flagged(ctx, PLATFORM, "DS-2222-3333-4444")
 
-    done = registry.mark_actioned(ctx, "copy", "removed", "key:reviewer")
+    done = registry.mark_actioned(ctx, "copy", "removed", REVIEWER)
     assert done.status == "removed"
     assert registry.list_flagged(ctx, PLATFORM) == []
     with pytest.raises(InvalidRequest, match="final"):
-        registry.mark_actioned(ctx, "copy", "live", "key:reviewer")
+        registry.mark_actioned(ctx, "copy", "live", REVIEWER)
     with pytest.raises(NotFound):
-        registry.mark_actioned(ctx, "nope", "removed", "key:reviewer")
+        registry.mark_actioned(ctx, "nope", "removed", REVIEWER)
     with pytest.raises(InvalidRequest, match="status must be"):
-        registry.mark_actioned(ctx, "other", "deleted", "key:reviewer")
+        registry.mark_actioned(ctx, "other", "deleted", REVIEWER)
     with ctx.store.transaction() as session:
         [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "content.removed")).all()
         assert session.scalar(select(func.count()).select_from(ContentItem)
@@ -205,9 +205,9 @@ def test_listed_items_are_shown_to_reviewers_and_marked_removed(ctx):
 
 
 def test_a_wrongly_listed_item_can_be_put_back_live(ctx):
-    registry.register_items(ctx, [registry.ContentItemInput("x", [SignalInput("pdq", PDQ_A)])], ACTOR)
+    registry.register_items(ctx, [registry.ContentItemInput("x", [SignalInput("pdq", PDQ_A)])], PLATFORM)
     case_id, _ = _case(ctx)
     sweep_for_case(ctx, case_id, [SignalInput("pdq", PDQ_A)], item_ids=[], actor="key:reviewer")
     assert rows(ctx) == [("x", "pdq", "flagged")]
-    assert registry.mark_actioned(ctx, "x", "live", "key:reviewer").status == "live"
+    assert registry.mark_actioned(ctx, "x", "live", REVIEWER).status == "live"
     assert rows(ctx) == [("x", "pdq", "live")]

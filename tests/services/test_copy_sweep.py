@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, func, select, text
 
 from deepshield.cases.numbers import new_case_number
 from deepshield.errors import InvalidSignal
+from deepshield.services.access import Principal, Role
 from deepshield.services.context import ServiceContext
 from deepshield.services.spread import content_registry as registry
 from deepshield.services.spread.banks import SignalInput
@@ -22,6 +23,7 @@ from deepshield.store.models import AuditEvent, Bank, BankEntry, Case, ContentIt
 from factories import encode_image, photo_pixels
 
 ACTOR = "key:reviewer"
+PLATFORM = Principal("key:platform", Role.PLATFORM)
 
 
 def new_case(ctx: ServiceContext) -> int:
@@ -67,7 +69,7 @@ def platform(ctx: ServiceContext, photo: np.ndarray) -> dict[str, str]:
         "other-2": encode_image(photo_pixels(9), "PNG"),
     }
     for item_id, data in uploads.items():
-        result = registry.register_media(ctx, item_id, data, "key:platform", uploader_ref=f"u-{item_id}")
+        result = registry.register_media(ctx, item_id, data, PLATFORM, uploader_ref=f"u-{item_id}")
         assert result.status == "live" and not result.blocked
     return {item_id: data.hex()[:16] for item_id, data in uploads.items()}
 
@@ -109,13 +111,8 @@ def test_a_case_that_gives_only_hashes_flags_the_registered_copies(ctx, platform
     assert {hit.item_id: hit.status for hit in result.hits} == {
         "orig": "flagged", "copy-recompressed": "flagged", "copy-resized": "flagged"}
     assert result.blocked_signals == 1
-    listed = registry.list_flagged(ctx, _platform_principal(), case_id)
+    listed = registry.list_flagged(ctx, PLATFORM, case_id)
     assert [item.item_id for item in listed] == ["copy-recompressed", "copy-resized", "orig"]
-
-
-def _platform_principal():
-    from deepshield.services.access import Principal, Role
-    return Principal("key:platform", Role.PLATFORM)
 
 
 def test_a_reupload_of_removed_content_is_refused_at_registration(ctx, platform, photo):
@@ -123,10 +120,10 @@ def test_a_reupload_of_removed_content_is_refused_at_registration(ctx, platform,
     sweep_for_case(ctx, case_id, [], item_ids=["orig"], actor=ACTOR)
 
     exact = registry.register_media(ctx, "reupload-exact", encode_image(photo, "JPEG", quality=92),
-                                    "key:platform")
+                                    PLATFORM)
     near = registry.register_media(ctx, "reupload-near", reencoded(photo, scale=0.8, quality=50),
-                                   "key:platform")
-    unrelated = registry.register_media(ctx, "new-upload", encode_image(photo_pixels(10)), "key:platform")
+                                   PLATFORM)
+    unrelated = registry.register_media(ctx, "new-upload", encode_image(photo_pixels(10)), PLATFORM)
     for refused in (exact, near):
         assert refused.blocked and refused.status == "blocked"
         assert refused.matched_case_ref == f"case:{case_id}"
@@ -135,7 +132,7 @@ def test_a_reupload_of_removed_content_is_refused_at_registration(ctx, platform,
     pdq = registry.hash_for_registration(ctx, reencoded(photo, quality=30)).pdq
     [by_hash] = registry.register_items(
         ctx, [registry.ContentItemInput("reupload-hash", [SignalInput("pdq", pdq.hex, pdq.quality)])],
-        "key:platform")
+        PLATFORM)
     assert by_hash.blocked and by_hash.matched_case_ref == f"case:{case_id}"
     with ctx.store.transaction() as session:
         blocked_rows = session.execute(select(ContentItem.item_id, ContentItem.case_id)
@@ -147,7 +144,7 @@ def test_a_reupload_of_removed_content_is_refused_at_registration(ctx, platform,
 def test_items_already_removed_or_blocked_keep_their_status_in_a_later_sweep(ctx, platform, photo):
     first = new_case(ctx)
     sweep_for_case(ctx, first, [], item_ids=["orig"], actor=ACTOR)
-    registry.register_media(ctx, "reupload", reencoded(photo, quality=50), "key:platform")
+    registry.register_media(ctx, "reupload", reencoded(photo, quality=50), PLATFORM)
     second = new_case(ctx)
     result = sweep_for_case(ctx, second, [], item_ids=["copy-resized"], actor=ACTOR)
 
@@ -265,7 +262,7 @@ def test_the_index_finds_items_registered_later_or_committed_late_by_another_pro
     other = ServiceContext.open(settings)  # another process: its writes bypass ctx's index
     try:
         registry.register_items(other, [registry.ContentItemInput(
-            "b-late", [SignalInput("pdq", _near(values[1], 5, seed=4), 100)])], "key:platform")
+            "b-late", [SignalInput("pdq", _near(values[1], 5, seed=4), 100)])], PLATFORM)
         # A row committed after a higher id was read (two writers at once on PostgreSQL).
         with other.store.transaction() as session:
             high = content_repository.max_row_id(session)

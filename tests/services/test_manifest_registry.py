@@ -16,7 +16,7 @@ from PIL import Image
 
 from deepshield.errors import Conflict, Forbidden, InvalidRequest, InvalidSignal, NotFound
 from deepshield.media.errors import EmptyMedia, UnsupportedMedia
-from deepshield.services.access import Role
+from deepshield.services.access import Principal, Role
 from deepshield.services.context import ServiceContext
 from deepshield.services.label import manifest_registry as registry
 from deepshield.services.label.manifest_registry import MAX_BINDINGS, PDQ_ALG, WATERMARK_ALG
@@ -29,6 +29,11 @@ PROVIDER = "test:provider"
 LABEL_ID = "0123456789abcdef"
 OTHER_LABEL_ID = "fedcba9876543210"
 _C2PA_TAIL = bytes.fromhex("00110010800000aa00389b71")
+
+
+def as_key(actor: str, role: Role = Role.PROVIDER) -> Principal:
+    """The principal of the key named ``actor``: a provider unless ``role`` says otherwise."""
+    return Principal(actor, role)
 
 
 def _box(kind: bytes, payload: bytes) -> bytes:
@@ -77,7 +82,8 @@ def register(ctx: ServiceContext, bindings: list[tuple[str, str]], manifest_id: 
     manifest_id = manifest_id or new_manifest_id()
     registry.register_manifest(ctx, manifest_id, c2pa_store(manifest_id), bindings, label_id=LABEL_ID,
                                generator="test-generator", model="test-model",
-                               created_at=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC), actor=actor)
+                               created_at=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+                               principal=as_key(actor))
     return manifest_id
 
 
@@ -94,8 +100,9 @@ def test_registered_manifest_comes_back_byte_for_byte_with_its_metadata_and_bind
     pdq = "ab" * 32
     record = registry.register_manifest(
         ctx, manifest_id, store, [(WATERMARK_ALG, LABEL_ID.upper()), (PDQ_ALG, pdq)], label_id=LABEL_ID,
-        generator="gen", model="m1", created_at=dt.datetime(2026, 5, 6, tzinfo=dt.UTC), actor="key:prov")
-    fetched = registry.get_manifest(ctx, manifest_id, "public")
+        generator="gen", model="m1", created_at=dt.datetime(2026, 5, 6, tzinfo=dt.UTC),
+        principal=as_key("key:prov"))
+    fetched = registry.get_manifest(ctx, manifest_id, None)
     assert fetched == record
     assert fetched.manifest_store == store
     assert fetched.content_type == "application/c2pa"
@@ -108,7 +115,8 @@ def test_registered_manifest_comes_back_byte_for_byte_with_its_metadata_and_bind
 def test_registering_the_same_store_again_is_idempotent_and_adds_new_bindings(ctx):
     manifest_id = register(ctx, [(WATERMARK_ALG, LABEL_ID)])
     again = registry.register_manifest(ctx, manifest_id, c2pa_store(manifest_id),
-                                       [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, "cd" * 32)], actor=PROVIDER,
+                                       [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, "cd" * 32)],
+                                       principal=as_key(PROVIDER),
                                        generator="other-generator")
     assert again.bindings == ((WATERMARK_ALG, LABEL_ID), (PDQ_ALG, "cd" * 32))
     assert again.registered_by == PROVIDER
@@ -132,24 +140,24 @@ def test_a_provider_cannot_repoint_or_take_over_another_providers_bindings(ctx):
     foreign = register(ctx, [], actor=INTRUDER)
     before = _audit_actions(ctx)
     attempts = [
-        lambda: registry.replace_bindings(ctx, foreign, [(WATERMARK_ALG, LABEL_ID)], INTRUDER),
-        lambda: registry.replace_bindings(ctx, foreign, [(PDQ_ALG, pdq)], INTRUDER),
+        lambda: registry.replace_bindings(ctx, foreign, [(WATERMARK_ALG, LABEL_ID)], as_key(INTRUDER)),
+        lambda: registry.replace_bindings(ctx, foreign, [(PDQ_ALG, pdq)], as_key(INTRUDER)),
         # pointing the owner's value at the owner's own manifest is still someone else's binding
-        lambda: registry.replace_bindings(ctx, genuine, [(WATERMARK_ALG, LABEL_ID)], INTRUDER),
-        lambda: registry.add_bindings(ctx, foreign, [(WATERMARK_ALG, LABEL_ID)], INTRUDER),
-        lambda: registry.add_bindings(ctx, foreign, [(PDQ_ALG, pdq)], INTRUDER),
-        lambda: registry.add_bindings(ctx, genuine, [(WATERMARK_ALG, OTHER_LABEL_ID)], INTRUDER),
+        lambda: registry.replace_bindings(ctx, genuine, [(WATERMARK_ALG, LABEL_ID)], as_key(INTRUDER)),
+        lambda: registry.add_bindings(ctx, foreign, [(WATERMARK_ALG, LABEL_ID)], as_key(INTRUDER)),
+        lambda: registry.add_bindings(ctx, foreign, [(PDQ_ALG, pdq)], as_key(INTRUDER)),
+        lambda: registry.add_bindings(ctx, genuine, [(WATERMARK_ALG, OTHER_LABEL_ID)], as_key(INTRUDER)),
         lambda: register(ctx, [(WATERMARK_ALG, LABEL_ID)], actor=INTRUDER),
         lambda: registry.register_manifest(ctx, genuine, c2pa_store(genuine), [(PDQ_ALG, "11" * 32)],
-                                           actor=INTRUDER),
+                                           principal=as_key(INTRUDER)),
     ]
     for attempt in attempts:
         with pytest.raises(Forbidden, match="registered"):
             attempt()
-    assert ids(registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID, 10, "t")) == [genuine]
-    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [genuine]
-    assert registry.get_manifest(ctx, genuine, "t").bindings == ((WATERMARK_ALG, LABEL_ID), (PDQ_ALG, pdq))
-    assert registry.matches_by_binding(ctx, WATERMARK_ALG, OTHER_LABEL_ID, 10, "t") == []
+    assert ids(registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID, 10, None)) == [genuine]
+    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, None)) == [genuine]
+    assert registry.get_manifest(ctx, genuine, None).bindings == ((WATERMARK_ALG, LABEL_ID), (PDQ_ALG, pdq))
+    assert registry.matches_by_binding(ctx, WATERMARK_ALG, OTHER_LABEL_ID, 10, None) == []
     history = registry.binding_history(ctx, WATERMARK_ALG, LABEL_ID)
     assert [(row.manifest_id, row.current) for row in history] == [(genuine, True)]
     writes = [row for row in _audit_actions(ctx) if row[0] == INTRUDER]
@@ -160,27 +168,27 @@ def test_repointing_keeps_the_superseded_binding_as_history(ctx):
     pdq = "2d" * 32
     first = register(ctx, [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, pdq)])
     second = register(ctx, [])
-    assert registry.replace_bindings(ctx, second, [(PDQ_ALG, pdq)], PROVIDER) == 1
-    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [second]
+    assert registry.replace_bindings(ctx, second, [(PDQ_ALG, pdq)], as_key(PROVIDER)) == 1
+    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, None)) == [second]
     history = registry.binding_history(ctx, PDQ_ALG, pdq)
     assert [(row.manifest_id, row.added_by, row.superseded_by, row.current) for row in history] == [
         (first, PROVIDER, PROVIDER, False), (second, PROVIDER, None, True)]
     assert history[0].superseded_at is not None and history[0].superseded_at >= history[0].added_at
     # back again: a new current row; both earlier rows stay
-    assert registry.replace_bindings(ctx, first, [(PDQ_ALG, pdq)], PROVIDER) == 1
-    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [first]
+    assert registry.replace_bindings(ctx, first, [(PDQ_ALG, pdq)], as_key(PROVIDER)) == 1
+    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, None)) == [first]
     history = registry.binding_history(ctx, PDQ_ALG, pdq)
     assert [(row.manifest_id, row.current) for row in history] == [(first, False), (second, False),
                                                                    (first, True)]
-    assert registry.get_manifest(ctx, second, "t").bindings == ()
+    assert registry.get_manifest(ctx, second, None).bindings == ()
 
 
 def test_an_admin_may_repoint_anyones_binding_and_it_is_audit_logged_as_an_override(ctx):
     genuine = register(ctx, [(WATERMARK_ALG, LABEL_ID)])
     other = register(ctx, [], actor=INTRUDER)
     admin = "cli:admin"
-    assert registry.replace_bindings(ctx, other, [(WATERMARK_ALG, LABEL_ID)], admin, role=Role.ADMIN) == 1
-    assert ids(registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID, 10, "t")) == [other]
+    assert registry.replace_bindings(ctx, other, [(WATERMARK_ALG, LABEL_ID)], as_key(admin, Role.ADMIN)) == 1
+    assert ids(registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID, 10, None)) == [other]
     history = registry.binding_history(ctx, WATERMARK_ALG, LABEL_ID)
     assert [(row.manifest_id, row.superseded_by) for row in history] == [(genuine, admin), (other, None)]
     replaced = [details for actor, action, details in _audit_actions(ctx)
@@ -188,16 +196,16 @@ def test_an_admin_may_repoint_anyones_binding_and_it_is_audit_logged_as_an_overr
     assert replaced[-1]["override"] is True and replaced[-1]["replaced"] == 1
     assert LABEL_ID not in json.dumps(replaced)
     # and an admin may add to anyone's manifest
-    assert registry.add_bindings(ctx, genuine, [(PDQ_ALG, "12" * 32)], admin, role=Role.ADMIN) == 1
+    assert registry.add_bindings(ctx, genuine, [(PDQ_ALG, "12" * 32)], as_key(admin, Role.ADMIN)) == 1
 
 
 def test_a_different_store_under_a_registered_id_is_a_conflict_and_changes_nothing(ctx):
     manifest_id = register(ctx, [(WATERMARK_ALG, LABEL_ID)])
     with pytest.raises(Conflict):
         registry.register_manifest(ctx, manifest_id, c2pa_store(manifest_id, filler=b"other claim"),
-                                   [(PDQ_ALG, "cd" * 32)], actor="test:provider")
-    assert registry.get_manifest(ctx, manifest_id, "public").manifest_store == c2pa_store(manifest_id)
-    assert registry.get_manifest(ctx, manifest_id, "public").bindings == ((WATERMARK_ALG, LABEL_ID),)
+                                   [(PDQ_ALG, "cd" * 32)], principal=as_key("test:provider"))
+    assert registry.get_manifest(ctx, manifest_id, None).manifest_store == c2pa_store(manifest_id)
+    assert registry.get_manifest(ctx, manifest_id, None).bindings == ((WATERMARK_ALG, LABEL_ID),)
 
 
 @pytest.mark.parametrize("store, manifest_id, error", [
@@ -212,11 +220,11 @@ def test_a_different_store_under_a_registered_id_is_a_conflict_and_changes_nothi
 ])
 def test_malformed_stores_and_ids_are_refused_and_nothing_is_stored(ctx, store, manifest_id, error):
     with pytest.raises(error):
-        registry.register_manifest(ctx, manifest_id, store, [], actor="test:provider")
+        registry.register_manifest(ctx, manifest_id, store, [], principal=as_key("test:provider"))
     # A well-formed id was never stored (404); a malformed one is refused as such (400).
     well_formed = manifest_id == "urn:c2pa:a"
     with pytest.raises(NotFound if well_formed else InvalidRequest):
-        registry.get_manifest(ctx, manifest_id, "public")
+        registry.get_manifest(ctx, manifest_id, None)
 
 
 @pytest.mark.parametrize("bindings, error", [
@@ -229,9 +237,9 @@ def test_malformed_stores_and_ids_are_refused_and_nothing_is_stored(ctx, store, 
 def test_bad_bindings_refuse_the_whole_registration(ctx, bindings, error):
     manifest_id = new_manifest_id()
     with pytest.raises(error):
-        registry.register_manifest(ctx, manifest_id, c2pa_store(manifest_id), bindings, actor="t")
+        registry.register_manifest(ctx, manifest_id, c2pa_store(manifest_id), bindings, principal=as_key("t"))
     with pytest.raises(NotFound):
-        registry.get_manifest(ctx, manifest_id, "public")
+        registry.get_manifest(ctx, manifest_id, None)
 
 
 def test_values_in_base64_of_the_bytes_or_of_the_hex_are_the_same_value(ctx):
@@ -251,8 +259,9 @@ def test_the_active_manifest_is_read_from_a_store_signed_by_c2pa_python(ctx, tmp
     c2pa = pytest.importorskip("c2pa")
     store, reported_active = _signed_store(c2pa)
     assert registry.active_manifest_id(store) == reported_active
-    record = registry.register_manifest(ctx, reported_active, store, [(WATERMARK_ALG, LABEL_ID)], actor="t")
-    assert registry.get_manifest(ctx, record.manifest_id, "public").manifest_store == store
+    record = registry.register_manifest(ctx, reported_active, store, [(WATERMARK_ALG, LABEL_ID)],
+                                        principal=as_key("t"))
+    assert registry.get_manifest(ctx, record.manifest_id, None).manifest_store == store
     assert registry.active_manifest_only(store) == store  # one manifest: as is
 
 
@@ -269,34 +278,35 @@ def test_the_active_manifest_alone_is_cut_from_a_store_of_several():
 def test_add_bindings_needs_a_registered_manifest_and_skips_what_is_bound(ctx):
     manifest_id = register(ctx, [(WATERMARK_ALG, LABEL_ID)])
     more = [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, "ee" * 32)]
-    assert registry.add_bindings(ctx, manifest_id, more, PROVIDER) == 1
-    assert registry.get_manifest(ctx, manifest_id, "t").bindings == ((WATERMARK_ALG, LABEL_ID),
+    assert registry.add_bindings(ctx, manifest_id, more, as_key(PROVIDER)) == 1
+    assert registry.get_manifest(ctx, manifest_id, None).bindings == ((WATERMARK_ALG, LABEL_ID),
                                                                      (PDQ_ALG, "ee" * 32))
     with pytest.raises(NotFound):
-        registry.add_bindings(ctx, new_manifest_id(), [(WATERMARK_ALG, LABEL_ID)], PROVIDER)
+        registry.add_bindings(ctx, new_manifest_id(), [(WATERMARK_ALG, LABEL_ID)], as_key(PROVIDER))
     with pytest.raises(InvalidRequest):
-        registry.add_bindings(ctx, manifest_id, [], PROVIDER)
+        registry.add_bindings(ctx, manifest_id, [], as_key(PROVIDER))
 
 
 def test_replace_bindings_points_a_value_at_another_manifest(ctx):
     pdq = "9c" * 32
     first = register(ctx, [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, pdq)])
     second = register(ctx, [])
-    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [first]
-    assert registry.replace_bindings(ctx, second, [(PDQ_ALG, pdq)], PROVIDER) == 1
-    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [second]
-    assert ids(registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID, 10, "t")) == [first]
-    assert registry.get_manifest(ctx, first, "t").bindings == ((WATERMARK_ALG, LABEL_ID),)
+    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, None)) == [first]
+    assert registry.replace_bindings(ctx, second, [(PDQ_ALG, pdq)], as_key(PROVIDER)) == 1
+    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, None)) == [second]
+    assert ids(registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID, 10, None)) == [first]
+    assert registry.get_manifest(ctx, first, None).bindings == ((WATERMARK_ALG, LABEL_ID),)
 
 
 def test_replace_bindings_of_an_unbound_value_is_not_found_and_changes_nothing(ctx):
     first = register(ctx, [(WATERMARK_ALG, LABEL_ID)])
     second = register(ctx, [])
     with pytest.raises(NotFound):
-        registry.replace_bindings(ctx, second, [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, "01" * 32)], PROVIDER)
-    assert ids(registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID, 10, "t")) == [first]
+        registry.replace_bindings(ctx, second, [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, "01" * 32)],
+                                  as_key(PROVIDER))
+    assert ids(registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID, 10, None)) == [first]
     with pytest.raises(NotFound):
-        registry.replace_bindings(ctx, new_manifest_id(), [(WATERMARK_ALG, LABEL_ID)], PROVIDER)
+        registry.replace_bindings(ctx, new_manifest_id(), [(WATERMARK_ALG, LABEL_ID)], as_key(PROVIDER))
 
 
 # --- Lookups by binding --------------------------------------------------------------------
@@ -304,9 +314,9 @@ def test_replace_bindings_of_an_unbound_value_is_not_found_and_changes_nothing(c
 
 def test_watermark_label_ids_match_exactly(ctx):
     manifest_id = register(ctx, [(WATERMARK_ALG, LABEL_ID)])
-    matches = registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID.upper(), 10, "t")
+    matches = registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID.upper(), 10, None)
     assert matches == [registry.BindingMatch(manifest_id, 100, WATERMARK_ALG)]
-    assert registry.matches_by_binding(ctx, WATERMARK_ALG, OTHER_LABEL_ID, 10, "t") == []
+    assert registry.matches_by_binding(ctx, WATERMARK_ALG, OTHER_LABEL_ID, 10, None) == []
 
 
 def test_pdq_matches_within_the_threshold_and_not_beyond(ctx):
@@ -314,9 +324,9 @@ def test_pdq_matches_within_the_threshold_and_not_beyond(ctx):
     pdq = "5a" * 32
     manifest_id = register(ctx, [(PDQ_ALG, pdq)])
     for distance, score in ((0, 100), (1, 97), (16, 50), (31, 3)):
-        assert registry.matches_by_binding(ctx, PDQ_ALG, flip_bits(pdq, distance), 10, "t") == [
+        assert registry.matches_by_binding(ctx, PDQ_ALG, flip_bits(pdq, distance), 10, None) == [
             registry.BindingMatch(manifest_id, score, PDQ_ALG)], distance
-    assert registry.matches_by_binding(ctx, PDQ_ALG, flip_bits(pdq, 32), 10, "t") == []
+    assert registry.matches_by_binding(ctx, PDQ_ALG, flip_bits(pdq, 32), 10, None) == []
 
 
 def test_matches_come_strongest_first_and_max_results_cuts_the_list(ctx):
@@ -324,8 +334,8 @@ def test_matches_come_strongest_first_and_max_results_cuts_the_list(ctx):
     near = register(ctx, [(PDQ_ALG, flip_bits(pdq, 2))])
     exact = register(ctx, [(PDQ_ALG, pdq)])
     farther = register(ctx, [(PDQ_ALG, flip_bits(pdq, 20))])
-    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [exact, near, farther]
-    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 2, "t")) == [exact, near]
+    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, None)) == [exact, near, farther]
+    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 2, None)) == [exact, near]
 
 
 @pytest.mark.parametrize("alg, value, max_results, error", [
@@ -337,23 +347,24 @@ def test_matches_come_strongest_first_and_max_results_cuts_the_list(ctx):
 ])
 def test_malformed_queries_are_refused_clearly(ctx, alg, value, max_results, error):
     with pytest.raises(error) as raised:
-        registry.matches_by_binding(ctx, alg, value, max_results, "t")
+        registry.matches_by_binding(ctx, alg, value, max_results, None)
     assert raised.value.detail
 
 
 def test_a_pdq_binding_is_matchable_at_once_in_this_process_and_from_another(ctx, settings):
     pdq = "77" * 32
-    assert registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t") == []  # builds the index
+    assert registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, None) == []  # builds the index
     here = register(ctx, [(PDQ_ALG, pdq)])
-    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [here]
+    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, None)) == [here]
     other = ServiceContext.open(settings)  # another process: its own store and index
     try:
         there = register(other, [(PDQ_ALG, flip_bits(pdq, 3))])
-        assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [here, there]
-        registry.replace_bindings(other, there, [(PDQ_ALG, pdq)], PROVIDER)  # removes `here`'s binding
+        assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, None)) == [here, there]
+        # removes `here`'s binding
+        registry.replace_bindings(other, there, [(PDQ_ALG, pdq)], as_key(PROVIDER))
     finally:
         other.close()
-    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, "t")) == [there]
+    assert ids(registry.matches_by_binding(ctx, PDQ_ALG, pdq, 10, None)) == [there]
 
 
 # --- Lookups by content --------------------------------------------------------------------
@@ -363,7 +374,7 @@ def test_a_watermarked_image_finds_its_manifest(ctx):
     _, marked = marked_photo(21, LABEL_ID)
     manifest_id = register(ctx, [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, pdq_of(ctx, marked))])
     register(ctx, [(WATERMARK_ALG, OTHER_LABEL_ID)])
-    matches = registry.matches_by_content(ctx, marked, 10, "public")
+    matches = registry.matches_by_content(ctx, marked, 10, None)
     assert matches == [registry.BindingMatch(manifest_id, 100, WATERMARK_ALG)]
 
 
@@ -372,17 +383,17 @@ def test_a_pdq_near_copy_without_a_readable_watermark_finds_the_manifest(ctx):
     manifest_id = register(ctx, [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, pdq_of(ctx, marked))])
     # The unmarked photo, smaller and recompressed: no watermark, a PDQ hash a few bits away.
     copy = encode_image(Image.open(io.BytesIO(original)).resize((512, 384)), "JPEG", quality=70)
-    matches = registry.matches_by_content(ctx, copy, 10, "public")
+    matches = registry.matches_by_content(ctx, copy, 10, None)
     assert ids(matches) == [manifest_id]
     assert matches[0].alg == PDQ_ALG and 50 < matches[0].similarity_score < 100
-    assert registry.matches_by_content(ctx, copy, 10, "public", alg=WATERMARK_ALG) == []
+    assert registry.matches_by_content(ctx, copy, 10, None, alg=WATERMARK_ALG) == []
 
 
 def test_an_unrelated_image_finds_nothing(ctx):
     _, marked = marked_photo(23, LABEL_ID)
     register(ctx, [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, pdq_of(ctx, marked))])
     unrelated = encode_image(photo_pixels(99), "JPEG", quality=90)
-    assert registry.matches_by_content(ctx, unrelated, 10, "public") == []
+    assert registry.matches_by_content(ctx, unrelated, 10, None) == []
 
 
 def test_a_binding_the_upload_contradicts_drops_the_manifest(ctx):
@@ -392,30 +403,30 @@ def test_a_binding_the_upload_contradicts_drops_the_manifest(ctx):
     spoofed = register(ctx, [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, pdq_of(ctx, elsewhere))])
     # The picture's fingerprint, but a different label id than the one the upload carries.
     relabelled = register(ctx, [(WATERMARK_ALG, OTHER_LABEL_ID), (PDQ_ALG, pdq_of(ctx, marked))])
-    assert registry.matches_by_content(ctx, marked, 10, "public") == []
+    assert registry.matches_by_content(ctx, marked, 10, None) == []
     # Asking for one algorithm only checks that one.
-    assert ids(registry.matches_by_content(ctx, marked, 10, "public", alg=WATERMARK_ALG)) == [spoofed]
-    assert ids(registry.matches_by_content(ctx, marked, 10, "public", alg=PDQ_ALG)) == [relabelled]
+    assert ids(registry.matches_by_content(ctx, marked, 10, None, alg=WATERMARK_ALG)) == [spoofed]
+    assert ids(registry.matches_by_content(ctx, marked, 10, None, alg=PDQ_ALG)) == [relabelled]
 
 
 def test_a_hint_stands_in_for_a_value_the_server_cannot_read(ctx):
     original, _ = marked_photo(26, LABEL_ID)
     manifest_id = register(ctx, [(WATERMARK_ALG, LABEL_ID)])
-    assert registry.matches_by_content(ctx, original, 10, "public") == []
-    matches = registry.matches_by_content(ctx, original, 10, "public", hint_alg=WATERMARK_ALG,
+    assert registry.matches_by_content(ctx, original, 10, None) == []
+    matches = registry.matches_by_content(ctx, original, 10, None, hint_alg=WATERMARK_ALG,
                                           hint_value=LABEL_ID)
     assert ids(matches) == [manifest_id]
     with pytest.raises(InvalidRequest):
-        registry.matches_by_content(ctx, original, 10, "public", hint_alg=WATERMARK_ALG)
+        registry.matches_by_content(ctx, original, 10, None, hint_alg=WATERMARK_ALG)
 
 
 def test_bad_uploads_are_refused_clearly(ctx):
     with pytest.raises(EmptyMedia):
-        registry.matches_by_content(ctx, b"", 10, "public")
+        registry.matches_by_content(ctx, b"", 10, None)
     with pytest.raises(UnsupportedMedia):
-        registry.matches_by_content(ctx, b"%PDF-1.7 not an image", 10, "public")
+        registry.matches_by_content(ctx, b"%PDF-1.7 not an image", 10, None)
     with pytest.raises(InvalidRequest):
-        registry.matches_by_content(ctx, marked_photo(21, LABEL_ID)[1], 10, "public", alg="x.y.1")
+        registry.matches_by_content(ctx, marked_photo(21, LABEL_ID)[1], 10, None, alg="x.y.1")
 
 
 # --- Audit ---------------------------------------------------------------------------------
@@ -425,9 +436,9 @@ def test_writes_and_reads_are_audited_without_binding_values(ctx):
     _, marked = marked_photo(27, LABEL_ID)
     pdq = pdq_of(ctx, marked)
     manifest_id = register(ctx, [(WATERMARK_ALG, LABEL_ID), (PDQ_ALG, pdq)], actor="key:provider1")
-    registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID, 10, "public")
-    registry.matches_by_content(ctx, marked, 10, "public")
-    registry.get_manifest(ctx, manifest_id, "public")
+    registry.matches_by_binding(ctx, WATERMARK_ALG, LABEL_ID, 10, None)
+    registry.matches_by_content(ctx, marked, 10, None)
+    registry.get_manifest(ctx, manifest_id, None)
     with ctx.store.transaction() as session:
         events = audit_repository.recent_events(session, 20)
     by_action = {event.action: event for event in events}
@@ -508,13 +519,14 @@ def _signed_store(c2pa) -> tuple[bytes, str]:
     return bytes(store), report["active_manifest"]
 
 
-def test_migration_0005_keeps_existing_bindings_current_and_never_reuses_their_ids(database_url, settings):
+def test_migration_0005_keeps_existing_bindings_current_and_never_reuses_their_ids(
+        empty_database_url, settings):
     from alembic import command
     from sqlalchemy import text
 
     from deepshield.store.database import _alembic_config, make_engine
 
-    engine = make_engine(database_url)
+    engine = make_engine(empty_database_url)
     command.upgrade(_alembic_config(engine), "0004")
     manifest_id = new_manifest_id()
     store_bytes = c2pa_store(manifest_id)
@@ -535,11 +547,11 @@ def test_migration_0005_keeps_existing_bindings_current_and_never_reuses_their_i
     engine.dispose()
     context = ServiceContext.open(settings)  # migrates to head
     try:
-        assert registry.get_manifest(context, manifest_id, "t").bindings == (
+        assert registry.get_manifest(context, manifest_id, None).bindings == (
             (WATERMARK_ALG, LABEL_ID), (WATERMARK_ALG, OTHER_LABEL_ID))
-        assert ids(registry.matches_by_binding(context, WATERMARK_ALG, LABEL_ID, 10, "t")) == [manifest_id]
+        assert ids(registry.matches_by_binding(context, WATERMARK_ALG, LABEL_ID, 10, None)) == [manifest_id]
         other = register(context, [])
-        assert registry.replace_bindings(context, other, [(WATERMARK_ALG, LABEL_ID)], PROVIDER) == 1
+        assert registry.replace_bindings(context, other, [(WATERMARK_ALG, LABEL_ID)], as_key(PROVIDER)) == 1
         history = registry.binding_history(context, WATERMARK_ALG, LABEL_ID)
         assert [(row.manifest_id, row.current) for row in history] == [(manifest_id, False), (other, True)]
         with context.store.transaction() as session:

@@ -9,8 +9,9 @@ from deepshield.services.spread import live_index as matcher_module
 from deepshield.services.spread.banks import Origin, SignalInput
 from deepshield.services.spread.matching import match_query, parse_query_signals
 from deepshield.store import bank_repository
+from principals import operator
 
-ACTOR = "test:helpline"
+ACTOR = operator("test:helpline")
 
 
 def _hashes(count: int, seed: int) -> list[str]:
@@ -32,15 +33,15 @@ def test_a_restart_maps_the_snapshot_and_replays_what_changed_since(ctx, setting
     banks.create_bank(ctx, "b", "", ACTOR)
     values = _hashes(30, seed=1)
     entries = banks.add_signals(ctx, "b", [SignalInput("pdq", v) for v in values], origin=Origin.HELPLINE,
-                                case_ref=None, actor=ACTOR)
+                                case_ref=None, principal=ACTOR)
     ctx.matcher.refresh()
     assert (settings.home / "index" / "pdq" / "index.json").exists()
     # After the snapshot: one withdrawn, one added, one md5.
     banks.withdraw_entry(ctx, "b", entries[3].id, ACTOR)
     [added] = banks.add_signals(ctx, "b", [SignalInput("pdq", _hashes(1, seed=2)[0])],
-                                origin=Origin.HELPLINE, case_ref=None, actor=ACTOR)
+                                origin=Origin.HELPLINE, case_ref=None, principal=ACTOR)
     banks.add_signals(ctx, "b", [SignalInput("md5", "ab" * 16)], origin=Origin.HELPLINE, case_ref=None,
-                      actor=ACTOR)
+                      principal=ACTOR)
 
     def no_full_read(*args, **kwargs):
         raise AssertionError("the restart read every PDQ row instead of the snapshot")
@@ -60,7 +61,7 @@ def test_a_damaged_snapshot_is_ignored_and_the_index_is_read_from_the_store(ctx,
     banks.create_bank(ctx, "b", "", ACTOR)
     values = _hashes(10, seed=3)
     banks.add_signals(ctx, "b", [SignalInput("pdq", v) for v in values], origin=Origin.HELPLINE,
-                      case_ref=None, actor=ACTOR)
+                      case_ref=None, principal=ACTOR)
     ctx.matcher.refresh()
     snapshot = settings.home / "index" / "pdq"
     (snapshot / "codes.npy").write_bytes(b"not numpy")
@@ -76,7 +77,7 @@ def test_a_snapshot_of_another_database_is_never_used(ctx, settings, small_snaps
     banks.create_bank(ctx, "b", "", ACTOR)
     values = _hashes(10, seed=4)
     banks.add_signals(ctx, "b", [SignalInput("pdq", v) for v in values], origin=Origin.HELPLINE,
-                      case_ref=None, actor=ACTOR)
+                      case_ref=None, principal=ACTOR)
     ctx.matcher.refresh()
     other = settings.with_overrides(database_url=f"sqlite:///{tmp_path / 'other.db'}")
     fresh = ServiceContext.open(other)  # same home, so the same snapshot folder

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from deepshield.errors import InvalidSignal
+from deepshield.services.access import Principal, Role
 from deepshield.services.context import ServiceContext
 from deepshield.services.spread import banks
 from deepshield.services.spread import live_index as matcher_module
@@ -19,14 +20,18 @@ from deepshield.services.spread.matching import (
     parse_query_signals,
 )
 from factories import encode_image, encode_video, photo_pixels, scene_video_frames
+from principals import operator
 
-ACTOR = "test:platform"
+#: The platform matches; the operator keeps the banks.
+ACTOR = Principal("test:platform", Role.PLATFORM)
+OPERATOR = Principal("test:operator", Role.ADMIN)
+ASYNC = Principal("test:async", Role.PLATFORM)
 
 
 def _bank_image(ctx, seed: int, bank: str = "victims") -> list[banks.EntryInfo]:
-    if bank not in {b.name for b in banks.list_banks(ctx)}:
-        banks.create_bank(ctx, bank, "", ACTOR)
-    return banks.add_media(ctx, bank, encode_image(photo_pixels(seed)), "victim_device", "C-1", ACTOR)
+    if bank not in {b.name for b in banks.list_banks(ctx, OPERATOR)}:
+        banks.create_bank(ctx, bank, "", OPERATOR)
+    return banks.add_media(ctx, bank, encode_image(photo_pixels(seed)), "victim_device", "C-1", OPERATOR)
 
 
 def _copy(pixels: np.ndarray, *, scale: float = 1.0, quality: int = 90) -> bytes:
@@ -54,8 +59,8 @@ def test_recompressed_and_resized_copies_match_and_unrelated_images_do_not(ctx):
 
 def test_an_exact_copy_matches_on_every_signal_at_distance_zero(ctx):
     data = encode_image(photo_pixels(12))
-    banks.create_bank(ctx, "victims", "", ACTOR)
-    banks.add_media(ctx, "victims", data, "helpline", None, ACTOR)
+    banks.create_bank(ctx, "victims", "", OPERATOR)
+    banks.add_media(ctx, "victims", data, "helpline", None, OPERATOR)
     _, outcome = match_media(ctx, data, ACTOR)
     assert sorted(m.signal_type for m in outcome.matches) == ["md5", "pdq", "sha256"]
     assert {m.distance for m in outcome.matches} == {0}
@@ -75,11 +80,11 @@ def test_withdrawal_and_disabling_take_effect_on_the_next_match(ctx):
     pdq_entry = next(e for e in entries if e.signal_type == "pdq")
     copy = _copy(photo_pixels(14), scale=0.6, quality=60)
     assert match_media(ctx, copy, ACTOR)[1].matches
-    banks.set_entry_enabled(ctx, "victims", pdq_entry.id, False, ACTOR)
+    banks.set_entry_enabled(ctx, "victims", pdq_entry.id, False, OPERATOR)
     assert match_media(ctx, copy, ACTOR)[1].matches == []
-    banks.set_entry_enabled(ctx, "victims", pdq_entry.id, True, ACTOR)
+    banks.set_entry_enabled(ctx, "victims", pdq_entry.id, True, OPERATOR)
     assert match_media(ctx, copy, ACTOR)[1].matches
-    banks.withdraw_entry(ctx, "victims", pdq_entry.id, ACTOR)
+    banks.withdraw_entry(ctx, "victims", pdq_entry.id, OPERATOR)
     assert match_media(ctx, copy, ACTOR)[1].matches == []
 
 
@@ -114,7 +119,7 @@ def test_a_running_matcher_sees_writes_made_by_another_process(ctx, settings, mo
         clock.now += interval / 2
         assert len(match_media(ctx, copy, ACTOR)[1].matches) == 1
         for entry in entries:
-            banks.withdraw_entry(other, "victims", entry.id, "cli:other")
+            banks.withdraw_entry(other, "victims", entry.id, operator("cli:other"))
         # A withdrawn entry is never reported, even before the index hears of it: every hit
         # is confirmed active in the store.
         assert match_media(ctx, copy, ACTOR)[1].matches == []
@@ -153,7 +158,7 @@ def test_the_matcher_reads_the_change_feed_only_when_due(settings):
 
 def test_matching_by_hash_uses_the_threshold_from_settings(ctx):
     entries = _bank_image(ctx, 16)
-    pdq_value = banks.export_bank(ctx, "victims", ACTOR)[0]["signal_value"]
+    pdq_value = banks.export_bank(ctx, "victims", OPERATOR)[0]["signal_value"]
     near = f"{int(pdq_value, 16) ^ ((1 << 31) - 1):064x}"  # 31 bits away
     far = f"{int(pdq_value, 16) ^ ((1 << 32) - 1):064x}"  # 32 bits away
     found = match_query(ctx, parse_query_signals([("pdq", near)]), ACTOR)
@@ -165,10 +170,10 @@ def test_matching_by_hash_uses_the_threshold_from_settings(ctx):
 
 def test_a_featureless_upload_is_matched_only_exactly_with_a_warning(ctx):
     flat = encode_image(np.full((200, 200, 3), 90, dtype=np.uint8), "PNG")
-    banks.create_bank(ctx, "victims", "", ACTOR)
+    banks.create_bank(ctx, "victims", "", OPERATOR)
     digest = hashlib.sha256(flat).hexdigest()
     banks.add_signals(ctx, "victims", [SignalInput("sha256", digest)], origin=Origin.PLATFORM,
-                      case_ref=None, actor=ACTOR)
+                      case_ref=None, principal=OPERATOR)
     _, outcome = match_media(ctx, flat, ACTOR)
     assert [m.signal_type for m in outcome.matches] == ["sha256"]
     assert "featureless" in outcome.warnings[0]
@@ -176,8 +181,8 @@ def test_a_featureless_upload_is_matched_only_exactly_with_a_warning(ctx):
 
 def test_a_video_and_its_reencoded_excerpt_match_by_vpdq(ctx):
     frames = scene_video_frames(seed=3, seconds=8, fps=10)
-    banks.create_bank(ctx, "videos", "", ACTOR)
-    added = banks.add_media(ctx, "videos", encode_video(frames, fps=10), "helpline", None, ACTOR)
+    banks.create_bank(ctx, "videos", "", OPERATOR)
+    added = banks.add_media(ctx, "videos", encode_video(frames, fps=10), "helpline", None, OPERATOR)
     assert sorted(e.signal_type for e in added) == ["md5", "sha256", "vpdq"]
     vpdq_entry = next(e for e in added if e.signal_type == "vpdq")
     excerpt = [np.asarray(Image.fromarray(f).resize((128, 96))) for f in frames[20:60]]
@@ -218,9 +223,9 @@ def test_repost_queries_can_be_switched_off(ctx, settings):
 
 
 def test_a_banked_hash_set_finds_a_cropped_repost(ctx):
-    banks.create_bank(ctx, "sets", "", ACTOR)
+    banks.create_bank(ctx, "sets", "", OPERATOR)
     photo = photo_pixels(23)
-    entries = banks.add_media(ctx, "sets", encode_image(photo, "PNG"), "victim_device", "C-2", ACTOR,
+    entries = banks.add_media(ctx, "sets", encode_image(photo, "PNG"), "victim_device", "C-2", OPERATOR,
                               hash_set=True)
     assert sum(e.signal_type == "pdq" for e in entries) == 7  # the hash plus 6 crops
     height, width = photo.shape[:2]
@@ -235,16 +240,16 @@ def test_the_async_match_gives_what_the_sync_match_gives_and_is_audited(ctx):
     from deepshield.store import audit_repository
 
     _bank_image(ctx, 18)
-    pdq_value = banks.export_bank(ctx, "victims", ACTOR)[0]["signal_value"]
+    pdq_value = banks.export_bank(ctx, "victims", OPERATOR)[0]["signal_value"]
     near = f"{int(pdq_value, 16) ^ 0b111:064x}"
     query = parse_query_signals([("pdq", near)])
     expected = match_query(ctx, query, ACTOR)
     assert len(expected) == 1
-    assert asyncio.run(match_query_async(ctx, query, "test:async")) == expected
+    assert asyncio.run(match_query_async(ctx, query, ASYNC)) == expected
     # A due change-feed read and a held index both fall back to the worker thread.
     ctx.matcher._checked_at = float("-inf")
     assert ctx.matcher.find_in_memory(query) is None
-    assert asyncio.run(match_query_async(ctx, query, "test:async")) == expected
+    assert asyncio.run(match_query_async(ctx, query, ASYNC)) == expected
     with ctx.matcher._lock:
         assert ctx.matcher.find_in_memory(query) is None
     with ctx.store.transaction() as session:

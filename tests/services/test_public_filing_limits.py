@@ -4,9 +4,11 @@ On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from deepshield.services.takedown import intake as case_intake
 from deepshield.services.takedown import records as case_records
 from deepshield.services.takedown import review as case_review
 from deepshield.services.takedown import victim_access
-from deepshield.settings import CaseSettings, Settings
+from deepshield.settings import Settings
 from deepshield.store.hash_sealing import key_file_path
 from deepshield.store.models import (
     AuditEvent,
@@ -44,10 +46,18 @@ CAP = 3
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(home=tmp_path / "home", database_url=database_url,
-                    cases=CaseSettings(pin_kdf_log2_n=10, public_cases_per_address_per_day=CAP,
-                                       draft_expiry_hours=72.0))
+def capped_settings(cheap_kdf_settings: Settings) -> Settings:
+    """The cheap PIN KDF, a cap of ``CAP`` new public cases per address a day, and public drafts
+    that expire after 72 hours."""
+    return cheap_kdf_settings.with_overrides(cases=dataclasses.replace(
+        cheap_kdf_settings.cases, public_cases_per_address_per_day=CAP, draft_expiry_hours=72.0))
+
+
+@pytest.fixture
+def ctx(capped_settings: Settings) -> Iterator[ServiceContext]:
+    context = ServiceContext.open(capped_settings)
+    yield context
+    context.close()
 
 
 def draft(**changes: Any) -> dict[str, Any]:
@@ -99,14 +109,14 @@ def test_a_retry_with_its_key_gets_its_case_at_the_cap(ctx: ServiceContext) -> N
     assert again.case.case_number == first.case.case_number and again.pin is None
 
 
-def test_the_count_survives_a_restart_and_never_holds_the_address(settings: Settings) -> None:
-    ctx = ServiceContext.open(settings)
+def test_the_count_survives_a_restart_and_never_holds_the_address(capped_settings: Settings) -> None:
+    ctx = ServiceContext.open(capped_settings)
     try:
         for _ in range(CAP):
             file_public(ctx)
     finally:
         ctx.close()
-    restarted = ServiceContext.open(settings)
+    restarted = ServiceContext.open(capped_settings)
     try:
         with pytest.raises(RateLimited):
             file_public(restarted)
@@ -118,17 +128,18 @@ def test_the_count_survives_a_restart_and_never_holds_the_address(settings: Sett
         assert rows[0][1] not in {hashlib.sha256(f"{d}{sep}{ADDRESS}".encode()).hexdigest()
                                   for d in ("2026-06-01", "") for sep in ("", "\x00", "|", " ")}
         # Keyed by the installation's hash key, a private file outside the database.
-        assert key_file_path(settings.home).stat().st_mode & 0o077 == 0, "the key file is readable by others"
-        if settings.resolved_database_url.startswith("sqlite"):
-            database = Path(settings.resolved_database_url.removeprefix("sqlite:///"))
+        assert key_file_path(capped_settings.home).stat().st_mode & 0o077 == 0, \
+            "the key file is readable by others"
+        if capped_settings.resolved_database_url.startswith("sqlite"):
+            database = Path(capped_settings.resolved_database_url.removeprefix("sqlite:///"))
             stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
             assert ADDRESS.encode() not in stored
     finally:
         restarted.close()
 
 
-def test_concurrent_filings_from_two_workers_never_pass_the_cap(settings: Settings) -> None:
-    workers = [ServiceContext.open(settings), ServiceContext.open(settings)]
+def test_concurrent_filings_from_two_workers_never_pass_the_cap(capped_settings: Settings) -> None:
+    workers = [ServiceContext.open(capped_settings), ServiceContext.open(capped_settings)]
     outcomes: list[str] = []
     lock = threading.Lock()
 
@@ -163,9 +174,9 @@ def test_one_ipv6_64_is_one_filer(ctx: ServiceContext) -> None:
     assert case_intake.address_group("::ffff:192.0.2.4") == "192.0.2.4"
 
 
-def test_a_cap_of_zero_turns_it_off(settings: Settings) -> None:
-    uncapped = settings.with_overrides(cases=CaseSettings(pin_kdf_log2_n=10,
-                                                          public_cases_per_address_per_day=0))
+def test_a_cap_of_zero_turns_it_off(cheap_kdf_settings: Settings) -> None:
+    uncapped = cheap_kdf_settings.with_overrides(cases=dataclasses.replace(
+        cheap_kdf_settings.cases, public_cases_per_address_per_day=0))
     ctx = ServiceContext.open(uncapped)
     try:
         for _ in range(CAP + 2):
@@ -232,8 +243,8 @@ def test_expiry_forgets_past_days_counts(ctx: ServiceContext) -> None:
         assert [r.day for r in session.scalars(select(PublicFilingCount))] == ["2026-06-02"]
 
 
-def test_the_server_s_background_round_erases_expired_drafts(settings: Settings) -> None:
-    ctx = ServiceContext.open(settings)
+def test_the_server_s_background_round_erases_expired_drafts(capped_settings: Settings) -> None:
+    ctx = ServiceContext.open(capped_settings)
     try:
         stale = file_public(ctx, form=draft(), now=datetime.now(UTC) - timedelta(hours=80))
         scheduler = Scheduler(ctx, server_rounds(), interval_s=0.01)
@@ -245,15 +256,15 @@ def test_the_server_s_background_round_erases_expired_drafts(settings: Settings)
         ctx.close()
 
 
-def test_cases_tick_at_the_cli_erases_expired_drafts(settings: Settings, database_url: str,
+def test_cases_tick_at_the_cli_erases_expired_drafts(capped_settings: Settings, database_url: str,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    ctx = ServiceContext.open(settings)
+    ctx = ServiceContext.open(capped_settings)
     try:
         file_public(ctx, form=draft(), now=datetime.now(UTC) - timedelta(hours=80))
         file_public(ctx, form=draft(), address="198.51.100.9", now=datetime.now(UTC) - timedelta(hours=1))
     finally:
         ctx.close()
-    monkeypatch.setenv("DEEPSHIELD_HOME", str(settings.home))
+    monkeypatch.setenv("DEEPSHIELD_HOME", str(capped_settings.home))
     monkeypatch.setenv("DEEPSHIELD_DATABASE_URL", database_url)
     result = CliRunner().invoke(cli_app, ["cases", "tick", "--json"])
     assert result.exit_code == 0, result.output

@@ -25,7 +25,7 @@ from deepshield.provenance.c2pa_signing import SigningIdentity
 from deepshield.provenance.certificates import create_ca, issue_signing_certificate
 from deepshield.provenance.manifest import PDQ_BINDING_ALG, WATERMARK_BINDING_ALG
 from deepshield.provenance.repository_client import RepositoryClient, RepositoryUnavailable
-from deepshield.services.access import Role
+from deepshield.services.access import Principal, Role
 from deepshield.services.api_keys import create_key
 from deepshield.services.context import ServiceContext
 from deepshield.services.label import manifest_registry
@@ -36,8 +36,9 @@ from deepshield.settings import ProvenanceSettings, Settings
 from deepshield.watermark import embed
 from factories import encode_image, photo_pixels
 from live_server import serving
+from principals import SETUP
 
-ACTOR = "test:provider"
+ACTOR = Principal("test:provider", Role.PROVIDER)
 
 
 # --- Installations -------------------------------------------------------------------------
@@ -64,7 +65,7 @@ def installation(tmp_path: Path) -> Iterator[Callable[..., ServiceContext]]:
         ctx = ServiceContext.open(_settings(home, repository_url, repository_key, trust_anchors))
         opened.append(ctx)
         if keys:
-            init_signing_keys(ctx, force=False, actor=ACTOR)
+            init_signing_keys(ctx, force=False, principal=SETUP)
         return ctx
 
     yield make
@@ -78,7 +79,7 @@ def remote(installation: Callable[..., ServiceContext]) -> Iterator[tuple[str, s
     ctx = installation("repository-b", keys=False)
     server_app = create_app(ctx.settings, context=ctx)
     server_app.state.public_rate_limiter = PublicRateLimiter(rate_per_minute=0)
-    key = create_key(ctx, Role.PROVIDER, "installation A", "test:setup")[1]
+    key = create_key(ctx, Role.PROVIDER, "installation A", SETUP)[1]
     with serving(server_app, "the repository server") as url:
         yield url, key, ctx
 
@@ -122,7 +123,7 @@ def _foreign_identity() -> SigningIdentity:
 
 
 def _signer_of(ctx: ServiceContext, result: LabelResult) -> str:
-    report = verify_media(ctx, result.data, actor=ACTOR)
+    report = verify_media(ctx, result.data, principal=ACTOR)
     assert report.verdict == "verified"
     return report.manifest["signer"]
 
@@ -164,14 +165,14 @@ def _unsigned_store(manifest_id: str) -> bytes:
 
 def test_a_label_registers_remotely_and_a_stripped_copy_is_recovered_through_it(provider_a, remote):
     url, _, repository_ctx = remote
-    result = label_media(provider_a, _photo(1), generator="ImageGen", model="v2", actor=ACTOR)
+    result = label_media(provider_a, _photo(1), generator="ImageGen", model="v2", principal=ACTOR)
     assert result.registered_at == url
     assert _local_registry_is_empty(provider_a, result)
     held = manifest_registry.get_manifest(repository_ctx, result.manifest_id, ACTOR)
     assert held.label_id == result.label_id and held.generator == "ImageGen"
 
     signer = _signer_of(provider_a, result)
-    report = verify_media(provider_a, _strip(result.data), actor=ACTOR)
+    report = verify_media(provider_a, _strip(result.data), principal=ACTOR)
     assert report.manifest is None and report.watermark["label_id"] == result.label_id
     assert report.verdict == "recovered", report.reasons
     assert report.summary == "AI label recovered from the watermark after the metadata was removed"
@@ -195,8 +196,8 @@ def test_a_label_registers_remotely_and_a_stripped_copy_is_recovered_through_it(
 
 def test_the_signed_file_verifies_and_the_remote_lookup_is_reported(provider_a, remote):
     url, _, _ = remote
-    result = label_media(provider_a, _photo(2), generator="ImageGen", model=None, actor=ACTOR)
-    report = verify_media(provider_a, result.data, actor=ACTOR)
+    result = label_media(provider_a, _photo(2), generator="ImageGen", model=None, principal=ACTOR)
+    report = verify_media(provider_a, result.data, principal=ACTOR)
     assert report.verdict == "verified"
     assert report.repository["source"] == url
     assert [match["manifest_id"] for match in report.repository["by_label_id"]] == [result.manifest_id]
@@ -204,9 +205,9 @@ def test_the_signed_file_verifies_and_the_remote_lookup_is_reported(provider_a, 
 
 
 def test_without_a_watermark_the_remote_fingerprint_recovers_the_manifest(provider_a, remote):
-    result = label_media(provider_a, _photo(3), generator="ImageGen", model=None, actor=ACTOR)
+    result = label_media(provider_a, _photo(3), generator="ImageGen", model=None, principal=ACTOR)
     original = _strip(_photo(3))  # the pixels before the watermark: a near copy with no mark
-    report = verify_media(provider_a, original, actor=ACTOR)
+    report = verify_media(provider_a, original, principal=ACTOR)
     assert not report.watermark["found"]
     assert report.verdict == "recovered", report.reasons
     assert "fingerprint" in report.summary
@@ -216,7 +217,7 @@ def test_without_a_watermark_the_remote_fingerprint_recovers_the_manifest(provid
 
 
 def test_an_unlabelled_image_is_unknown_through_the_remote_repository(provider_a):
-    report = verify_media(provider_a, _photo(4), actor=ACTOR)
+    report = verify_media(provider_a, _photo(4), principal=ACTOR)
     assert report.verdict == "unknown" and report.repository["by_fingerprint"] == []
 
 
@@ -224,13 +225,13 @@ def test_local_and_remote_reports_have_the_same_shape(installation, provider_a):
     local = installation("local-only")
     reports: list[VerifyReport] = []
     for ctx in (local, provider_a):
-        result = label_media(ctx, _photo(5), generator="ImageGen", model="v2", actor=ACTOR)
-        reports.append(verify_media(ctx, _strip(result.data), actor=ACTOR))
+        result = label_media(ctx, _photo(5), generator="ImageGen", model="v2", principal=ACTOR)
+        reports.append(verify_media(ctx, _strip(result.data), principal=ACTOR))
     on_local, on_remote = reports
     assert on_local.verdict == on_remote.verdict == "recovered"
     assert on_local.repository["source"] == "local"
     assert _shape(on_local.to_dict()) == _shape(on_remote.to_dict())
-    assert on_local.made_by["signer"] and on_local.made_by["registered_by"] == ACTOR
+    assert on_local.made_by["signer"] and on_local.made_by["registered_by"] == ACTOR.actor
     assert on_local.repository["recovered_manifest"]["registered_at"]
 
 
@@ -240,9 +241,9 @@ def test_local_and_remote_reports_have_the_same_shape(installation, provider_a):
 @pytest.mark.parametrize("where", ["local", "remote"])
 def test_a_registered_manifest_signed_by_a_foreign_ca_recovers_nothing(where, installation, provider_a):
     ctx = installation("local-only") if where == "local" else provider_a
-    result = label_media(ctx, _photo(6), generator="Forger", model=None, actor=ACTOR,
+    result = label_media(ctx, _photo(6), generator="Forger", model=None, principal=ACTOR,
                          identity=_foreign_identity())
-    report = verify_media(ctx, _strip(result.data), actor=ACTOR)
+    report = verify_media(ctx, _strip(result.data), principal=ACTOR)
     assert report.verdict == "invalid", report.reasons
     assert report.summary == "A label is present but invalid, tampered or untrusted"
     assert any("is not a trusted signer" in reason for reason in report.reasons)
@@ -256,8 +257,8 @@ def test_a_registered_manifest_signed_by_a_foreign_ca_recovers_nothing(where, in
 @pytest.mark.parametrize("where", ["local", "remote"])
 def test_our_own_recovered_manifest_names_its_signer(where, installation, provider_a):
     ctx = installation("local-only") if where == "local" else provider_a
-    result = label_media(ctx, _photo(7), generator="ImageGen", model=None, actor=ACTOR)
-    report = verify_media(ctx, _strip(result.data), actor=ACTOR)
+    result = label_media(ctx, _photo(7), generator="ImageGen", model=None, principal=ACTOR)
+    report = verify_media(ctx, _strip(result.data), principal=ACTOR)
     assert report.verdict == "recovered"
     assert report.made_by["signer"] == _signer_of(ctx, result)
     assert report.repository["recovered_manifest"]["signer"] == report.made_by["signer"]
@@ -266,26 +267,26 @@ def test_our_own_recovered_manifest_names_its_signer(where, installation, provid
 def test_an_installation_that_does_not_trust_the_signer_recovers_nothing(installation, provider_a, remote):
     """Trust is the verifier's: the same repository, another installation with other roots."""
     url, _, _ = remote
-    result = label_media(provider_a, _photo(8), generator="ImageGen", model=None, actor=ACTOR)
+    result = label_media(provider_a, _photo(8), generator="ImageGen", model=None, principal=ACTOR)
     elsewhere = installation("verifier-c", url)
-    stripped = verify_media(elsewhere, _strip(result.data), actor=ACTOR)
+    stripped = verify_media(elsewhere, _strip(result.data), principal=ACTOR)
     assert stripped.verdict == "invalid"
     assert any("is not a trusted signer" in reason for reason in stripped.reasons)
-    assert verify_media(elsewhere, result.data, actor=ACTOR).verdict == "invalid"
+    assert verify_media(elsewhere, result.data, principal=ACTOR).verdict == "invalid"
     trusting = installation("verifier-d", url, keys=False,
                             trust_anchors=provider_a.settings.provenance_dir / "trust-anchors.pem")
-    assert verify_media(trusting, _strip(result.data), actor=ACTOR).verdict == "recovered"
+    assert verify_media(trusting, _strip(result.data), principal=ACTOR).verdict == "recovered"
 
 
 def test_a_label_bound_to_a_manifest_that_does_not_name_it_is_invalid(provider_a, remote):
     """The repository's binding is not signed; the manifest's own soft bindings must name the label."""
     url, key, _ = remote
-    result = label_media(provider_a, _photo(9), generator="ImageGen", model=None, actor=ACTOR)
+    result = label_media(provider_a, _photo(9), generator="ImageGen", model=None, principal=ACTOR)
     other_label = "0123456789abcdef"
     with RepositoryClient(url, api_key=key) as client:
         client.add_bindings(result.manifest_id, [(WATERMARK_BINDING_ALG, other_label)])
     marked = encode_image(embed(photo_pixels(9, 640, 480), int(other_label, 16)), "PNG")
-    report = verify_media(provider_a, marked, actor=ACTOR)
+    report = verify_media(provider_a, marked, principal=ACTOR)
     assert report.watermark["label_id"] == other_label
     assert report.verdict == "invalid"
     assert any(f"do not name label id {other_label}" in reason for reason in report.reasons)
@@ -300,15 +301,15 @@ def test_an_unsigned_store_in_the_repository_is_invalid(provider_a, remote):
         client.register_manifest(manifest_id, _unsigned_store(manifest_id),
                                  [(WATERMARK_BINDING_ALG, label_id)], label_id=label_id, generator="Fake")
     marked = encode_image(embed(photo_pixels(10, 640, 480), int(label_id, 16)), "PNG")
-    report = verify_media(provider_a, marked, actor=ACTOR)
+    report = verify_media(provider_a, marked, principal=ACTOR)
     assert report.verdict == "invalid"
     assert any("cannot be read as a C2PA manifest store" in reason for reason in report.reasons)
 
 
 def test_a_watermark_copied_onto_other_content_is_invalid_remotely(provider_a):
-    result = label_media(provider_a, _photo(11), generator="ImageGen", model=None, actor=ACTOR)
+    result = label_media(provider_a, _photo(11), generator="ImageGen", model=None, principal=ACTOR)
     copied = encode_image(embed(photo_pixels(12, 640, 480), int(result.label_id, 16)), "PNG")
-    report = verify_media(provider_a, copied, actor=ACTOR)
+    report = verify_media(provider_a, copied, principal=ACTOR)
     assert report.verdict == "invalid"
     assert report.consistency["consistent"] is False
     assert any("belongs to different content" in reason for reason in report.reasons)
@@ -319,7 +320,7 @@ def test_a_watermark_copied_onto_other_content_is_invalid_remotely(provider_a):
 
 @pytest.fixture
 def labelled(provider_a) -> tuple[ServiceContext, LabelResult]:
-    return provider_a, label_media(provider_a, _photo(13), generator="ImageGen", model=None, actor=ACTOR)
+    return provider_a, label_media(provider_a, _photo(13), generator="ImageGen", model=None, principal=ACTOR)
 
 
 @pytest.fixture
@@ -332,7 +333,7 @@ def cut_off(installation, labelled, dead_url) -> ServiceContext:
 
 def test_an_embedded_manifest_still_verifies_with_a_warning(cut_off, labelled, dead_url):
     _, result = labelled
-    report = verify_media(cut_off, result.data, actor=ACTOR)
+    report = verify_media(cut_off, result.data, principal=ACTOR)
     assert report.verdict == "verified"
     assert report.repository["by_label_id"] == [] and report.repository["source"] == dead_url
     assert any("could not be reached" in warning and dead_url in warning for warning in report.warnings)
@@ -341,17 +342,17 @@ def test_an_embedded_manifest_still_verifies_with_a_warning(cut_off, labelled, d
 def test_a_found_watermark_cannot_be_confirmed_and_says_so(cut_off, labelled):
     _, result = labelled
     with pytest.raises(RepositoryUnavailable, match=f"label id {result.label_id}.*could not be reached"):
-        verify_media(cut_off, _strip(result.data), actor=ACTOR)
+        verify_media(cut_off, _strip(result.data), principal=ACTOR)
 
 
 def test_a_fingerprint_that_cannot_be_looked_up_is_no_unknown(cut_off):
     with pytest.raises(RepositoryUnavailable, match="fingerprint could not be looked up"):
-        verify_media(cut_off, _photo(14), actor=ACTOR)
+        verify_media(cut_off, _photo(14), principal=ACTOR)
 
 
 def test_a_file_with_nothing_to_look_up_is_unknown_without_the_repository(cut_off):
     flat = encode_image(photo_pixels(15, 64, 64) * 0 + 128, "PNG")  # too small to mark, no fingerprint
-    report = verify_media(cut_off, flat, actor=ACTOR)
+    report = verify_media(cut_off, flat, principal=ACTOR)
     assert report.verdict == "unknown" and not report.watermark["checked"]
     assert not any("could not be reached" in warning for warning in report.warnings)
 

@@ -5,22 +5,26 @@ verification result, checked back), with their authorisation and audit trail."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 import local_kms
+from case_forms import request_form
 from deepshield.errors import Forbidden, InvalidRequest, NotFound
 from deepshield.provenance.c2pa_signing import SigningKeysMissing
 from deepshield.services import reporting
 from deepshield.services.access import Principal, Role
+from deepshield.services.context import ServiceContext
 from deepshield.services.label.labelling import label_media
 from deepshield.services.label.signing_keys import init_signing_keys
 from deepshield.services.spread.hashing import hash_media
 from deepshield.services.takedown import intake as case_intake
 from deepshield.services.takedown import review as case_review
 from deepshield.services.takedown import victim_access
-from deepshield.settings import CaseSettings, ProvenanceSettings, Settings
+from deepshield.settings import ProvenanceSettings, Settings
 from deepshield.store import audit_repository
 from deepshield.store.models import (
     ApiKey,
@@ -39,6 +43,7 @@ ADMIN = Principal("test:admin", Role.ADMIN)
 PLATFORM = Principal("key:platform1", Role.PLATFORM)
 HELPLINE = Principal("key:helpline1", Role.HELPLINE)
 PARTNER = Principal("key:partner1", Role.PARTNER)
+PROVIDER = Principal("test:provider", Role.PROVIDER)
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 SECRET_URL = "https://leak.example/victim-name/photo-123"
 EMAIL = "jane.roe@example.org"
@@ -199,7 +204,7 @@ def test_a_file_pack_needs_signing_keys_and_says_how_to_make_them(ctx):
 
 
 def test_a_file_pack_carries_the_hashes_and_verdict_and_checks_valid(ctx):
-    init_signing_keys(ctx, force=False, actor="test:setup")
+    init_signing_keys(ctx, force=False, principal=ADMIN)
     data = _photo(2)
     report = reporting.evidence_for_file(ctx, data, HELPLINE)
     media = hash_media(data, ctx.settings.limits)
@@ -220,8 +225,8 @@ def test_a_file_pack_carries_the_hashes_and_verdict_and_checks_valid(ctx):
 
 
 def test_a_labelled_file_pack_names_the_generator_and_signer(ctx):
-    init_signing_keys(ctx, force=False, actor="test:setup")
-    labelled = label_media(ctx, _photo(3), generator="ImageGen", model="v2", actor="test:provider")
+    init_signing_keys(ctx, force=False, principal=ADMIN)
+    labelled = label_media(ctx, _photo(3), generator="ImageGen", model="v2", principal=PROVIDER)
     report = reporting.evidence_for_file(ctx, labelled.data, ADMIN)
     verification = report.pack.verification
     assert verification.verdict == "verified" and verification.generator == "ImageGen"
@@ -236,7 +241,7 @@ def test_a_victim_or_partner_principal_is_checked_before_anything_is_read(ctx):
 
 
 def test_a_pack_signed_through_a_kms_callback_checks_valid(ctx, monkeypatch):
-    keys = init_signing_keys(ctx, force=False, actor="test:setup")
+    keys = init_signing_keys(ctx, force=False, principal=ADMIN)
     monkeypatch.setenv("DEEPSHIELD_TEST_KMS_KEY", str(keys.signer_key))
     ctx.settings = ctx.settings.with_overrides(provenance=ProvenanceSettings(
         signing_certificate=keys.signer_certificate_chain, signing_callback="local_kms:sign"))
@@ -254,28 +259,27 @@ def test_check_report_refuses_what_is_not_a_pdf(ctx):
 # --- Case packs ------------------------------------------------------------------------------
 
 
-def _form(seed: int, role: str = "victim") -> tuple[dict, object]:
+def _form(seed: int, role: str = "victim") -> tuple[dict[str, Any], Any]:
+    """A complete request by ``role`` with the PDQ and SHA-256 of photo ``seed`` (and those
+    hashes), signed ``NAME``, at ``SECRET_URL`` and a post, reachable at ``EMAIL``."""
     media = hash_media(_photo(seed), Settings().limits)
-    return {
-        "requester_role": role,
-        "signature": {"name": NAME, "statement_ticked": True},
-        "locations": [{"url": SECRET_URL}, {"item_id": f"post-{seed}"}],
-        "hashes": [{"type": "pdq", "value": media.pdq.hex, "quality": media.pdq.quality},
-                   {"type": "sha256", "value": media.sha256}],
-        "good_faith": True,
-        "contact": {"email": EMAIL},
-        "jurisdiction": {"depicted_person_country": "GB", "platform_countries": ["US"]},
-        "age_check": {"depicted_under_18": False},
-        "safety_check": {"in_immediate_danger": False},
-    }, media
+    return request_form(
+        requester_role=role, signature={"name": NAME, "statement_ticked": True},
+        locations=[{"url": SECRET_URL}, {"item_id": f"post-{seed}"}],
+        hashes=[{"type": "pdq", "value": media.pdq.hex, "quality": media.pdq.quality},
+                {"type": "sha256", "value": media.sha256}],
+        contact={"email": EMAIL}, safety_check={"in_immediate_danger": False}), media
 
 
 @pytest.fixture
-def cases_ctx(ctx):
-    """The context with a cheap PIN KDF and the installation's signing keys."""
-    ctx.settings = ctx.settings.with_overrides(cases=CaseSettings(pin_kdf_log2_n=10))
-    init_signing_keys(ctx, force=False, actor="test:setup")
-    return ctx
+def cases_ctx(cheap_kdf_settings: Settings) -> Iterator[ServiceContext]:
+    """A context with a cheap PIN KDF and the installation's signing keys."""
+    ctx = ServiceContext.open(cheap_kdf_settings)
+    try:
+        init_signing_keys(ctx, force=False, principal=ADMIN)
+        yield ctx
+    finally:
+        ctx.close()
 
 
 def _events(ctx, action: str) -> list:

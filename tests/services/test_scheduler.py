@@ -34,16 +34,15 @@ def test_rounds_run_repeatedly_and_a_failing_round_does_not_stop_the_others() ->
     assert scheduler.rounds_run == rounds_after_stop, "rounds ran after stop"
 
 
-def test_the_server_rounds_erase_expired_public_drafts_at_most_once_a_minute(settings) -> None:
+def test_the_server_rounds_erase_expired_public_drafts_at_most_once_a_minute(cheap_kdf_settings) -> None:
     from datetime import UTC, datetime, timedelta
 
     from deepshield.services.context import ServiceContext
     from deepshield.services.scheduler import DRAFT_EXPIRY_INTERVAL_S, server_rounds
     from deepshield.services.takedown import intake as case_intake
     from deepshield.services.takedown import review as case_review
-    from deepshield.settings import CaseSettings
 
-    ctx = ServiceContext.open(settings.with_overrides(cases=CaseSettings(pin_kdf_log2_n=10)))
+    ctx = ServiceContext.open(cheap_kdf_settings)
     now = [1000.0]
     stale = datetime.now(UTC) - timedelta(hours=ctx.settings.cases.draft_expiry_hours + 1)
 

@@ -6,6 +6,7 @@ Only the KDF's cost is lowered here; the lockout policy is the default one, read
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from case_forms import request_form
 from deepshield.errors import Unauthorized
 from deepshield.services.access import Role
+from deepshield.services.context import ServiceContext
 from deepshield.services.takedown import intake as case_intake
 from deepshield.services.takedown import records as case_records
 from deepshield.services.takedown import victim_access
@@ -35,10 +37,11 @@ def test_the_lockout_defaults_are_5_failures_and_15_minutes():
 
 
 @pytest.fixture
-def settings(tmp_path, database_url) -> Settings:
+def ctx(cheap_kdf_settings: Settings) -> Iterator[ServiceContext]:
     # The default lockout policy; only the KDF is made cheap.
-    return Settings(home=tmp_path / "home", database_url=database_url,
-                    cases=CaseSettings(pin_kdf_log2_n=10))
+    context = ServiceContext.open(cheap_kdf_settings)
+    yield context
+    context.close()
 
 
 def _row(ctx: Any, number: str) -> Case:

@@ -341,8 +341,8 @@ def test_a_rolled_back_transaction_leaves_no_event_and_no_gap(ctx):
     assert report.ok and report.head_seq == 3
 
 
-def test_migration_0004_chains_the_events_a_0003_database_already_holds(database_url):
-    engine = make_engine(database_url)
+def test_migration_0004_chains_the_events_a_0003_database_already_holds(empty_database_url):
+    engine = make_engine(empty_database_url)
     config = _alembic_config(engine)
     command.upgrade(config, "0003")
     old_events = sa.table("audit_events", sa.column("at", sa.DateTime(timezone=True)),

@@ -21,6 +21,7 @@ from sqlalchemy import inspect, select, text
 
 from deepshield.errors import InvalidRequest
 from deepshield.services import api_keys as key_service
+from deepshield.services.access import Principal, Role
 from deepshield.services.context import ServiceContext
 from deepshield.services.spread import banks, bulk_import, exchange, matching
 from deepshield.services.spread import content_registry as registry
@@ -30,8 +31,13 @@ from deepshield.settings import HashKeySettings
 from deepshield.store.database import Store, _alembic_config
 from deepshield.store.hash_sealing import SEALED_PREFIX, HashKeyFile, HashKeyUnavailable, key_file_path
 from deepshield.store.models import AuditEvent
+from principals import operator
 
-ACTOR = "test"
+# What a first start and the migrations write is part of what these tests check.
+pytestmark = pytest.mark.empty_database
+
+ACTOR = operator("test")
+PARTNER = Principal("partner", Role.PARTNER)
 T0 = "2026-03-02T10:00:00+00:00"
 
 
@@ -90,7 +96,7 @@ def _banked_values(ctx: ServiceContext, tmp_path: Path) -> list[str]:
     banks.create_bank(ctx, "helpline", "", ACTOR)
     banks.add_signals(ctx, "helpline", [SignalInput("pdq", pdq, 100), SignalInput("md5", md5),
                                         SignalInput("sha256", sha256), SignalInput("vpdq", _vpdq(frame))],
-                      origin=Origin.HELPLINE, case_ref="HL-1", actor=ACTOR)
+                      origin=Origin.HELPLINE, case_ref="HL-1", principal=ACTOR)
     imported = [_random_hex(64) for _ in range(3)]
     hash_list = tmp_path / "list.csv"
     hash_list.write_text("signal_type,signal_value\n" + "".join(f"pdq,{v}\n" for v in imported))
@@ -138,11 +144,11 @@ def test_no_banked_or_registered_hash_is_in_the_database_and_everything_still_wo
     assert _match(ctx, "pdq", imported) == ["imported"]
     assert _match(ctx, "pdq", case_pdq) == [ctx.settings.cases.reports_bank]
     again = banks.add_signals(ctx, "helpline", [SignalInput("sha256", sha256)], origin=Origin.HELPLINE,
-                              case_ref="HL-1", actor=ACTOR)
+                              case_ref="HL-1", principal=ACTOR)
     assert [r.created for r in again] == [False]
     exported = {(r["signal_type"], r["signal_value"]) for r in banks.export_bank(ctx, "helpline", ACTOR)}
     assert {("pdq", pdq), ("md5", md5), ("sha256", sha256), ("vpdq", vpdq)} == exported
-    feed = {(u.signal_type, u.signal_value) for u in exchange.fetch_updates(ctx, "partner", 0).updates}
+    feed = {(u.signal_type, u.signal_value) for u in exchange.fetch_updates(ctx, PARTNER, 0).updates}
     assert ("pdq", pdq) in feed and ("pdq", imported) in feed
     # The copy sweep's exact lookup (a keyed digest) finds the registered MD5.
     with ctx.store.transaction() as session:
@@ -225,7 +231,7 @@ def test_rotation_reseals_every_row_resumes_and_drops_the_old_key(settings, tmp_
         # Mid-rotation: both keys open values; dedup and exact lookups still find old-key rows.
         assert _match(ctx, "md5", values[1]) == ["helpline"]
         again = banks.add_signals(ctx, "helpline", [SignalInput("sha256", values[2])],
-                                  origin=Origin.HELPLINE, case_ref="HL-1", actor=ACTOR)
+                                  origin=Origin.HELPLINE, case_ref="HL-1", principal=ACTOR)
         assert [r.created for r in again] == [False]
 
         done = key_service.rotate_hash_key(ctx, ACTOR, batch_rows=2)
@@ -293,7 +299,7 @@ def test_a_kms_callback_unwraps_the_data_key_and_the_file_holds_only_wrapped_key
     with pytest.raises(HashKeyUnavailable, match="rotate-hash-key --wrapped-key"):
         ServiceContext.open(settings)
     data_key = secrets.token_bytes(32)
-    first = key_service.install_wrapped_hash_key(settings, aes_key_wrap(KMS_MASTER, data_key))
+    first = key_service.install_wrapped_hash_key(settings, aes_key_wrap(KMS_MASTER, data_key), ACTOR)
     assert first is not None
     ctx = ServiceContext.open(settings)
     try:

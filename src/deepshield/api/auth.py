@@ -1,7 +1,15 @@
-"""Authentication and role checks, as FastAPI dependencies.
+"""Authentication, as FastAPI dependencies: who is calling, as a ``Principal``.
 
 Keys come as ``Authorization: Bearer <key>``. On the case routes a victim may instead send her
-case number and PIN as ``Authorization: Basic base64(case_number:pin)``.
+case number and PIN as ``Authorization: Basic base64(case_number:pin)``. The public routes
+pass no principal (None).
+
+Where access is decided: in the services. Every route passes its principal to the service,
+which authorises it (``access.authorize``) and scopes it (the case and bank rules of
+``services.access``); that is the decision, the same for the CLI and the API. The ``Action``
+that ``require`` and ``require_case_access`` take is only an early rejection, made with the same
+``authorize`` before a body is read, so that a caller that could never succeed costs no upload,
+parse or KDF run. It never allows anything the service would refuse, and no route relies on it.
 """
 
 from __future__ import annotations
@@ -30,7 +38,9 @@ async def service_context(request: Request) -> ServiceContext:
 
 
 def require(action: Action) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
-    """A dependency that authenticates the caller and checks that its role may do ``action``."""
+    """A dependency that authenticates the caller (a key) and returns its principal. A role that
+    may not do ``action`` is refused here, early, before the body is read; the service the route
+    calls still decides."""
 
     async def dependency(request: Request) -> Principal:
         header = request.headers.get("authorization", "")

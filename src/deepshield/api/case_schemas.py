@@ -9,19 +9,22 @@ never reach the store, not even pasted into a field as base64.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
+from deepshield.api.bodies import BodyLimit, BodyTooLarge
 from deepshield.cases import intake
-from deepshield.errors import Category, DeepShieldError, InvalidRequest
+from deepshield.errors import InvalidRequest
+from deepshield.services.takedown import intake as case_intake
+from deepshield.services.takedown import review as case_review
 
-#: Review actions are small; a body over the limit is refused unread. An intake form may hold a
-#: long video's vPDQ hash (one line per second), so its limit follows the intake's own.
-MAX_ACTION_BODY_BYTES = 64 * 1024
-MAX_INTAKE_BODY_BYTES = intake.MAX_VPDQ_CHARS + 512 * 1024
+#: The case routes' body limits, set by their services: a review action is small, an intake form
+#: may hold a long video's vPDQ hash. Over them: 413 ``body_too_large``, the body not read on.
+INTAKE_BODY = BodyLimit(case_intake.MAX_INTAKE_BODY_BYTES, BodyTooLarge)
+ACTION_BODY = BodyLimit(case_review.MAX_ACTION_BODY_BYTES, BodyTooLarge)
+
 MAX_TEXT_CHARS = 5000
 MAX_REASON_CHARS = 500
 MAX_REF_CHARS = 200
@@ -31,13 +34,6 @@ MAX_IDEMPOTENCY_KEY_CHARS = 64
 _DATA_URI = re.compile(r"data:[^,;]{0,100}(;[^,]{0,100})?;base64,", re.IGNORECASE)
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{400,}={0,2}")
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-
-
-class BodyTooLarge(DeepShieldError):
-    """A JSON body over the route's limit (413)."""
-
-    code = "body_too_large"
-    category = Category.TOO_LARGE
 
 
 def _no_embedded_image(text: str) -> str:
@@ -192,38 +188,6 @@ class StrikeIn(_Body):
     case_number: Word | None = None
 
 
-Model = TypeVar("Model", bound=BaseModel)
-
-
-def _content_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
-async def read_body(request: Request, model: type[Model], limit: int = MAX_ACTION_BODY_BYTES, *,
-                    optional: bool = False) -> Model:
-    """The JSON body as ``model``: 400 for a body that is not JSON, 413 over ``limit`` bytes
-    (refused before it is all read), 422 naming the field for anything invalid.
-
-    With ``optional``, an empty body means the model's defaults (for actions with only
-    optional fields, like ``withdraw``)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"the JSON body is larger than the limit of {limit:,} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise BodyTooLarge(f"the JSON body is larger than the limit of {limit:,} bytes")
-    if optional and not body.strip():
-        return model()
-    if _content_type(request) != "application/json":
-        raise InvalidRequest("send an application/json body")
-    try:
-        return model.model_validate_json(bytes(body))
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from None
-
-
 #: Keyless filers share one scope, where a retry answers with the first filing's case: a
 #: guessable key there would show someone else's case, so it must be long (a random UUID).
 MIN_PUBLIC_IDEMPOTENCY_KEY_CHARS = 16
@@ -239,9 +203,3 @@ def idempotency_key(request: Request, *, public: bool = False) -> str | None:
         raise InvalidRequest(f"the Idempotency-Key header must be {shortest} to {MAX_IDEMPOTENCY_KEY_CHARS} "
                              "letters, digits or . _ : - (use a random UUID)")
     return value
-
-
-def json_body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
-    """OpenAPI ``openapi_extra`` describing a JSON request body of ``model``."""
-    return {"requestBody": {"required": required, "content": {
-        "application/json": {"schema": model.model_json_schema()}}}}

@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from deepshield.api.bodies import media_type
 from deepshield.errors import Busy
 
 _METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -61,8 +62,8 @@ def is_heavy(scope: Scope) -> bool:
         return False
     if scope.get("path") in _ALWAYS_HEAVY:
         return True
-    media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode("latin-1")
-    return not (media_type in _LIGHT_TYPES or media_type.endswith("+json"))
+    kind = media_type(headers.get(b"content-type", b"").decode("latin-1"))
+    return not (kind in _LIGHT_TYPES or kind.endswith("+json"))
 
 
 class HeavySlots:

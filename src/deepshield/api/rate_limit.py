@@ -16,7 +16,8 @@ own, so an address gets up to N times the rate.
 Configured by ``settings.server.public_rate_per_minute`` and ``public_burst``
 (``DEEPSHIELD_PUBLIC_RATE_PER_MINUTE``, default 60, 0 turns the limit off;
 ``DEEPSHIELD_PUBLIC_BURST``, default 20): ``create_app`` builds the limiter from its settings.
-Tests put their own limiter on ``app.state.public_rate_limiter``, or call ``reset()``.
+Nothing here reads the environment; ``settings.load_settings`` does, for every door. Tests put
+their own limiter on ``app.state.public_rate_limiter``, or call ``reset()``.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from fastapi import Request
 from deepshield.errors import InvalidRequest, RateLimited
 from deepshield.settings import ServerSettings
 
-DEFAULT_RATE_PER_MINUTE = 60
-DEFAULT_BURST = 20
+#: A limiter built without settings has the settings' defaults (``ServerSettings``), not its own.
+DEFAULT_RATE_PER_MINUTE = ServerSettings.public_rate_per_minute
+DEFAULT_BURST = ServerSettings.public_burst
 #: Buckets kept at most; the least recently seen address is forgotten first (and so starts full).
 MAX_CLIENTS = 65_536
 #: ``X-Forwarded-For`` entries looked at, from the right, at most (a longer header is cut).

@@ -15,6 +15,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from deepshield.api.bodies import content_type
 from deepshield.errors import InvalidRequest
 from deepshield.media.errors import EmptyMedia, MediaTooLarge
 
@@ -31,7 +32,8 @@ class Upload:
 
 
 def is_multipart(request: Request) -> bool:
-    return request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+    """Whether the body is declared a multipart form (an upload); ``read_upload`` checks the rest."""
+    return content_type(request) == "multipart/form-data"
 
 
 async def read_upload(request: Request, max_bytes: int,

@@ -15,7 +15,6 @@ from deepshield.cli.operator import local_operator, open_context
 from deepshield.cli.output import print_json, reported_errors, stderr, stdout, write_atomically
 from deepshield.errors import DeepShieldError, InvalidRequest
 from deepshield.media import read_media_file
-from deepshield.services.access import Action, authorize
 from deepshield.services.json_shapes import bank_json, entry_json
 from deepshield.services.spread import bank_files, bulk_import
 from deepshield.services.spread import banks as bank_service
@@ -40,9 +39,8 @@ def create(
     """Create an empty bank."""
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.BANK_CREATE)
         ctx = open_context()
-        bank = bank_service.create_bank(ctx, name, description, principal.actor)
+        bank = bank_service.create_bank(ctx, name, description, principal)
     if as_json:
         print_json(bank_json(bank))
     else:
@@ -53,7 +51,7 @@ def create(
 def list_banks(as_json: JsonOption = False) -> None:
     """List banks with their count of active entries."""
     with reported_errors(as_json):
-        banks = bank_service.list_banks(open_context())
+        banks = bank_service.list_banks(open_context(), local_operator())
     if as_json:
         print_json([bank_json(bank) for bank in banks])
         return
@@ -121,7 +119,6 @@ def add(
     """
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.BANK_ADD)
         parsed_origin = bank_service.parse_origin(origin)
         ctx = open_context()
         signals: list[SignalInput] = []
@@ -137,7 +134,7 @@ def add(
         if files:
             signals.extend(_signals_from_files(files, ctx.settings, hash_set))
         entries = bank_service.add_signals(ctx, bank, signals, origin=parsed_origin,
-                                           case_ref=case, actor=principal)
+                                           case_ref=case, principal=principal)
     _print_entries(entries, as_json)
 
 
@@ -146,7 +143,6 @@ def withdraw(bank: BankArg, entry_id: EntryArg, as_json: JsonOption = False) -> 
     """Withdraw an entry for good: it stops matching at once, the server included."""
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.BANK_WITHDRAW)
         entry = bank_service.withdraw_entry(open_context(), bank, entry_id, principal)
     _print_entries([entry], as_json)
 
@@ -154,7 +150,6 @@ def withdraw(bank: BankArg, entry_id: EntryArg, as_json: JsonOption = False) -> 
 def _set_enabled(bank: str, entry_id: int, enabled: bool, as_json: bool) -> None:
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.BANK_DISABLE)
         entry = bank_service.set_entry_enabled(open_context(), bank, entry_id, enabled, principal)
     _print_entries([entry], as_json)
 
@@ -188,8 +183,7 @@ def export(
             raise InvalidRequest(f"--format is one of {', '.join(bank_files.EXPORT_FORMATS)}; "
                                  f"got {file_format!r}")
         principal = local_operator()
-        authorize(principal, Action.BANK_EXPORT)
-        records = bank_service.export_bank(open_context(), bank, principal.actor,
+        records = bank_service.export_bank(open_context(), bank, principal,
                                            include_inactive=include_inactive)
         text = bank_files.render_export(file_format, bank, records)
         if out is None:
@@ -218,7 +212,6 @@ def import_(
     """
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.BANK_IMPORT)
         try:
             size = source.stat().st_size
         except OSError as exc:
@@ -229,7 +222,7 @@ def import_(
         with progress:
             task = progress.add_task("import", total=size)
             summary = bulk_import.import_file(
-                open_context(), bank, source, principal.actor,
+                open_context(), bank, source, principal,
                 progress=lambda done: progress.update(task, completed=done))
     if as_json:
         print_json(asdict(summary))

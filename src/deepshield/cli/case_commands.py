@@ -1,7 +1,8 @@
 """``deepshield cases``: takedown requests from intake to closing, as the local operator (admin).
 
 Every command takes ``--json``; errors exit with the codes in ``cli/output.py``. Each command
-calls one function of ``services.takedown`` (``intake``, ``review``, ``victim_access``), which authorises, scopes and audit-logs it.
+calls one function of ``services.takedown`` (``intake``, ``review``, ``victim_access``) with the
+local operator's principal; that function authorises, scopes and audit-logs it.
 """
 
 from __future__ import annotations

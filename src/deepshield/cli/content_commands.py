@@ -14,7 +14,6 @@ from deepshield.cli.operator import local_operator, open_context
 from deepshield.cli.output import print_json, reported_errors, stderr, stdout
 from deepshield.errors import DeepShieldError
 from deepshield.media import read_media_file
-from deepshield.services.access import Action, authorize
 from deepshield.services.spread import content_registry as registry
 
 app = typer.Typer(help="The platform's content registry: uploads by hash, copies listed by takedowns.",
@@ -46,13 +45,12 @@ def register(
     """Register one upload by its hashes. 'blocked' means it is a copy of removed content."""
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.CONTENT_REGISTER)
         ctx = open_context()
         try:
             data = read_media_file(file, ctx.settings.limits.max_bytes)
         except DeepShieldError as error:
             raise type(error)(f"{file}: {error.detail}") from error
-        item = registry.register_media(ctx, item_id, data, principal.actor, uploader_ref=uploader)
+        item = registry.register_media(ctx, item_id, data, principal, uploader_ref=uploader)
     _print_registered([item], as_json)
 
 
@@ -69,7 +67,6 @@ def import_(
     is registered."""
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.CONTENT_REGISTER)
         ctx = open_context()
         progress = Progress(TextColumn("Registering"), BarColumn(), MofNCompleteColumn(),
                             TimeRemainingColumn(), console=stderr, transient=True)
@@ -80,10 +77,10 @@ def import_(
                 progress.update(task, completed=done, total=total)
 
             if source.is_dir():
-                summary = registry.import_folder(ctx, source, principal.actor, uploader_ref=uploader,
+                summary = registry.import_folder(ctx, source, principal, uploader_ref=uploader,
                                                  progress=report)
             else:
-                summary = registry.import_file(ctx, source, principal.actor, progress=report)
+                summary = registry.import_file(ctx, source, principal, progress=report)
     if as_json:
         print_json(asdict(summary))
     else:
@@ -119,6 +116,5 @@ def removed(item_id: ItemArg, as_json: JsonOption = False) -> None:
     """Record that a listed item was taken down (final)."""
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.CONTENT_SWEEP)
-        item = registry.mark_actioned(open_context(), item_id, "removed", principal.actor)
+        item = registry.mark_actioned(open_context(), item_id, "removed", principal)
     _print_registered([item], as_json)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from deepshield.cli.output import (
     advance,
@@ -87,6 +86,8 @@ def hash_command(
     if as_json:
         print_json(records)
     else:
+        from rich.table import Table  # here: `--json` output, for scripts, does without it
+
         table = Table("file", "kind", "pdq / frames", "quality", "md5")
         for record in records:
             if "error" in record:

@@ -13,7 +13,6 @@ from deepshield.cli.operator import local_operator, open_context
 from deepshield.cli.output import print_json, reported_errors, stdout
 from deepshield.errors import InvalidRequest
 from deepshield.services import api_keys as key_service
-from deepshield.services.access import Action, authorize
 from deepshield.services.context import ServiceContext
 from deepshield.services.json_shapes import key_json
 from deepshield.services.label.signing_keys import init_signing_keys
@@ -33,9 +32,8 @@ def create(
     """Create an API key. The key is printed once, on the last line, and cannot be shown again."""
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.KEYS_MANAGE)
         info, token = key_service.create_key(open_context(), key_service.parse_role(role), label,
-                                             principal.actor)
+                                             principal)
     if as_json:
         print_json({**key_json(info), "key": token})
     else:
@@ -47,7 +45,7 @@ def create(
 def list_keys(as_json: JsonOption = False) -> None:
     """List keys (ids and roles only; secrets are never stored)."""
     with reported_errors(as_json):
-        keys = key_service.list_keys(open_context())
+        keys = key_service.list_keys(open_context(), local_operator())
     if as_json:
         print_json([key_json(key) for key in keys])
         return
@@ -64,8 +62,7 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key id from `keys lis
     """Revoke a key; requests with it fail from now on."""
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.KEYS_MANAGE)
-        info = key_service.revoke_key(open_context(), key_id, principal.actor)
+        info = key_service.revoke_key(open_context(), key_id, principal)
     if as_json:
         print_json(key_json(info))
     else:
@@ -86,9 +83,8 @@ def init_command(
     """
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.KEYS_MANAGE)
         ctx = open_context()
-        keys = init_signing_keys(ctx, force=force, actor=principal.actor)
+        keys = init_signing_keys(ctx, force=force, principal=principal)
     view = {name: str(value) if isinstance(value, Path) else value
             for name, value in dataclasses.asdict(keys).items()}
     if as_json:
@@ -116,7 +112,6 @@ def rotate_hash_key_command(
     """
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.KEYS_MANAGE)
         settings = load_settings()
         wrapped = None
         if wrapped_key is not None:
@@ -124,13 +119,13 @@ def rotate_hash_key_command(
                 wrapped = wrapped_key.read_bytes()
             except OSError as exc:
                 raise InvalidRequest(f"cannot read {wrapped_key}: {exc.strerror}") from None
-        installed = key_service.install_wrapped_hash_key(settings, wrapped) if wrapped else None
+        installed = key_service.install_wrapped_hash_key(settings, wrapped, principal) if wrapped else None
         ctx = ServiceContext.open(settings)
         try:
             if installed is not None:
                 result = key_service.HashKeyRotation(installed, resumed=False, finished=True)
             else:
-                result = key_service.rotate_hash_key(ctx, principal.actor, wrapped=wrapped,
+                result = key_service.rotate_hash_key(ctx, principal, wrapped=wrapped,
                                                      batch_rows=batch_rows, keep_old=keep_old)
         finally:
             ctx.close()

@@ -23,7 +23,6 @@ from deepshield.cli.output import (
 from deepshield.errors import DeepShieldError, InvalidRequest
 from deepshield.labels import VisibleLabelSpec
 from deepshield.media import read_media_file
-from deepshield.services.access import Action, authorize
 from deepshield.services.label.labelling import LABEL_SUFFIXES, LabelResult, label_media, signing_identity
 
 
@@ -91,7 +90,6 @@ def label_command(
     errors: list[DeepShieldError] = []
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.LABEL)
         spec = _visible_spec(visible, visible_style, visible_corner, visible_size, visible_contrast)
         pairs = _pairs(source, target)
         ctx = open_context()
@@ -101,7 +99,7 @@ def label_command(
                 try:
                     data = read_media_file(path, ctx.settings.limits.max_bytes)
                     result = label_media(ctx, data, generator=generator, model=model,
-                                         actor=principal.actor, title=path.name, visible=spec,
+                                         principal=principal, title=path.name, visible=spec,
                                          identity=identity)
                     out.parent.mkdir(parents=True, exist_ok=True)
                     write_atomically(out, result.data)

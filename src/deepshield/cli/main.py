@@ -1,25 +1,161 @@
-"""The ``deepshield`` command: a thin door over ``deepshield.services``."""
+"""The ``deepshield`` command: a thin door over ``deepshield.services``.
+
+Commands load lazily: the root group knows each command's module and one-line help from
+``COMMANDS`` and imports the module only when that command runs (or its own ``--help`` is asked
+for). ``deepshield --help`` and ``deepshield hash photo.jpg`` therefore never import the store,
+the HTTP API, C2PA or the PDF stack (tests/cli/test_cli_imports.py, bench/cli_start.py).
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from deepshield import __version__
-from deepshield.cli import (
-    audit_commands,
-    bank_commands,
-    case_commands,
-    content_commands,
-    key_commands,
-    notification_commands,
-    report_commands,
-    watermark_commands,
-)
-from deepshield.cli.hash_commands import hash_command
-from deepshield.cli.label_commands import label_command
-from deepshield.cli.match_commands import match_command
-from deepshield.cli.serve_command import serve_command
-from deepshield.cli.verify_commands import verify_command
+
+if TYPE_CHECKING:  # Typer vendors click (typer._click) and never loads a second one
+    from typer._click import Command, Context, HelpFormatter
+
+
+class LazyCommand(NamedTuple):
+    """Where a command lives and the one line ``deepshield --help`` shows for it."""
+
+    module: str
+    attribute: str  # a command function, or a ``typer.Typer`` sub-app for a group
+    help: str  # the first paragraph of the command's own help (a test keeps them equal)
+
+
+#: Every command of ``deepshield``, in the order help lists them.
+COMMANDS: dict[str, LazyCommand] = {
+    "hash": LazyCommand(
+        "deepshield.cli.hash_commands", "hash_command",
+        "Fingerprint images and videos on this device: PDQ (or vPDQ for video), MD5, SHA-256."),
+    "match": LazyCommand(
+        "deepshield.cli.match_commands", "match_command",
+        "Match files or hashes against every bank."),
+    "serve": LazyCommand(
+        "deepshield.cli.serve_command", "serve_command",
+        "Serve the HTTP API (OpenAPI docs at /docs). Makes and prints an admin key on first start."),
+    "label": LazyCommand(
+        "deepshield.cli.label_commands", "label_command",
+        "Label AI output: invisible watermark + signed C2PA manifest + registered fingerprint."),
+    "verify": LazyCommand(
+        "deepshield.cli.verify_commands", "verify_command",
+        "Verify labels: embedded C2PA manifest, watermark, and repository lookups."),
+    "bank": LazyCommand(
+        "deepshield.cli.bank_commands", "app",
+        "Hash banks: named sets of hashes that uploads are matched against."),
+    "cases": LazyCommand(
+        "deepshield.cli.case_commands", "app",
+        "Takedown cases: file requests, watch the clocks, decide, appeal, withdraw, and warn or "
+        "suspend misusers."),
+    "content": LazyCommand(
+        "deepshield.cli.content_commands", "app",
+        "The platform's content registry: uploads by hash, copies listed by takedowns."),
+    "audit": LazyCommand(
+        "deepshield.cli.audit_commands", "app",
+        "The audit log: verify its hash chain, list recent events."),
+    "keys": LazyCommand(
+        "deepshield.cli.key_commands", "app",
+        "API keys (roles admin, platform, helpline, partner, provider), and `init` for the "
+        "Content Credentials signing keys."),
+    "watermark": LazyCommand(
+        "deepshield.cli.watermark_commands", "app",
+        "The invisible watermark: embed a 64-bit payload, detect it."),
+    "notifications": LazyCommand(
+        "deepshield.cli.notification_commands", "app",
+        "The notification outbox: receipts, decisions, statements of reasons, partner status."),
+    "report": LazyCommand(
+        "deepshield.cli.report_commands", "app",
+        "Evidence packs (signed PDFs) for a case or a file, their check, and the transparency report."),
+}
+
+
+def load_command(name: str) -> Command:
+    """Import command ``name``'s module and build its click command, as ``app.command(name)`` or
+    ``app.add_typer(sub_app, name=name)`` on a default ``typer.Typer`` builds it.
+
+    Raises ``KeyError`` for a name not in ``COMMANDS``."""
+    entry = COMMANDS[name]
+    target = getattr(importlib.import_module(entry.module), entry.attribute)
+    # A throwaway Typer with the root's conversion settings (the defaults) runs Typer's own
+    # function-to-click conversion, so the command is the one an eager registration would give.
+    holder = typer.Typer()
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    return typer.main.get_group(holder).commands[name]
+
+
+class _LazyCommands(MutableMapping[str, "Command"]):
+    """The root group's ``commands``: every name in ``COMMANDS`` is a key from the start (typo
+    suggestions and ``list_commands`` read the keys); a value is built on first lookup."""
+
+    def __init__(self, eager: MutableMapping[str, Command]) -> None:
+        self._loaded: dict[str, Command] = dict(eager)
+
+    def __getitem__(self, name: str) -> Command:
+        if name not in self._loaded:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self._loaded[name] = load_command(name)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from COMMANDS
+        yield from (name for name in self._loaded if name not in COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS) + sum(1 for name in self._loaded if name not in COMMANDS)
+
+    def __contains__(self, name: object) -> bool:
+        # Mapping's own __contains__ would look the value up, and so import the command.
+        return name in COMMANDS or name in self._loaded
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._loaded
+
+
+class LazyGroup(TyperGroup):
+    """A Typer group whose commands are imported only when one runs or shows its own help.
+
+    While the group renders its own help it lists each command not yet loaded from its
+    ``COMMANDS`` line, so ``deepshield --help`` imports no command module."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands = _LazyCommands(self.commands)
+        self._listing = False
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        commands = self.commands
+        if self._listing and isinstance(commands, _LazyCommands) and cmd_name in COMMANDS \
+                and not commands.is_loaded(cmd_name):
+            return TyperCommand(cmd_name, help=COMMANDS[cmd_name].help,
+                                rich_markup_mode=self.rich_markup_mode)
+        return commands.get(cmd_name)
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        """The command names in ``COMMANDS`` order (TyperGroup's own reads every value)."""
+        return list(self.commands)
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
 
 def _version(value: bool) -> None:
@@ -30,6 +166,7 @@ def _version(value: bool) -> None:
 
 app = typer.Typer(
     name="deepshield",
+    cls=LazyGroup,
     help="DeepShield: hash images and videos, keep hash banks, match uploads against them, "
     "embed or detect the invisible watermark, label AI output (watermark + C2PA + fingerprint) "
     "and verify labels; handle takedown cases with their legal clocks, copy sweeps, evidence "
@@ -51,20 +188,6 @@ def _root(
     pass
 
 
-app.command("hash")(hash_command)
-app.command("match")(match_command)
-app.command("serve")(serve_command)
-app.command("label")(label_command)
-app.command("verify")(verify_command)
-app.add_typer(bank_commands.app, name="bank")
-app.add_typer(case_commands.app, name="cases")
-app.add_typer(content_commands.app, name="content")
-app.add_typer(audit_commands.app, name="audit")
-app.add_typer(key_commands.app, name="keys")
-app.add_typer(watermark_commands.app, name="watermark")
-app.add_typer(notification_commands.app, name="notifications")
-app.add_typer(report_commands.app, name="report")
-
-
 def main() -> None:
+    """Run ``deepshield`` with ``sys.argv``; exits with the command's exit code."""
     app()

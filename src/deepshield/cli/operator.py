@@ -15,7 +15,8 @@ def open_context() -> ServiceContext:
 
 
 def local_operator() -> Principal:
-    """Whoever runs the CLI has the database itself at hand, so acts as admin; audit names them."""
+    """The principal every CLI command passes to the services, which decide what it may do.
+    Whoever runs the CLI has the database itself at hand, so acts as admin; audit names them."""
     try:
         user = getpass.getuser()
     except Exception:  # no user name in some containers

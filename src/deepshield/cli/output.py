@@ -10,18 +10,19 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from deepshield.errors import Category, DeepShieldError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 class ExitCode(IntEnum):
@@ -80,19 +81,29 @@ def reported_errors(as_json: bool) -> Iterator[None]:
 
 
 @contextmanager
-def progress_bar(total: int, description: str) -> Iterator[Progress]:
-    """A progress bar on stderr for work over several files (hidden for a single one)."""
+def progress_bar(total: int, description: str) -> Iterator[Progress | None]:
+    """A progress bar on stderr for work over several files. For a single file (or none) nothing
+    is drawn and ``None`` stands in for the bar; pass either to ``advance``."""
+    if total < 2:
+        # No bar to draw, so rich.progress is not even imported: `deepshield hash one.jpg`
+        # should start as fast as it can.
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=stderr, transient=True, disable=total < 2,
+        console=stderr, transient=True,
     )
     with progress:
         progress.add_task(description, total=total)
         yield progress
 
 
-def advance(progress: Progress) -> None:
-    progress.advance(progress.task_ids[0])
+def advance(progress: Progress | None) -> None:
+    """Count one item done on a bar from ``progress_bar`` (nothing when it stands in as None)."""
+    if progress is not None:
+        progress.advance(progress.task_ids[0])
 
 
 def worst_exit(errors: Sequence[DeepShieldError]) -> ExitCode:
@@ -101,6 +112,8 @@ def worst_exit(errors: Sequence[DeepShieldError]) -> ExitCode:
 
 def write_atomically(path: Path, content: str | bytes) -> None:
     """Write ``content`` to ``path`` via a temporary file and a rename: never a half-written file."""
+    import tempfile  # only writers need it; every command imports this module
+
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:

@@ -15,7 +15,6 @@ from deepshield.errors import DeepShieldError
 from deepshield.media import read_media_file
 from deepshield.provenance.c2pa_signing import SigningKeysMissing
 from deepshield.services import reporting
-from deepshield.services.access import Action, authorize
 
 if TYPE_CHECKING:
     from deepshield.reports.pdf_signing import ReportCheck
@@ -58,7 +57,6 @@ def case(
     and history. No picture; contact details only with --include-contact."""
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.REPORT_EVIDENCE)
         ctx = open_context()
         try:
             report = reporting.evidence_for_case(ctx, case_number.strip(), principal,
@@ -80,7 +78,6 @@ def file(
     and its label verification. The file itself is not stored or embedded."""
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.REPORT_EVIDENCE)
         ctx = open_context()
         try:
             try:
@@ -151,7 +148,6 @@ def transparency(
     chain's head hash. No case numbers, personal data or content hashes."""
     with reported_errors(False):
         principal = local_operator()
-        authorize(principal, Action.REPORT_TRANSPARENCY)
         fmt = reporting.transparency_format(output_format)
         start = reporting.parse_period_bound(since, "--since")
         end = reporting.parse_period_bound(until, "--until")

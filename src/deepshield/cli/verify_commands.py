@@ -21,7 +21,6 @@ from deepshield.cli.output import (
 )
 from deepshield.errors import DeepShieldError
 from deepshield.media import expand_paths, read_media_file
-from deepshield.services.access import Action, authorize
 from deepshield.services.verify.verification import verify_media
 
 #: Exit code per verdict (errors keep their own codes 1-6). With several files, the first of
@@ -45,14 +44,13 @@ def verify_command(
     errors: list[DeepShieldError] = []
     with reported_errors(as_json):
         principal = local_operator()
-        authorize(principal, Action.VERIFY)
         ctx = open_context()
         files = list(expand_paths(paths))
         with progress_bar(len(files), "Verifying") as progress:
             for path in files:
                 try:
                     data = read_media_file(path, ctx.settings.limits.max_bytes)
-                    reports.append(verify_media(ctx, data, actor=principal.actor, file=str(path)).to_dict())
+                    reports.append(verify_media(ctx, data, principal=principal, file=str(path)).to_dict())
                 except DeepShieldError as error:
                     errors.append(error)
                     reports.append({"file": str(path), "verdict": None, "error": error_view(error)})

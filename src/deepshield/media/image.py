@@ -22,7 +22,6 @@ import math
 import struct
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
@@ -266,6 +265,8 @@ def _reduced_rgb(image: Image.Image, factor: int) -> Image.Image:
 
 def _reduced_webp(data: bytes, size: tuple[int, int], factor: int) -> Image.Image:
     """A WebP (an animation's first frame) decoded by OpenCV into BGR, then area-reduced by ``factor``."""
+    import cv2  # here, not at the top: only this path needs OpenCV, and it costs ~0.1 s to load
+
     width, height = size
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if bgr is None or bgr.shape[:2] != (height, width):

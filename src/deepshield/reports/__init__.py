@@ -3,11 +3,11 @@
 * ``evidence``: an ``EvidencePack`` (plain values, built by ``services.reporting``) rendered as
   escaped HTML, and as the JSON that travels inside the PDF.
 * ``pdf``: HTML to PDF with WeasyPrint, fetching nothing from any network or file.
-* ``signing``: the PDF signed (PAdES, pyHanko) so that any change shows, and the check of it.
+* ``pdf_signing``: the PDF signed (PAdES, pyHanko) so that any change shows, and the check of it.
 * ``transparency``: aggregate counts from plain records, as a dict, CSV or JSON.
 
 This room knows nothing of HTTP, the CLI or the store: it takes plain values and returns bytes.
-``pdf`` and ``signing`` load WeasyPrint and pyHanko (seconds on a busy machine), so this package
+``pdf`` and ``pdf_signing`` load WeasyPrint and pyHanko (seconds on a busy machine), so this package
 imports them only when one of their names is first used: a CLI command or a server start that
 makes no report does not pay for them.
 """
@@ -29,8 +29,8 @@ from deepshield.reports.evidence import (
     render_html,
 )
 
-_LAZY = {"PdfAttachment": "pdf", "render_pdf": "pdf", "ReportCheck": "signing", "check_pdf": "signing",
-         "sign_pdf": "signing"}
+_LAZY = {"PdfAttachment": "pdf", "render_pdf": "pdf", "ReportCheck": "pdf_signing",
+         "check_pdf": "pdf_signing", "sign_pdf": "pdf_signing"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,11 @@
-"""Who may do what. The doors ask here; they hold no rules of their own."""
+"""Who may do what: the one table, and the scoping rules.
+
+Every service entry point that acts for someone takes the caller as a ``Principal`` and decides
+here (``authorize`` and the scope helpers below), whichever door called it: the CLI passes its
+local operator, the API the principal of the key or of the victim's case number and PIN, and
+the public doors None where a service is open to everyone. The doors hold no rules of their
+own. ``SYSTEM`` is the server's own work (the first admin key ``serve`` makes).
+"""
 
 from __future__ import annotations
 
@@ -113,7 +120,21 @@ class Principal:
     case_number: str | None = None
 
 
+#: The installation acting for itself, not for a caller: the first admin key ``serve`` makes.
+#: It holds the operator's rights; audit rows name it ``system``. Never a door's principal.
+SYSTEM = Principal(actor="system", role=Role.ADMIN)
+
+#: The audit actor of a caller without a key at a public door (a ``None`` principal).
+PUBLIC_ACTOR = "public"
+
+
+def actor_of(principal: Principal | None) -> str:
+    """The audit actor of ``principal``: its own, or ``PUBLIC_ACTOR`` for the public (None)."""
+    return principal.actor if principal is not None else PUBLIC_ACTOR
+
+
 def roles_for(action: Action) -> frozenset[Role]:
+    """The roles that may perform ``action``."""
     return _ALLOWED[action]
 
 

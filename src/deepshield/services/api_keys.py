@@ -1,4 +1,8 @@
-"""Use case: API keys. A key is ``ds_<key id>_<secret>``; only a SHA-256 of the secret is kept."""
+"""Use case: API keys. A key is ``ds_<key id>_<secret>``; only a SHA-256 of the secret is kept.
+
+Managing keys (create, list, revoke, the hash key's rotation) is ``Action.KEYS_MANAGE``, decided
+here for the ``Principal`` the door passes. ``authenticate`` is how a door finds that principal.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from deepshield.errors import InvalidRequest, Unauthorized
-from deepshield.services.access import KEY_ROLES, Principal, Role
+from deepshield.services.access import KEY_ROLES, SYSTEM, Action, Principal, Role, authorize
 from deepshield.services.context import ServiceContext
 from deepshield.settings import Settings
 from deepshield.store import audit_repository as audit
@@ -56,15 +60,17 @@ def parse_role(name: str) -> Role:
     return role
 
 
-def create_key(ctx: ServiceContext, role: Role, label: str, actor: str) -> tuple[KeyInfo, str]:
-    """Create a key; returns its record and the full key, which is never shown again."""
+def create_key(ctx: ServiceContext, role: Role, label: str, principal: Principal) -> tuple[KeyInfo, str]:
+    """Create a key; returns its record and the full key, which is never shown again.
+    ``Forbidden`` unless ``principal`` manages keys (the operator)."""
+    authorize(principal, Action.KEYS_MANAGE)
     if role not in KEY_ROLES:
         raise InvalidRequest(f"an API key cannot hold the {role.value} role")
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     with ctx.store.transaction() as session:
         key = key_repository.add_key(session, key_id, _secret_hash(secret), role.value, label[:200])
-        audit.record_event(session, actor, "keys.create", f"key:{key_id}", role=role.value)
+        audit.record_event(session, principal.actor, "keys.create", f"key:{key_id}", role=role.value)
         info = _info(key)
     return info, f"ds_{key_id}_{secret}"
 
@@ -74,7 +80,7 @@ def ensure_admin_key(ctx: ServiceContext) -> str | None:
     with ctx.store.transaction() as session:
         if key_repository.count_active_keys(session, Role.ADMIN.value) > 0:
             return None
-    _, token = create_key(ctx, Role.ADMIN, "first admin key (made by serve)", "system")
+    _, token = create_key(ctx, Role.ADMIN, "first admin key (made by serve)", SYSTEM)
     return token
 
 
@@ -136,15 +142,20 @@ def _authenticate_in_store(ctx: ServiceContext, key_id: str, secret: str) -> Pri
         return Principal(actor=f"key:{key.key_id}", role=Role(key.role))
 
 
-def list_keys(ctx: ServiceContext) -> list[KeyInfo]:
+def list_keys(ctx: ServiceContext, principal: Principal) -> list[KeyInfo]:
+    """Every key's record (never a secret); ``Forbidden`` unless ``principal`` manages keys."""
+    authorize(principal, Action.KEYS_MANAGE)
     with ctx.store.transaction() as session:
         return [_info(key) for key in key_repository.list_keys(session)]
 
 
-def revoke_key(ctx: ServiceContext, key_id: str, actor: str) -> KeyInfo:
+def revoke_key(ctx: ServiceContext, key_id: str, principal: Principal) -> KeyInfo:
+    """Revoke a key: refused from now on (by other processes within ``AUTH_CACHE_SECONDS``).
+    ``Forbidden`` unless ``principal`` manages keys; ``NotFound`` for an unknown key."""
+    authorize(principal, Action.KEYS_MANAGE)
     with ctx.store.transaction() as session:
         key = key_repository.revoke_key(session, key_id)
-        audit.record_event(session, actor, "keys.revoke", f"key:{key_id}")
+        audit.record_event(session, principal.actor, "keys.revoke", f"key:{key_id}")
         info = _info(key)
     _forget_key(key_id)
     return info
@@ -172,16 +183,18 @@ def hash_key_file(settings: Settings) -> HashKeyFile:
     return HashKeyFile.for_home(settings.home, settings.hash_keys.callback)
 
 
-def install_wrapped_hash_key(settings: Settings, wrapped: bytes) -> str | None:
+def install_wrapped_hash_key(settings: Settings, wrapped: bytes, principal: Principal) -> str | None:
     """With a KMS callback and no key file yet, install ``wrapped`` as the first key (so the
-    store can open); returns its id, or None when a key file exists (rotation adds it)."""
+    store can open); returns its id, or None when a key file exists (rotation adds it).
+    ``Forbidden`` unless ``principal`` manages keys."""
+    authorize(principal, Action.KEYS_MANAGE)
     key_file = hash_key_file(settings)
     if key_file.exists():
         return None
     return key_file.add_key(wrapped=wrapped)
 
 
-def rotate_hash_key(ctx: ServiceContext, actor: str, *, wrapped: bytes | None = None,
+def rotate_hash_key(ctx: ServiceContext, principal: Principal, *, wrapped: bytes | None = None,
                     batch_rows: int = 5000, keep_old: bool = False,
                     max_batches: int | None = None) -> HashKeyRotation:
     """Seal every hash value under a new key and re-key the lookup digests, in batches of
@@ -191,8 +204,10 @@ def rotate_hash_key(ctx: ServiceContext, actor: str, *, wrapped: bytes | None = 
     a rerun carries on with its current key instead of making another (``max_batches``
     stops early, as an interruption would). The old keys stay in the file until every row is
     re-sealed, then are removed (unless ``keep_old``); running processes pick up the new key
-    from the file within a second. Start and end are audit-logged.
+    from the file within a second. Start and end are audit-logged. ``Forbidden`` unless
+    ``principal`` manages keys.
     """
+    authorize(principal, Action.KEYS_MANAGE)
     if batch_rows < 1:
         raise InvalidRequest("batch_rows must be at least 1")
     key_file = hash_key_file(ctx.settings)
@@ -210,7 +225,7 @@ def rotate_hash_key(ctx: ServiceContext, actor: str, *, wrapped: bytes | None = 
             raise InvalidRequest(f"key {key_id} is already the current hash key")
     keyring.reload()
     with ctx.store.transaction() as session:
-        audit.record_event(session, actor, "hash_key.rotate", f"hash_key:{key_id}",
+        audit.record_event(session, principal.actor, "hash_key.rotate", f"hash_key:{key_id}",
                            resumed=resumed, keys_held=len(keyring.key_ids))
     result = HashKeyRotation(key_id=key_id, resumed=resumed)
     batches = 0
@@ -233,6 +248,6 @@ def rotate_hash_key(ctx: ServiceContext, actor: str, *, wrapped: bytes | None = 
         result.removed_keys.extend(key_file.remove_keys_except(key_id))
     finished = HashKeyRotation(key_id, resumed, result.resealed, result.removed_keys, finished=True)
     with ctx.store.transaction() as session:
-        audit.record_event(session, actor, "hash_key.rotated", f"hash_key:{key_id}",
+        audit.record_event(session, principal.actor, "hash_key.rotated", f"hash_key:{key_id}",
                            resealed=sum(result.resealed.values()), removed_keys=result.removed_keys)
     return finished

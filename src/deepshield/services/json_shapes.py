@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from deepshield.services.api_keys import KeyInfo
-from deepshield.services.spread.banks import BankInfo, EntryInfo
-from deepshield.services.spread.hashing import MediaSignals
-from deepshield.services.spread.live_index import Match
 from deepshield.signals.repost import HASH_SET_VERSION
+
+if TYPE_CHECKING:  # names for annotations only: `deepshield hash` must not load the store
+    from deepshield.services.api_keys import KeyInfo
+    from deepshield.services.spread.banks import BankInfo, EntryInfo
+    from deepshield.services.spread.hashing import MediaSignals
+    from deepshield.services.spread.live_index import Match
 
 
 def media_signals_json(media: MediaSignals, min_quality: int) -> dict[str, Any]:

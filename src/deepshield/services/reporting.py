@@ -253,7 +253,7 @@ def evidence_for_file(ctx: ServiceContext, data: bytes, principal: Principal, *,
     settings = ctx.settings
     media = hash_media(data, settings.limits, seconds_per_video_hash=settings.seconds_per_video_hash)
     try:
-        verification = _verification_line(verify_media(ctx, data, actor=principal.actor))
+        verification = _verification_line(verify_media(ctx, data, principal=principal))
     except RepositoryUnavailable as error:  # the pack is still worth having; say what is missing
         verification = VerificationLine("not checked", "The label could not be checked: " + error.detail)
     pack = file_pack(media, len(data), verification, min_quality=settings.match.pdq_min_quality,

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 
 from deepshield.signals.pdq import PdqHash, pdq_from_pixels
+
+# OpenCV (about 0.1 s to load) is imported inside the two functions that use it, so importing
+# this module for HASH_SET_VERSION, or hashing without derived images, does not load it.
 
 #: The documented, versioned hash set a victim's device may store for each image.
 HASH_SET_VERSION = "deepshield-hash-set/1"
@@ -48,6 +50,8 @@ def shrink(pixels: np.ndarray, max_side: int = DERIVED_MAX_SIDE) -> np.ndarray:
     if scale >= 1:
         return pixels
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    import cv2
+
     return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
 
 
@@ -93,6 +97,8 @@ def cut_top(pixels: np.ndarray, fraction: float) -> np.ndarray:
 
 def rotate_crop(pixels: np.ndarray, degrees: float, keep: float = 0.9) -> np.ndarray:
     """``pixels`` rotated by ``degrees`` (counter-clockwise) about the centre, centre-cropped."""
+    import cv2
+
     height, width = pixels.shape[:2]
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
     rotated = cv2.warpAffine(pixels, matrix, (width, height), flags=cv2.INTER_CUBIC,

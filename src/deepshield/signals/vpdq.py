@@ -19,7 +19,6 @@ import numpy as np
 
 from deepshield.errors import InvalidSignal
 from deepshield.media.limits import MediaLimits
-from deepshield.media.video import iter_video_frames, probe_video
 from deepshield.signals.pdq import parse_pdq_hex, pdq_from_pixels
 
 MAX_VPDQ_FRAMES = 100_000
@@ -40,6 +39,10 @@ def frame_step(frame_rate: float, seconds_per_hash: float) -> int:
 
 def vpdq_from_video(data: bytes, limits: MediaLimits, *, seconds_per_hash: float = 1.0) -> list[VpdqFeature]:
     """The vPDQ features of a video's bytes (frames every ``seconds_per_hash``)."""
+    # Here, not at the top: PyAV takes about 0.1 s to load, which parsing and comparing vPDQ
+    # hashes, or hashing a photo, should not pay.
+    from deepshield.media.video import iter_video_frames, probe_video
+
     if seconds_per_hash <= 0:
         raise ValueError("seconds_per_hash must be positive")
     info = probe_video(data, limits)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,10 +79,24 @@ def _alembic_config(engine: Engine) -> Config:
 SEALED_ROWS_ATTRIBUTE = "deepshield_sealed_rows"
 
 
+@functools.cache
+def _head_revision() -> str | None:
+    """The newest migration's revision, read from the scripts once per process."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
     config = _alembic_config(engine)
     try:
+        # Already at head (every start but the first after an upgrade): nothing to run. Alembic
+        # would load and run every migration script to find that out, on each start of each
+        # process (a CLI command, a server worker).
+        with engine.connect() as connection:
+            if MigrationContext.configure(connection).get_current_revision() == _head_revision():
+                return
         command.upgrade(config, "head")
     except OperationalError as exc:
         raise StoreUnavailable(f"cannot reach the database: {exc.orig}") from exc

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from deepshield.api.auth import require, service_context
-from deepshield.api.bodies import read_json
+from deepshield.api.bodies import SEND_FILE_OR_JSON, BodyLimit, json_body, read_json
 from deepshield.api.routes._openapi import ERRORS
 from deepshield.api.schemas import MAX_INT, AddEntriesIn, BankIn, BankOut, EntriesOut, EntryOut, EntryPatchIn
 from deepshield.api.uploads import is_multipart, read_upload
@@ -45,21 +44,16 @@ _ADD_BODY: dict[str, Any] = {
 
 @router.get("/v1/banks", response_model=list[BankOut], responses=ERRORS)
 async def list_banks(
-    _: Principal = Depends(require(Action.BANK_LIST)),
+    principal: Principal = Depends(require(Action.BANK_LIST)),
     ctx: ServiceContext = Depends(service_context),
 ) -> list[dict[str, Any]]:
     """Every bank with its number of active entries."""
-    banks = await run_in_threadpool(bank_service.list_banks, ctx)
+    banks = await run_in_threadpool(bank_service.list_banks, ctx, principal)
     return [bank_json(bank) for bank in banks]
 
 
-def _json_body(model: type[BaseModel]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": model.model_json_schema()}}}}
-
-
 @router.post("/v1/banks", response_model=BankOut, status_code=201, responses=ERRORS,
-             openapi_extra=_json_body(BankIn))
+             openapi_extra=json_body(BankIn))
 async def create_bank(
     request: Request,
     principal: Principal = Depends(require(Action.BANK_CREATE)),
@@ -68,7 +62,7 @@ async def create_bank(
     """Create an empty bank (admin)."""
     body = await read_json(request, BankIn)
     bank = await run_in_threadpool(bank_service.create_bank, ctx, body.name, body.description,
-                                   principal.actor)
+                                   principal)
     return bank_json(bank)
 
 
@@ -93,12 +87,13 @@ async def add_entries(
             upload.fields.get("origin") or "helpline", upload.fields.get("case_ref") or None,
             principal)
     else:
-        body = await read_json(request, AddEntriesIn)
+        body = await read_json(request, AddEntriesIn, BodyLimit(bank_service.MAX_ADD_BODY_BYTES),
+                               wrong_type=SEND_FILE_OR_JSON)
         signals = [SignalInput(s.type, s.value, s.quality, s.case_ref) for s in body.signals]
         entries = await run_in_threadpool(
             lambda: bank_service.add_signals(ctx, name, signals,
                                              origin=bank_service.parse_origin(body.origin),
-                                             case_ref=body.case_ref, actor=principal))
+                                             case_ref=body.case_ref, principal=principal))
     return {"entries": [entry_json(entry) for entry in entries]}
 
 
@@ -117,7 +112,7 @@ async def withdraw_entry(
 
 
 @router.patch("/v1/banks/{name}/entries/{entry_id}", response_model=EntryOut, responses=ERRORS,
-              openapi_extra=_json_body(EntryPatchIn))
+              openapi_extra=json_body(EntryPatchIn))
 async def set_entry_enabled(
     name: str,
     entry_id: EntryId,

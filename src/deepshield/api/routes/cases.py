@@ -15,8 +15,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from deepshield.api.auth import require, require_case_access, service_context
+from deepshield.api.bodies import json_body, read_json
 from deepshield.api.case_schemas import (
-    MAX_INTAKE_BODY_BYTES,
+    ACTION_BODY,
+    INTAKE_BODY,
     AppealDecisionIn,
     AppealIn,
     CloseIn,
@@ -28,8 +30,6 @@ from deepshield.api.case_schemas import (
     StrikeIn,
     WithdrawIn,
     idempotency_key,
-    json_body,
-    read_body,
 )
 from deepshield.api.rate_limit import client_address, public_rate_limit
 from deepshield.api.routes._openapi import ERRORS
@@ -86,7 +86,7 @@ async def file_request(
     (`PATCH /v1/cases/{case_number}`). An under-18 request is not handled here: its state is
     `referred` and `case.referral` says where to go. Send an `Idempotency-Key` header to retry
     safely."""
-    body = await read_body(request, IntakeIn, MAX_INTAKE_BODY_BYTES)
+    body = await read_json(request, IntakeIn, INTAKE_BODY)
     key = idempotency_key(request)
     filed = await run_in_threadpool(
         lambda: case_intake.file_request(ctx, body.form(), principal, request_key=key))
@@ -107,7 +107,7 @@ async def file_public_request(
     One address may open a few new requests a day (`DEEPSHIELD_PUBLIC_CASES_PER_ADDRESS_PER_DAY`,
     5 by default; 429 with `Retry-After` beyond): add to an earlier request with its number and
     PIN instead. A request left incomplete is erased after `DEEPSHIELD_DRAFT_EXPIRY_HOURS` (72)."""
-    body = await read_body(request, IntakeIn, MAX_INTAKE_BODY_BYTES)
+    body = await read_json(request, IntakeIn, INTAKE_BODY)
     key = idempotency_key(request, public=True)
     address = client_address(request)
     filed = await run_in_threadpool(
@@ -124,7 +124,7 @@ async def complete_request(
 ) -> dict[str, Any]:
     """Add what an incomplete request lacked (its filer's key, or the victim's case number and
     PIN). The clocks start when it becomes complete."""
-    body = await read_body(request, IntakeUpdateIn, MAX_INTAKE_BODY_BYTES)
+    body = await read_json(request, IntakeUpdateIn, INTAKE_BODY)
     case = await run_in_threadpool(case_intake.update_request, ctx, case_number, body.form(), principal)
     return case_json.case_json(case)
 
@@ -191,7 +191,7 @@ async def pause(
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, Any]:
     """Pause the case's clocks, with the reason (recorded in the case's history)."""
-    body = await read_body(request, PauseIn)
+    body = await read_json(request, PauseIn, ACTION_BODY)
     case = await run_in_threadpool(case_review.pause_clocks, ctx, case_number, body.reason, principal)
     return case_json.case_json(case)
 
@@ -218,7 +218,7 @@ async def decide(
     """Decide `removed` or `declined`, with reasons. Returns `{"case", "sweep"}`: on removal the
     hashes are banked for blocking and the copy sweep lists the matching items (item ids,
     distances, statuses); `sweep` is null when declined."""
-    body = await read_body(request, DecisionIn)
+    body = await read_json(request, DecisionIn, ACTION_BODY)
     decision = await run_in_threadpool(
         lambda: case_review.decide(ctx, case_number, body.decision, body.reasons, principal,
                                     automated=body.automated, uploader_ref=body.uploader_ref,
@@ -234,7 +234,7 @@ async def close(
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, Any]:
     """Close the case, with the reason."""
-    body = await read_body(request, CloseIn)
+    body = await read_json(request, CloseIn, ACTION_BODY)
     case = await run_in_threadpool(case_review.close_case, ctx, case_number, body.reason, principal)
     return case_json.case_json(case)
 
@@ -252,7 +252,7 @@ async def file_appeal(
 ) -> dict[str, Any]:
     """Appeal a decision (the requester), or file a counter-notice (`party: uploader`,
     `kind: counter_notice`). A different reviewer decides it."""
-    body = await read_body(request, AppealIn)
+    body = await read_json(request, AppealIn, ACTION_BODY)
     case = await run_in_threadpool(
         lambda: case_review.file_appeal(ctx, case_number, body.statement, principal,
                                          party=body.party, kind=body.kind))
@@ -270,7 +270,7 @@ async def decide_appeal(
 ) -> dict[str, Any]:
     """Decide an appeal: `upheld` or `overturned`, with reasons. Refused (403) to the reviewer
     who made the decision appealed against."""
-    body = await read_body(request, AppealDecisionIn)
+    body = await read_json(request, AppealDecisionIn, ACTION_BODY)
     case = await run_in_threadpool(case_review.decide_appeal, ctx, case_number, appeal_id, body.outcome,
                                    body.reasons, principal)
     return case_json.case_json(case)
@@ -293,7 +293,7 @@ async def withdraw(
     coerce withdrawals; she can cancel it until then, and `confirm_now` is refused to her. A
     helpline's (its own case) or the operator's takes effect at once and cannot be undone, so
     it must say `{"confirm_now": true}`: they confirm it with the victim first."""
-    body = await read_body(request, WithdrawIn, optional=True)
+    body = await read_json(request, WithdrawIn, ACTION_BODY, optional=True)
     if principal.role is Role.VICTIM:
         if body.confirm_now:
             raise Forbidden(VICTIM_COOL_OFF)
@@ -323,7 +323,7 @@ async def legal_hold(
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, Any]:
     """Set or lift the legal hold (`{"hold": true|false}`): a held case's records are kept."""
-    body = await read_body(request, LegalHoldIn)
+    body = await read_json(request, LegalHoldIn, ACTION_BODY)
     case = await run_in_threadpool(case_review.set_legal_hold, ctx, case_number, body.hold, principal)
     return case_json.case_json(case)
 
@@ -351,7 +351,7 @@ async def record_strike(
 ) -> dict[str, Any]:
     """Record a strike against an uploader or a reporter: a warning first, a suspension once the
     policy's number of strikes is reached. Returns the strike (`kind`: warning or suspension)."""
-    body = await read_body(request, StrikeIn)
+    body = await read_json(request, StrikeIn, ACTION_BODY)
     strike = await run_in_threadpool(
         lambda: case_review.record_strike(ctx, body.subject_kind, body.subject_ref, body.reason, principal,
                                            case_number=body.case_number))

@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from deepshield.api.auth import require, service_context
-from deepshield.api.bodies import read_json
+from deepshield.api.bodies import SEND_FILE_OR_JSON, BodyLimit, content_type, read_bytes, read_json
 from deepshield.api.routes._openapi import ERRORS
 from deepshield.api.schemas import MAX_INT, HashSignalIn
 from deepshield.api.uploads import is_multipart, read_upload
@@ -124,14 +124,15 @@ async def register(
         if not item_id:
             raise InvalidRequest("send the item's id in a form field named 'item_id'")
         item = await run_in_threadpool(
-            lambda: registry.register_media(ctx, item_id, upload.data, principal.actor,
+            lambda: registry.register_media(ctx, item_id, upload.data, principal,
                                             uploader_ref=upload.fields.get("uploader_ref") or None))
         return {"items": [_registered(item)]}
-    body = await read_json(request, RegisterIn)
+    body = await read_json(request, RegisterIn, BodyLimit(registry.MAX_REGISTER_BODY_BYTES),
+                           wrong_type=SEND_FILE_OR_JSON)
     items = [registry.ContentItemInput(
         item.item_id, [SignalInput(s.type, s.value, s.quality) for s in item.signals], item.uploader_ref)
         for item in body.items]
-    results = await run_in_threadpool(registry.register_items, ctx, items, principal.actor)
+    results = await run_in_threadpool(registry.register_items, ctx, items, principal)
     return {"items": [_registered(result) for result in results]}
 
 
@@ -145,14 +146,14 @@ async def import_items(
     """Register many items from a CSV (header: item_id, signal_type, signal_value, quality,
     uploader_ref) or JSON Lines body, one signal per row. Every row is checked first; a bad
     one is named by its line and nothing is registered."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in _IMPORT_TYPES:
+    if content_type(request) not in _IMPORT_TYPES:
         raise InvalidRequest(f"send the import as one of {', '.join(_IMPORT_TYPES)}")
+    data = await read_bytes(request, BodyLimit(registry.MAX_IMPORT_BODY_BYTES), "the import")
     try:
-        text = (await request.body()).decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidRequest("the import is not UTF-8 text") from None
-    summary = await run_in_threadpool(registry.import_text, ctx, text, principal.actor)
+    summary = await run_in_threadpool(registry.import_text, ctx, text, principal)
     return {"format": summary.format, "rows": summary.rows, "items": summary.items,
             "added": summary.added, "duplicates": summary.duplicates, "blocked": summary.blocked}
 
@@ -183,5 +184,5 @@ async def removed(
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, Any]:
     """Mark a listed item removed (the platform took it down). Final."""
-    item = await run_in_threadpool(registry.mark_actioned, ctx, item_id, "removed", principal.actor)
+    item = await run_in_threadpool(registry.mark_actioned, ctx, item_id, "removed", principal)
     return _registered(item)

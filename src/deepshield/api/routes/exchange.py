@@ -9,12 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from deepshield.api.auth import require, service_context
-from deepshield.api.bodies import read_json
+from deepshield.api.bodies import BodyLimit, json_body, read_json
 from deepshield.api.routes._openapi import ERRORS
 from deepshield.api.schemas import MAX_INT, RowId
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
-from deepshield.services.spread.exchange import MAX_PAGE, fetch_updates, record_feedback, update_json
+from deepshield.services.spread.exchange import (
+    MAX_FEEDBACK_BODY_BYTES,
+    MAX_PAGE,
+    fetch_updates,
+    record_feedback,
+    update_json,
+)
 
 router = APIRouter(tags=["exchange"])
 
@@ -44,21 +50,19 @@ async def exchange_updates(
 
     Withdrawn and disabled entries come as `deleted`: remove them. Partner keys only.
     """
-    page = await run_in_threadpool(fetch_updates, ctx, principal.actor, checkpoint, limit)
+    page = await run_in_threadpool(fetch_updates, ctx, principal, checkpoint, limit)
     return {"updates": [update_json(u) for u in page.updates], "checkpoint": page.checkpoint,
             "more": page.more}
 
 
-@router.post("/v1/exchange/feedback", responses=ERRORS,
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/json": {"schema": FeedbackIn.model_json_schema()}}}})
+@router.post("/v1/exchange/feedback", responses=ERRORS, openapi_extra=json_body(FeedbackIn))
 async def exchange_feedback(
     request: Request,
     principal: Principal = Depends(require(Action.EXCHANGE_FEEDBACK)),
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, int]:
     """What the partner did per hash: `{"feedback": [{"entry_id": 1, "status": "Blocked"}]}`."""
-    body = await read_json(request, FeedbackIn)
-    recorded = await run_in_threadpool(record_feedback, ctx, principal.actor,
+    body = await read_json(request, FeedbackIn, BodyLimit(MAX_FEEDBACK_BODY_BYTES))
+    recorded = await run_in_threadpool(record_feedback, ctx, principal,
                                        [(item.entry_id, item.status) for item in body.feedback])
     return {"recorded": recorded}

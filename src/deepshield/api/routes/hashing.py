@@ -27,5 +27,5 @@ async def hash_file_upload(
 ) -> dict[str, Any]:
     """PDQ (images) or vPDQ (videos), MD5 and SHA-256 of the uploaded `file`. Nothing is kept."""
     upload = await read_upload(request, ctx.settings.limits.max_bytes)
-    media = await run_in_threadpool(hash_upload, ctx, upload.data, principal.actor)
+    media = await run_in_threadpool(hash_upload, ctx, upload.data, principal)
     return media_signals_json(media, ctx.settings.match.pdq_min_quality)

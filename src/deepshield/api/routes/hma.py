@@ -76,10 +76,10 @@ def _banks(value: str | None) -> set[str] | None:
     return {bank.strip() for bank in value.split(",") if bank.strip()} if value else None
 
 
-async def _lookup(ctx: ServiceContext, signal_type: str, signal: str, actor: str) -> list[Match]:
+async def _lookup(ctx: ServiceContext, signal_type: str, signal: str, principal: Principal) -> list[Match]:
     kind = _signal_type(signal_type)
     query = parse_query_signals([(kind.value, signal)])
-    return await match_query_async(ctx, query, actor)
+    return await match_query_async(ctx, query, principal)
 
 
 @router.get("/h/hash", responses=ERRORS)
@@ -97,7 +97,7 @@ async def hma_hash_file(
 ) -> dict[str, str]:
     """HMA's hash-a-file: `{"pdq": HEX}` for a photo, `{"video_md5": HEX}` for a video."""
     upload = await read_upload(request, ctx.settings.limits.max_bytes, _UPLOAD_FIELDS)
-    media = await run_in_threadpool(hash_upload, ctx, upload.data, principal.actor)
+    media = await run_in_threadpool(hash_upload, ctx, upload.data, principal)
     return _hma_signals(media)
 
 
@@ -116,7 +116,7 @@ async def hma_lookup(
         raise Forbidden(_URL_REFUSED)
     if not signal or not signal_type:
         raise InvalidRequest("Either url or both signal and signal_type are required")
-    matches = await _lookup(ctx, signal_type, signal, principal.actor)
+    matches = await _lookup(ctx, signal_type, signal, principal)
     return JSONResponse(_by_bank(matches, _banks(banks)))  # plain JSON already: no re-encoding
 
 
@@ -129,7 +129,7 @@ async def hma_lookup_file(
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """HMA's hash-and-look-up: `{signal_type: {bank: [...]}}`. The file is not kept."""
     upload = await read_upload(request, ctx.settings.limits.max_bytes, _UPLOAD_FIELDS)
-    media, outcome = await run_in_threadpool(match_media, ctx, upload.data, principal.actor)
+    media, outcome = await run_in_threadpool(match_media, ctx, upload.data, principal)
     wanted = _banks(banks)
     if media.kind is MediaKind.VIDEO:
         exact = [m for m in outcome.matches if m.signal_type == SignalType.MD5.value]
@@ -148,7 +148,7 @@ async def hma_raw_lookup(
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, list[Any]]:
     """HMA's raw lookup: `{"matches": [id, ...]}`, or with distances when asked."""
-    matches = await _lookup(ctx, signal_type, signal, principal.actor)
+    matches = await _lookup(ctx, signal_type, signal, principal)
     wanted = _banks(banks)
     kept = [m for m in matches if wanted is None or m.bank in wanted]
     if include_distance:

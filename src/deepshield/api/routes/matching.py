@@ -9,14 +9,19 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from deepshield.api.auth import require, service_context
-from deepshield.api.bodies import read_json
+from deepshield.api.bodies import SEND_FILE_OR_JSON, BodyLimit, read_json
 from deepshield.api.routes._openapi import ERRORS
 from deepshield.api.schemas import MatchResultOut, MatchSignalsIn
 from deepshield.api.uploads import is_multipart, read_upload
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
 from deepshield.services.json_shapes import match_json
-from deepshield.services.spread.matching import match_media, match_query_async, parse_query_signals
+from deepshield.services.spread.matching import (
+    MAX_QUERY_BODY_BYTES,
+    match_media,
+    match_query_async,
+    parse_query_signals,
+)
 
 router = APIRouter(tags=["matching"])
 
@@ -46,13 +51,14 @@ async def match(
     """
     if is_multipart(request):
         upload = await read_upload(request, ctx.settings.limits.max_bytes)
-        _, outcome = await run_in_threadpool(match_media, ctx, upload.data, principal.actor)
+        _, outcome = await run_in_threadpool(match_media, ctx, upload.data, principal)
         return {"matches": [match_json(m) for m in outcome.matches], "warnings": outcome.warnings}
-    body = await read_json(request, MatchSignalsIn)
+    body = await read_json(request, MatchSignalsIn, BodyLimit(MAX_QUERY_BODY_BYTES),
+                           wrong_type=SEND_FILE_OR_JSON)
     query = parse_query_signals([(s.type, s.value) for s in body.signals],
                                 qualities=[s.quality for s in body.signals],
                                 min_quality=ctx.settings.match.pdq_min_quality)
-    matches = await match_query_async(ctx, query, principal.actor)
+    matches = await match_query_async(ctx, query, principal)
     # The hot path of a platform's lookups: the views already have MatchResultOut's shape
     # (None fields left out), so the response model's re-validation is skipped.
     return JSONResponse({"matches": [match_json(m) for m in matches], "warnings": []})

@@ -14,29 +14,28 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from deepshield.api.auth import require, service_context
+from deepshield.api.bodies import BodyLimit, content_type, json_body, read_bytes, read_json
 from deepshield.api.rate_limit import public_rate_limit
 from deepshield.api.routes._openapi import ERRORS
 from deepshield.api.uploads import is_multipart, read_upload
-from deepshield.errors import DeepShieldError, InvalidRequest
-from deepshield.media.errors import EmptyMedia, MediaTooLarge
+from deepshield.errors import InvalidRequest
+from deepshield.media.errors import EmptyMedia
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
 from deepshield.services.label import manifest_registry as registry
-from deepshield.store.models import MAX_MANIFEST_STORE_BYTES
 
 router = APIRouter(tags=["soft-binding-resolution"])
 
-#: Audit actor of the public routes. The client's address is not recorded.
-PUBLIC_ACTOR = "public"
-_MAX_JSON_BYTES = 64 * 1024
-# A base64 manifest store and its metadata.
-_MAX_MANIFEST_JSON_BYTES = MAX_MANIFEST_STORE_BYTES * 4 // 3 + 64 * 1024
+#: The registry's size rules for bodies: queries and bindings (413 media_too_large), a manifest
+#: store, raw or in DeepShield's JSON form (413 manifest_too_large).
+_SMALL_LIMIT = BodyLimit(registry.MAX_BINDINGS_BODY_BYTES)
+_STORE_LIMIT = BodyLimit(registry.MAX_STORE_BODY_BYTES, registry.ManifestTooLarge)
+_REGISTRATION_LIMIT = BodyLimit(registry.MAX_REGISTRATION_BODY_BYTES, registry.ManifestTooLarge)
 
 _PUBLIC_ERRORS: dict[int | str, dict[str, Any]] = {
     **{status: ERRORS[status] for status in (400, 413, 415, 422)},
@@ -98,33 +97,6 @@ def _query_result(matches: list[registry.BindingMatch]) -> dict[str, list[dict[s
                         for match in matches]}
 
 
-async def _read_body(request: Request, limit: int, too_large: type[DeepShieldError], what: str) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large(f"{what} is larger than the limit of {limit:,} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise too_large(f"{what} is larger than the limit of {limit:,} bytes")
-    return bytes(body)
-
-
-def _content_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
-async def _json_body(request: Request, model: type[Any], limit: int = _MAX_JSON_BYTES,
-                     too_large: type[DeepShieldError] = MediaTooLarge) -> Any:
-    if _content_type(request) != "application/json":
-        raise InvalidRequest("send an application/json body")
-    body = await _read_body(request, limit, too_large, "the JSON body")
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from None
-
-
 def _bindings(body: BindingsIn) -> list[tuple[str, str]]:
     if (body.bindingValue is None) == (body.bindings is None):
         raise InvalidRequest("send either bindingValue (with an optional alg) or a list of bindings")
@@ -152,13 +124,12 @@ async def query_by_binding(
     A watermark label id matches exactly (score 100); a PDQ hash matches within the matcher's
     threshold. No key needed.
     """
-    matches = await run_in_threadpool(registry.matches_by_binding, ctx, alg, value, max_results, PUBLIC_ACTOR)
+    matches = await run_in_threadpool(registry.matches_by_binding, ctx, alg, value, max_results, None)
     return _query_result(matches)
 
 
 @router.post("/matches/byBinding", responses=_PUBLIC_ERRORS, dependencies=[Depends(public_rate_limit)],
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/json": {"schema": SoftBindingQueryIn.model_json_schema()}}}})
+             openapi_extra=json_body(SoftBindingQueryIn))
 async def query_by_large_binding(
     request: Request,
     max_results: int = Query(registry.DEFAULT_MAX_RESULTS, alias="maxResults",
@@ -166,9 +137,9 @@ async def query_by_large_binding(
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, list[dict[str, Any]]]:
     """`GET /matches/byBinding` with the query `{"alg", "value"}` in the body."""
-    query: SoftBindingQueryIn = await _json_body(request, SoftBindingQueryIn)
+    query = await read_json(request, SoftBindingQueryIn, _SMALL_LIMIT)
     matches = await run_in_threadpool(registry.matches_by_binding, ctx, query.alg, query.value,
-                                      max_results, PUBLIC_ACTOR)
+                                      max_results, None)
     return _query_result(matches)
 
 
@@ -197,10 +168,10 @@ async def query_by_content(
     if is_multipart(request):
         data = (await read_upload(request, limit)).data
     else:
-        data = await _read_body(request, limit, MediaTooLarge, "the upload")
+        data = await read_bytes(request, BodyLimit(limit), "the upload")
         if not data:
             raise EmptyMedia("the request body is empty: send the image or video as the body")
-    matches = await run_in_threadpool(registry.matches_by_content, ctx, data, max_results, PUBLIC_ACTOR,
+    matches = await run_in_threadpool(registry.matches_by_content, ctx, data, max_results, None,
                                       alg, hint_alg=hint_alg, hint_value=hint_value)
     return _query_result(matches)
 
@@ -221,7 +192,7 @@ async def get_manifest(
     ctx: ServiceContext = Depends(service_context),
 ) -> Response:
     """The registered manifest store (`application/c2pa`), exactly as the provider signed it."""
-    record = await run_in_threadpool(registry.get_manifest, ctx, manifestId, PUBLIC_ACTOR)
+    record = await run_in_threadpool(registry.get_manifest, ctx, manifestId, None)
     content = record.manifest_store
     if return_active_manifest:
         content = registry.active_manifest_only(content)
@@ -244,9 +215,9 @@ def _decoded_store(text: str) -> bytes:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidRequest("manifestStore must be the manifest store in base64") from None
-    if len(data) > MAX_MANIFEST_STORE_BYTES:
+    if len(data) > registry.MAX_STORE_BODY_BYTES:
         raise registry.ManifestTooLarge(f"the manifest store is {len(data):,} bytes; the repository "
-                                        f"keeps stores of at most {MAX_MANIFEST_STORE_BYTES:,} bytes")
+                                        f"keeps stores of at most {registry.MAX_STORE_BODY_BYTES:,} bytes")
     return data
 
 
@@ -267,31 +238,26 @@ async def add_manifest(
     DeepShield's JSON `{"manifestStore": base64, "bindings": [{"alg", "value"}], "labelId",
     "generator", "model", "createdAt"}`. Returns `{"manifestId"}`, the store's active manifest.
     The same store again is accepted; other bytes under a registered id are 409."""
-    content_type = _content_type(request)
-    if content_type == registry.MANIFEST_CONTENT_TYPE:
-        store = await _read_body(request, MAX_MANIFEST_STORE_BYTES, registry.ManifestTooLarge,
-                                 "the manifest store")
+    if content_type(request) == registry.MANIFEST_CONTENT_TYPE:
+        store = await read_bytes(request, _STORE_LIMIT, "the manifest store")
         manifest_id = registry.active_manifest_id(store)
         record = await run_in_threadpool(lambda: registry.register_manifest(
-            ctx, manifest_id, store, [], actor=principal.actor, role=principal.role))
+            ctx, manifest_id, store, [], principal=principal))
         return {"manifestId": record.manifest_id}
-    if content_type != "application/json":
-        raise InvalidRequest(f"send the manifest store as {registry.MANIFEST_CONTENT_TYPE}, or "
-                             "DeepShield's application/json form")
-    body: ManifestIn = await _json_body(request, ManifestIn, _MAX_MANIFEST_JSON_BYTES,
-                                        registry.ManifestTooLarge)
+    body = await read_json(request, ManifestIn, _REGISTRATION_LIMIT,
+                           wrong_type=f"send the manifest store as {registry.MANIFEST_CONTENT_TYPE}, or "
+                                      "DeepShield's application/json form")
     store = _decoded_store(body.manifestStore)
     manifest_id = body.manifestId or registry.active_manifest_id(store)
     record = await run_in_threadpool(
         lambda: registry.register_manifest(
             ctx, manifest_id, store, [(binding.alg, binding.value) for binding in body.bindings],
             label_id=body.labelId, generator=body.generator, model=body.model, created_at=body.createdAt,
-            actor=principal.actor, role=principal.role))
+            principal=principal))
     return {"manifestId": record.manifest_id}
 
 
-_BINDINGS_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": BindingsIn.model_json_schema()}}}}
+_BINDINGS_BODY = json_body(BindingsIn)
 
 
 @router.post("/bindings", status_code=204, response_class=Response, responses=_WRITE_ERRORS,
@@ -303,9 +269,9 @@ async def associate_manifest(
 ) -> Response:
     """Bind a value to a registered manifest: `{"bindingValue", "manifestId", "alg"?}` (204; 403
     if the manifest, or a manifest the value is bound to, is another key's, unless an admin)."""
-    body: BindingsIn = await _json_body(request, BindingsIn)
+    body = await read_json(request, BindingsIn, _SMALL_LIMIT)
     await run_in_threadpool(lambda: registry.add_bindings(ctx, body.manifestId, _bindings(body),
-                                                          principal.actor, role=principal.role))
+                                                          principal))
     return Response(status_code=204)
 
 
@@ -319,7 +285,7 @@ async def update_associated_manifest(
     """Point an existing binding value at another manifest instead (204; 404 if the value is
     bound to nothing; 403 if the value or the manifest is another key's, unless an admin). The
     old binding is kept as history, marked superseded."""
-    body: BindingsIn = await _json_body(request, BindingsIn)
+    body = await read_json(request, BindingsIn, _SMALL_LIMIT)
     await run_in_threadpool(lambda: registry.replace_bindings(ctx, body.manifestId, _bindings(body),
-                                                              principal.actor, role=principal.role))
+                                                              principal))
     return Response(status_code=204)

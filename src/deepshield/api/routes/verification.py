@@ -29,6 +29,5 @@ async def verify(
     label was found: it never means the content is authentic.
     """
     upload = await read_upload(request, ctx.settings.limits.max_bytes)
-    actor = principal.actor if principal is not None else "public"
-    report = await run_in_threadpool(verify_upload, ctx, upload.data, actor)
+    report = await run_in_threadpool(verify_upload, ctx, upload.data, principal)
     return report.to_dict()

@@ -31,7 +31,7 @@ async def detect_upload(
     `found: false` means no mark was read; it does not mean the image is authentic.
     """
     upload = await read_upload(request, ctx.settings.limits.max_bytes)
-    report = await run_in_threadpool(detect_watermark_upload, ctx, upload.data, principal.actor)
+    report = await run_in_threadpool(detect_watermark_upload, ctx, upload.data, principal)
     view = asdict(report)
     view["payload"] = view.pop("payload_hex")
     return view

@@ -33,6 +33,7 @@ from deepshield.provenance.manifest import (
     WATERMARK_BINDING_ALG,
     build_manifest_definition,
 )
+from deepshield.services.access import Action, Principal, authorize
 from deepshield.services.context import ServiceContext
 from deepshield.services.label import manifest_registry
 from deepshield.services.spread.hashing import hash_media
@@ -104,13 +105,16 @@ def _read(path: Path, variable: str) -> bytes:
 
 
 def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str | None,
-                actor: str, title: str = "", visible: VisibleLabelSpec | None = None,
+                principal: Principal, title: str = "", visible: VisibleLabelSpec | None = None,
                 identity: SigningIdentity | None = None) -> LabelResult:
     """Watermark, sign and register one image (JPEG, PNG, WebP) or MP4 video.
 
     The output keeps the input's format. Nothing is written anywhere but the repository
-    record; on any error nothing is registered.
+    record; on any error nothing is registered. ``Forbidden`` before any work unless
+    ``principal`` may label (``Action.LABEL``: a provider, the operator); the manifest is
+    registered as its.
     """
+    authorize(principal, Action.LABEL)
     generator = generator.strip()
     if not generator:
         raise InvalidRequest("name the generator (the AI system that made the content)")
@@ -180,9 +184,9 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
         bindings += [(PDQ_BINDING_ALG, value) for _, value in frames[1:]]
     registered_at = _register(ctx, signed.manifest_id, signed.manifest_store, bindings,
                               label_id=label_id, generator=generator, model=model,
-                              created_at=created_at, actor=actor)
+                              created_at=created_at, principal=principal)
     with ctx.store.transaction() as session:
-        audit.record_event(session, actor, "label", f"manifest:{signed.manifest_id}",
+        audit.record_event(session, principal.actor, "label", f"manifest:{signed.manifest_id}",
                            kind=media_type.kind.value, visible=visible is not None)
     return LabelResult(signed.data, mime_type, label_id, signed.manifest_id, pdq_hex, generator,
                        model, created_at.isoformat(), visible.style if visible else None,
@@ -202,7 +206,7 @@ def _frame_fingerprints(video: bytes, settings: Settings) -> list[tuple[float, s
 
 def _register(ctx: ServiceContext, manifest_id: str, manifest_store: bytes,
               bindings: list[tuple[str, str]], *, label_id: str, generator: str,
-              model: str | None, created_at: datetime, actor: str) -> str:
+              model: str | None, created_at: datetime, principal: Principal) -> str:
     url = ctx.settings.provenance.repository_url
     if url:
         from deepshield.provenance.repository_client import RepositoryClient
@@ -213,5 +217,5 @@ def _register(ctx: ServiceContext, manifest_id: str, manifest_store: bytes,
         return url
     manifest_registry.register_manifest(ctx, manifest_id, manifest_store, bindings,
                                         label_id=label_id, generator=generator, model=model,
-                                        created_at=created_at, actor=actor)
+                                        created_at=created_at, principal=principal)
     return "local"

@@ -8,6 +8,11 @@ uploading the copy itself, and fetch the manifest store byte for byte.
 Binding values are labels of AI output, not victims' images, but they are still never logged:
 audit rows hold ids, algorithms and counts.
 
+Who may: writes (``register_manifest``, ``add_bindings``, ``replace_bindings``) take the caller's
+``Principal`` and need ``Action.MANIFEST_WRITE`` (a provider, the operator), decided here. Reads
+(``get_manifest``, ``matches_by_binding``, ``matches_by_content``) are open to everyone: their
+principal only names the reader in the audit log, and None is the public.
+
 Ownership: a provider changes only what it registered. A manifest belongs to the key that
 registered it, and a binding value to the registrants of the manifests it currently points at. A
 provider may add bindings only to its own manifests, and may not bind (``POST /manifests``,
@@ -55,7 +60,7 @@ from deepshield.media.errors import EmptyMedia
 from deepshield.provenance.jumbf import InvalidManifestStore as InvalidManifestStore
 from deepshield.provenance.jumbf import active_manifest_id as active_manifest_id
 from deepshield.provenance.jumbf import active_manifest_only as active_manifest_only
-from deepshield.services.access import Role
+from deepshield.services.access import Action, Principal, Role, actor_of, authorize
 from deepshield.services.context import ServiceContext
 from deepshield.services.label.watermarking import detect_watermark
 from deepshield.services.spread.hashing import hash_media
@@ -78,6 +83,12 @@ MAX_BINDINGS = 128  # per request: a label has 2 + 74 region fingerprints (signa
 _MAX_VALUE_CHARS = 512
 _MANIFEST_ID = re.compile(r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:[A-Za-z0-9._~:@!$&'()*+,;=%-]+$")
 MAX_MANIFEST_ID_CHARS = 200
+#: What a door reads at most, in bytes: a raw manifest store (the store column's width); the JSON
+#: form of a registration (the store in base64, 4/3 of its bytes, and its bindings); a query or a
+#: binding request (a label's ``MAX_BINDINGS`` values take about 8 KiB).
+MAX_STORE_BODY_BYTES = MAX_MANIFEST_STORE_BYTES
+MAX_REGISTRATION_BODY_BYTES = MAX_MANIFEST_STORE_BYTES * 4 // 3 + 64 * 1024
+MAX_BINDINGS_BODY_BYTES = 64 * 1024
 
 
 class ManifestTooLarge(DeepShieldError):
@@ -306,16 +317,17 @@ def _bounded(name: str, value: str | None, limit: int) -> str | None:
     return value
 
 
-def _owned(session: Any, actor: str, role: Role, manifest: Manifest | None,
+def _owned(session: Any, principal: Principal, manifest: Manifest | None,
            bindings: Sequence[tuple[str, str]]) -> bool:
     """Refuse (``Forbidden``) a change by a non-admin to a manifest, or to a binding value, that
     another key registered. Returns whether the change touches someone else's (an admin's
     override, which the caller audit-logs)."""
+    actor = principal.actor
     foreign_manifest = manifest is not None and manifest.registered_by != actor
     held = repo.holders(session, bindings)
     foreign = [position for position, binding in enumerate(bindings, start=1)
                if held.get(binding, set()) - {actor}]
-    if role is not Role.ADMIN:
+    if principal.role is not Role.ADMIN:
         if foreign_manifest:
             assert manifest is not None
             raise Forbidden(f"manifest {manifest.manifest_id!r} was registered by another key; a "
@@ -339,15 +351,18 @@ def _retrying_races(function: Any, *args: Any) -> Any:
 def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: bytes,
                       bindings: Sequence[tuple[str, str]], *, label_id: str | None = None,
                       generator: str = "", model: str | None = None, created_at: datetime | None = None,
-                      actor: str, role: Role = Role.PROVIDER) -> ManifestRecord:
+                      principal: Principal) -> ManifestRecord:
     """Keep a signed manifest store under its active manifest's id, with its soft bindings.
 
     Idempotent: the same id with the same bytes returns the stored record, adding any bindings not
     yet held (the first registration's metadata stays). The same id with different bytes is a
-    ``Conflict``. ``manifest_id`` must be the store's active (last) manifest. A manifest another
-    key registered, or a binding value another key's manifest holds, is ``Forbidden`` unless
-    ``role`` is admin (see the module's docstring). Audit-logged.
+    ``Conflict``. ``manifest_id`` must be the store's active (last) manifest. ``Forbidden`` unless
+    ``principal`` may write manifests, and for a manifest another key registered, or a binding
+    value another key's manifest holds, unless it is an admin (see the module's docstring).
+    Audit-logged under ``principal.actor``.
     """
+    authorize(principal, Action.MANIFEST_WRITE)
+    actor = principal.actor
     check_manifest_id(manifest_id)
     if not manifest_store:
         raise InvalidManifestStore("the manifest store is empty")
@@ -373,14 +388,14 @@ def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: byt
                 if manifest.store_sha256 != digest or bytes(manifest.manifest_store) != manifest_store:
                     raise Conflict(f"manifest {manifest_id!r} is already registered with a different "
                                    "manifest store; a manifest id names one store for good")
-                override = _owned(session, actor, role, manifest, canonical)
+                override = _owned(session, principal, manifest, canonical)
                 added = repo.add_bindings(session, manifest_id, canonical, actor)
                 if added:
                     audit.record_event(session, actor, "manifest.bindings.add", f"manifest:{manifest_id}",
                                        bindings=added, algs=sorted({alg for alg, _ in canonical}),
                                        **({"override": True} if override else {}))
             else:
-                override = _owned(session, actor, role, None, canonical)
+                override = _owned(session, principal, None, canonical)
                 manifest = repo.add_manifest(
                     session, manifest_id=manifest_id, manifest_store=manifest_store, store_sha256=digest,
                     content_type=MANIFEST_CONTENT_TYPE, label_id=label_id, generator=generator,
@@ -403,18 +418,20 @@ def _existing_manifest(session: Any, manifest_id: str) -> Manifest:
 
 
 def add_bindings(ctx: ServiceContext, manifest_id: str, bindings: Sequence[tuple[str, str]],
-                 actor: str, *, role: Role = Role.PROVIDER) -> int:
+                 principal: Principal) -> int:
     """Bind more values to a registered manifest (``POST /bindings``). A value already bound to it
-    is skipped; a value may point at several manifests of the same registrant. Another key's
-    manifest, or a value another key's manifest holds, is ``Forbidden`` unless ``role`` is admin.
-    Returns how many were new."""
+    is skipped; a value may point at several manifests of the same registrant. ``Forbidden``
+    unless ``principal`` may write manifests, and for another key's manifest, or a value another
+    key's manifest holds, unless it is an admin. Returns how many were new."""
+    authorize(principal, Action.MANIFEST_WRITE)
+    actor = principal.actor
     check_manifest_id(manifest_id)
     canonical = _canonical_bindings(bindings, allow_empty=False)
 
     def write() -> int:
         with ctx.store.transaction() as session:
             manifest = _existing_manifest(session, manifest_id)
-            override = _owned(session, actor, role, manifest, canonical)
+            override = _owned(session, principal, manifest, canonical)
             added = repo.add_bindings(session, manifest_id, canonical, actor)
             audit.record_event(session, actor, "manifest.bindings.add", f"manifest:{manifest_id}",
                                bindings=added, algs=sorted({alg for alg, _ in canonical}),
@@ -425,12 +442,15 @@ def add_bindings(ctx: ServiceContext, manifest_id: str, bindings: Sequence[tuple
 
 
 def replace_bindings(ctx: ServiceContext, manifest_id: str, bindings: Sequence[tuple[str, str]],
-                     actor: str, *, role: Role = Role.PROVIDER) -> int:
+                     principal: Principal) -> int:
     """Point existing binding values at ``manifest_id`` instead (``PUT /bindings``): every manifest
     a value pointed at is replaced by this one. The replaced bindings are kept as history, marked
-    superseded (when, by ``actor``); reads resolve to the current ones. A value bound to nothing
-    is ``NotFound``; another key's manifest or binding is ``Forbidden`` unless ``role`` is admin;
-    either way nothing changes. Returns how many values were re-pointed."""
+    superseded (when, by ``principal.actor``); reads resolve to the current ones. A value bound to
+    nothing is ``NotFound``; a principal that may not write manifests is ``Forbidden``, and so is
+    another key's manifest or binding unless it is an admin; either way nothing changes. Returns
+    how many values were re-pointed."""
+    authorize(principal, Action.MANIFEST_WRITE)
+    actor = principal.actor
     check_manifest_id(manifest_id)
     canonical = _canonical_bindings(bindings, allow_empty=False)
 
@@ -441,7 +461,7 @@ def replace_bindings(ctx: ServiceContext, manifest_id: str, bindings: Sequence[t
                 if not repo.manifests_bound_to(session, alg, value):
                     raise NotFound(f"binding {position}: no manifest is bound to this {alg} value; "
                                    "POST /bindings creates a binding")
-            override = _owned(session, actor, role, manifest, canonical)
+            override = _owned(session, principal, manifest, canonical)
             replaced = sum(repo.supersede_value(session, alg, value, keep=manifest_id, by=actor)
                            for alg, value in canonical)
             repo.add_bindings(session, manifest_id, canonical, actor)
@@ -467,13 +487,14 @@ def binding_history(ctx: ServiceContext, alg: str, value: str) -> list[BindingHi
 # --- Reads ---------------------------------------------------------------------------------
 
 
-def get_manifest(ctx: ServiceContext, manifest_id: str, actor: str) -> ManifestRecord:
-    """A registered manifest store and its metadata; ``NotFound`` if none. Audit-logged."""
+def get_manifest(ctx: ServiceContext, manifest_id: str, principal: Principal | None) -> ManifestRecord:
+    """A registered manifest store and its metadata; ``NotFound`` if none. Open to everyone;
+    audit-logged under ``principal`` (None: the public)."""
     check_manifest_id(manifest_id)
     with ctx.store.transaction() as session:
         manifest = _existing_manifest(session, manifest_id)
         record = _record(manifest, repo.bindings_of(session, [manifest_id])[manifest_id])
-    ctx.read_audit.record(actor, "manifest.fetch", f"manifest:{manifest_id}")
+    ctx.read_audit.record(actor_of(principal), "manifest.fetch", f"manifest:{manifest_id}")
     return record
 
 
@@ -504,22 +525,23 @@ def _ranked(found: dict[str, tuple[int, str]], max_results: int) -> list[Binding
 
 
 def matches_by_binding(ctx: ServiceContext, alg: str, value: str, max_results: int,
-                       actor: str) -> list[BindingMatch]:
+                       principal: Principal | None) -> list[BindingMatch]:
     """Manifests bound to one soft-binding value, strongest first, at most ``max_results``.
 
     A watermark label id matches exactly (score 100); a PDQ hash matches every PDQ binding within
-    the matcher's threshold (``pdq_similarity``). Audit-logged without the value.
+    the matcher's threshold (``pdq_similarity``). Open to everyone; audit-logged under
+    ``principal`` (None: the public), without the value.
     """
     alg = check_alg(alg)
     canonical = canonical_value(alg, value)
     _check_max_results(max_results)
     found = {manifest_id: (score, alg) for manifest_id, score in _candidates(ctx, alg, canonical).items()}
     matches = _ranked(found, max_results)
-    ctx.read_audit.record(actor, "manifest.match.binding", "", alg=alg, matches=len(matches))
+    ctx.read_audit.record(actor_of(principal), "manifest.match.binding", "", alg=alg, matches=len(matches))
     return matches
 
 
-def matches_by_content(ctx: ServiceContext, data: bytes, max_results: int, actor: str,
+def matches_by_content(ctx: ServiceContext, data: bytes, max_results: int, principal: Principal | None,
                        alg: str | None = None, *, hint_alg: str | None = None,
                        hint_value: str | None = None) -> list[BindingMatch]:
     """Manifests whose soft bindings match an uploaded image or video, strongest first.
@@ -532,7 +554,8 @@ def matches_by_content(ctx: ServiceContext, data: bytes, max_results: int, actor
     the upload contradicts another of its bindings, i.e. a different watermark label id was read,
     or the upload's PDQ hash is beyond the threshold from each of the manifest's PDQ bindings.
     An unreadable watermark contradicts nothing: it may have been removed. This guards against a
-    watermark copied onto another picture.
+    watermark copied onto another picture. Open to everyone; audit-logged under ``principal``
+    (None: the public).
     """
     _check_max_results(max_results)
     wanted = SUPPORTED_ALGS if alg is None else (check_alg(alg),)
@@ -580,6 +603,6 @@ def matches_by_content(ctx: ServiceContext, data: bytes, max_results: int, actor
                         and min(_hamming(read_hash, value) for value in hashes) > threshold)):
                 del found[manifest_id]
     matches = _ranked(found, max_results)
-    ctx.read_audit.record(actor, "manifest.match.content", "", kind=kind.value,
+    ctx.read_audit.record(actor_of(principal), "manifest.match.content", "", kind=kind.value,
                           watermark_read=WATERMARK_ALG in observed, matches=len(matches))
     return matches

@@ -13,6 +13,7 @@ from PIL import Image
 
 from deepshield.errors import InvalidRequest
 from deepshield.media import MediaKind, MediaLimits, decode_image, sniff_media_type
+from deepshield.services.access import Action, Principal, authorize
 from deepshield.services.context import ServiceContext
 from deepshield.watermark import Detection, detect, embed
 from deepshield.watermark.analysis import MIN_DETECT_SHORT_SIDE, MIN_SHORT_SIDE
@@ -107,8 +108,10 @@ def detect_watermark(data: bytes, limits: MediaLimits) -> WatermarkReport:
                            detection.scale, detection.rotation_deg)
 
 
-def detect_watermark_upload(ctx: ServiceContext, data: bytes, actor: str) -> WatermarkReport:
-    """``detect_watermark`` for an API caller; the action and its outcome are audit-logged."""
+def detect_watermark_upload(ctx: ServiceContext, data: bytes, principal: Principal) -> WatermarkReport:
+    """``detect_watermark`` for a caller; the action and its outcome are audit-logged.
+    ``Forbidden`` before any work unless ``principal`` may (``Action.WATERMARK_DETECT``)."""
+    authorize(principal, Action.WATERMARK_DETECT)
     report = detect_watermark(data, ctx.settings.limits)
-    ctx.read_audit.record(actor, "watermark.detect", "", found=report.found)
+    ctx.read_audit.record(principal.actor, "watermark.detect", "", found=report.found)
     return report

@@ -2,11 +2,11 @@
 
 Who may change what is decided here, with the rules of ``services.access``:
 
-- The use cases that a door calls for someone (``add_signals``, ``add_media``,
-  ``withdraw_entry``, ``set_entry_enabled``) take the caller as ``actor``: the door's
-  ``Principal``, authorised and scoped here, or a bare actor string for trusted in-process code
-  acting with the operator's rights (imports, benchmarks, tests). The CLI passes its local
-  operator's principal.
+- Every use case a door calls for someone (``create_bank``, ``list_banks``, ``add_signals``,
+  ``add_media``, ``withdraw_entry``, ``set_entry_enabled``, ``export_bank``,
+  ``import_records``) takes the caller as a ``Principal`` and is authorised and scoped here;
+  the CLI passes its local operator, the API the key's principal. Only ``add_signals_in``, which
+  runs inside the case workflow's own transaction, takes an actor string.
 - The system banks (``settings.cases.reports_bank`` and ``block_bank``), which the takedown
   workflow fills, take entries only from that workflow (``add_signals_in``) and the operator.
 - A case reference that names a DeepShield case (``case:<id>``, or a case number, which is
@@ -63,9 +63,10 @@ _PDQ_MIN_ONES, _PDQ_MAX_ONES = 32, 224
 #: 32-bit on PostgreSQL (which refuses a larger parameter with an error, not an empty answer).
 #: A larger id is not looked up at all: it answers like any missing row, on every store.
 MAX_ENTRY_ID = 2**31 - 1
-
-#: Who calls a use case: a door's principal, or the actor of trusted in-process code (the operator).
-Caller = str | Principal
+#: The largest request adding signals (JSON) a door reads, in bytes: 100,000 PDQ hashes with
+#: their references take about 12 MB, a long video's vPDQ hash up to 9 MB. A longer list is
+#: imported from a file (``bulk_import``).
+MAX_ADD_BODY_BYTES = 32 * 1024 * 1024
 
 
 class Origin(StrEnum):
@@ -183,17 +184,21 @@ def signals_of_media(media: MediaSignals, min_quality: int) -> list[SignalInput]
     return signals
 
 
-def create_bank(ctx: ServiceContext, name: str, description: str, actor: str) -> BankInfo:
+def create_bank(ctx: ServiceContext, name: str, description: str, principal: Principal) -> BankInfo:
+    """Create an empty bank; ``Forbidden`` unless ``principal`` may (admin), ``Conflict`` if it exists."""
+    authorize(principal, Action.BANK_CREATE)
     check_bank_name(name)
     if len(description) > 500:
         raise InvalidRequest("a bank description is at most 500 characters")
     with ctx.store.transaction() as session:
         bank = repo.create_bank(session, name, description)
-        audit.record_event(session, actor, "bank.create", f"bank:{name}")
+        audit.record_event(session, principal.actor, "bank.create", f"bank:{name}")
         return BankInfo(bank.name, bank.description, bank.created_at, 0)
 
 
-def list_banks(ctx: ServiceContext) -> list[BankInfo]:
+def list_banks(ctx: ServiceContext, principal: Principal) -> list[BankInfo]:
+    """Every bank with its count of active entries (any key's role; ``Forbidden`` otherwise)."""
+    authorize(principal, Action.BANK_LIST)
     with ctx.store.transaction() as session:
         return [
             BankInfo(bank.name, bank.description, bank.created_at, count)
@@ -206,12 +211,20 @@ def system_banks(ctx: ServiceContext) -> frozenset[str]:
     return frozenset({ctx.settings.cases.reports_bank, ctx.settings.cases.block_bank})
 
 
-def _principal(actor: Caller) -> Principal:
-    return actor if isinstance(actor, Principal) else Principal(actor, Role.ADMIN)
-
-
 def _check_may_add(ctx: ServiceContext, bank_name: str, principal: Principal) -> None:
     authorize(principal, Action.BANK_ADD)
+    _check_may_write(ctx, bank_name, principal)
+
+
+def check_may_import(ctx: ServiceContext, bank_name: str, principal: Principal) -> None:
+    """Raise ``Forbidden`` unless ``principal`` may import a hash list into ``bank_name``
+    (``Action.BANK_IMPORT``, and the system banks' rule of ``access.may_write_bank``). Both
+    imports (``import_records`` and ``bulk_import.import_file``) ask here before any work."""
+    authorize(principal, Action.BANK_IMPORT)
+    _check_may_write(ctx, bank_name, principal)
+
+
+def _check_may_write(ctx: ServiceContext, bank_name: str, principal: Principal) -> None:
     if not may_write_bank(principal, system_bank=bank_name in system_banks(ctx)):
         raise Forbidden(f"the bank {bank_name!r} is filled by the takedown workflow: only a case's "
                         "review (or the operator) adds to it; file a request instead")
@@ -224,14 +237,13 @@ def add_signals(
     *,
     origin: Origin,
     case_ref: str | None,
-    actor: Caller,
+    principal: Principal,
 ) -> list[EntryInfo]:
     """Validate every signal, then add them all in one transaction (all or nothing).
 
-    ``actor`` is the caller (see the module's notes): ``Forbidden`` for a role that may not add
-    or a system bank it may not write; ``NotFound(NOT_VISIBLE)`` for a case reference naming a
-    case it may not act on (or none); ``Conflict`` for a withdrawn case's reference."""
-    principal = _principal(actor)
+    ``principal`` is the caller (see the module's notes): ``Forbidden`` for a role that may not
+    add or a system bank it may not write; ``NotFound(NOT_VISIBLE)`` for a case reference naming
+    a case it may not act on (or none); ``Conflict`` for a withdrawn case's reference."""
     _check_may_add(ctx, bank_name, principal)
     return _add(ctx, bank_name, signals, origin=origin, case_ref=case_ref, principal=principal)
 
@@ -353,18 +365,18 @@ def _write_entries(session: Session, bank_name: str, new_entries: list[repo.NewE
 
 
 def add_media(ctx: ServiceContext, bank_name: str, data: bytes, origin: str,
-              case_ref: str | None, actor: Caller, *, hash_set: bool = False) -> list[EntryInfo]:
+              case_ref: str | None, principal: Principal, *, hash_set: bool = False) -> list[EntryInfo]:
     """Hash media bytes (kept only in memory) and add their signals to a bank, as ``add_signals``.
 
     With ``hash_set``, an image's repost hash set (signals.repost) is banked beside its hash.
     """
-    _check_may_add(ctx, bank_name, _principal(actor))  # before the work of hashing
+    _check_may_add(ctx, bank_name, principal)  # before the work of hashing
     parsed_origin = parse_origin(origin)
     media = hash_media(data, ctx.settings.limits,
                        seconds_per_video_hash=ctx.settings.seconds_per_video_hash, hash_set=hash_set)
     signals = signals_of_media(media, ctx.settings.match.pdq_min_quality)
     return add_signals(ctx, bank_name, signals, origin=parsed_origin, case_ref=case_ref,
-                       actor=actor)
+                       principal=principal)
 
 
 def _may_change(session: Session, ctx: ServiceContext, bank_name: str, entry: BankEntry,
@@ -393,11 +405,11 @@ def _entry_to_change(session: Session, ctx: ServiceContext, bank_name: str, entr
     return entry
 
 
-def withdraw_entry(ctx: ServiceContext, bank_name: str, entry_id: int, actor: Caller) -> EntryInfo:
+def withdraw_entry(ctx: ServiceContext, bank_name: str, entry_id: int, principal: Principal) -> EntryInfo:
     """Withdraw an entry for good. It stops matching at once, in every process.
 
-    ``NotFound`` for an entry that does not exist or that the caller may not act on."""
-    principal = _principal(actor)
+    ``Forbidden`` for a role that may not withdraw; ``NotFound`` for an entry that does not
+    exist or that the caller may not act on."""
     authorize(principal, Action.BANK_WITHDRAW)
     with ctx.store.transaction() as session:
         entry = _entry_to_change(session, ctx, bank_name, entry_id, principal)
@@ -408,10 +420,9 @@ def withdraw_entry(ctx: ServiceContext, bank_name: str, entry_id: int, actor: Ca
 
 
 def set_entry_enabled(
-    ctx: ServiceContext, bank_name: str, entry_id: int, enabled: bool, actor: Caller
+    ctx: ServiceContext, bank_name: str, entry_id: int, enabled: bool, principal: Principal
 ) -> EntryInfo:
-    """Disable or re-enable an entry; scoped as ``withdraw_entry``."""
-    principal = _principal(actor)
+    """Disable or re-enable an entry (``Action.BANK_DISABLE``); scoped as ``withdraw_entry``."""
     authorize(principal, Action.BANK_DISABLE)
     with ctx.store.transaction() as session:
         entry = _entry_to_change(session, ctx, bank_name, entry_id, principal)
@@ -427,14 +438,16 @@ EXPORT_FIELDS = ("entry_id", "signal_type", "signal_value", "quality", "origin",
 
 
 def export_bank(
-    ctx: ServiceContext, bank_name: str, actor: str, *, include_inactive: bool = False
+    ctx: ServiceContext, bank_name: str, principal: Principal, *, include_inactive: bool = False
 ) -> list[dict[str, Any]]:
-    """The bank's entries as plain records (``EXPORT_FIELDS``). The read is audit-logged."""
+    """The bank's entries as plain records (``EXPORT_FIELDS``). The read is audit-logged.
+    ``Forbidden`` unless ``principal`` may export (hashes in bulk: the operator only)."""
+    authorize(principal, Action.BANK_EXPORT)
     with ctx.store.transaction() as session:
         bank = repo.get_bank(session, bank_name)
         records = [_record(entry) for entry in
                    repo.iter_entries(session, bank, include_inactive=include_inactive)]
-        audit.record_event(session, actor, "bank.export", f"bank:{bank_name}",
+        audit.record_event(session, principal.actor, "bank.export", f"bank:{bank_name}",
                            entries=len(records), include_inactive=include_inactive)
         return records
 
@@ -454,14 +467,15 @@ def _record(entry: BankEntry) -> dict[str, Any]:
 
 
 def import_records(
-    ctx: ServiceContext, bank_name: str, records: Iterable[dict[str, Any]], actor: str
+    ctx: ServiceContext, bank_name: str, records: Iterable[dict[str, Any]], principal: Principal
 ) -> list[EntryInfo]:
     """Import exported records (or any ``signal_type``/``signal_value`` rows) into a bank.
 
     Withdrawn records are skipped. Every row is validated before anything is written,
     and a bad row names its number. Entries keep their case reference and get origin
-    ``import``.
+    ``import``. ``Forbidden`` unless ``principal`` may import into the bank (``check_may_import``).
     """
+    check_may_import(ctx, bank_name, principal)
     signals: list[SignalInput] = []
     for number, record in enumerate(records, start=1):
         if not isinstance(record, dict):
@@ -479,8 +493,6 @@ def import_records(
         raise InvalidRequest("the import holds no active records")
     # An import is the operator's. Its case references are kept as they are, as the streamed
     # import (services.bulk_import) keeps them; they are not looked up as this installation's.
-    principal = _principal(actor)
-    _check_may_add(ctx, bank_name, principal)
     return _add(ctx, bank_name, signals, origin=Origin.IMPORT, case_ref=None, principal=principal,
                 resolve_cases=False)
 

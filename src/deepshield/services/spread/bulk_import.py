@@ -29,6 +29,7 @@ from pathlib import Path
 from sqlalchemy import and_, delete, func, insert, literal, select
 
 from deepshield.errors import InvalidRequest, InvalidSignal, LowQualityHash
+from deepshield.services.access import Principal
 from deepshield.services.context import ServiceContext
 from deepshield.services.spread import bank_files
 from deepshield.services.spread import banks as bank_service
@@ -142,10 +143,12 @@ def _rows(handle: io.TextIOBase) -> tuple[str, Iterator[_Row] | None]:
     return "lines", _line_rows(iter(handle), stripped)
 
 
-def import_file(ctx: ServiceContext, bank_name: str, path: Path, actor: str,
+def import_file(ctx: ServiceContext, bank_name: str, path: Path, principal: Principal,
                 progress: Callable[[int], None] | None = None) -> ImportSummary:
     """Import the hash list at ``path`` into ``bank_name``; ``progress(bytes_read)`` is called
-    now and then. All or nothing: a bad row rolls everything back."""
+    now and then. All or nothing: a bad row rolls everything back. ``Forbidden`` before the
+    file is opened unless ``principal`` may import into the bank (``banks.check_may_import``)."""
+    bank_service.check_may_import(ctx, bank_name, principal)
     try:
         handle = open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed below
     except OSError as exc:
@@ -154,8 +157,8 @@ def import_file(ctx: ServiceContext, bank_name: str, path: Path, actor: str,
         try:
             kind, rows = _rows(handle)
             if rows is None:
-                return _import_json(ctx, bank_name, path, actor)
-            return _import_rows(ctx, bank_name, kind, _counting(rows, handle, progress), actor)
+                return _import_json(ctx, bank_name, path, principal)
+            return _import_rows(ctx, bank_name, kind, _counting(rows, handle, progress), principal.actor)
         except UnicodeDecodeError:
             raise InvalidRequest(f"{path} is not UTF-8 text; a hash list is CSV, text or JSON") from None
         except csv.Error as exc:
@@ -170,12 +173,12 @@ def _counting(rows: Iterator[_Row], handle: io.TextIOBase,
         yield row
 
 
-def _import_json(ctx: ServiceContext, bank_name: str, path: Path, actor: str) -> ImportSummary:
+def _import_json(ctx: ServiceContext, bank_name: str, path: Path, principal: Principal) -> ImportSummary:
     if path.stat().st_size > _MAX_JSON_BYTES:
         raise InvalidRequest(f"a JSON hash list is limited to {_MAX_JSON_BYTES // 1024**2} MB; "
                              "use CSV for larger lists")
     records = bank_files.parse_import(path.read_text(encoding="utf-8"))
-    entries = bank_service.import_records(ctx, bank_name, records, actor)
+    entries = bank_service.import_records(ctx, bank_name, records, principal)
     added = sum(entry.created for entry in entries)
     return ImportSummary(bank_name, "json", len(entries), added, len(entries) - added)
 

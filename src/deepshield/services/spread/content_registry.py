@@ -46,6 +46,11 @@ ACTIONS = ("removed", "live")
 #: How often (in items) a long registration reports progress.
 PROGRESS_EVERY = 1000
 IMPORT_COLUMNS = ("item_id", "signal_type", "signal_value", "quality", "uploader_ref")
+#: What a door reads at most in one request, in bytes: a registration by hash (JSON; 10,000 items
+#: with a few hashes each take about 3 MB), and an import (CSV or JSON Lines: about 300,000 rows
+#: of PDQ hashes). A longer list is imported from a file (``import_file``).
+MAX_REGISTER_BODY_BYTES = 16 * 1024 * 1024
+MAX_IMPORT_BODY_BYTES = 32 * 1024 * 1024
 
 Progress = Callable[[int, int], None]
 
@@ -158,7 +163,7 @@ def _merged(prepared: Iterable[_Prepared]) -> list[_Prepared]:
     return list(by_id.values())
 
 
-def register_items(ctx: ServiceContext, items: Sequence[ContentItemInput], actor: str, *,
+def register_items(ctx: ServiceContext, items: Sequence[ContentItemInput], principal: Principal, *,
                    progress: Progress | None = None) -> list[RegisteredItem]:
     """Register items by their hashes; one result per distinct item id, in input order.
 
@@ -167,15 +172,16 @@ def register_items(ctx: ServiceContext, items: Sequence[ContentItemInput], actor
     hash matches an active entry of the block bank (PDQ within the threshold, or an equal
     digest) is registered ``blocked`` with ``blocked=True``: the platform must refuse the
     upload. Registering the same (item id, type, value) again changes nothing. An item
-    already flagged, blocked or removed keeps that status. Authorisation
-    (``Action.CONTENT_REGISTER``) is the door's.
+    already flagged, blocked or removed keeps that status. ``Forbidden`` unless ``principal``
+    may register content (``Action.CONTENT_REGISTER``: the platform, the operator).
     """
+    authorize(principal, Action.CONTENT_REGISTER)
     if not items:
         raise InvalidRequest("nothing to register: give at least one item")
     min_quality = ctx.settings.match.pdq_min_quality
     prepared = [_prepare(item, min_quality, f"item {number}")
                 for number, item in enumerate(items, start=1)]
-    return _register(ctx, _merged(prepared), actor, progress)
+    return _register(ctx, _merged(prepared), principal.actor, progress)
 
 
 def media_signals(media: MediaSignals, min_quality: int) -> list[tuple[str, str, int | None]]:
@@ -209,12 +215,14 @@ def hash_for_registration(ctx: ServiceContext, data: bytes) -> MediaSignals:
                       derived_queries=ctx.settings.match.repost_queries)
 
 
-def register_media(ctx: ServiceContext, item_id: str, data: bytes, actor: str, *,
+def register_media(ctx: ServiceContext, item_id: str, data: bytes, principal: Principal, *,
                    uploader_ref: str | None = None) -> RegisteredItem:
-    """Hash ``data`` (kept in memory only, never stored) and register it as ``item_id``."""
+    """Hash ``data`` (kept in memory only, never stored) and register it as ``item_id``;
+    authorised as ``register_items``, before any hashing."""
+    authorize(principal, Action.CONTENT_REGISTER)
     check_opaque_id(item_id, "item_id")
     prepared = prepare_media(ctx, item_id, hash_for_registration(ctx, data), uploader_ref)
-    return _register(ctx, [prepared], actor, None)[0]
+    return _register(ctx, [prepared], principal.actor, None)[0]
 
 
 def _block_bank_in_use(ctx: ServiceContext) -> bool:
@@ -405,12 +413,13 @@ def _prepared_rows(rows: Iterator[_Row], min_quality: int) -> tuple[int, list[_P
     return count, list(items.values())
 
 
-def import_lines(ctx: ServiceContext, lines: Iterable[str], actor: str, *,
+def import_lines(ctx: ServiceContext, lines: Iterable[str], principal: Principal, *,
                  progress: Progress | None = None) -> ImportSummary:
     """Register the items of a CSV (header: item_id, signal_type, signal_value, and optionally
     quality, uploader_ref) or JSON Lines import, one signal per row; an item's rows are
     grouped by item_id. Every row is validated before anything is written; the first bad
-    one raises, naming its line. All or nothing."""
+    one raises, naming its line. All or nothing. Authorised as ``register_items``."""
+    authorize(principal, Action.CONTENT_REGISTER)
     kind, rows = _parse_rows(iter(lines))
     try:
         count, items = _prepared_rows(rows, ctx.settings.match.pdq_min_quality)
@@ -418,34 +427,37 @@ def import_lines(ctx: ServiceContext, lines: Iterable[str], actor: str, *,
         raise InvalidRequest(f"the import is not valid CSV: {exc}") from None
     if not items:
         raise InvalidRequest("the import holds no rows")
-    results = _register(ctx, items, actor, progress)
+    results = _register(ctx, items, principal.actor, progress)
     added = sum(result.added for result in results)
     return ImportSummary(kind, count, len(results), added, count - added,
                          sum(result.blocked for result in results))
 
 
-def import_text(ctx: ServiceContext, text: str, actor: str) -> ImportSummary:
+def import_text(ctx: ServiceContext, text: str, principal: Principal) -> ImportSummary:
     """``import_lines`` over a text body (the API's import)."""
-    return import_lines(ctx, io.StringIO(text, newline=""), actor)
+    return import_lines(ctx, io.StringIO(text, newline=""), principal)
 
 
-def import_file(ctx: ServiceContext, path: Path, actor: str, *,
+def import_file(ctx: ServiceContext, path: Path, principal: Principal, *,
                 progress: Progress | None = None) -> ImportSummary:
-    """``import_lines`` over a UTF-8 CSV or JSON Lines file."""
+    """``import_lines`` over a UTF-8 CSV or JSON Lines file (authorised before it is opened)."""
+    authorize(principal, Action.CONTENT_REGISTER)
     try:
         with open(path, encoding="utf-8", newline="") as handle:
-            return import_lines(ctx, handle, actor, progress=progress)
+            return import_lines(ctx, handle, principal, progress=progress)
     except OSError as exc:
         raise InvalidRequest(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise InvalidRequest(f"{path} is not UTF-8 text; an import is CSV or JSON Lines") from None
 
 
-def import_folder(ctx: ServiceContext, folder: Path, actor: str, *, uploader_ref: str | None = None,
+def import_folder(ctx: ServiceContext, folder: Path, principal: Principal, *, uploader_ref: str | None = None,
                   progress: Progress | None = None) -> ImportSummary:
     """Register every media file below ``folder`` (hidden files skipped), each as the item
     named by its path relative to the folder. Files are hashed in memory, never stored. A
-    file that cannot be hashed raises, naming it, and nothing is registered."""
+    file that cannot be hashed raises, naming it, and nothing is registered. Authorised as
+    ``register_items``, before any file is read."""
+    authorize(principal, Action.CONTENT_REGISTER)
     if not folder.is_dir():
         raise InvalidRequest(f"{folder} is not a folder")
     files = list(expand_paths([folder]))
@@ -461,7 +473,7 @@ def import_folder(ctx: ServiceContext, folder: Path, actor: str, *, uploader_ref
         prepared.append(prepare_media(ctx, path.relative_to(folder).as_posix(), media, uploader_ref))
         if progress is not None:
             progress(number + 1, len(files) * 2)
-    results = _register(ctx, prepared, actor,
+    results = _register(ctx, prepared, principal.actor,
                         None if progress is None else
                         (lambda done, total: progress(len(files) + done, len(files) + total)))
     added = sum(result.added for result in results)
@@ -515,11 +527,12 @@ def list_flagged(ctx: ServiceContext, principal: Principal, case_id: int | str |
     return sorted(items.values(), key=lambda item: item.item_id)
 
 
-def mark_actioned(ctx: ServiceContext, item_id: str, status: str, actor: str) -> RegisteredItem:
+def mark_actioned(ctx: ServiceContext, item_id: str, status: str, principal: Principal) -> RegisteredItem:
     """A reviewer's action on a listed item: ``removed`` (final), or ``live`` to clear a
     false listing or block. A removed item stays removed (``InvalidRequest``). Unknown item:
-    ``NotFound``. Audit-logged against the item's case. Authorisation
-    (``Action.CONTENT_SWEEP``) is the door's."""
+    ``NotFound``. Audit-logged against the item's case. ``Forbidden`` unless ``principal`` may
+    act on the sweep's list (``Action.CONTENT_SWEEP``: the platform, the operator)."""
+    authorize(principal, Action.CONTENT_SWEEP)
     if status not in ACTIONS:
         raise InvalidRequest(f"status must be one of {', '.join(ACTIONS)}; got {status!r:.40}")
     check_opaque_id(item_id, "item_id")
@@ -537,7 +550,7 @@ def mark_actioned(ctx: ServiceContext, item_id: str, status: str, actor: str) ->
             if row.status != status:
                 row.status, row.status_changed_at = status, now
                 changed += 1
-        audit.record_event(session, actor, f"content.{status}",
+        audit.record_event(session, principal.actor, f"content.{status}",
                            case_reference(case_id) if case_id is not None else "content",
                            item_id=item_id, previous=current, changed=bool(changed))
         return RegisteredItem(item_id, status, False, None, 0)

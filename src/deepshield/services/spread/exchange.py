@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deepshield.errors import InvalidRequest, NotFound
+from deepshield.services.access import Action, Principal, authorize
 from deepshield.services.context import ServiceContext
 from deepshield.store import audit_repository as audit
 from deepshield.store import exchange_repository as repo
@@ -24,6 +25,9 @@ MAX_PAGE = 10_000
 FEEDBACK_STATUSES = ("Blocked", "NotBlocked", "PendingReview")
 _BY_LOWER = {status.lower(): status for status in FEEDBACK_STATUSES}
 MAX_FEEDBACK_ITEMS = 10_000
+#: The largest feedback request (JSON) a door reads, in bytes: ``MAX_FEEDBACK_ITEMS`` items of
+#: about 60 bytes each, with room for indentation.
+MAX_FEEDBACK_BODY_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -33,22 +37,27 @@ class ExchangePage:
     more: bool
 
 
-def fetch_updates(ctx: ServiceContext, partner: str, checkpoint: int, limit: int = 1000) -> ExchangePage:
-    """Entries changed after ``checkpoint`` (0: everything), at most ``limit``; audit-logged."""
+def fetch_updates(ctx: ServiceContext, principal: Principal, checkpoint: int,
+                  limit: int = 1000) -> ExchangePage:
+    """Entries changed after ``checkpoint`` (0: everything), at most ``limit``; audit-logged
+    under ``principal``. ``Forbidden`` unless it may fetch the feed (a partner, the operator)."""
+    authorize(principal, Action.EXCHANGE_FETCH)
     if checkpoint < 0:
         raise InvalidRequest("checkpoint must be 0 or a checkpoint this service returned")
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}")
     with ctx.store.transaction() as session:
         updates, next_checkpoint, more = repo.updates_since(session, checkpoint, limit)
-        audit.record_event(session, partner, "exchange.fetch", "", checkpoint=checkpoint,
+        audit.record_event(session, principal.actor, "exchange.fetch", "", checkpoint=checkpoint,
                            next_checkpoint=next_checkpoint, updates=len(updates),
                            deletes=sum(not u.active for u in updates))
     return ExchangePage(updates, next_checkpoint, more)
 
 
-def record_feedback(ctx: ServiceContext, partner: str, items: Sequence[tuple[int, str]]) -> int:
-    """Store a partner's status per entry (Blocked, NotBlocked, PendingReview); audit-logged."""
+def record_feedback(ctx: ServiceContext, principal: Principal, items: Sequence[tuple[int, str]]) -> int:
+    """Store a partner's status per entry (Blocked, NotBlocked, PendingReview), under its actor;
+    audit-logged. ``Forbidden`` unless ``principal`` may send feedback (partners only)."""
+    authorize(principal, Action.EXCHANGE_FEEDBACK)
     if not items:
         raise InvalidRequest("send at least one feedback item")
     if len(items) > MAX_FEEDBACK_ITEMS:
@@ -64,8 +73,8 @@ def record_feedback(ctx: ServiceContext, partner: str, items: Sequence[tuple[int
         unknown = sorted({entry_id for entry_id, _ in normalised} - known)
         if unknown:
             raise NotFound(f"no exchanged entry has id {unknown[0]}; nothing was recorded")
-        repo.record_feedback(session, partner, normalised)
-        audit.record_event(session, partner, "exchange.feedback", "", items=len(normalised))
+        repo.record_feedback(session, principal.actor, normalised)
+        audit.record_event(session, principal.actor, "exchange.feedback", "", items=len(normalised))
     return len(normalised)
 
 

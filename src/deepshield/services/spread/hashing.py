@@ -14,7 +14,7 @@ from deepshield.media import (
     read_media_file,
     sniff_media_type,
 )
-from deepshield.media.video import probe_video
+from deepshield.services.access import Action, Principal, authorize
 from deepshield.signals import repost
 from deepshield.signals.digests import md5_hex, sha256_hex
 from deepshield.signals.pdq import PdqHash, pdq_dihedral_from_pixels
@@ -68,6 +68,8 @@ def hash_media(data: bytes, limits: MediaLimits, *, seconds_per_video_hash: floa
     if media_type.kind is MediaKind.IMAGE:
         return hash_image(data, decode_image(data, limits, for_analysis=True),
                           derived_queries=derived_queries, hash_set=hash_set)
+    from deepshield.media.video import probe_video  # PyAV (~0.1 s to load) only for a video
+
     info = probe_video(data, limits)
     features = vpdq_from_video(data, limits, seconds_per_hash=seconds_per_video_hash)
     return MediaSignals(
@@ -112,9 +114,11 @@ def hash_file(path: Path, limits: MediaLimits, *, seconds_per_video_hash: float 
     return hash_media(data, limits, seconds_per_video_hash=seconds_per_video_hash, hash_set=hash_set)
 
 
-def hash_upload(ctx: ServiceContext, data: bytes, actor: str) -> MediaSignals:
-    """Fingerprint uploaded bytes for an API caller; the action (not the hashes) is audit-logged."""
+def hash_upload(ctx: ServiceContext, data: bytes, principal: Principal) -> MediaSignals:
+    """Fingerprint uploaded bytes for a caller; the action (not the hashes) is audit-logged.
+    ``Forbidden`` before any work unless ``principal`` may hash (``Action.HASH``)."""
+    authorize(principal, Action.HASH)
     media = hash_media(data, ctx.settings.limits,
                        seconds_per_video_hash=ctx.settings.seconds_per_video_hash)
-    ctx.read_audit.record(actor, "hash", "", kind=media.kind.value)
+    ctx.read_audit.record(principal.actor, "hash", "", kind=media.kind.value)
     return media

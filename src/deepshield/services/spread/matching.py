@@ -6,12 +6,17 @@ import asyncio
 from collections.abc import Sequence
 
 from deepshield.media import MediaKind
+from deepshield.services.access import Action, Principal, authorize
 from deepshield.services.context import ServiceContext
 from deepshield.services.spread.hashing import MediaSignals, hash_media
 from deepshield.services.spread.live_index import Match, MatchOutcome, MatchQuery, query_from_signals
 from deepshield.signals.pdq import require_quality
 from deepshield.signals.types import SignalType, normalize_hex_signal, parse_signal_type
 from deepshield.signals.vpdq import parse_vpdq
+
+#: The largest query by hash (JSON) a door reads, in bytes: 1,000 PDQ hashes take 100 KB, a vPDQ
+#: hash at its frame cap (``signals.vpdq.MAX_VPDQ_FRAMES`` lines) about 9 MB.
+MAX_QUERY_BODY_BYTES = 16 * 1024 * 1024
 
 
 def query_from_media(media: MediaSignals, min_quality: int) -> tuple[MatchQuery, list[str]]:
@@ -61,10 +66,12 @@ def parse_query_signals(signals: Sequence[tuple[str, str]], *, qualities: Sequen
     return query_from_signals(parsed)
 
 
-def match_query(ctx: ServiceContext, query: MatchQuery, actor: str) -> list[Match]:
-    """Match a prepared query; the action and the matched entry ids are audit-logged."""
+def match_query(ctx: ServiceContext, query: MatchQuery, principal: Principal) -> list[Match]:
+    """Match a prepared query; the action and the matched entry ids are audit-logged.
+    ``Forbidden`` unless ``principal`` may match (``Action.MATCH``)."""
+    authorize(principal, Action.MATCH)
     matches = ctx.matcher.match(query)
-    ctx.read_audit.record(actor, "match", "", matched_entry_ids=[m.entry_id for m in matches])
+    ctx.read_audit.record(principal.actor, "match", "", matched_entry_ids=[m.entry_id for m in matches])
     return matches
 
 
@@ -72,18 +79,19 @@ def match_query(ctx: ServiceContext, query: MatchQuery, actor: str) -> list[Matc
 _LOOP_PDQ_QUERIES = 8
 
 
-async def match_query_async(ctx: ServiceContext, query: MatchQuery, actor: str) -> list[Match]:
+async def match_query_async(ctx: ServiceContext, query: MatchQuery, principal: Principal) -> list[Match]:
     """``match_query`` for an event loop (the API's hash lookups, hundreds a second).
 
     The index search is pure CPU (a fraction of a millisecond) and runs on the loop; store
     work (a due change-feed read, the active check of hits) runs in a worker thread, and the
-    audit event is group-committed without holding a thread. The result and the audit
-    record are the same as ``match_query``'s.
+    audit event is group-committed without holding a thread. The result, the audit record
+    and the authorisation are the same as ``match_query``'s.
     """
+    authorize(principal, Action.MATCH)
     matcher = ctx.matcher
     if query.vpdq or len(query.pdq_variants) > _LOOP_PDQ_QUERIES:
         # Video frames or many hashes: more search than a loop should hold up.
-        return await asyncio.to_thread(match_query, ctx, query, actor)
+        return await asyncio.to_thread(match_query, ctx, query, principal)
     found = matcher.find_in_memory(query)
     if found is None:  # a change-feed read is due, or another thread holds the index
         matches = await asyncio.to_thread(matcher.match, query)
@@ -91,14 +99,16 @@ async def match_query_async(ctx: ServiceContext, query: MatchQuery, actor: str) 
         matches = await asyncio.to_thread(matcher.resolve, found)
     else:
         matches = []
-    await ctx.read_audit.record_async(actor, "match", "", matched_entry_ids=[m.entry_id for m in matches])
+    await ctx.read_audit.record_async(principal.actor, "match", "",
+                                      matched_entry_ids=[m.entry_id for m in matches])
     return matches
 
 
-def match_media(ctx: ServiceContext, data: bytes, actor: str) -> tuple[MediaSignals, MatchOutcome]:
-    """Hash ``data`` (never stored) and match it."""
+def match_media(ctx: ServiceContext, data: bytes, principal: Principal) -> tuple[MediaSignals, MatchOutcome]:
+    """Hash ``data`` (never stored) and match it; authorised as ``match_query``, before hashing."""
+    authorize(principal, Action.MATCH)
     media = hash_media(data, ctx.settings.limits,
                        seconds_per_video_hash=ctx.settings.seconds_per_video_hash,
                        derived_queries=ctx.settings.match.repost_queries)
     query, warnings = query_from_media(media, ctx.settings.match.pdq_min_quality)
-    return media, MatchOutcome(match_query(ctx, query, actor), warnings)
+    return media, MatchOutcome(match_query(ctx, query, principal), warnings)

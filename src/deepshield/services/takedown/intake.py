@@ -48,6 +48,9 @@ from deepshield.store.hash_sealing import HashKeyUnavailable
 from deepshield.store.models import Case, CaseContact
 
 _MAX_REQUEST_KEY_CHARS = 200
+#: The largest request form (JSON) a door reads, in bytes: room for a long video's vPDQ hash
+#: (``cases.intake.MAX_VPDQ_CHARS``, one line a second) and the rest of the form.
+MAX_INTAKE_BODY_BYTES = intake.MAX_VPDQ_CHARS + 512 * 1024
 _REPORTS_BANK_DESCRIPTION = "Hashes of takedown requests (victims' devices and helplines), for review"
 
 

@@ -55,6 +55,9 @@ _MAX_REASON_CHARS = 5000
 #: An appeal's outcome needs reasons too, if shorter ones (it answers a statement on file).
 _MIN_APPEAL_REASON_CHARS = 3
 _MAX_LIST = 1000
+#: The largest review action (JSON) a door reads, in bytes: a pause, decision, appeal, withdrawal,
+#: legal hold or strike holds a few short texts, the longest ``_MAX_REASON_CHARS``.
+MAX_ACTION_BODY_BYTES = 64 * 1024
 
 
 # --- reading ------------------------------------------------------------------------------------

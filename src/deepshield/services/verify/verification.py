@@ -48,6 +48,7 @@ from deepshield.provenance.reading import (
     read_manifest_store,
 )
 from deepshield.provenance.repository_client import RepositoryClient, RepositoryUnavailable
+from deepshield.services.access import Action, Principal, actor_of, authorize
 from deepshield.services.context import ServiceContext
 from deepshield.services.label import manifest_registry
 from deepshield.services.label.watermarking import detect_watermark
@@ -164,20 +165,21 @@ class ManifestSource(Protocol):
 
 
 class LocalManifests:
-    """This installation's manifest registry (reads are audit-logged under ``actor``)."""
+    """This installation's manifest registry (reads are audit-logged under ``principal``; None:
+    the public)."""
 
     location = "local"
 
-    def __init__(self, ctx: ServiceContext, actor: str) -> None:
-        self._ctx, self._actor = ctx, actor
+    def __init__(self, ctx: ServiceContext, principal: Principal | None) -> None:
+        self._ctx, self._principal = ctx, principal
 
     def matches(self, alg: str, value: str, max_results: int) -> list[SourceMatch]:
         return [SourceMatch(match.manifest_id, match.alg, match.similarity_score)
                 for match in manifest_registry.matches_by_binding(self._ctx, alg, value, max_results,
-                                                                  self._actor)]
+                                                                  self._principal)]
 
     def fetch(self, manifest_id: str) -> StoredManifest:
-        record = manifest_registry.get_manifest(self._ctx, manifest_id, self._actor)
+        record = manifest_registry.get_manifest(self._ctx, manifest_id, self._principal)
         return StoredManifest(record.manifest_id, record.manifest_store, record.registered_at.isoformat(),
                               record.registered_by)
 
@@ -208,12 +210,13 @@ class RemoteManifests:
         self._client.close()
 
 
-def manifest_source(ctx: ServiceContext, actor: str) -> ManifestSource:
-    """The repository that settings name: remote at ``provenance.repository_url``, else local."""
+def manifest_source(ctx: ServiceContext, principal: Principal | None) -> ManifestSource:
+    """The repository that settings name: remote at ``provenance.repository_url``, else local
+    (whose reads are audit-logged under ``principal``)."""
     config = ctx.settings.provenance
     if config.repository_url:
         return RemoteManifests(config.repository_url, config.repository_key or None)
-    return LocalManifests(ctx, actor)
+    return LocalManifests(ctx, principal)
 
 
 @dataclass(frozen=True)
@@ -285,12 +288,17 @@ class _Repository:
 # --- The use case --------------------------------------------------------------------------
 
 
-def verify_media(ctx: ServiceContext, data: bytes, *, actor: str, file: str | None = None) -> VerifyReport:
+def verify_media(ctx: ServiceContext, data: bytes, *, principal: Principal | None,
+                 file: str | None = None) -> VerifyReport:
     """The verification report for image or video bytes (never stored).
 
-    Raises ``RepositoryUnavailable`` when the file has no embedded manifest and its verdict
-    depends on a remote repository that cannot be reached (see the module's docstring).
+    Open to the public (``principal`` None) and to every key's role (``Action.VERIFY``); any
+    other principal is ``Forbidden`` before any work. Raises ``RepositoryUnavailable`` when the
+    file has no embedded manifest and its verdict depends on a remote repository that cannot be
+    reached (see the module's docstring).
     """
+    if principal is not None:
+        authorize(principal, Action.VERIFY)
     if not data:
         raise InvalidRequest("the file is empty (0 bytes)")
     media_type = sniff_media_type(data[:64])
@@ -310,7 +318,7 @@ def verify_media(ctx: ServiceContext, data: bytes, *, actor: str, file: str | No
     fingerprint = media.pdq.hex if media.pdq is not None and \
         media.pdq.quality >= settings.match.pdq_min_quality else None
 
-    source = manifest_source(ctx, actor)
+    source = manifest_source(ctx, principal)
     repo = _Repository(source, anchors, warnings)
     try:
         by_label = _lookup_labels(repo, watermark, manifest, warnings)
@@ -731,8 +739,9 @@ def _summary(verdict: str, made_by: dict[str, Any] | None, repository: dict[str,
     return "No label found. This does not mean the content is authentic"
 
 
-def verify_upload(ctx: ServiceContext, data: bytes, actor: str) -> VerifyReport:
-    """``verify_media`` for an API caller; the action and the verdict are audit-logged."""
-    report = verify_media(ctx, data, actor=actor)
-    ctx.read_audit.record(actor, "verify", "", verdict=report.verdict)
+def verify_upload(ctx: ServiceContext, data: bytes, principal: Principal | None) -> VerifyReport:
+    """``verify_media`` for an API caller (None: the public, audit-logged as ``public``); the
+    action and the verdict are audit-logged."""
+    report = verify_media(ctx, data, principal=principal)
+    ctx.read_audit.record(actor_of(principal), "verify", "", verdict=report.verdict)
     return report

@@ -1,8 +1,6 @@
 """Shared helpers for the CLI tests: ``cli_env`` points the CLI at this test's home and database,
 ``run`` invokes it in-process, ``run_json`` invokes it with ``--json`` and parses the answer.
-
-Modules that still define their own ``cli_env``/``run``/``run_json`` keep using theirs (a module's
-own fixture or function wins); these are the superset they move to.
+Every CLI test module uses these; a module may narrow ``run`` (``run.under("cases")``).
 """
 
 from __future__ import annotations
@@ -17,12 +15,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import deepshield.cli.output  # noqa: F401 (see below)
-from deepshield.cli.main import app
-
 # The CLI's Rich consoles read COLUMNS once, when deepshield.cli.output is first imported, and the
 # CLI imports it lazily. Import it now, at collection, so no test's COLUMNS (a CliRunner env of
 # one test) fixes the width that later tests in the same worker print tables at.
+import deepshield.cli.output  # noqa: F401
+from deepshield.cli.main import app
 
 #: Settings that would send a test's notifications somewhere real: never inherited by a CLI test.
 _UNSET_FOR_TESTS = ("DEEPSHIELD_SMTP_HOST", "DEEPSHIELD_PARTNER_WEBHOOK_URLS", "DEEPSHIELD_WEBHOOK_SECRET")

@@ -8,6 +8,7 @@ import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                      "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")
@@ -66,3 +67,36 @@ def package_version(dist: str) -> str:
         return version(dist)
     except PackageNotFoundError:
         return "not installed"
+
+
+def print_results_table(head: list[str], cols: list[tuple[str, str, str]], rows: list[dict[str, Any]], *,
+                        title: str, left: tuple[str, ...], width: int, footer: list[str]) -> None:
+    """Print a benchmark's header lines, its results as a table and its footer lines.
+
+    ``cols`` holds (title, key in each row, format); a None value prints as "-". Columns named in
+    ``left`` are left-aligned, the rest right-aligned. Rich draws the table when it is installed
+    (it is a dependency of the CLI); plain aligned text is the fallback.
+    """
+    cells = [["-" if row[key] is None else fmt.format(row[key]) for _, key, fmt in cols] for row in rows]
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        print("\n".join(head))
+        widths = [max(len(c[0]), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
+        print("  ".join(c[0].ljust(w) for c, w in zip(cols, widths, strict=True)))
+        for r in cells:
+            print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+        print("\n".join(footer))
+        return
+    console = Console(width=max(Console().width, width))
+    for line in head:
+        console.print(line, highlight=False, markup=False)
+    table = Table(title=title)
+    for column_title, _, _ in cols:
+        table.add_column(column_title, justify="left" if column_title in left else "right")
+    for r in cells:
+        table.add_row(*r)
+    console.print(table)
+    for line in footer:
+        console.print(line, highlight=False, markup=False)

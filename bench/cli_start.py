@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench_environment import cpu_model, interpreter, package_version
+from bench_environment import cpu_model, interpreter, package_version, print_results_table
 
 #: CPU seconds above the anchor that each targeted case may cost (median).
 HELP_TARGET_S = 0.25
@@ -214,33 +214,11 @@ def print_report(report: dict) -> None:
         ("target s", "target_above_anchor_s", "<= {:.2f}"),
         ("met", "met", "{}"),
     ]
-    cells = [["-" if row[key] is None else fmt.format(row[key]) for _, key, fmt in cols]
-             for row in report["results"]]
     verdict = "targets: " + ("all met" if report["targets_met"] else "MISSED")
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        print("\n".join(head))
-        widths = [max(len(c[0]), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
-        print("  ".join(c[0].ljust(w) for c, w in zip(cols, widths, strict=True)))
-        for r in cells:
-            print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
-        print(verdict)
-        print(NOISE_NOTE)
-        return
-    console = Console(width=max(Console().width, 140))
-    for line in head:
-        console.print(line, highlight=False, markup=False)
-    table = Table(title="deepshield start-up, CPU per run (ratio = case / its anchor)")
-    for title, _, _ in cols:
-        table.add_column(title, justify="left" if title == "case" else "right")
-    for r in cells:
-        table.add_row(*r)
-    console.print(table)
-    console.print(verdict, highlight=False, markup=False)
-    console.print(NOISE_NOTE, highlight=False, markup=False)
-    console.print(f"took {report['elapsed_s']:.1f} s", highlight=False)
+    print_results_table(head, cols, report["results"],
+                        title="deepshield start-up, CPU per run (ratio = case / its anchor)",
+                        left=("case",), width=140,
+                        footer=[verdict, NOISE_NOTE, f"took {report['elapsed_s']:.1f} s"])
 
 
 def main(argv: list[str] | None = None) -> int:

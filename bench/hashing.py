@@ -62,6 +62,7 @@ from bench_environment import (  # noqa: E402
     cpu_model,
     interpreter,
     package_version,
+    print_results_table,
     shared_data_dir,
 )
 
@@ -426,42 +427,17 @@ def print_report(report: dict) -> None:
         ("img/CPU-s ratio", "ratio_images_per_cpu_s", "{:.2f}"),
         ("vs", "vs", "{}"),
     ]
-    cells = [
-        ["-" if row[key] is None else fmt.format(row[key]) for _, key, fmt in cols]
-        for row in report["results"]
-    ]
     verdict = (
         f"PDQ check (EXIF orientation absent): {check['compared']} images compared, "
         f"{check['skipped_exif_orientation']} skipped, {check['mismatches']} mismatches "
         "(hash_media and pdq only vs anchor: hash and quality bit-identical"
         + (")" if not check["mismatches"] else " -- NOT all identical)")
     )
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        print("\n".join(head))
-        widths = [max(len(c[0]), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
-        print("  ".join(c[0].ljust(w) for c, w in zip(cols, widths, strict=True)))
-        for r in cells:
-            print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
-        print(verdict)
-        print(NOISE_NOTE)
-        return
-    console = Console(width=max(Console().width, 150))
-    for line in head:
-        console.print(line, highlight=False, markup=False)
-    table = Table(title="1080p JPEG decode + hash, per image (ratio = pipeline / its anchor)")
-    for title, _, _ in cols:
-        table.add_column(title, justify="left" if title in ("pipeline", "vs") else "right")
-    for r in cells:
-        table.add_row(*r)
-    console.print(table)
-    console.print(verdict, highlight=False, markup=False)
-    console.print(NOISE_NOTE, highlight=False, markup=False)
-    for mm in check["mismatch_details"][:5]:
-        console.print(f"  mismatch: {mm}", highlight=False, markup=False)
-    console.print(f"took {report['elapsed_s']:.1f} s", highlight=False)
+    footer = [verdict, NOISE_NOTE, *(f"  mismatch: {mm}" for mm in check["mismatch_details"][:5]),
+              f"took {report['elapsed_s']:.1f} s"]
+    print_results_table(head, cols, report["results"],
+                        title="1080p JPEG decode + hash, per image (ratio = pipeline / its anchor)",
+                        left=("pipeline", "vs"), width=150, footer=footer)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,7 +48,7 @@ run: $(STAMP)
 ## in parallel (pytest-xdist, -n auto), then the `serial` tests alone; about 5 minutes on 2 cores
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
-	$(call two_parts,not postgres and )
+	$(call two_parts,not postgres and not browser and )
 
 ## make test-all: what CI runs (.ci/run): ruff, then everything on SQLite and PostgreSQL (servers, kill -9
 ## included), in parallel, then the `serial` tests alone; .ci/run adds DEEPSHIELD_REQUIRE_POSTGRES=1 and

@@ -14,7 +14,7 @@ from pathlib import Path
 import deepshield
 
 SRC = Path(deepshield.__file__).resolve().parent
-DOORS = ("deepshield.cli", "deepshield.api")
+DOORS = ("deepshield.cli", "deepshield.api", "deepshield.web")
 ROOMS = ("deepshield.media", "deepshield.signals", "deepshield.index", "deepshield.watermark",
          "deepshield.labels", "deepshield.provenance", "deepshield.cases", "deepshield.reports",
          "deepshield.notifications", "deepshield.store")

@@ -118,6 +118,10 @@ class ServerSettings:
     #: The public (keyless) routes' token bucket per address: refill rate and burst (0: no limit).
     public_rate_per_minute: int = 60
     public_burst: int = 20
+    #: How long a staff member stays signed in to the web door after signing in with a key.
+    staff_session_minutes: float = 480.0
+    #: How long a victim's "check my case" session lasts after her case number and PIN.
+    victim_session_minutes: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         heavy_retry_after_s=_number(env, "DEEPSHIELD_HEAVY_RETRY_AFTER_S", 2, 1, 3600),
         public_rate_per_minute=_number(env, "DEEPSHIELD_PUBLIC_RATE_PER_MINUTE", 60, 0, 10**6),
         public_burst=_number(env, "DEEPSHIELD_PUBLIC_BURST", 20, 1, 10**6),
+        staff_session_minutes=_number(env, "DEEPSHIELD_STAFF_SESSION_MINUTES", 480.0, 1.0, 7 * 24 * 60.0),
+        victim_session_minutes=_number(env, "DEEPSHIELD_VICTIM_SESSION_MINUTES", 15.0, 1.0, 24 * 60.0),
     )
     notifications = NotificationSettings(
         smtp_host=env.get("DEEPSHIELD_SMTP_HOST", "").strip(),
@@ -399,6 +405,12 @@ ENV_VAR_SECTIONS: dict[str, tuple[EnvVar, ...]] = {
                "limit.", 0, 10**6),
         EnvVar("DEEPSHIELD_PUBLIC_BURST", "whole number", "20",
                "Public requests an address may make at once.", 1, 10**6),
+        EnvVar("DEEPSHIELD_STAFF_SESSION_MINUTES", "number", "480",
+               "How long a staff sign-in to the web pages lasts (minutes) before the key is asked "
+               "for again.", 1.0, 7 * 24 * 60.0),
+        EnvVar("DEEPSHIELD_VICTIM_SESSION_MINUTES", "number", "15",
+               "How long a victim's \"check my case\" session lasts (minutes) before the case number "
+               "and PIN are asked for again.", 1.0, 24 * 60.0),
     ),
     "Notifications (docs/CASES.md)": (
         EnvVar("DEEPSHIELD_SMTP_HOST", "text", "",

@@ -36,6 +36,7 @@ from deepshield.api.uploads import BodySizeLimit
 from deepshield.services.context import ServiceContext
 from deepshield.services.scheduler import Scheduler, server_rounds
 from deepshield.settings import Settings, load_settings
+from deepshield.web.app import install_web
 
 log = logging.getLogger("deepshield.api")
 
@@ -97,6 +98,8 @@ def create_app(settings: Settings, *, context: ServiceContext | None = None,
     for module in (health, hashing, matching, banks, audit, watermark, exchange, hma, soft_binding,
                    verification, notifications, cases, victim, reports, content):
         app.include_router(module.router)
+    # The web door (pages at /, files at /static) on the same app and service context.
+    install_web(app)
     return app
 
 

@@ -28,8 +28,9 @@ from deepshield.api.bodies import media_type
 from deepshield.errors import Busy
 
 _METHODS = frozenset({"POST", "PUT", "PATCH"})
-#: Bodies that are never media: JSON documents, hash lists, C2PA manifest stores.
-_LIGHT_TYPES = frozenset({"application/json", "text/csv", "application/x-ndjson", "application/jsonl",
+#: Bodies that are never media: the web pages' forms, JSON documents, hash lists, C2PA manifest
+#: stores.
+_LIGHT_TYPES = frozenset({"application/x-www-form-urlencoded", "application/json", "text/csv", "application/x-ndjson", "application/jsonl",
                           "application/json-lines", "application/c2pa"})
 #: Routes that decode their body as media whatever its declared type.
 _ALWAYS_HEAVY = frozenset({"/matches/byContent"})

@@ -442,3 +442,23 @@ class PublicFilingCount(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD (UTC)
     address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class WebSession(Base):
+    """A signed-in session of the web door (issue 14): a staff member who signed in with an API key,
+    or a victim who signed in with her case number and PIN. Only a SHA-256 of the cookie's token is
+    stored, so a copy of the database cannot be replayed as a cookie. A session ends at
+    ``expires_at`` or when ``ended_at`` is set (sign-out, or its key revoked)."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The API key's public id (staff sessions), else None.
+    key_id: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    #: The case number (victim sessions), else None.
+    case_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    actor: Mapped[str] = mapped_column(String(64), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -30,7 +30,8 @@ from deepshield.errors import Busy
 _METHODS = frozenset({"POST", "PUT", "PATCH"})
 #: Bodies that are never media: the web pages' forms, JSON documents, hash lists, C2PA manifest
 #: stores.
-_LIGHT_TYPES = frozenset({"application/x-www-form-urlencoded", "application/json", "text/csv", "application/x-ndjson", "application/jsonl",
+_LIGHT_TYPES = frozenset({"application/x-www-form-urlencoded", "application/json", "text/csv",
+                          "application/x-ndjson", "application/jsonl",
                           "application/json-lines", "application/c2pa"})
 #: Routes that decode their body as media whatever its declared type.
 _ALWAYS_HEAVY = frozenset({"/matches/byContent"})

@@ -40,18 +40,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## make run: start the server on 127.0.0.1:8000 with the embedded SQLite store under $$DEEPSHIELD_HOME (./var)
+## make run: start the server on 127.0.0.1:8000 with the embedded SQLite store under $$DEEPSHIELD_HOME (./var):
+## the web pages at http://127.0.0.1:8000/ and the API at /v1 (documentation at /docs)
 run: $(STAMP)
 	$(BIN)/deepshield serve --host 127.0.0.1 --port 8000
 
-## make test: ruff, then the whole suite on SQLite only (PostgreSQL variants deselected: -m "not postgres"),
-## in parallel (pytest-xdist, -n auto), then the `serial` tests alone; about 5 minutes on 2 cores
+## make test: ruff, then the whole suite on SQLite only, without the browser tests (-m "not postgres and
+## not browser"), in parallel (pytest-xdist, -n auto), then the `serial` tests alone; about 5 minutes on 2 cores
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
 	$(call two_parts,not postgres and not browser and )
 
 ## make test-all: what CI runs (.ci/run): ruff, then everything on SQLite and PostgreSQL (servers, kill -9
-## included), in parallel, then the `serial` tests alone; .ci/run adds DEEPSHIELD_REQUIRE_POSTGRES=1 and
+## and the web door's tests in Debian's chromium included), in parallel, then the `serial` tests alone; .ci/run adds DEEPSHIELD_REQUIRE_POSTGRES=1 and
 ## DEEPSHIELD_REQUIRE_REFERENCE=1, so the PostgreSQL and reference tests fail instead of skipping
 test-all: $(STAMP)
 	$(BIN)/ruff check src tests bench examples

@@ -129,6 +129,8 @@ ALLOWED: dict[str, frozenset[Role]] = {
     "misuse.strike": REVIEWERS,
     "misuse.strikes": REVIEWERS,
     "victim.status": frozenset({VICTIM}),
+    # WEB.md: the helpline's case page shows the victim's status page; whoever may read the case.
+    "victim.status as staff read it": frozenset({ADMIN, PLATFORM, HELPLINE, VICTIM}),
     # Reports (API.md: the case's pack: platform, admin, helpline (own), victim (own); a file's
     # pack: keys of platform, admin, helpline; transparency: platform, admin, helpline).
     "report.evidence for case": frozenset({ADMIN, PLATFORM, HELPLINE, VICTIM}),
@@ -439,6 +441,8 @@ OPS: dict[str, Op] = {
                          lambda w, p, t: review.strikes_for(w.ctx, "uploader", "acct-1", p)),
     "victim.status": Op((victim_access.victim_status,), lambda w, p, t: victim_access.victim_status(w.ctx, p),
                         prepare=_standing),
+    "victim.status as staff read it": Op((victim_access.status_as_victim_sees_it,), lambda w, p, t: (
+        victim_access.status_as_victim_sees_it(w.ctx, t.number, p)), prepare=_standing),
     "report.evidence for case": Op((reports.evidence_for_case,), lambda w, p, t: (
         reports.evidence_for_case(w.ctx, t.number, p)), prepare=_standing),
     "report.evidence for file": Op((reports.evidence_for_file,),
@@ -490,8 +494,8 @@ def test_each_entry_point_serves_exactly_the_documented_roles(world: World, role
 # --- Scope: an allowed role, out of its scope ----------------------------------------------------
 
 #: The case-scoped entry points a helpline or a victim may call (on its own cases).
-CASE_SCOPED = ("case.read", "case.update", "case.appeal for the requester", "case.withdraw",
-               "case.withdraw cancel", "report.evidence for case")
+CASE_SCOPED = ("case.read", "victim.status as staff read it", "case.update", "case.appeal for the requester",
+               "case.withdraw", "case.withdraw cancel", "report.evidence for case")
 
 
 @pytest.mark.parametrize("name", CASE_SCOPED)

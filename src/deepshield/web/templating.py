@@ -36,7 +36,7 @@ QUICK_EXIT_URL = "https://www.bbc.co.uk/weather"
 #: The staff menu: (path, label, roles that see it). A role sees only what its pages serve; the
 #: services still decide on every request.
 STAFF_NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
-    ("/staff/helpline", "Our cases", frozenset({Role.HELPLINE})),
+    ("/staff/helpline", "Our cases", frozenset({Role.HELPLINE, Role.ADMIN})),
     ("/staff/helpline/file", "File a request", frozenset({Role.HELPLINE, Role.ADMIN})),
     ("/staff/reviewer", "Review queue", frozenset({Role.PLATFORM, Role.ADMIN})),
     ("/staff/admin", "Administration", frozenset({Role.ADMIN})),

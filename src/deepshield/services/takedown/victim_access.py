@@ -114,8 +114,20 @@ def victim_status(ctx: ServiceContext, principal: Principal) -> VictimStatus:
     authorize(principal, Action.CASE_READ)
     if principal.role is not Role.VICTIM or principal.case_number is None:
         raise Forbidden("the status page is opened with a case number and PIN")
+    return _status(ctx, principal.case_number, principal)
+
+
+def status_as_victim_sees_it(ctx: ServiceContext, case_number: str, principal: Principal) -> VictimStatus:
+    """The victim's status page of ``case_number``, for the staff who may read the case (a
+    helpline its own cases, the operator any): the same words she reads, so a helpline can talk her
+    through them. Scoped and audited like any read of the case."""
+    authorize(principal, Action.CASE_READ)
+    return _status(ctx, case_number, principal)
+
+
+def _status(ctx: ServiceContext, case_number: str, principal: Principal) -> VictimStatus:
     with ctx.store.transaction() as session:
-        case = case_lookup.load_visible(session, principal.case_number, principal)
+        case = case_lookup.load_visible(session, case_number, principal)
         locations = repo.locations_of(session, case.id)
         in_danger = case_answers.in_danger(case)
         case_events.record(session, principal.actor, "case.read", case, page="status")

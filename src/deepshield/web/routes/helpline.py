@@ -38,8 +38,7 @@ from deepshield.errors import DeepShieldError, InvalidRequest
 from deepshield.services.access import Action, Principal, authorize
 from deepshield.services.takedown import intake, review, victim_access
 from deepshield.services.takedown.records import CaseView, FiledCase, VictimStatus
-from deepshield.web.forms import read_form
-from deepshield.web.routes.reviewer import (
+from deepshield.web.display import (
     ClockLine,
     clock_lines,
     detail_text,
@@ -49,6 +48,7 @@ from deepshield.web.routes.reviewer import (
     utc_text,
     validated,
 )
+from deepshield.web.forms import read_form
 from deepshield.web.sessions import context_of, staff_principal
 from deepshield.web.templating import render
 

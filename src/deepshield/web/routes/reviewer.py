@@ -15,9 +15,7 @@ refusal re-renders the page with the service's own sentence and its status. One 
 removal renders the case page at once, because only that answer holds the copy sweep's
 distances (they are not kept; later views list the copies still flagged, without distances).
 
-The clock helpers here (``utc_text``, ``relative_text``, ``clock_lines``, ``next_deadline``) are
-shared with the helpline's pages; ``static/js/staff/clocks.js`` refreshes the relative text in
-the browser with the same wording.
+Times, clocks and form checks come from ``web.display``, shared with the helpline's pages.
 """
 
 from __future__ import annotations
@@ -25,23 +23,32 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from deepshield.api.case_schemas import AppealDecisionIn, AppealIn, CloseIn, DecisionIn, PauseIn
-from deepshield.api.errors import STATUS_BY_CATEGORY
 from deepshield.cases.numbers import parse_case_number
 from deepshield.cases.states import CLOCKED, MIN_REASON_CHARS, CaseState, can_move
 from deepshield.errors import DeepShieldError, InvalidRequest, NotFound
 from deepshield.services.access import Action, Principal, authorize
 from deepshield.services.spread import content_registry
 from deepshield.services.takedown import review
-from deepshield.services.takedown.records import CaseView, ClockView, DueItem
+from deepshield.services.takedown.records import CaseView, DueItem
+from deepshield.web.display import (
+    ClockLine,
+    clock_lines,
+    detail_text,
+    iso_utc,
+    relative_text,
+    status_of,
+    text_field,
+    utc_text,
+    validated,
+)
 from deepshield.web.forms import read_form
 from deepshield.web.sessions import context_of, staff_principal
 from deepshield.web.templating import render
@@ -74,136 +81,10 @@ DONE_MESSAGES = {
 }
 
 
-# --- Times and clocks, as people read them -----------------------------------------------------
-
-
-def utc_text(moment: datetime | None) -> str:
-    """``"2026-05-01 14:03 UTC"``, or ``"—"`` for no time."""
-    if moment is None:
-        return "—"
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def iso_utc(moment: datetime) -> str:
-    """The machine form for ``<time datetime>`` and the countdown script: ``2026-05-01T14:03:09Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def relative_text(remaining: timedelta) -> str:
-    """``"in 5 h 12 min"``, ``"in 2 d 3 h"``, ``"in less than a minute"``, or ``"overdue by 40 min"``
-    once negative. ``static/js/staff/clocks.js`` words it the same way."""
-    seconds = remaining.total_seconds()
-    minutes = int(abs(seconds) // 60)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        span = f"{days} d {hours} h"
-    elif hours:
-        span = f"{hours} h {mins} min"
-    elif mins:
-        span = f"{mins} min"
-    else:
-        span = "less than a minute"
-    return f"overdue by {span}" if seconds < 0 else f"in {span}"
-
-
-@dataclass(frozen=True)
-class ClockLine:
-    """One legal clock as a page shows it."""
-
-    jurisdiction: str
-    duty: str
-    due_at: datetime
-    due_text: str
-    due_iso: str
-    #: ``"in 5 h 12 min"`` / ``"overdue by ..."`` while it runs; empty once met or while paused.
-    left_text: str
-    #: running, escalated, breached, paused or met.
-    status: str
-    met_text: str
-
-    @property
-    def counting(self) -> bool:
-        """Whether the page's script keeps its countdown current."""
-        return self.status in ("running", "escalated", "breached")
-
-
-def clock_line(clock: ClockView, now: datetime) -> ClockLine:
-    if clock.met_at is not None:
-        status = "met"
-    elif clock.paused:
-        status = "paused"
-    elif clock.breached_at is not None or clock.due_at <= now:
-        status = "breached"
-    elif clock.escalated_at is not None:
-        status = "escalated"
-    else:
-        status = "running"
-    left = relative_text(clock.due_at - now) if status in ("running", "escalated", "breached") else ""
-    return ClockLine(clock.jurisdiction, clock.duty, clock.due_at, utc_text(clock.due_at),
-                     iso_utc(clock.due_at), left, status, utc_text(clock.met_at) if clock.met_at else "")
-
-
-def clock_lines(case: CaseView, now: datetime) -> list[ClockLine]:
-    """The case's clocks, nearest deadline first."""
-    return sorted((clock_line(clock, now) for clock in case.clocks), key=lambda line: line.due_at)
-
-
-def next_deadline(case: CaseView, now: datetime) -> ClockLine | None:
-    """The nearest clock not yet met (running or paused), or None."""
-    return next((line for line in clock_lines(case, now) if line.status != "met"), None)
-
-
-def detail_text(value: Any) -> str:
-    """A value of a history line's detail in plain text: times in UTC, lists joined, yes/no."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, str):
-        if len(value) >= 19 and value[4:5] == "-" and "T" in value:
-            try:
-                return utc_text(datetime.fromisoformat(value))
-            except ValueError:
-                return value
-        return value
-    if isinstance(value, Mapping):
-        return "(" + ", ".join(f"{key} {detail_text(item)}" for key, item in value.items()) + ")"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(detail_text(item) for item in value) or "none"
-    return str(value)
-
-
 def done_message(request: Request) -> str:
     """The plain-words message a redirect asked for, or ``""``."""
     return DONE_MESSAGES.get(request.query_params.get("done", ""), "")
 
-
-def status_of(error: DeepShieldError) -> int:
-    """The HTTP status a page answers a refused action with (the API's own mapping)."""
-    return STATUS_BY_CATEGORY[error.category]
-
-
-Model = TypeVar("Model", bound=BaseModel)
-
-
-def validated(model: type[Model], values: Mapping[str, Any]) -> Model:
-    """``values`` checked with the API's request model (sizes, no control characters, no pasted
-    image); ``InvalidRequest`` naming the field otherwise."""
-    try:
-        return model.model_validate(dict(values))
-    except ValidationError as exc:
-        problems = []
-        for item in exc.errors(include_url=False)[:5]:
-            where = ".".join(str(part) for part in item.get("loc", ()))
-            message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
-            problems.append(f"{where}: {message}" if where else message)
-        raise InvalidRequest("; ".join(problems) or "the form could not be read") from None
-
-
-def text_field(form: FormData, name: str) -> str:
-    value = form.get(name, "")
-    return value if isinstance(value, str) else ""
 
 
 # --- The queue ----------------------------------------------------------------------------------

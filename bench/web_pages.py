@@ -120,9 +120,9 @@ def prepare(home: Path, cases: int, sessions: int) -> dict[str, Any]:
         for index in range(cases):
             public = index % 2 == 1
             # Each public filer from an address of her own (the public door caps filings per address).
+            address = f"10.{index // 65536}.{index // 256 % 256}.{index % 256}"
             filed.append(intake.file_request(ctx, _form(index, rng, public=public),
-                                             None if public else helpline,
-                                             address=f"10.{index // 65536}.{index // 256 % 256}.{index % 256}"))
+                                             None if public else helpline, address=address))
         for case in filed[: cases // 4]:
             review.acknowledge(ctx, case.case.case_number, platform)
         cookies: dict[str, list[str]] = {"none": [""] * sessions}

@@ -83,6 +83,8 @@ def test_counts_over_all_time_are_exact():
         "by_requester_role": {"helpline": 1, "representative": 1, "victim": 3},
         "by_source": {"admin": 1, "helpline": 1, "public": 3},
         "by_jurisdiction": {"AU": 1, "EU": 1, "UK": 1, "US": 2, "none": 1},
+        # Weeks by their Monday (UTC): T0 is a Monday; 500 h later is Sunday 21 June.
+        "by_week": {"2026-06-01": 4, "2026-06-15": 1},
     }
     assert report["decisions"] == {"total": 3, "removed": 2, "declined": 1, "automated": 1, "human": 2}
     assert report["handling_time_hours"] == {

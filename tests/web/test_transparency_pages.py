@@ -225,12 +225,11 @@ def test_weeks_run_monday_to_monday_within_the_period() -> None:
                                                         (day(5, 4), day(5, 4), day(5, 11))]
 
 
-def test_a_report_with_weekly_counts_of_its_own_is_drawn_from_them_alone() -> None:
+def test_the_weekly_chart_is_drawn_from_the_reports_own_weekly_counts() -> None:
     now = datetime(2026, 5, 20, tzinfo=UTC)
     period = transparency_route.Period("", "", datetime(2026, 5, 4, tzinfo=UTC), None)
     report = {"cases": {"received": 5, "by_week": {"2026-05-04": 2, "2026-05-18": 3}}}
-    # No service is asked (no context, no principal): the report's own weeks are used.
-    weekly = transparency_route.requests_per_week(None, None, period, report, now)  # type: ignore[arg-type]
+    weekly = transparency_route.requests_per_week(report, period, now)
     assert weekly == [(date(2026, 5, 4), 2), (date(2026, 5, 11), 0), (date(2026, 5, 18), 3)]
 
 

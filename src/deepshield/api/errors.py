@@ -25,6 +25,18 @@ STATUS_BY_CATEGORY = {
 _STATUS_BY_CODE = {"unsupported_media": 415, "low_quality_hash": 422, "rate_limited": 429}
 
 
+def status_of(error: DeepShieldError) -> int:
+    """The HTTP status that answers ``error``: by its code where one has its own, else its category.
+    Every door that speaks HTTP (the API, the web pages) answers with this."""
+    return _STATUS_BY_CODE.get(error.code, STATUS_BY_CATEGORY[error.category])
+
+
+def retry_headers(error: DeepShieldError) -> dict[str, str] | None:
+    """``Retry-After`` for an error that says when to try again (busy, rate-limited), else None."""
+    retry_after = getattr(error, "retry_after_s", None)
+    return {"Retry-After": str(retry_after)} if retry_after is not None else None
+
+
 def error_response(status: int, code: str, detail: str,
                    headers: dict[str, str] | None = None) -> JSONResponse:
     if status == 401:
@@ -35,10 +47,7 @@ def error_response(status: int, code: str, detail: str,
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DeepShieldError)
     async def _known(_: Request, error: DeepShieldError) -> JSONResponse:
-        status = _STATUS_BY_CODE.get(error.code, STATUS_BY_CATEGORY[error.category])
-        retry_after = getattr(error, "retry_after_s", None)
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-        return error_response(status, error.code, error.detail, headers)
+        return error_response(status_of(error), error.code, error.detail, retry_headers(error))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -28,7 +28,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 #: Where a case came from: a victim or representative filing without a key, or a key's role.
@@ -119,6 +119,12 @@ def _times(values: list[float]) -> dict[str, Any]:
     return {"count": len(values), "median": _hours(statistics.median(values)), "slowest": _hours(max(values))}
 
 
+def _monday(at: datetime) -> str:
+    """The ISO date of the Monday (UTC) of the week of ``at``."""
+    day = at.astimezone(UTC).date()
+    return (day - timedelta(days=day.weekday())).isoformat()
+
+
 def _sorted(counter: Counter[str]) -> dict[str, int]:
     return {key: counter[key] for key in sorted(counter)}
 
@@ -194,6 +200,8 @@ def build_report(data: TransparencyInput) -> dict[str, Any]:
             "by_requester_role": _sorted(Counter(case.requester_role for case in cases)),
             "by_source": _sorted(Counter(case.source for case in cases)),
             "by_jurisdiction": _sorted(by_jurisdiction),
+            # Requests received per week: the ISO date of the week's Monday (UTC).
+            "by_week": _sorted(Counter(_monday(case.received_at) for case in cases)),
         },
         "decisions": {
             "total": len(decided),

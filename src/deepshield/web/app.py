@@ -15,7 +15,8 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from deepshield.errors import Category, DeepShieldError
+from deepshield.api.errors import retry_headers, status_of
+from deepshield.errors import DeepShieldError
 from deepshield.web.headers import WebPageHeaders, is_web_path
 from deepshield.web.routes import (
     admin,
@@ -32,15 +33,6 @@ from deepshield.web.templating import STATIC_DIR, render
 
 log = logging.getLogger("deepshield.web")
 
-_STATUS_BY_CATEGORY = {
-    Category.INVALID_INPUT: 400,
-    Category.TOO_LARGE: 413,
-    Category.NOT_FOUND: 404,
-    Category.CONFLICT: 409,
-    Category.UNAUTHORIZED: 401,
-    Category.FORBIDDEN: 403,
-    Category.UNAVAILABLE: 503,
-}
 _TITLES = {
     400: "Something in the form needs another look",
     401: "Please sign in again",
@@ -58,9 +50,9 @@ _TITLES = {
 Handler = Callable[[Request, Any], Awaitable[Response]]
 
 
-def error_page(request: Request, status: int, detail: str) -> Response:
+def error_page(request: Request, status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
     """The door's error page: a plain-words title and the service's own sentence."""
-    return render(request, "error.html", status_code=status,
+    return render(request, "error.html", status_code=status, headers=headers,
                   title=_TITLES.get(status, "Something went wrong"), detail=detail, status=status)
 
 
@@ -87,9 +79,7 @@ def install_web(app: FastAPI) -> None:
         return response
 
     async def known(request: Request, error: DeepShieldError) -> Response:
-        status = {"unsupported_media": 415, "low_quality_hash": 422, "rate_limited": 429}.get(
-            error.code, _STATUS_BY_CATEGORY[error.category])
-        return error_page(request, status, error.detail)
+        return error_page(request, status_of(error), error.detail, retry_headers(error))
 
     async def http(request: Request, error: StarletteHTTPException) -> Response:
         if isinstance(error.__cause__, DeepShieldError):

@@ -12,8 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
-from deepshield.api.errors import STATUS_BY_CATEGORY
-from deepshield.errors import DeepShieldError, InvalidRequest
+from deepshield.errors import InvalidRequest
 from deepshield.services.takedown.records import CaseView, ClockView
 
 
@@ -112,11 +111,6 @@ def detail_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(detail_text(item) for item in value) or "none"
     return str(value)
-
-
-def status_of(error: DeepShieldError) -> int:
-    """The HTTP status a page answers a refused action with (the API's own mapping)."""
-    return STATUS_BY_CATEGORY[error.category]
 
 
 Model = TypeVar("Model", bound=BaseModel)

@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from deepshield.api.case_schemas import IntakeIn
+from deepshield.api.errors import status_of
 from deepshield.cases import intake as intake_rules
 from deepshield.errors import DeepShieldError, InvalidRequest
 from deepshield.services.access import Action, Principal, authorize
@@ -43,7 +44,6 @@ from deepshield.web.display import (
     clock_lines,
     detail_text,
     next_deadline,
-    status_of,
     text_field,
     utc_text,
     validated,

@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from deepshield.api.case_schemas import AppealDecisionIn, AppealIn, CloseIn, DecisionIn, PauseIn
+from deepshield.api.errors import status_of
 from deepshield.cases.numbers import parse_case_number
 from deepshield.cases.states import CLOCKED, MIN_REASON_CHARS, CaseState, can_move
 from deepshield.errors import DeepShieldError, InvalidRequest, NotFound
@@ -44,7 +45,6 @@ from deepshield.web.display import (
     detail_text,
     iso_utc,
     relative_text,
-    status_of,
     text_field,
     utc_text,
     validated,

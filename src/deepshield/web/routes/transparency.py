@@ -5,12 +5,8 @@ Who may read it is ``services.reporting.transparency_report``'s decision (``REPO
 admin, platform, helpline); every number on the page is the report's. The downloads are exactly
 ``reporting.report_as`` of the report for the same period.
 
-Requests per week: the report counts requests over its whole period, not per week. Until it
-carries a ``cases.by_week`` count of its own, the page asks the service for one report per week
-(at most ``MAX_WEEKS``, the most recent weeks of the period), each a read of its own in the audit
-log. Each costs a pass over the audit chain (about 1.7 s at 50,000 audit events), so this is
-a stopgap: once ``reports.transparency.build_report`` counts ``cases.by_week`` (the Monday's ISO
-date → requests received), the page draws from that and asks for one report only.
+Requests per week come from the report's own ``cases.by_week`` (the Monday's ISO date →
+requests received): one report, one read, per page.
 """
 
 from __future__ import annotations
@@ -29,7 +25,6 @@ from deepshield.cases import clocks as clock_rules
 from deepshield.errors import InvalidRequest
 from deepshield.services import reporting
 from deepshield.services.access import Action, Principal, authorize
-from deepshield.services.context import ServiceContext
 from deepshield.settings import CaseSettings
 from deepshield.web import charts
 from deepshield.web.sessions import context_of, staff_principal
@@ -106,20 +101,12 @@ def weeks_of(period: Period, now: datetime) -> list[tuple[datetime, datetime | N
     return weeks
 
 
-def requests_per_week(ctx: ServiceContext, principal: Principal, period: Period, report: dict[str, Any],
-                      now: datetime) -> list[tuple[date, int]]:
-    """``(week's Monday, requests received)`` over the period's last ``MAX_WEEKS`` weeks: from the
-    report's ``cases.by_week`` when it has one (keys are the weeks' Mondays, ISO dates), else one
-    report per week from the service (see the module)."""
-    weeks = weeks_of(period, now)
-    by_week = report.get("cases", {}).get("by_week")
-    if isinstance(by_week, dict):
-        return [(monday.date(), int(by_week.get(monday.date().isoformat(), 0))) for monday, _, _ in weeks]
-    counted = []
-    for monday, since, until in weeks:
-        week_report = reporting.transparency_report(ctx, principal, since=since, until=until)
-        counted.append((monday.date(), int(week_report["cases"]["received"])))
-    return counted
+def requests_per_week(report: dict[str, Any], period: Period, now: datetime) -> list[tuple[date, int]]:
+    """``(week's Monday, requests received)`` over the period's last ``MAX_WEEKS`` weeks, from the
+    report's ``cases.by_week``."""
+    by_week = report["cases"]["by_week"]
+    return [(monday.date(), int(by_week.get(monday.date().isoformat(), 0)))
+            for monday, _, _ in weeks_of(period, now)]
 
 
 def clock_plans(settings: CaseSettings) -> dict[str, clock_rules.ClockPlan]:
@@ -256,7 +243,7 @@ async def transparency_page(request: Request, principal: Principal = Depends(sta
     def build() -> tuple[dict[str, Any], list[ChartView]]:
         now = datetime.now(UTC)
         report = reporting.transparency_report(ctx, principal, since=period.since, until=period.until)
-        weekly = requests_per_week(ctx, principal, period, report, now)
+        weekly = requests_per_week(report, period, now)
         return report, chart_views(report, weekly, clock_plans(ctx.settings.cases))
 
     report, views = await run_in_threadpool(build)

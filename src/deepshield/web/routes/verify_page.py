@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from deepshield.api.errors import STATUS_BY_CATEGORY
+from deepshield.api.errors import retry_headers, status_of
 from deepshield.api.rate_limit import public_rate_limit
 from deepshield.api.uploads import read_upload
 from deepshield.errors import DeepShieldError
@@ -61,7 +61,6 @@ INCONCLUSIVE_WORDS = ("A label of a similar picture was found, but this file dif
                       "say it is that picture: it may be a blend, a collage or an edit.")
 TAG_OF_VERDICT = {"verified": "tag-ok", "recovered": "tag-ok", "invalid": "tag-bad", "unknown": "tag-warn"}
 #: Statuses of the services' errors that are not their category's (as the API answers them).
-_STATUS_OF_CODE = {"unsupported_media": 415, "low_quality_hash": 422, "rate_limited": 429}
 
 
 @dataclass(frozen=True)
@@ -102,10 +101,6 @@ def verdict_view(report: VerifyReport) -> VerdictView:
         tag=TAG_OF_VERDICT.get(report.verdict, "tag-warn"))
 
 
-def _status_of(error: DeepShieldError) -> int:
-    return _STATUS_OF_CODE.get(error.code, STATUS_BY_CATEGORY[error.category])
-
-
 def _page(request: Request, template: str, principal: Principal | None, *, status_code: int = 200,
           headers: dict[str, str] | None = None, **values: Any) -> Response:
     values.setdefault("error", "")
@@ -120,9 +115,8 @@ def _page(request: Request, template: str, principal: Principal | None, *, statu
 def _refused(request: Request, principal: Principal | None, error: DeepShieldError) -> Response:
     """The form again with the service's sentence, the error's status and, for "busy" and "too
     many tries", when to try again."""
-    retry_after = getattr(error, "retry_after_s", None)
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return _page(request, "verify/form.html", principal, status_code=_status_of(error), headers=headers,
+    return _page(request, "verify/form.html", principal, status_code=status_of(error),
+                 headers=retry_headers(error),
                  error=error.detail, error_code=error.code)
 
 

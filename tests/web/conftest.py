@@ -20,10 +20,7 @@ Browser tests run on SQLite only: the services under the pages are tested on bot
 from __future__ import annotations
 
 import functools
-import http.server
 import os
-import socketserver
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -32,8 +29,8 @@ from typing import Any
 import pytest
 
 from deepshield.settings import Settings
-from deepshield.web.headers import PAGE_HEADERS
 from deepshield.web.templating import STATIC_DIR
+from static_pages import serving_roots
 from web_site import Site, page_problems, start_site_on
 
 CHROMIUM = Path(os.environ.get("DEEPSHIELD_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -139,44 +136,12 @@ def module_site(module_cheap_kdf_settings: Settings) -> Iterator[Site]:
         yield start_site_on(stack, module_cheap_kdf_settings)
 
 
-class _StaticHandler(http.server.SimpleHTTPRequestHandler):
-    def translate_path(self, path: str) -> str:
-        clean = path.split("?", 1)[0].split("#", 1)[0]
-        for prefix, root in (("/static/", STATIC_DIR), ("/test-pages/", TEST_PAGES)):
-            if clean.startswith(prefix):
-                relative = clean[len(prefix):]
-                target = (root / relative).resolve()
-                if root.resolve() in target.parents:
-                    return str(target)
-        return str(WEB_TESTS / "__nothing_here__")
-
-    def end_headers(self) -> None:
-        for name, value in PAGE_HEADERS:
-            self.send_header(name.decode(), value.decode())
-        super().end_headers()
-
-    def guess_type(self, path: Any) -> str:
-        if str(path).endswith((".js", ".mjs")):
-            return "text/javascript"
-        return super().guess_type(path)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="session")
 def static_server() -> Iterator[str]:
     """Base URL of a plain server of the static files (``/static/``) and the test pages
     (``/test-pages/``), with the portal's headers."""
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _StaticHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_roots({"/static/": STATIC_DIR, "/test-pages/": TEST_PAGES}) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -75,7 +75,11 @@ def victim_principal(ctx: ServiceContext, case_number: str, pin: str, *,
     return Principal(actor=actor, role=Role.VICTIM, case_number=case_number_found)
 
 
-_SUMMARIES = {
+#: What her status page says of a complete request under review (before its deadline).
+COMPLETE_SUMMARY = "Your request is complete and is being reviewed."
+#: Where a case stands, in the words her status page uses, by state (``_summary`` adds the
+#: deadline, the decision and a pending withdrawal); the web door's request page says the same.
+STATE_SUMMARIES = {
     CaseState.RECEIVED.value: "Your request was received.",
     CaseState.INCOMPLETE.value: (
         "Your request is missing some details; add them with your case number and PIN. "
@@ -97,13 +101,13 @@ def _summary(case: Case, in_danger: bool) -> str:
                 f"{case.withdraw_effective_at:%Y-%m-%d %H:%M} UTC unless you cancel before then.")
     elif case.state == CaseState.VALID.value:
         due = f" Action is due by {case.due_at:%Y-%m-%d %H:%M} UTC." if case.due_at else ""
-        text = "Your request is complete and is being reviewed." + due
+        text = COMPLETE_SUMMARY + due
     elif case.state == CaseState.ACTIONED.value and case.decision == "removed":
         text = "The content was removed, and copies found are being taken down and blocked from re-upload."
     elif case.state == CaseState.ACTIONED.value:
         text = "Your request was declined; the reasons are below. You can appeal."
     else:
-        text = _SUMMARIES.get(case.state, "Your case is being handled.")
+        text = STATE_SUMMARIES.get(case.state, "Your case is being handled.")
     if in_danger and case.state != CaseState.WITHDRAWN.value:
         text = f"{intake.SAFETY_ADVICE} {text}"
     return text

@@ -122,6 +122,9 @@ class ServerSettings:
     staff_session_minutes: float = 480.0
     #: How long a victim's "check my case" session lasts after her case number and PIN.
     victim_session_minutes: float = 15.0
+    #: Mark the web pages' cookies ``Secure`` on every request, not only those that reached this
+    #: process over HTTPS: set it behind a proxy that ends TLS (the app then sees plain HTTP).
+    secure_cookies: bool = False
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_burst=_number(env, "DEEPSHIELD_PUBLIC_BURST", 20, 1, 10**6),
         staff_session_minutes=_number(env, "DEEPSHIELD_STAFF_SESSION_MINUTES", 480.0, 1.0, 7 * 24 * 60.0),
         victim_session_minutes=_number(env, "DEEPSHIELD_VICTIM_SESSION_MINUTES", 15.0, 1.0, 24 * 60.0),
+        secure_cookies=bool(_number(env, "DEEPSHIELD_SECURE_COOKIES", 0, 0, 1)),
     )
     notifications = NotificationSettings(
         smtp_host=env.get("DEEPSHIELD_SMTP_HOST", "").strip(),
@@ -411,6 +415,9 @@ ENV_VAR_SECTIONS: dict[str, tuple[EnvVar, ...]] = {
         EnvVar("DEEPSHIELD_VICTIM_SESSION_MINUTES", "number", "15",
                "How long a victim's \"check my case\" session lasts (minutes) before the case number "
                "and PIN are asked for again.", 1.0, 24 * 60.0),
+        EnvVar("DEEPSHIELD_SECURE_COOKIES", "0 or 1", "0",
+               "1: the web pages' cookies are always marked Secure (set it behind a proxy that ends "
+               "TLS); 0: only when the request came over HTTPS.", 0, 1),
     ),
     "Notifications (docs/CASES.md)": (
         EnvVar("DEEPSHIELD_SMTP_HOST", "text", "",

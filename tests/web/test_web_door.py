@@ -3,6 +3,8 @@ anti-forgery token on forms, and sessions that end. Over real HTTP and in a real
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +15,7 @@ from deepshield.errors import Unauthorized
 from deepshield.services import web_sessions
 from deepshield.services.access import Role
 from deepshield.services.api_keys import revoke_key
+from deepshield.settings import Settings
 from deepshield.store.models import utcnow
 from principals import SETUP
 from web_site import Site, sign_in_staff
@@ -72,6 +75,18 @@ def test_sign_in_gives_a_strict_http_only_cookie_and_sign_out_ends_the_session(s
         assert out.status_code == 303
     with pytest.raises(Unauthorized):
         web_sessions.session_principal(site.ctx, session_token)
+
+
+def test_cookies_are_secure_where_the_operator_says_tls_ends_at_a_proxy(
+        start_site: Callable[[Settings], Site], cheap_kdf_settings: Settings) -> None:
+    plain = start_site(cheap_kdf_settings)
+    behind_tls = start_site(cheap_kdf_settings.with_overrides(
+        server=replace(cheap_kdf_settings.server, secure_cookies=True)))
+    for site, secure in ((plain, False), (behind_tls, True)):
+        response = httpx.get(f"{site.url}/staff/sign-in")
+        cookie = response.headers["set-cookie"]
+        assert cookie.startswith("ds_form=") and "HttpOnly" in cookie
+        assert ("Secure" in cookie) is secure
 
 
 def test_a_wrong_key_is_refused_with_the_services_sentence(site: Site) -> None:

@@ -6,7 +6,8 @@ principal. What a principal may do is decided by the services (``services.access
 - ``ds_form``: a random anti-forgery value for the public forms, which have no session yet.
 
 Every cookie is HttpOnly, SameSite=Strict, limited to this site's path ``/``, and Secure when the
-page was reached over HTTPS. The session cookies expire with their session.
+page was reached over HTTPS or ``ServerSettings.secure_cookies`` says so (behind a proxy that ends
+TLS). The session cookies expire with their session.
 """
 
 from __future__ import annotations
@@ -45,17 +46,20 @@ def context_of(request: Request) -> ServiceContext:
     return request.app.state.context  # type: ignore[no-any-return]
 
 
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or context_of(request).settings.server.secure_cookies
+
+
 def set_cookie(request: Request, response: Response, name: str, value: str, *,
                expires_at: datetime | None = None) -> None:
     """Set one of the door's cookies with its fixed attributes (HttpOnly, SameSite=Strict, path /,
-    Secure over HTTPS); ``expires_at`` None makes it last the browser session."""
+    Secure over HTTPS or where configured); ``expires_at`` None makes it last the browser session."""
     response.set_cookie(name, value, expires=expires_at, path="/", httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
+                        secure=_secure(request))
 
 
 def clear_cookie(request: Request, response: Response, name: str) -> None:
-    response.delete_cookie(name, path="/", httponly=True, samesite="strict",
-                           secure=request.url.scheme == "https")
+    response.delete_cookie(name, path="/", httponly=True, samesite="strict", secure=_secure(request))
 
 
 async def _session(request: Request, cookie: str, sign_in_path: str) -> Principal:

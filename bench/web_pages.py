@@ -176,6 +176,8 @@ def measure(port: int, path: str, cookies: list[str], seconds: float, concurrenc
 _SCRIPT_SRC = re.compile(r'<script[^>]+src="([^"?]+)')
 _IMPORT = re.compile(r'(?:import\s[^"\']*?from\s*|import\s*\(\s*|import\s+'
                      r'|new\s+Worker\s*\(\s*(?:new\s+URL\s*\(\s*)?)["\']([^"\']+\.m?js)["\']')
+#: Any script named by its site path in a string (a Worker's URL kept in a constant, say).
+_STATIC_SCRIPT = re.compile(r'["\'](/static/[^"\'?#]+\.m?js)["\']')
 
 
 def victim_js_weight(base: str) -> dict[str, Any]:
@@ -194,7 +196,8 @@ def victim_js_weight(base: str) -> dict[str, Any]:
         body = httpx.get(base + path, timeout=10).content
         seen[path] = len(body)
         directory = path.rsplit("/", 1)[0]
-        for target in _IMPORT.findall(body.decode("utf-8", "replace")):
+        text = body.decode("utf-8", "replace")
+        for target in [*_IMPORT.findall(text), *_STATIC_SCRIPT.findall(text)]:
             if target.startswith("/"):
                 pending.append(target)
             elif target.startswith("."):

@@ -4,44 +4,21 @@ over real HTTP against a real server, and in a real Chromium."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from deepshield.services import api_keys, web_sessions
+from deepshield.services import api_keys
 from deepshield.services.access import Role
 from deepshield.services.spread.banks import Origin, SignalInput, add_signals, create_bank, withdraw_entry
 from principals import SETUP
-from web_site import Site, assert_accessible, page_problems, sign_in_staff
+from web_site import Site, assert_accessible, script_problems, sign_in_staff, staff_client, staff_form_token
 
 ADMIN_PAGES = ("/staff/admin", "/staff/admin/banks", "/staff/admin/keys", "/staff/admin/index")
 NON_ADMIN_ROLES = (Role.PLATFORM, Role.HELPLINE, Role.PARTNER, Role.PROVIDER)
-_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
-
-
-@contextmanager
-def _signed_in(site: Site, role: Role) -> Iterator[tuple[httpx.Client, str]]:
-    """An HTTP client signed in as ``role`` through the sign-in form, and its forms' token."""
-    with httpx.Client(base_url=site.url, timeout=60) as client:
-        yield _sign_in(client, site, role)
-
-
-def _sign_in(client: httpx.Client, site: Site, role: Role) -> tuple[httpx.Client, str]:
-    public_token = _TOKEN.search(client.get("/staff/sign-in").text).group(1)  # type: ignore[union-attr]
-    response = client.post("/staff/sign-in", data={"api_key": site.tokens[role], "form_token": public_token})
-    assert response.status_code == 303, response.text
-    # A signed-in page's forms carry the session's own token.
-    return client, web_sessions.form_token(client.cookies["ds_staff"])
-
-
-def script_problems(page: Any) -> list[str]:
-    """Console errors and CSP violations, less the browser's notes of an answer that is not 2xx
-    (the 409 of a form sent twice, asked for on purpose, and the missing /favicon.ico)."""
-    return [problem for problem in page_problems(page) if "Failed to load resource" not in problem]
 
 
 def _pdq_values(count: int, seed: int) -> list[str]:
@@ -54,7 +31,8 @@ def _pdq_values(count: int, seed: int) -> list[str]:
 @pytest.mark.parametrize("role", NON_ADMIN_ROLES, ids=lambda role: role.value)
 def test_other_roles_get_a_refusal_page_without_data_and_change_nothing(site: Site, role: Role) -> None:
     create_bank(site.ctx, "secret-bank-name", "", SETUP)
-    with _signed_in(site, role) as (client, form_token):
+    with staff_client(site, role) as client:
+        form_token = staff_form_token(client)
         for path in ADMIN_PAGES:
             response = client.get(path)
             assert response.status_code == 403, (path, response.status_code)
@@ -83,7 +61,7 @@ def test_admin_pages_need_a_staff_session(site: Site) -> None:
 
 
 def test_a_form_without_its_token_creates_no_key(site: Site) -> None:
-    with _signed_in(site, Role.ADMIN) as (client, _):
+    with staff_client(site, Role.ADMIN) as client:
         before = len(api_keys.list_keys(site.ctx, SETUP))
         response = client.post("/staff/admin/keys",
                                data={"role": "helpline", "label": "x", "form_id": "y" * 24})
@@ -92,7 +70,8 @@ def test_a_form_without_its_token_creates_no_key(site: Site) -> None:
 
 
 def test_a_create_form_sent_twice_makes_one_key_and_shows_it_once(site: Site) -> None:
-    with _signed_in(site, Role.ADMIN) as (client, form_token):
+    with staff_client(site, Role.ADMIN) as client:
+        form_token = staff_form_token(client)
         before = {key.key_id for key in api_keys.list_keys(site.ctx, SETUP)}
         form = {"form_token": form_token, "role": "platform", "label": "Platform Two", "form_id": "f" * 24}
         first = client.post("/staff/admin/keys", data=form)
@@ -112,7 +91,8 @@ def test_a_create_form_sent_twice_makes_one_key_and_shows_it_once(site: Site) ->
 
 
 def test_audit_verify_names_the_first_broken_event_of_a_tampered_log(site: Site) -> None:
-    with _signed_in(site, Role.ADMIN) as (client, form_token):
+    with staff_client(site, Role.ADMIN) as client:
+        form_token = staff_form_token(client)
         intact = client.post("/staff/admin/audit/verify", data={"form_token": form_token})
         assert intact.status_code == 200 and "The audit log is intact" in intact.text
         # What an attacker with write access to the database does (tests/store/test_audit_chain.py).

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from web.test_victim_portal import (
+from web_portal import (
     choose_files,
     server_pdq,
     shown_fingerprints,

@@ -7,12 +7,8 @@ database; the browser journey is in test_staff_journeys.py."""
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import pytest
 
 from case_forms import request_form
@@ -23,49 +19,22 @@ from deepshield.services.spread.hashing import hash_media
 from deepshield.services.spread.matching import match_media
 from deepshield.services.takedown import intake, review, victim_access
 from factories import encode_image, encode_video, photo_pixels, scene_video_frames
-from web_site import Site, assert_accessible, sign_in_staff
+from web_site import (
+    Site,
+    accessible_at_both_widths,
+    assert_accessible,
+    form_token_in,
+    found,
+    main_text,
+    sign_in_staff,
+    staff_client,
+)
 
 
-@contextmanager
-def staff_client(site: Site, role: Role, *, token: str | None = None) -> Iterator[httpx.Client]:
-    """An HTTP client signed in to the staff pages with ``role``'s key, through the sign-in form."""
-    with httpx.Client(base_url=site.url) as client:
-        client.post("/staff/sign-in", data={"api_key": token or site.tokens[role],
-                                           "form_token": form_token(client.get("/staff/sign-in").text)})
-        assert "ds_staff" in client.cookies
-        yield client
-
-
-def found(pattern: str, html: str) -> str:
-    """The first group of ``pattern`` in ``html``; fails the test when it is not there."""
-    match = re.search(pattern, html)
-    assert match is not None, f"{pattern} is not on the page"
-    return match.group(1)
-
-
-def form_token(html: str) -> str:
-    return found(r'name="form_token" value="([^"]+)"', html)
-
-
-def request_key(html: str) -> str:
-    return found(r'name="request_key" value="([^"]+)"', html)
-
-
-def main_text(html: str) -> str:
-    """The page's main content as text (tags removed, spaces collapsed), for reading sentences."""
-    main = html[html.index("<main"):html.index("</main>")]
-    text = re.sub(r"<[^>]+>", " ", main).replace("&#39;", "'").replace("&amp;", "&").replace("&#34;", '"')
-    return re.sub(r"\s+", " ", text)
-
-
-def accessible_at_both_widths(page: Any) -> None:
-    """axe-core finds nothing serious at 1280 px, nor at 360 px where the tables scroll."""
-    assert_accessible(page)
-    page.set_viewport_size({"width": 360, "height": 800})
-    try:
-        assert_accessible(page, what=f"{page.url} at 360 px")
-    finally:
-        page.set_viewport_size({"width": 1280, "height": 900})
+def form_keys(html: str) -> dict[str, str]:
+    """The filing form's hidden fields: the session's form token and the request's own key."""
+    return {"form_token": form_token_in(html),
+            "request_key": found(r'name="request_key" value="([^"]+)"', html)}
 
 
 def complete_fields(site: Site, seed: int = 5) -> dict[str, Any]:
@@ -84,7 +53,7 @@ def complete_fields(site: Site, seed: int = 5) -> dict[str, Any]:
 def test_a_request_filed_through_the_plain_form_shows_its_case_number_and_pin_once(site: Site) -> None:
     with staff_client(site, Role.HELPLINE) as client:
         page = client.get("/staff/helpline/file").text
-        fields = {**complete_fields(site), "form_token": form_token(page), "request_key": request_key(page)}
+        fields = {**complete_fields(site), **form_keys(page)}
         response = client.post("/staff/helpline/file", data=fields)
         assert response.status_code == 201, main_text(response.text)
         number = found(r'id="filed-case-number">(DS-[A-Z0-9-]+)<', response.text)
@@ -117,8 +86,7 @@ def test_hashes_pasted_from_the_command_lines_json_file_a_video_with_its_vpdq(si
         {"file": "/home/robin/notes.txt", "error": {"code": "unsupported_media"}}])
     with staff_client(site, Role.HELPLINE) as client:
         page = client.get("/staff/helpline/file").text
-        fields = {**complete_fields(site), "form_token": form_token(page), "request_key": request_key(page),
-                  "pasted_hashes": printed}
+        fields = {**complete_fields(site), **form_keys(page), "pasted_hashes": printed}
         response = client.post("/staff/helpline/file", data=fields)
         assert response.status_code == 201, main_text(response.text)
         assert "/home/robin" not in response.text
@@ -133,7 +101,7 @@ def test_an_incomplete_request_is_not_filed_and_the_form_says_what_it_lacks_in_t
         site: Site) -> None:
     with staff_client(site, Role.HELPLINE) as client:
         page = client.get("/staff/helpline/file").text
-        fields = {**complete_fields(site), "form_token": form_token(page), "request_key": request_key(page)}
+        fields = {**complete_fields(site), **form_keys(page)}
         for left_out in ("signature_name", "contact_email", "depicted_under_18"):
             fields[left_out] = ""
         fields["statement_ticked"] = ""
@@ -165,8 +133,7 @@ def test_a_malformed_field_is_refused_with_the_sentence_naming_it_and_nothing_is
         site: Site, change: dict[str, str], sentence: str) -> None:
     with staff_client(site, Role.HELPLINE) as client:
         page = client.get("/staff/helpline/file").text
-        fields = {**complete_fields(site), "form_token": form_token(page), "request_key": request_key(page),
-                  **change}
+        fields = {**complete_fields(site), **form_keys(page), **change}
         response = client.post("/staff/helpline/file", data=fields)
         assert response.status_code == 400
         assert sentence in main_text(response.text)

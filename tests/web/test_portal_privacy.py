@@ -20,7 +20,7 @@ from deepshield.cases import intake
 from deepshield.services.access import Role
 from deepshield.services.takedown import review
 from factories import encode_video, scene_video_frames
-from web.test_victim_portal import (
+from web_portal import (
     choose_files,
     fill_request,
     problems_of,

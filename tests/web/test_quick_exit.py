@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from deepshield.web.templating import QUICK_EXIT_URL
-from web.test_victim_portal import (
+from web_portal import (
     choose_files,
     file_case,
     problems_of,

@@ -8,12 +8,9 @@ test_staff_journeys.py."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from case_forms import request_form
@@ -22,32 +19,19 @@ from deepshield.services.access import Role
 from deepshield.services.takedown import intake, review
 from deepshield.services.takedown.records import FiledCase
 from deepshield.store.models import utcnow
-from web_site import Site, assert_accessible, page_problems, sign_in_staff
+from web_site import (
+    Site,
+    accessible_at_both_widths,
+    assert_accessible,
+    form_token_in,
+    main_text,
+    script_problems,
+    sign_in_staff,
+    staff_client,
+    tab_to,
+)
 
 US_ONLY = {"depicted_person_country": "US", "platform_countries": ["US"]}
-
-
-@contextmanager
-def staff_client(site: Site, role: Role, *, token: str | None = None) -> Iterator[httpx.Client]:
-    """An HTTP client signed in to the staff pages with ``role``'s key, through the sign-in form."""
-    with httpx.Client(base_url=site.url) as client:
-        client.post("/staff/sign-in", data={"api_key": token or site.tokens[role],
-                                           "form_token": form_token(client.get("/staff/sign-in").text)})
-        assert "ds_staff" in client.cookies
-        yield client
-
-
-def form_token(html: str) -> str:
-    match = re.search(r'name="form_token" value="([^"]+)"', html)
-    assert match is not None, "the page has no form token"
-    return match.group(1)
-
-
-def main_text(html: str) -> str:
-    """The page's main content as text (tags removed, spaces collapsed)."""
-    main = html[html.index("<main"):html.index("</main>")]
-    text = re.sub(r"<[^>]+>", " ", main).replace("&#39;", "'").replace("&amp;", "&").replace("&#34;", '"')
-    return re.sub(r"\s+", " ", text)
 
 
 def queue_rows(html: str) -> list[str]:
@@ -94,7 +78,7 @@ def test_review_actions_answer_with_a_plain_message_and_change_the_case(site: Si
     number = file_case(site, 6).case.case_number
     with staff_client(site, Role.PLATFORM) as client:
         page = client.get(f"/staff/reviewer/cases/{number}").text
-        token = form_token(page)
+        token = form_token_in(page)
         steps = [("acknowledge", {}, "acknowledged", "The request was acknowledged."),
                  ("pause", {"reason": "Waiting for the requester's answer"}, "paused",
                   "The clocks of this case are paused."),
@@ -121,7 +105,7 @@ def test_a_decline_because_the_image_is_fake_is_refused_in_the_services_words(si
     number = file_case(site, 7).case.case_number
     reasons = "We decline: this picture is AI-generated, so it is not real."
     with staff_client(site, Role.PLATFORM) as client:
-        token = form_token(client.get(f"/staff/reviewer/cases/{number}").text)
+        token = form_token_in(client.get(f"/staff/reviewer/cases/{number}").text)
         response = client.post(f"/staff/reviewer/cases/{number}/decide",
                                data={"form_token": token, "decision": "declined", "reasons": reasons})
     assert response.status_code == 400
@@ -136,7 +120,7 @@ def test_review_actions_need_the_form_token_and_a_reviewers_role(site: Site) -> 
         response = client.post(f"/staff/reviewer/cases/{number}/acknowledge", data={"form_token": ""})
         assert response.status_code == 403 and "did not come from this site" in response.text
     with staff_client(site, Role.HELPLINE) as client:  # the case is this helpline's own
-        token = form_token(client.get("/staff/helpline").text)
+        token = form_token_in(client.get("/staff/helpline").text)
         fields = {"form_token": token, "decision": "removed", "reasons": "Shared without consent."}
         response = client.post(f"/staff/reviewer/cases/{number}/decide", data=fields)
         assert response.status_code == 403
@@ -185,31 +169,6 @@ def test_an_appeal_is_refused_to_the_first_reviewer_and_decided_by_a_second(
     assert case.state == "actioned" and case.decision == "removed"
     assert case.appeals[0].outcome == "overturned" and case.appeals[0].reviewer == f"key:{second_key}"
     assert script_problems(first) == [] and script_problems(second) == []
-
-
-def accessible_at_both_widths(page: Any) -> None:
-    """axe-core finds nothing serious at 1280 px, nor at 360 px where the tables scroll."""
-    assert_accessible(page)
-    page.set_viewport_size({"width": 360, "height": 800})
-    try:
-        assert_accessible(page, what=f"{page.url} at 360 px")
-    finally:
-        page.set_viewport_size({"width": 1280, "height": 900})
-
-
-def script_problems(page: Any) -> list[str]:
-    """Console errors and CSP violations, less the browser's notes of a refused (4xx) answer, which
-    these tests ask for on purpose, and of the missing /favicon.ico."""
-    return [problem for problem in page_problems(page) if "Failed to load resource" not in problem]
-
-
-def tab_to(page: Any, selector: str, *, most: int = 200) -> None:
-    """Press Tab until the focused element matches ``selector`` (fails after ``most`` presses)."""
-    for _ in range(most):
-        page.keyboard.press("Tab")
-        if page.evaluate("(selector) => document.activeElement?.matches(selector) ?? false", selector):
-            return
-    raise AssertionError(f"Tab never reached {selector}")
 
 
 @pytest.mark.browser

@@ -14,8 +14,6 @@ from __future__ import annotations
 import io
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,26 +33,7 @@ from deepshield.services.takedown import intake, review, victim_access
 from deepshield.signals.pdq import pdq_distance
 from deepshield.store.models import utcnow
 from factories import encode_image, photo_pixels
-from web_site import Site, assert_accessible, page_problems, sign_in_staff
-
-
-@contextmanager
-def staff_client(site: Site, role: Role | None, *, token: str | None = None) -> Iterator[httpx.Client]:
-    """An HTTP client signed in to the staff pages with ``role``'s key (None: not signed in)."""
-    with httpx.Client(base_url=site.url) as client:
-        if role is not None or token is not None:
-            page = client.get("/staff/sign-in").text
-            found = re.search(r'name="form_token" value="([^"]+)"', page)
-            assert found is not None
-            client.post("/staff/sign-in", data={"api_key": token or site.tokens[role],  # type: ignore[index]
-                                               "form_token": found.group(1)})
-            assert "ds_staff" in client.cookies
-        yield client
-
-
-def script_problems(page: Any) -> list[str]:
-    """Console errors and CSP violations, less the browser's note of the missing /favicon.ico."""
-    return [problem for problem in page_problems(page) if "Failed to load resource" not in problem]
+from web_site import Site, assert_accessible, script_problems, sign_in_staff, staff_client
 
 
 def resized_copy(pixels: np.ndarray) -> bytes:

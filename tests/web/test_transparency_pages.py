@@ -11,8 +11,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,27 +19,15 @@ import httpx
 import pytest
 
 from case_forms import request_form
-from deepshield.services import reporting, web_sessions
+from deepshield.services import reporting
 from deepshield.services.access import Role
 from deepshield.services.takedown import intake, review
 from deepshield.store.models import utcnow
 from deepshield.web.routes import transparency as transparency_route
 from principals import SETUP
-from web_site import Site, assert_accessible, page_problems, sign_in_staff
+from web_site import Site, assert_accessible, script_problems, sign_in_staff, staff_client
 
 SVG = "{http://www.w3.org/2000/svg}"
-_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
-
-
-@contextmanager
-def staff_client(site: Site, role: Role) -> Iterator[httpx.Client]:
-    """An HTTP client signed in as ``role`` through the sign-in form."""
-    with httpx.Client(base_url=site.url, timeout=60) as client:
-        token = _TOKEN.search(client.get("/staff/sign-in").text).group(1)  # type: ignore[union-attr]
-        signed_in = client.post("/staff/sign-in", data={"api_key": site.tokens[role], "form_token": token})
-        assert signed_in.status_code == 303
-        assert web_sessions.session_principal(site.ctx, client.cookies["ds_staff"]).role is role
-        yield client
 
 
 def monday_of(at: datetime) -> date:
@@ -271,4 +258,4 @@ def test_the_charts_in_chromium_with_the_keyboard_and_a_download(
     expected, _ = reporting.report_as(
         reporting.transparency_report(site.ctx, site.principal(Role.PLATFORM), since=bounds), "csv")
     assert csv_rows_without_moving_parts(downloaded) == csv_rows_without_moving_parts(expected)
-    assert [problem for problem in page_problems(page) if "Failed to load resource" not in problem] == []
+    assert script_problems(page) == []

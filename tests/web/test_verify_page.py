@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -20,7 +19,7 @@ from PIL import Image
 
 import deepshield.api.routes.verification as verification_route
 from deepshield.api.app import create_app
-from deepshield.services import reporting, web_sessions
+from deepshield.services import reporting
 from deepshield.services.access import Role
 from deepshield.services.api_keys import create_key
 from deepshield.services.context import ServiceContext
@@ -31,10 +30,17 @@ from deepshield.store import audit_repository
 from factories import encode_image, photo_pixels
 from live_server import serving
 from principals import SETUP
-from web_site import Site, assert_accessible, page_problems, sign_in_staff
+from web_site import (
+    Site,
+    assert_accessible,
+    form_token_in,
+    script_problems,
+    sign_in_staff,
+    staff_client,
+    staff_form_token,
+)
 
 UNKNOWN = "No label found. That does not mean it is real."
-_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +62,8 @@ def make_files(site_ctx: ServiceContext) -> Files:
 
 
 def form_token(client: httpx.Client) -> str:
-    return _TOKEN.search(client.get("/verify").text).group(1)  # type: ignore[union-attr]
+    """The token of the public's form on /verify (getting the page sets its ``ds_form`` cookie)."""
+    return form_token_in(client.get("/verify").text)
 
 
 def post_file(client: httpx.Client, data: bytes, *, path: str = "/verify", token: str | None = None,
@@ -76,14 +83,6 @@ def check_pack(ctx: ServiceContext, pdf: bytes) -> Any:
     worker has started Playwright, Playwright's loop is running in the main thread."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(reporting.check_report, ctx, pdf).result(timeout=60)
-
-
-@contextmanager
-def staff_client(url: str, token: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=url, timeout=60) as client:
-        public = _TOKEN.search(client.get("/staff/sign-in").text).group(1)  # type: ignore[union-attr]
-        assert client.post("/staff/sign-in", data={"api_key": token, "form_token": public}).status_code == 303
-        yield client
 
 
 def test_the_page_says_the_file_is_sent_and_not_kept_before_any_upload(site: Site) -> None:
@@ -164,7 +163,8 @@ def test_the_public_is_rate_limited_and_staff_are_not(cheap_kdf_settings: Settin
     with ExitStack() as stack:
         url, ctx = _serve(stack, settings)
         _, helpline_key = create_key(ctx, Role.HELPLINE, "verify test", SETUP)
-        with staff_client(url, helpline_key) as staff:  # the sign-in spends one of the address's two
+        # The sign-in spends one of the address's two.
+        with staff_client(url, None, token=helpline_key) as staff:
             with httpx.Client(base_url=url, timeout=60) as public:
                 assert post_file(public, photo).status_code == 200
                 limited = post_file(public, photo)
@@ -214,10 +214,10 @@ def test_the_evidence_pack_is_for_staff_and_the_public_is_told_how_to_get_one(si
     assert refused.status_code == 403 and "application/pdf" not in refused.headers["content-type"]
     assert "Signed evidence packs are made by staff" in refused.text and 'href="/case"' in refused.text
 
-    with staff_client(site.url, site.tokens[Role.HELPLINE]) as staff:
+    with staff_client(site, Role.HELPLINE) as staff:
         page = staff.get("/verify")
         assert "Check and download a signed evidence pack" in page.text
-        token = web_sessions.form_token(staff.cookies["ds_staff"])
+        token = staff_form_token(staff)
         pack = post_file(staff, files.labelled, path="/verify/evidence", token=token)
         checked = post_file(staff, files.plain, token=token)
     assert pack.status_code == 200 and pack.headers["content-type"] == "application/pdf"
@@ -229,9 +229,9 @@ def test_the_evidence_pack_is_for_staff_and_the_public_is_told_how_to_get_one(si
     assert checked.status_code == 200 and "Check and download a signed evidence pack" in checked.text
     assert {event.actor for event in verify_events(site.ctx)} == {f"key:{site.key_ids[Role.HELPLINE]}"}
 
-    with staff_client(site.url, site.tokens[Role.PARTNER]) as partner:
+    with staff_client(site, Role.PARTNER) as partner:
         assert "Check and download a signed evidence pack" not in partner.get("/verify").text
-        token = web_sessions.form_token(partner.cookies["ds_staff"])
+        token = staff_form_token(partner)
         denied = post_file(partner, files.labelled, path="/verify/evidence", token=token)
     assert denied.status_code == 403 and "may not perform report.file" in denied.text
 
@@ -270,7 +270,7 @@ def test_the_three_verdicts_in_chromium(site: Site, page: Any,
         save_screenshots(page, f"verify-result-{verdict}")
     page.set_viewport_size({"width": 360, "height": 800})
     assert_accessible(page, what="a result at 360 px")
-    assert [problem for problem in page_problems(page) if "Failed to load resource" not in problem] == []
+    assert script_problems(page) == []
 
 
 @pytest.mark.browser

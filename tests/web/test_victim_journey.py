@@ -19,13 +19,13 @@ from deepshield.cases import intake
 from deepshield.services.access import Role
 from deepshield.services.takedown import review
 from deepshield.store.models import utcnow
-from web.test_victim_portal import (
+from deepshield.web.routes.portal import STATE_SUMMARIES
+from web_portal import (
     EMAIL,
     HTTP_TIMEOUT_S,
     LOCATION,
     MATCH_SETTLE_S,
     SIGNATURE,
-    STATE_SUMMARIES,
     choose_files,
     problems_of,
     read_result,
@@ -35,7 +35,7 @@ from web.test_victim_portal import (
     watch_problems,
     write_photos,
 )
-from web_site import Site
+from web_site import Site, tab_to
 
 pytestmark = pytest.mark.browser
 
@@ -131,52 +131,43 @@ def test_her_journey_from_files_to_a_withdrawal_that_stops_the_matching(site: Si
     assert problems_of(page) == []
 
 
-def _tab_to(page: Any, selector: str) -> None:
-    """Press Tab until the element matching ``selector`` has the focus."""
-    for _ in range(MAX_TABS):
-        page.keyboard.press("Tab")
-        if page.evaluate("(selector) => document.activeElement?.matches(selector) ?? false", selector):
-            return
-    raise AssertionError(f"{selector} was not reached with Tab")
-
-
 def test_the_request_and_check_my_case_by_keyboard_alone(site: Site, page: Any, tmp_path: Path) -> None:
     photos = write_photos(tmp_path, 1, seed=70)
     page.goto(f"{site.url}/request")
     page.locator("#hasher-status", has_text="makes fingerprints correctly").wait_for()
     # The file picker opens from the keyboard; the browser's own dialog is where files are chosen.
-    _tab_to(page, "#files")
+    tab_to(page, "#files", most=MAX_TABS)
     with page.expect_file_chooser() as chooser:
         page.keyboard.press("Space")
     chooser.value.set_files([str(path) for path in photos])
     wait_for_fingerprints(page, 1)
-    _tab_to(page, "#locations")
+    tab_to(page, "#locations", most=MAX_TABS)
     page.keyboard.type(LOCATION)
-    _tab_to(page, "#role-victim")
+    tab_to(page, "#role-victim", most=MAX_TABS)
     page.keyboard.press("Space")
-    _tab_to(page, "#email")
+    tab_to(page, "#email", most=MAX_TABS)
     page.keyboard.type(EMAIL)
-    _tab_to(page, "#platform-us")
+    tab_to(page, "#platform-us", most=MAX_TABS)
     page.keyboard.press("Space")
-    _tab_to(page, "#under18-no")
+    tab_to(page, "#under18-no", most=MAX_TABS)
     page.keyboard.press("Space")
-    _tab_to(page, "#good-faith")
+    tab_to(page, "#good-faith", most=MAX_TABS)
     page.keyboard.press("Space")
-    _tab_to(page, "#statement")
+    tab_to(page, "#statement", most=MAX_TABS)
     page.keyboard.press("Space")
-    _tab_to(page, "#signature-name")
+    tab_to(page, "#signature-name", most=MAX_TABS)
     page.keyboard.type(SIGNATURE)
-    _tab_to(page, "#submit-request")
+    tab_to(page, "#submit-request", most=MAX_TABS)
     page.keyboard.press("Enter")
     number, pin = read_result(page)
     # The result takes the focus, so a screen reader reads it at once.
     assert page.evaluate("() => document.activeElement.id") == "result"
     assert review.get_case(site.ctx, number, site.principal(Role.ADMIN)).state == "valid"
 
-    _tab_to(page, "#result-next a")
+    tab_to(page, "#result-next a", most=MAX_TABS)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{site.url}/case")
-    _tab_to(page, "#case_number")
+    tab_to(page, "#case_number", most=MAX_TABS)
     page.keyboard.type(number)
     page.keyboard.press("Tab")
     page.keyboard.type(pin)
@@ -184,15 +175,15 @@ def test_the_request_and_check_my_case_by_keyboard_alone(site: Site, page: Any, 
     page.wait_for_url(f"{site.url}/case/status")
     assert page.locator("#case-number").inner_text() == number
 
-    _tab_to(page, "#confirm-withdraw")
+    tab_to(page, "#confirm-withdraw", most=MAX_TABS)
     page.keyboard.press("Space")
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{site.url}/case/status?done=withdraw")
-    _tab_to(page, "#cancel button")
+    tab_to(page, "#cancel button", most=MAX_TABS)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{site.url}/case/status?done=cancel")
-    _tab_to(page, "form[action='/case/sign-out'] button")
+    tab_to(page, "form[action='/case/sign-out'] button", most=MAX_TABS)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{site.url}/case?signed_out=1")
     assert problems_of(page) == []

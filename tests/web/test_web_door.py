@@ -18,7 +18,7 @@ from deepshield.services.api_keys import revoke_key
 from deepshield.settings import Settings
 from deepshield.store.models import utcnow
 from principals import SETUP
-from web_site import Site, sign_in_staff
+from web_site import Site, form_token_in, sign_in_staff
 
 
 def test_pages_carry_the_strict_policy_and_privacy_headers(site: Site) -> None:
@@ -46,16 +46,9 @@ def test_the_api_keeps_its_json_errors_and_pages_get_an_html_one(site: Site) -> 
     assert "We could not find that page" in page.text
 
 
-def _form_token(client: httpx.Client, url: str) -> str:
-    html = client.get(url).text
-    marker = 'name="form_token" value="'
-    start = html.index(marker) + len(marker)
-    return html[start:html.index('"', start)]
-
-
 def test_sign_in_gives_a_strict_http_only_cookie_and_sign_out_ends_the_session(site: Site) -> None:
     with httpx.Client(base_url=site.url) as client:
-        token = _form_token(client, "/staff/sign-in")
+        token = form_token_in(client.get("/staff/sign-in").text)
         response = client.post("/staff/sign-in", data={"api_key": site.tokens[Role.PLATFORM],
                                                       "form_token": token})
         assert response.status_code == 303 and response.headers["location"] == "/staff/reviewer"
@@ -91,7 +84,7 @@ def test_cookies_are_secure_where_the_operator_says_tls_ends_at_a_proxy(
 
 def test_a_wrong_key_is_refused_with_the_services_sentence(site: Site) -> None:
     with httpx.Client(base_url=site.url) as client:
-        token = _form_token(client, "/staff/sign-in")
+        token = form_token_in(client.get("/staff/sign-in").text)
         real = site.tokens[Role.ADMIN]
         wrong = real[:-1] + ("a" if real[-1] != "a" else "b")
         response = client.post("/staff/sign-in", data={"api_key": wrong, "form_token": token})

@@ -111,6 +111,7 @@ ALLOWED: dict[str, frozenset[Role]] = {
     # Cases (API.md "Takedown cases" and CASES.md "Who does what").
     "case.file": frozenset({ADMIN, HELPLINE}),
     "case.list": frozenset({ADMIN, PLATFORM, HELPLINE}),
+    "case.count": frozenset({ADMIN, PLATFORM, HELPLINE}),
     "case.due": frozenset({ADMIN, PLATFORM, HELPLINE}),
     "case.read": frozenset({ADMIN, PLATFORM, HELPLINE, VICTIM}),
     "case.read contact": frozenset({ADMIN}),
@@ -403,6 +404,7 @@ OPS: dict[str, Op] = {
         exchange.record_feedback(w.ctx, p, [(w.entry_id, "Blocked")]))),
     "case.file": Op((intake.file_request,), lambda w, p, t: intake.file_request(w.ctx, dict(w.form), p)),
     "case.list": Op((review.list_cases,), lambda w, p, t: review.list_cases(w.ctx, p)),
+    "case.count": Op((review.count_cases,), lambda w, p, t: review.count_cases(w.ctx, p)),
     "case.due": Op((review.due_cases,),
                    lambda w, p, t: review.due_cases(w.ctx, p, within=timedelta(hours=24))),
     "case.read": Op((review.get_case,), lambda w, p, t: review.get_case(w.ctx, t.number, p),

@@ -129,6 +129,8 @@ def test_transparency_counts_seeded_rows_exactly(ctx):
         "by_requester_role": {"helpline": 2, "representative": 1, "victim": 2},
         "by_source": {"helpline": 2, "public": 3},
         "by_jurisdiction": {"AU": 1, "EU": 1, "UK": 1, "US": 2, "none": 1},
+        # By the Monday (UTC) of each week: T0 is Saturday 1 March; 200 h later is Sunday 9 March.
+        "by_week": {"2025-02-24": 4, "2025-03-03": 1},
     }
     assert report["decisions"] == {"total": 3, "removed": 2, "declined": 1, "automated": 1, "human": 2}
     # Handling: 12 h (US), 4 h (AU, US), 20 h (UK)

@@ -6,7 +6,7 @@ Only ``deepshield.services`` calls this; it holds no rules (those are in ``deeps
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,10 +28,21 @@ from deepshield.store.models import (
     Notification,
 )
 
+#: The most values one ``IN (...)`` list binds: well under SQLite's 32,766 bound parameters
+#: (999 before 3.32) and PostgreSQL's 65,535, so a list of any length is read in a few queries.
+IN_CHUNK = 500
+
 
 def case_ref(case_id: int) -> str:
     """The reference bank entries carry for a case: its id, never its number or any PII."""
     return case_reference(case_id)
+
+
+def _chunks(values: Iterable[int]) -> Iterator[list[int]]:
+    """The distinct values, sorted, in lists of at most ``IN_CHUNK`` (one ``IN`` list each)."""
+    unique = sorted(set(values))
+    for start in range(0, len(unique), IN_CHUNK):
+        yield unique[start:start + IN_CHUNK]
 
 
 # --- cases --------------------------------------------------------------------------------------
@@ -81,6 +92,16 @@ def list_cases(session: Session, *, filed_by: str | None = None, state: str | No
     return list(session.scalars(query.order_by(Case.received_at.desc(), Case.id.desc()).limit(limit)))
 
 
+def count_cases(session: Session, *, filed_by: str | None = None, state: str | None = None) -> int:
+    """How many cases there are, optionally only one filer's and one state's (as ``list_cases``)."""
+    query = select(func.count()).select_from(Case)
+    if filed_by is not None:
+        query = query.where(Case.filed_by == filed_by)
+    if state is not None:
+        query = query.where(Case.state == state)
+    return int(session.scalar(query) or 0)
+
+
 def withdrawals_due(session: Session, now: datetime) -> list[int]:
     """Ids of cases whose requested withdrawal's cool-off has ended and that are not yet withdrawn."""
     return list(session.scalars(
@@ -119,6 +140,16 @@ def get_contact(session: Session, case_id: int) -> CaseContact | None:
     return session.get(CaseContact, case_id)
 
 
+def contacts_of_cases(session: Session, case_ids: Iterable[int]) -> dict[int, CaseContact]:
+    """The contact rows of those cases that have one, keyed by case id; one query per
+    ``IN_CHUNK`` cases."""
+    found: dict[int, CaseContact] = {}
+    for chunk in _chunks(case_ids):
+        for contact in session.scalars(select(CaseContact).where(CaseContact.case_id.in_(chunk))):
+            found[contact.case_id] = contact
+    return found
+
+
 def save_contact(session: Session, case_id: int, *, signature_name: str, contact_email: str,
                  webhook_url: str) -> CaseContact:
     contact = session.get(CaseContact, case_id)
@@ -154,6 +185,17 @@ def locations_of(session: Session, case_id: int) -> list[CaseLocation]:
                                 .order_by(CaseLocation.id)))
 
 
+def locations_of_cases(session: Session, case_ids: Iterable[int]) -> dict[int, list[CaseLocation]]:
+    """Each case's locations in ``locations_of``'s order, keyed by case id (a case with none is
+    absent); one query per ``IN_CHUNK`` cases."""
+    found: dict[int, list[CaseLocation]] = {}
+    for chunk in _chunks(case_ids):
+        for row in session.scalars(select(CaseLocation).where(CaseLocation.case_id.in_(chunk))
+                                   .order_by(CaseLocation.id)):
+            found.setdefault(row.case_id, []).append(row)
+    return found
+
+
 def add_locations(session: Session, case_id: int, items: Iterable[tuple[str, str]]) -> list[CaseLocation]:
     rows = [CaseLocation(case_id=case_id, kind=kind, location=location, status="pending")
             for kind, location in items]
@@ -178,6 +220,17 @@ def set_location_status(session: Session, case_id: int, status: str, at: datetim
 def clocks_of(session: Session, case_id: int) -> list[CaseClock]:
     return list(session.scalars(select(CaseClock).where(CaseClock.case_id == case_id)
                                 .order_by(CaseClock.due_at, CaseClock.id)))
+
+
+def clocks_of_cases(session: Session, case_ids: Iterable[int]) -> dict[int, list[CaseClock]]:
+    """Each case's clocks in ``clocks_of``'s order, keyed by case id (a case with none is
+    absent); one query per ``IN_CHUNK`` cases."""
+    found: dict[int, list[CaseClock]] = {}
+    for chunk in _chunks(case_ids):
+        for clock in session.scalars(select(CaseClock).where(CaseClock.case_id.in_(chunk))
+                                     .order_by(CaseClock.due_at, CaseClock.id)):
+            found.setdefault(clock.case_id, []).append(clock)
+    return found
 
 
 def add_clock(session: Session, case_id: int, *, jurisdiction: str, duty: str, started_at: datetime,
@@ -217,21 +270,24 @@ def cases_with_clocks_to_check(session: Session, *, states: Sequence[str], horiz
 
 
 def open_clocks_due(session: Session, *, states: Sequence[str], before: datetime,
-                    filed_by: str | None = None) -> list[tuple[CaseClock, Case]]:
-    """Unmet clocks of cases in ``states`` due before ``before``, soonest first."""
-    query = (select(CaseClock, Case).join(Case, Case.id == CaseClock.case_id)
+                    filed_by: str | None = None) -> list[tuple[CaseClock, str, str]]:
+    """Unmet clocks of cases in ``states`` due before ``before``, soonest first, each with its
+    case's number and state (only those: loading whole cases would unseal every one's answers)."""
+    query = (select(CaseClock, Case.case_number, Case.state).join(Case, Case.id == CaseClock.case_id)
              .where(Case.state.in_(list(states)), CaseClock.met_at.is_(None), CaseClock.due_at <= before))
     if filed_by is not None:
         query = query.where(Case.filed_by == filed_by)
-    return [(clock, case) for clock, case in session.execute(query.order_by(CaseClock.due_at, CaseClock.id))]
+    return [(clock, number, state) for clock, number, state
+            in session.execute(query.order_by(CaseClock.due_at, CaseClock.id))]
 
 
-def paused_case_ids(session: Session, case_ids: Sequence[int]) -> set[int]:
+def paused_case_ids(session: Session, case_ids: Iterable[int]) -> set[int]:
+    """Which of the cases have an open pause (``open_pause`` is not None); one query per
+    ``IN_CHUNK`` cases."""
     found: set[int] = set()
-    unique = sorted(set(case_ids))
-    for start in range(0, len(unique), 500):
+    for chunk in _chunks(case_ids):
         found.update(session.scalars(select(ClockPause.case_id).where(
-            ClockPause.case_id.in_(unique[start:start + 500]), ClockPause.ended_at.is_(None))))
+            ClockPause.case_id.in_(chunk), ClockPause.ended_at.is_(None))))
     return found
 
 
@@ -290,6 +346,24 @@ def count_active_entries(session: Session, case_id: int, bank_name: str) -> int:
         select(func.count()).select_from(BankEntry).join(Bank, Bank.id == BankEntry.bank_id)
         .where(BankEntry.case_ref == case_ref(case_id), Bank.name == bank_name,
                BankEntry.withdrawn_at.is_(None), BankEntry.enabled.is_(True))) or 0)
+
+
+def count_active_entries_of_cases(session: Session, case_ids: Iterable[int],
+                                  bank_name: str) -> dict[int, int]:
+    """``count_active_entries`` for many cases, keyed by case id (a case with none is absent).
+    Entries name their case by ``case_ref``, so the lookup is ``case_ref IN (...)``, which the
+    ``ix_bank_entries_case_ref`` index serves; one query per ``IN_CHUNK`` cases."""
+    found: dict[int, int] = {}
+    for chunk in _chunks(case_ids):
+        id_of_ref = {case_ref(case_id): case_id for case_id in chunk}
+        rows = session.execute(
+            select(BankEntry.case_ref, func.count()).join(Bank, Bank.id == BankEntry.bank_id)
+            .where(BankEntry.case_ref.in_(list(id_of_ref)), Bank.name == bank_name,
+                   BankEntry.withdrawn_at.is_(None), BankEntry.enabled.is_(True))
+            .group_by(BankEntry.case_ref))
+        for reference, entries in rows:
+            found[id_of_ref[reference]] = int(entries)
+    return found
 
 
 def count_content_items(session: Session, case_id: int) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from deepshield.cases import intake
 from deepshield.errors import InvalidRequest
 from deepshield.store import case_repository as repo
-from deepshield.store.models import Case, CaseContact
+from deepshield.store.models import Case, CaseContact, CaseLocation
 
 _PENDING_HASHES = "pending_hashes"
 
@@ -65,15 +65,17 @@ def drop_pending_hashes(case: Case) -> None:
     case.answers = json.dumps(answers, sort_keys=True)
 
 
-def stored_form(session: Session, case: Case, contact: CaseContact | None = None) -> intake.RequestForm:
-    """The request as it stands: answers, contact, locations and not-yet-banked hashes."""
+def stored_form(session: Session, case: Case, contact: CaseContact | None = None,
+                locations: Sequence[CaseLocation] | None = None) -> intake.RequestForm:
+    """The request as it stands: answers, contact, locations and not-yet-banked hashes. A caller
+    that already read the case's contact or locations (a list of cases) passes them."""
     contact = contact or repo.get_contact(session, case.id)
+    rows = repo.locations_of(session, case.id) if locations is None else locations
     return intake.from_answers(
         answers_of(case),
         signature_name=contact.signature_name if contact else "",
         contact_email=contact.contact_email if contact else "",
         webhook_url=contact.webhook_url if contact else "",
-        locations=[intake.LocationInput(row.kind, row.location)
-                   for row in repo.locations_of(session, case.id)],
+        locations=[intake.LocationInput(row.kind, row.location) for row in rows],
         hashes=pending_hashes(case),
     )

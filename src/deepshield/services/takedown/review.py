@@ -76,14 +76,31 @@ def list_cases(ctx: ServiceContext, principal: Principal, *, state: str | None =
                limit: int = 100) -> list[CaseView]:
     """Cases newest first (a helpline's own only), without pauses, appeals and history."""
     authorize(principal, Action.CASE_LIST)
-    if state is not None and state not in {s.value for s in CaseState}:
-        raise InvalidRequest(f"state: one of {', '.join(s.value for s in CaseState)}")
+    _check_state(state)
     if not 1 <= limit <= _MAX_LIST:
         raise InvalidRequest(f"limit: between 1 and {_MAX_LIST}")
     with ctx.store.transaction() as session:
         cases = repo.list_cases(session, filed_by=_scope(principal), state=state, limit=limit)
         audit.record_event(session, principal.actor, "case.list", "", state=state, cases=len(cases))
-        return [case_reading.read_case(session, ctx.settings, case, full=False) for case in cases]
+        # One batch read: a constant number of queries however many cases are listed.
+        return case_reading.read_cases(session, ctx.settings, cases)
+
+
+def count_cases(ctx: ServiceContext, principal: Principal, *, state: str | None = None) -> int:
+    """How many cases ``list_cases`` would list with no limit (a helpline's own only), without
+    reading them; audited as a list is."""
+    authorize(principal, Action.CASE_LIST)
+    _check_state(state)
+    with ctx.store.transaction() as session:
+        counted = repo.count_cases(session, filed_by=_scope(principal), state=state)
+        audit.record_event(session, principal.actor, "case.list", "", state=state, cases=counted,
+                           counted_only=True)
+        return counted
+
+
+def _check_state(state: str | None) -> None:
+    if state is not None and state not in {s.value for s in CaseState}:
+        raise InvalidRequest(f"state: one of {', '.join(s.value for s in CaseState)}")
 
 
 def due_cases(ctx: ServiceContext, principal: Principal, *, within: timedelta,
@@ -98,9 +115,10 @@ def due_cases(ctx: ServiceContext, principal: Principal, *, within: timedelta,
                                     filed_by=_scope(principal))
         audit.record_event(session, principal.actor, "case.list", "", due_within_s=within.total_seconds(),
                                   clocks=len(rows))
-        return [DueItem(case.case_number, case.state, clock.jurisdiction, clock.duty, clock.due_at,
+        return [DueItem(number, state, clock.jurisdiction, clock.duty, clock.due_at,
                         clock.due_at - now, clock.escalated_at is not None,
-                        clock.breached_at is not None or clock.due_at <= now) for clock, case in rows]
+                        clock.breached_at is not None or clock.due_at <= now)
+                for clock, number, state in rows]
 
 
 def _scope(principal: Principal) -> str | None:

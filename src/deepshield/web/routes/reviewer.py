@@ -159,15 +159,16 @@ async def queue_page(request: Request, principal: Principal = Depends(staff_prin
     ctx = context_of(request)
     now = datetime.now(UTC)
 
-    def read() -> tuple[list[DueItem], list[CaseView], list[CaseView], list[CaseView]]:
+    def read() -> tuple[list[DueItem], list[CaseView], int, list[CaseView]]:
         due = review.due_cases(ctx, principal, within=QUEUE_HORIZON, now=now)
         waiting = review.list_cases(ctx, principal, state=CaseState.VALID.value, limit=MAX_LISTED)
-        appealed = review.list_cases(ctx, principal, state=CaseState.APPEALED.value, limit=MAX_LISTED)
+        # The page shows only how many appeals wait (their own page lists them): count, not read.
+        appealed = review.count_cases(ctx, principal, state=CaseState.APPEALED.value)
         decided = review.list_cases(ctx, principal, state=CaseState.ACTIONED.value, limit=RECENT_DECIDED)
         return due, waiting, appealed, decided
 
     due, waiting, appealed, decided = await run_in_threadpool(read)
-    return render(request, "reviewer/queue.html", rows=_queue(due, waiting, now), appealed=len(appealed),
+    return render(request, "reviewer/queue.html", rows=_queue(due, waiting, now), appealed=appealed,
                   decided=decided, utc_text=utc_text, message=done_message(request))
 
 

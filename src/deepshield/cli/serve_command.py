@@ -39,7 +39,8 @@ def serve_command(
         print_json({"url": url, "docs": f"{url}/docs", "database": ctx.store.backend,
                     "admin_key": admin_key})
     else:
-        stdout.print(f"DeepShield API on {url}  (docs: {url}/docs, store: {ctx.store.backend})")
+        stdout.print(f"DeepShield on {url}  (web pages: {url}/, staff sign-in: {url}/staff/sign-in, "
+                     f"API docs: {url}/docs, store: {ctx.store.backend})")
         if admin_key:
             stdout.print("First start: an admin API key was made. Store it now; it is not shown "
                          "again:")

@@ -164,3 +164,17 @@ def test_without_javascript_the_button_is_still_a_link_to_the_neutral_site(site:
     page.get_by_role("link", name="Leave this site now").click()
     page.wait_for_url(f"{QUICK_EXIT_URL}*")
     assert page.title() == "Weather"
+
+
+def test_after_a_check_on_is_this_labelled_back_does_not_return_to_the_portal(site: Site, page: Any,
+                                                                            tmp_path: Path) -> None:
+    """The file is sent with the form replacing the page in place, so the result adds no step to
+    the history that Back could return to."""
+    photo = write_photos(tmp_path, 1, seed=95)[0]
+    _open_portal_after(page, f"{site.url}/verify")
+    page.set_input_files("input#file", str(photo))
+    page.get_by_role("button", name="Check this file").click()
+    page.get_by_text("No label found. That does not mean it is real.").first.wait_for()
+    page.locator("#quick-exit").click()
+    _left_and_back_is_not_the_portal(page, site)
+    assert problems_of(page) == []

@@ -1,14 +1,17 @@
 // Forms that leave no step in the browser's history, so that after the quick exit, Back does not
 // return to a portal page (a browser's own form post always adds one, even with a redirect).
 //
-// A form opts in with `data-replace`. Its submission is sent with fetch, with the header
+// A form opts in with `data-replace`. Its submission is sent with fetch (multipart when the form's
+// enctype says so: "Is this labelled?" sends its file this way), with the header
 // `X-Portal-Navigation: replace`, and then:
 // - a route that would redirect answers 204 with `X-Portal-Location`: the page goes there with
 //   location.replace (cookies the answer set are already in place);
 // - a redirect the server made anyway (a session that ended: back to sign-in) is followed the same way;
 // - any other answer (the same page with a message, or an error page) replaces this page's <main> and
 //   title in place, and the focus moves to its message, as a page load would read it.
-// Without JavaScript, or if the request cannot be sent, the form is posted the ordinary way.
+// A button with its own `formaction` (a download, such as the evidence pack) is left to the browser:
+// a download adds no step to history. Without JavaScript, or if the request cannot be sent, the form
+// is posted the ordinary way.
 
 const HEADER = 'X-Portal-Navigation';
 const LOCATION_HEADER = 'X-Portal-Location';
@@ -32,7 +35,8 @@ function showInPlace(html) {
 }
 
 async function submitReplacing(form, submitter) {
-  const body = new URLSearchParams(new FormData(form, submitter));
+  const fields = new FormData(form, submitter);
+  const body = form.enctype === 'multipart/form-data' ? fields : new URLSearchParams(fields);
   const buttons = [...form.querySelectorAll('button, input[type="submit"]')];
   for (const button of buttons) button.disabled = true;
   try {
@@ -63,7 +67,9 @@ async function submitReplacing(form, submitter) {
 
 document.addEventListener('submit', (event) => {
   const form = event.target;
+  if (event.defaultPrevented) return; // another script refused it (a file over the limit, say)
   if (!(form instanceof HTMLFormElement) || !form.hasAttribute('data-replace')) return;
+  if (event.submitter && event.submitter.hasAttribute('formaction')) return;
   if (form.method.toLowerCase() !== 'post' || !sameOrigin(form.action)) return;
   event.preventDefault();
   submitReplacing(form, event.submitter || null);

@@ -44,6 +44,7 @@ from deepshield.services.spread.banks import SignalInput
 from deepshield.services.spread.content_registry import ContentItemInput, register_items
 from deepshield.settings import Settings
 from deepshield.store.models import AuditEvent
+from deepshield.web.headers import is_web_path
 from factories import encode_image, photo_pixels
 from principals import SETUP
 
@@ -161,12 +162,14 @@ MANIFEST_STORE = _jumbf(b"c2pa" + _C2PA_TAIL, "c2pa", _jumbf(b"c2ma" + _C2PA_TAI
 def app_routes(api: Any) -> set[tuple[str, str]]:
     """Every (method, path) the app serves: its route tree walked (routes left out of the
     OpenAPI document included), joined with the OpenAPI document. The framework's own
-    documentation routes are left out."""
+    documentation routes are left out, and so are the web door's pages (``web.headers.is_web_path``),
+    whose tables of who may open what are in tests/web."""
     found: set[tuple[str, str]] = set()
 
     def walk(routes: Iterable[Any]) -> None:
         for route in routes:
-            if isinstance(route, APIRoute | StarletteRoute) and route.path not in _FRAMEWORK_ROUTES:
+            if (isinstance(route, APIRoute | StarletteRoute) and route.path not in _FRAMEWORK_ROUTES
+                    and not is_web_path(route.path)):
                 path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)  # {item_id:path} -> {item_id}
                 found.update((method, path) for method in route.methods or () if method != "HEAD")
             for child in (getattr(route, "routes", None),

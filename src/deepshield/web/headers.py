@@ -28,13 +28,15 @@ PAGE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
 )
 
-#: Paths that belong to the API (JSON, and its own documentation pages), not to the web door.
-API_PREFIXES = ("/v1/", "/docs", "/redoc", "/openapi.json")
+#: Where the web door's pages and files live: ``/`` itself, and these paths and everything under
+#: them. Everything else belongs to the API (``/v1``, and the HMA and C2PA Soft Binding routes at
+#: their standard paths), which answers in JSON and keeps its own headers.
+WEB_PATHS = ("/static", "/staff", "/case", "/verify", "/request", "/help", "/safety", "/under-18")
 
 
 def is_web_path(path: str) -> bool:
     """Whether ``path`` is served by the web door (pages and ``/static``), not the API."""
-    return not path.startswith(API_PREFIXES) and path != "/v1"
+    return path == "/" or any(path == prefix or path.startswith(prefix + "/") for prefix in WEB_PATHS)
 
 
 class WebPageHeaders:

@@ -632,7 +632,7 @@ def test_every_victim_page_passes_axe_and_is_screenshotted(
     press_and_wait(page, "Withdraw my request", f"{site.url}/case/status?done=withdraw")
     check("case-withdrawal-pending")
     _no_problems(page, answered_with_an_error=("/case/sign-in",))
-    page.goto(f"{site.url}/no-such-page")
+    page.goto(f"{site.url}/case/no-such-page")  # a path of the portal's: its own error page
     assert page.locator("h1").inner_text() == "We could not find that page"
     check("error")
 

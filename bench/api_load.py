@@ -39,26 +39,25 @@ import io  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import shlex  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from bench_environment import cpu_model, interpreter, package_version, use_checkout_sources  # noqa: E402
+from bench_environment import (  # noqa: E402
+    cpu_model,
+    free_port,
+    interpreter,
+    package_version,
+    use_checkout_sources,
+    wait_until_serving,
+)
 
 use_checkout_sources()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _flip(code: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
@@ -185,27 +184,16 @@ def main() -> int:
         home = Path(tmp)
         print(f"filling a bank with {args.bank_size:,} hashes ...", file=sys.stderr, flush=True)
         token, queries = prepare(home, args.bank_size)
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "DEEPSHIELD_HOME": str(home)}
         command = str(Path(sys.executable).parent / "deepshield")
         server = subprocess.Popen([command, "serve", "--port", str(port), "--workers", str(args.workers)],
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         try:
-            import httpx
-
-            started = time.perf_counter()
-            while True:
-                try:
-                    if httpx.get(f"{base}/status", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if server.poll() is not None or time.perf_counter() - started > 120:
-                    raise RuntimeError("the server did not start: "
-                                       + (server.stderr.read().decode()[-2000:] if server.stderr else ""))
-                time.sleep(0.2)
-            report["server_start_s"] = time.perf_counter() - started
+            report["server_start_s"] = wait_until_serving(
+                f"{base}/status", server, timeout_s=120,
+                log_tail=lambda: server.stderr.read().decode()[-2000:] if server.stderr else "")
             levels = [int(level) for level in str(args.concurrency).split(",") if level.strip()]
             plan = [(name, level) for level in levels for name in ("match-json", "hma-lookup")]
             for scenario, concurrency in [*plan, ("match-upload-1080p", 2)]:

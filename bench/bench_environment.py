@@ -100,3 +100,32 @@ def print_results_table(head: list[str], cols: list[tuple[str, str, str]], rows:
     console.print(table)
     for line in footer:
         console.print(line, highlight=False, markup=False)
+
+
+def free_port() -> int:
+    """A loopback port free right now, for a server a benchmark starts."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_serving(url: str, server: Any, *, timeout_s: float, log_tail: Any = None) -> float:
+    """Poll ``url`` until it answers 200; seconds it took. Raises ``RuntimeError`` when the server
+    process (a ``subprocess.Popen``) exits or ``timeout_s`` passes, with ``log_tail()`` (the end of
+    the server's output) in the message when given."""
+    import time
+
+    import httpx
+
+    started = time.monotonic()
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.monotonic() - started > timeout_s:
+            raise RuntimeError("the server did not start" + (f": {log_tail()}" if log_tail else ""))
+        time.sleep(0.1)

@@ -38,7 +38,6 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import shlex  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -49,7 +48,13 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from bench_environment import cpu_model, interpreter, use_checkout_sources  # noqa: E402
+from bench_environment import (  # noqa: E402
+    cpu_model,
+    free_port,
+    interpreter,
+    use_checkout_sources,
+    wait_until_serving,
+)
 
 use_checkout_sources()
 
@@ -222,12 +227,6 @@ def decide_and_sweep(home: Path, samples: int, registry: int) -> dict[str, Any]:
     return row
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def http_latencies(home: Path, samples: int, workers: int) -> list[dict[str, Any]]:
     import httpx
 
@@ -243,7 +242,7 @@ def http_latencies(home: Path, samples: int, workers: int) -> list[dict[str, Any
         _, partner = create_key(ctx, Role.PARTNER, "bench partner", operator)
     finally:
         ctx.close()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DEEPSHIELD_HOME": str(home)}
     command = str(Path(sys.executable).parent / "deepshield")
     server = subprocess.Popen([command, "serve", "--port", str(port), "--workers", str(workers)],
@@ -251,16 +250,7 @@ def http_latencies(home: Path, samples: int, workers: int) -> list[dict[str, Any
     base = f"http://127.0.0.1:{port}"
     rows = []
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
+        wait_until_serving(f"{base}/v1/health", server, timeout_s=60)
         h_auth = {"Authorization": f"Bearer {helpline}"}
         p_auth = {"Authorization": f"Bearer {platform}"}
         x_auth = {"Authorization": f"Bearer {partner}"}

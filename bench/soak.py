@@ -46,8 +46,14 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 from urllib.parse import urlencode  # noqa: E402
 
-from api_load import _free_port, _photo_jpeg, prepare  # noqa: E402
-from bench_environment import cpu_model, interpreter, use_checkout_sources  # noqa: E402
+from api_load import _photo_jpeg, prepare  # noqa: E402
+from bench_environment import (  # noqa: E402
+    cpu_model,
+    free_port,
+    interpreter,
+    use_checkout_sources,
+    wait_until_serving,
+)
 from load_generator import http_request  # noqa: E402
 
 use_checkout_sources()
@@ -151,7 +157,7 @@ def main() -> int:
         print(f"filling a bank with {args.bank_size:,} hashes ...", file=sys.stderr, flush=True)
         platform, queries = prepare(home, args.bank_size)
         keys = {"platform": platform, **_more_keys(home)}
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "DEEPSHIELD_HOME": str(home), "DEEPSHIELD_PUBLIC_RATE_PER_MINUTE": "0",
                "DEEPSHIELD_MAX_HEAVY_REQUESTS": str(max(2, args.concurrency))}
         with (home / "server.log").open("wb") as log:
@@ -159,7 +165,8 @@ def main() -> int:
                                        str(port), "--workers", str(args.workers)],
                                       env=env, stdout=subprocess.DEVNULL, stderr=log)
         try:
-            _wait_for(port, server, home)
+            wait_until_serving(f"http://127.0.0.1:{port}/v1/health", server, timeout_s=120,
+                               log_tail=lambda: (home / "server.log").read_text()[-2000:])
             out = str(home / "minutes.jsonl")
             generator = multiprocessing.get_context("spawn").Process(target=_generator, args=(
                 port, mixed_requests(f"127.0.0.1:{port}", keys, queries[:13 * 20]), args.minutes,
@@ -227,21 +234,6 @@ def _more_keys(home: Path) -> dict[str, str]:
                 "partner": create_key(ctx, Role.PARTNER, "soak partner", operator)[1]}
     finally:
         ctx.close()
-
-
-def _wait_for(port: int, server: subprocess.Popen[bytes], home: Path) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the server did not start: " + (home / "server.log").read_text()[-2000:])
-        time.sleep(0.2)
 
 
 if __name__ == "__main__":

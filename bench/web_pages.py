@@ -35,11 +35,9 @@ import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import re  # noqa: E402
 import shlex  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -48,10 +46,12 @@ import numpy as np  # noqa: E402
 
 from bench_environment import (  # noqa: E402
     cpu_model,
+    free_port,
     interpreter,
     package_version,
     print_results_table,
     use_checkout_sources,
+    wait_until_serving,
 )
 
 use_checkout_sources()
@@ -76,12 +76,6 @@ PAGES: list[tuple[str, str, str]] = [
     ("transparency: charts", "/staff/transparency", "staff:admin"),
 ]
 VICTIM_PAGES = ["/", "/help", "/safety", "/under-18", "/request", "/case", "/verify"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _form(index: int, rng: np.random.Generator, *, public: bool) -> dict[str, Any]:
@@ -231,25 +225,14 @@ def main() -> int:
         home = Path(tmp)
         print(f"filing {args.cases} cases ...", file=sys.stderr, flush=True)
         world = prepare(home, args.cases, args.concurrency)
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "DEEPSHIELD_HOME": str(home), **world["kdf_env"]}
         command = str(Path(sys.executable).parent / "deepshield")
         server = subprocess.Popen([command, "serve", "--port", str(port)], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         try:
-            import httpx
-
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.1)
+            wait_until_serving(f"{base}/v1/health", server, timeout_s=60)
             for name, path, session in PAGES:
                 target = path.format(case=world["case"])
                 print(f"  {name} ...", file=sys.stderr, flush=True)

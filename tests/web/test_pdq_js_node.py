@@ -27,6 +27,8 @@ from deepshield.web.templating import STATIC_DIR
 from web.pdq_cases import PixelCase, dct_matrix_hex, pixel_cases, self_test_pixels, write_pixel_cases
 
 PDQ_JS = STATIC_DIR / "hashing" / "pdq.js"
+#: The reader of the cases files, shared with the browser harness.
+CASES_JS = Path(__file__).resolve().parent / "pages" / "pdq-cases.js"
 NODE = os.environ.get("DEEPSHIELD_TEST_NODE", "/usr/bin/node")
 MIN_CASES = 600
 
@@ -34,26 +36,11 @@ MIN_CASES = 600
 # one JSON document. Coefficients are the 256 float32 bit patterns in hex, null for sides under 5.
 CASES_RUNNER = r"""
 import { readFileSync } from 'node:fs';
-const [moduleUrl, casesPath] = process.argv.slice(2);
+const [moduleUrl, casesPath, casesModuleUrl] = process.argv.slice(2);
 const { pdqHash, pdqFloat256, selfTest } = await import(moduleUrl);
-const bytes = readFileSync(casesPath);
-const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-if (bytes.subarray(0, 8).toString('latin1') !== 'PDQCASE1') throw new Error('not a cases file');
-const count = view.getUint32(8, true);
-let offset = 12;
+const { readCases } = await import(casesModuleUrl);
 const results = [];
-for (let index = 0; index < count; index++) {
-  const width = view.getUint32(offset, true);
-  const height = view.getUint32(offset + 4, true);
-  offset += 8;
-  const rgba = new Uint8ClampedArray(width * height * 4);
-  for (let pixel = 0, source = offset; pixel < width * height; pixel++, source += 3) {
-    rgba[pixel * 4] = bytes[source];
-    rgba[pixel * 4 + 1] = bytes[source + 1];
-    rgba[pixel * 4 + 2] = bytes[source + 2];
-    rgba[pixel * 4 + 3] = (pixel * 37) & 255;
-  }
-  offset += width * height * 3;
+for (const { width, height, rgba } of readCases(readFileSync(casesPath))) {
   const { hash, quality } = pdqHash(rgba, width, height);
   const coefficients = width >= 5 && height >= 5
     ? Buffer.from(pdqFloat256(rgba, width, height).coefficients.buffer).toString('hex') : null;
@@ -109,7 +96,7 @@ def cases() -> list[PixelCase]:
 def node_results(cases: list[PixelCase], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("pdq-node")
     write_pixel_cases(cases, folder / "cases.bin")
-    results = _run_node(CASES_RUNNER, folder, str(folder / "cases.bin"))
+    results = _run_node(CASES_RUNNER, folder, str(folder / "cases.bin"), CASES_JS.as_uri())
     assert len(results["results"]) == len(cases)
     return results
 

@@ -2,29 +2,13 @@
 // the real /static/hashing/pdq.js and worker.js under the portal's CSP and exposes a few helpers
 // on window.pdqHarness for page.evaluate. It is a file (not inline) because the CSP blocks inline script.
 import { hashFile, pdqHash, selfTest } from '/static/hashing/pdq.js';
-
-const CASES_MAGIC = 'PDQCASE1';
+import { readCases } from './pdq-cases.js';
 
 /** Hash every case of a pdq_cases.py binary file with pdqHash on this thread: [[hash, quality], ...]. */
 async function hashArrays(url) {
   const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
-  const view = new DataView(bytes.buffer);
-  if (new TextDecoder().decode(bytes.subarray(0, 8)) !== CASES_MAGIC) throw new Error('not a cases file');
-  const count = view.getUint32(8, true);
-  let offset = 12;
   const results = [];
-  for (let index = 0; index < count; index++) {
-    const width = view.getUint32(offset, true);
-    const height = view.getUint32(offset + 4, true);
-    offset += 8;
-    const rgba = new Uint8ClampedArray(width * height * 4);
-    for (let pixel = 0, source = offset; pixel < width * height; pixel++, source += 3) {
-      rgba[pixel * 4] = bytes[source];
-      rgba[pixel * 4 + 1] = bytes[source + 1];
-      rgba[pixel * 4 + 2] = bytes[source + 2];
-      rgba[pixel * 4 + 3] = (pixel * 37) & 255; // alpha must not change the hash
-    }
-    offset += width * height * 3;
+  for (const { width, height, rgba } of readCases(bytes)) {
     const { hash, quality } = pdqHash(rgba, width, height);
     results.push([hash, quality]);
   }

@@ -1,10 +1,12 @@
-"""DeepShield's invisible watermark: 64 payload bits in luma, blind detection, CPU only.
+"""DeepShield's invisible watermark: 64 payload bits in luma, keyed, blind detection, CPU only.
 
-``embed(image, payload)`` and ``detect(image)`` work on H×W×3 uint8 RGB arrays with a
-short side of at least 256 pixels. See docs/WATERMARK.md for the design.
+``embed(image, payload, key=...)`` and ``detect(image, keys=...)`` work on H×W×3 uint8 RGB
+arrays with a short side of at least 256 pixels. See docs/WATERMARK.md for the design.
 """
 
-from deepshield.watermark.detection import Detection, detect
-from deepshield.watermark.embedding import DEFAULT_STRENGTH, embed
+from deepshield.watermark.detection import Detection, Mark, detect
+from deepshield.watermark.embedding import DEFAULT_STRENGTH, SlotsFull, embed
+from deepshield.watermark.keys import PUBLIC_KEY, WatermarkKey, key_from_secret, new_key
 
-__all__ = ["DEFAULT_STRENGTH", "Detection", "detect", "embed"]
+__all__ = ["DEFAULT_STRENGTH", "PUBLIC_KEY", "Detection", "Mark", "SlotsFull", "WatermarkKey", "detect",
+           "embed", "key_from_secret", "new_key"]

@@ -18,6 +18,16 @@ NOISE_FLOOR = 6.0
 PATTERN_SOFTNESS = 0.45
 
 
+def check_image(image: np.ndarray, min_short_side: int = MIN_SHORT_SIDE) -> None:
+    """Refuse arrays that are not H×W×3 uint8 RGB, or smaller than ``min_short_side``."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 \
+            or image.shape[2] != 3:
+        raise ValueError("the watermark works on H×W×3 uint8 RGB arrays")
+    if min(image.shape[:2]) < min_short_side:
+        raise ValueError(f"the image's short side is {min(image.shape[:2])} px; the watermark "
+                         f"needs at least {min_short_side}")
+
+
 def luma(rgb: np.ndarray) -> np.ndarray:
     """BT.601 luma as float32 (OpenCV's fixed-point conversion: fast, within half a level)."""
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
@@ -53,13 +63,18 @@ def tile_grid_shape(height: int, width: int) -> tuple[int, int]:
     return -(-height // TILE_PX), -(-width // TILE_PX)
 
 
-def cells_per_tile(plane: np.ndarray) -> np.ndarray:
-    """Mean of each cell in each whole or partial tile: (tiles, CELLS*CELLS), NaN outside."""
-    rows, cols = tile_grid_shape(*plane.shape)
+def cells_per_tile(plane: np.ndarray, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Mean of each cell in each whole or partial tile: (rows, cols, CELLS*CELLS), NaN outside.
+
+    Tiles start at ``origin`` (y, x) modulo the tile; a cell with any NaN pixel is NaN.
+    """
+    top, left = (-origin[0]) % TILE_PX, (-origin[1]) % TILE_PX
+    rows, cols = tile_grid_shape(plane.shape[0] + top, plane.shape[1] + left)
     padded = np.full((rows * TILE_PX, cols * TILE_PX), np.nan, dtype=np.float32)
-    padded[: plane.shape[0], : plane.shape[1]] = plane
-    cells = padded.reshape(rows, CELLS, CELL_PX, cols, CELLS, CELL_PX).mean(axis=(2, 5))
-    return cells.transpose(0, 2, 1, 3).reshape(rows * cols, CELLS * CELLS)
+    padded[top:top + plane.shape[0], left:left + plane.shape[1]] = plane
+    # CELL_PX is 2: the mean of each 2×2 block, by strided sums (a NaN pixel makes a NaN cell).
+    cells = (padded[0::2, 0::2] + padded[1::2, 0::2] + padded[0::2, 1::2] + padded[1::2, 1::2]) * 0.25
+    return cells.reshape(rows, CELLS, cols, CELLS).transpose(0, 2, 1, 3).reshape(rows, cols, CELLS * CELLS)
 
 
 def tiled_pattern(tile_cells: np.ndarray, height: int, width: int) -> np.ndarray:

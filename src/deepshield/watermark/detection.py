@@ -1,50 +1,85 @@
-"""Detection: synchronise, fold every tile onto one, find the offset, decode, check the CRC.
+"""Detection: synchronise, find the tile offset by the key's pilot, add the tiles up, decode.
 
-A payload is reported only when its CRC-32 holds. At most
-``1 + 2 × MAX_CANDIDATES + REFINED_CANDIDATES`` = 18 geometries are decoded per image, each
-by one Viterbi path, and ``LIST_DECODED_GEOMETRIES`` = 1 of them again by a list of
-``LIST_SIZE`` = 32 paths: at most 50 CRC trials. The chance that an unmarked image yields
-a payload is therefore at most 50 × 2^-32 ≈ 1.2e-8, by construction.
+For each key, and each geometry whose pilot stands out, every slot of the key is read: each
+tile's cells are despread, the tile grid's place in the keyed modulation grid is found
+(``Layout.best_shift``), the tiles are added up coherently, and the soft bits go through a
+Viterbi decoder. A payload is reported only when its CRC-32 holds.
+
+**False detections, bounded by construction.** Per key, at most ``MAX_GEOMETRIES`` geometries
+are decoded (the untouched one, the ``READ_GEOMETRIES`` candidates whose pilot is strongest, and
+``REFINED_CANDIDATES`` sharpened one), each in ``SLOTS`` slots by one Viterbi path; then
+``SLOTS`` more at the untouched geometry without a pilot, and one reading again by a list of
+``LIST_SIZE`` paths: ``CRC_TRIALS_PER_KEY`` = 46 CRC trials. A random pattern passes CRC-32
+with probability 2^-32, so an unmarked image yields a payload with probability at most
+46 × 2^-32 ≈ 1.1e-8 per key read.
+
+**A mark without its pilot.** The pilot is the only periodic part of the mark, so averaging an
+image's tiles and subtracting the result removes it. The payload stays: at the untouched
+geometry (the image resized or recompressed, not cropped), the tiles start at the origin, and
+the slots are read there without the pilot (``BLIND_MIN_RATIO`` guards that reading).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 import cv2
 import numpy as np
 
 from deepshield.watermark.analysis import (
     CELL_PX,
-    CELLS,
     MIN_DETECT_SHORT_SIDE,
     PATTERN_SOFTNESS,
+    cells_per_tile,
+    check_image,
     highpass,
     luma,
     to_working,
 )
-from deepshield.watermark.embedding import check_image
-from deepshield.watermark.layout import TILE_PX, despread, pilot_cells
+from deepshield.watermark.keys import PUBLIC_KEY, WatermarkKey
+from deepshield.watermark.layout import SLOTS, TILE_PX, layout_for
 from deepshield.watermark.payload import LIST_SIZE, decode
 from deepshield.watermark.sync import NOMINAL, Geometry, candidate_geometries
 
+#: Candidate geometries from synchronisation (with their upright and aspect-changed variants);
+#: their pilots are all measured, and the ``READ_GEOMETRIES`` strongest are decoded.
 MAX_CANDIDATES = 8
+READ_GEOMETRIES = 4
 REFINED_CANDIDATES = 1
+MAX_GEOMETRIES = 1 + READ_GEOMETRIES + REFINED_CANDIDATES
+CRC_TRIALS_PER_KEY = MAX_GEOMETRIES * SLOTS + SLOTS + LIST_SIZE
 #: Pilot correlation (in standard deviations) below which a geometry is not worth decoding.
 #: Geometries that decode sit at 4 and above; wrong ones at a median of 3.4.
 DECODE_MIN_PILOT_Z = 3.5
 REFINE_MIN_PILOT_Z = 3.8
-#: List decoding (``LIST_SIZE`` paths) is tried on at most this many geometries, the ones whose
-#: pilot is strongest, and only when their pilot reaches ``LIST_MIN_PILOT_Z``.
-LIST_DECODED_GEOMETRIES = 1
+#: How much more energy the best tile shift must have than the others for a slot to be decoded
+#: (unmarked images: about 1.1-1.4), with a pilot and without one.
+SHIFT_MIN_RATIO = 1.5
+BLIND_MIN_RATIO = 1.8
 LIST_MIN_PILOT_Z = 3.5
 #: Bounds on what the detector reads, so no image can make its float planes large. An image
 #: over ``DIRECT_MAX_PIXELS`` is first shrunk (area filter, 8-bit) to under it: the working
 #: plane has a short side of a few hundred pixels anyway. One longer than ``MAX_ASPECT`` times
-#: its short side is centre-cropped to that: the mark repeats in every tile, and a thin strip
-#: would otherwise be scaled up to an enormous working plane.
+#: its short side is centre-cropped to that: a thin strip would otherwise be scaled up to an
+#: enormous working plane.
 DIRECT_MAX_PIXELS = 24_000_000
 MAX_ASPECT = 8
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One mark read from an image: its payload, the key it was read with, and its slot."""
+
+    payload: int
+    key_id: str
+    slot: int
+    confidence: float  # how cleanly the coded bits agree with the payload, 0-1
+
+    @property
+    def payload_hex(self) -> str:
+        return f"{self.payload:016x}"
 
 
 @dataclass(frozen=True)
@@ -54,74 +89,88 @@ class Detection:
     confidence: float  # 0 when nothing was found; else how cleanly the coded bits agree
     scale: float | None = None  # tile scale relative to the embedding (crop enlarges it)
     rotation_deg: float | None = None
-    pilot_z: float = 0.0  # the pilot's correlation peak, in standard deviations
+    pilot_z: float = 0.0  # the strongest pilot correlation peak, in standard deviations
     #: The 64 data bits read (most significant first): the payload's when found, else the best
-    #: guess of the strongest decoded geometry (for measuring bit accuracy), or None.
+    #: guess of the strongest decoded reading (for measuring bit accuracy), or None.
     bits: np.ndarray | None = field(default=None, compare=False, repr=False)
+    key_id: str | None = None  # the key of ``payload``'s mark
+    slot: int | None = None
+    #: Every mark read, by the order of the keys given, then by slot. ``payload`` is the first's.
+    marks: tuple[Mark, ...] = ()
+    crc_trials: int = field(default=0, compare=False)  # how many payloads were checked
 
     @property
     def payload_hex(self) -> str | None:
         return None if self.payload is None else f"{self.payload:016x}"
 
 
-def _pilot_pattern() -> np.ndarray:
-    pattern = np.repeat(np.repeat(pilot_cells(), CELL_PX, axis=0), CELL_PX, axis=1)
-    return cv2.GaussianBlur(pattern.astype(np.float32), (0, 0), PATTERN_SOFTNESS)
+@lru_cache(maxsize=64)
+def _pilot_spectrum(key: WatermarkKey) -> np.ndarray:
+    tile = layout_for(key).pilot_tile
+    pattern = np.repeat(np.repeat(tile, CELL_PX, axis=0), CELL_PX, axis=1)
+    return cv2.dft(cv2.GaussianBlur(pattern.astype(np.float32), (0, 0), PATTERN_SOFTNESS))
 
 
-_PILOT_SPECTRUM = cv2.dft(_pilot_pattern())
-
-
-def _fold(plane: np.ndarray, geometry: Geometry) -> np.ndarray:
-    """Undo scale and rotation, then average all tiles into one (TILE_PX × TILE_PX)."""
-    scale, angle = geometry.scale, geometry.angle
+def _rectify(plane: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Undo scale, aspect and rotation: pixels that draw on anything outside come out NaN."""
     if geometry == NOMINAL:
-        return _fold_tiles(plane, np.ones_like(plane))
-    matrix = np.array([[scale * np.cos(angle), -scale * np.sin(angle), 0],
-                       [scale * np.sin(angle), scale * np.cos(angle), 0]], dtype=np.float32)
-    height, width = (int(plane.shape[0] / scale), int(plane.shape[1] / scale))
+        return plane
+    scale_x, scale_y = geometry.period / TILE_PX, geometry.period_y / TILE_PX
+    cos, sin = np.cos(geometry.angle), np.sin(geometry.angle)
+    matrix = np.array([[scale_x * cos, -scale_y * sin, 0],
+                       [scale_x * sin, scale_y * cos, 0]], dtype=np.float32)
+    height, width = int(plane.shape[0] / scale_y), int(plane.shape[1] / scale_x)
     source = plane
+    scale = min(scale_x, scale_y)
     if scale > 1.05:  # shrinking: blur first so the resampling does not alias
         source = cv2.GaussianBlur(plane, (0, 0), 0.5 * float(np.sqrt(scale * scale - 1)))
-    # Pixels that draw on anything outside the image come out NaN and are left out of the fold.
-    warped = cv2.warpAffine(source, matrix, (width, height),
-                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=float("nan"))
-    valid = ~np.isnan(warped)
-    return _fold_tiles(np.where(valid, warped, 0), valid.astype(np.float32))
+    return cv2.warpAffine(source, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=float("nan"))
 
 
-def _fold_tiles(rectified: np.ndarray, valid: np.ndarray) -> np.ndarray:
+def _fold(rectified: np.ndarray) -> np.ndarray:
+    """Average all tiles of a rectified plane into one (TILE_PX × TILE_PX), NaN left out."""
     height, width = rectified.shape
     rows, cols = -(-height // TILE_PX), -(-width // TILE_PX)
     sums = np.zeros((rows * TILE_PX, cols * TILE_PX), dtype=np.float32)
-    counts = np.zeros_like(sums)
-    sums[:height, :width] = rectified
-    counts[:height, :width] = valid
+    valid = rectified == rectified  # False where NaN
     shape = (rows, TILE_PX, cols, TILE_PX)
-    total = sums.reshape(shape).sum(axis=(0, 2), dtype=np.float64)
-    count = counts.reshape(shape).sum(axis=(0, 2), dtype=np.float64)
-    return total / np.maximum(count, 1)
+    if valid.all():
+        sums[:height, :width] = rectified
+        count = np.zeros_like(sums)
+        count[:height, :width] = 1
+    else:
+        sums[:height, :width] = np.where(valid, rectified, 0)
+        count = np.zeros_like(sums)
+        count[:height, :width] = valid
+    total = sums.reshape(shape).sum(axis=(0, 2))
+    return total / np.maximum(count.reshape(shape).sum(axis=(0, 2)), 1)
 
 
-def _pilot(folded: np.ndarray) -> tuple[float, int, int]:
-    """The pilot's correlation peak in the folded tile: (z-score, dy, dx)."""
-    spectrum = cv2.mulSpectrums(cv2.dft(folded.astype(np.float32)), _PILOT_SPECTRUM, 0, conjB=True)
+def _pilot(folded: np.ndarray, key: WatermarkKey) -> tuple[float, int, int]:
+    """The key's pilot correlation peak in the folded tile: (z-score, dy, dx)."""
+    spectrum = cv2.mulSpectrums(cv2.dft(folded.astype(np.float32)), _pilot_spectrum(key), 0, conjB=True)
     correlation = cv2.idft(spectrum, flags=cv2.DFT_REAL_OUTPUT)
     dy, dx = np.unravel_index(int(np.argmax(correlation)), correlation.shape)
     pilot_z = float((correlation.max() - correlation.mean()) / (correlation.std() + 1e-12))
     return pilot_z, int(dy), int(dx)
 
 
-def refine_geometry(plane: np.ndarray, geometry: Geometry) -> Geometry:
-    """Sharpen period and angle by the pilot: a tenth of a pixel matters when folding tiles."""
-    best = (_pilot(_fold(plane, geometry))[0], geometry)
+def refine_geometry(plane: np.ndarray, geometry: Geometry, key: WatermarkKey = PUBLIC_KEY) -> Geometry:
+    """Sharpen period, aspect and angle by the key's pilot: a tenth of a pixel matters when
+    folding tiles."""
+    best = (_pilot(_fold(_rectify(plane, geometry)), key)[0], geometry)
     for period_step, angle_step, reach in ((0.2, np.deg2rad(0.2), 2), (0.07, np.deg2rad(0.07), 1)):
         centre = best[1]
+        aspect_step = period_step / centre.period
         for offset in [k for k in range(-reach, reach + 1) if k]:
-            for candidate in (Geometry(centre.period + offset * period_step, centre.angle, 0.0),
-                              Geometry(centre.period, centre.angle + offset * angle_step, 0.0)):
-                z = _pilot(_fold(plane, candidate))[0]
+            candidates = [Geometry(centre.period + offset * period_step, centre.angle, 0.0, centre.aspect),
+                          Geometry(centre.period, centre.angle + offset * angle_step, 0.0, centre.aspect)]
+            if geometry.aspect != 1.0:  # aspect changes come from the axis search: sharpen them too
+                candidates.append(Geometry(centre.period, centre.angle, 0.0,
+                                           centre.aspect + offset * aspect_step))
+            for candidate in candidates:
+                z = _pilot(_fold(_rectify(plane, candidate)), key)[0]
                 if z > best[0]:
                     best = (z, candidate)
     return best[1]
@@ -129,43 +178,105 @@ def refine_geometry(plane: np.ndarray, geometry: Geometry) -> Geometry:
 
 @dataclass(frozen=True)
 class _Reading:
-    """What one geometry gave: its pilot strength and, if that was enough, the soft coded bits."""
+    """One slot of one key read at one geometry: the pilot's strength and the soft coded bits."""
+
+    key: WatermarkKey
+    slot: int
     geometry: Geometry
     pilot_z: float
-    soft: np.ndarray | None
+    soft: np.ndarray
 
 
-def _read_at(plane: np.ndarray, geometry: Geometry) -> _Reading:
-    folded = _fold(plane, geometry)
-    pilot_z, dy, dx = _pilot(folded)
-    if pilot_z < DECODE_MIN_PILOT_Z:
-        return _Reading(geometry, pilot_z, None)
-    aligned = np.roll(folded, (-dy, -dx), axis=(0, 1))
-    cells = aligned.reshape(CELLS, CELL_PX, CELLS, CELL_PX).mean(axis=(1, 3)).ravel()
-    soft = despread(cells)
-    return _Reading(geometry, pilot_z, soft / (float(np.std(soft)) + 1e-12))
+class _Search:
+    """One detection: the marks found so far, per key, and what was tried."""
+
+    def __init__(self, plane: np.ndarray, keys: Sequence[WatermarkKey]) -> None:
+        self.plane = plane
+        self.keys = list(dict.fromkeys(keys))
+        self.marks: dict[str, list[tuple[Mark, Geometry, float, np.ndarray]]] = {}
+        self.readings: list[_Reading] = []
+        self.tried: dict[str, list[tuple[float, Geometry, tuple[int, int]]]] = {
+            key.key_id: [] for key in self.keys}
+        self.rectified: dict[Geometry, np.ndarray] = {}
+        self.best_guess: tuple[float, np.ndarray] | None = None  # (pilot z, data bits)
+        self.trials = 0
+
+    def pending(self) -> list[WatermarkKey]:
+        return [key for key in self.keys if key.key_id not in self.marks]
+
+    def measure(self, geometry: Geometry, keys: Sequence[WatermarkKey]
+                ) -> list[tuple[WatermarkKey, float, tuple[int, int]]]:
+        """Each key's pilot at ``geometry``: (key, z-score, tile offset)."""
+        rectified = self.rectified.setdefault(geometry, _rectify(self.plane, geometry))
+        folded = _fold(rectified)
+        measured = []
+        for key in keys:
+            pilot_z, dy, dx = _pilot(folded, key)
+            self.tried[key.key_id].append((pilot_z, geometry, (dy, dx)))
+            measured.append((key, pilot_z, (dy, dx)))
+        return measured
+
+    def read(self, key: WatermarkKey, geometry: Geometry, pilot_z: float, origin: tuple[int, int]) -> None:
+        if pilot_z >= DECODE_MIN_PILOT_Z:
+            tiles = cells_per_tile(self.rectified[geometry], origin)
+            self.read_slots(key, tiles, geometry, pilot_z, SHIFT_MIN_RATIO)
+
+    def attempt(self, geometry: Geometry, keys: Sequence[WatermarkKey]) -> None:
+        for key, pilot_z, origin in self.measure(geometry, keys):
+            self.read(key, geometry, pilot_z, origin)
+
+    def read_slots(self, key: WatermarkKey, tiles: np.ndarray, geometry: Geometry, pilot_z: float,
+                   min_ratio: float) -> None:
+        layout = layout_for(key)
+        for slot in range(SLOTS):
+            soft_tiles = layout.despread_tiles(tiles, slot)
+            shift, ratio = layout.best_shift(soft_tiles, slot)
+            if ratio < min_ratio:
+                continue
+            soft = layout.coherent_bits(soft_tiles, slot, shift)
+            soft = soft / (float(np.std(soft)) + 1e-12)
+            reading = _Reading(key, slot, geometry, pilot_z, soft)
+            self.readings.append(reading)
+            self.decode(reading, 1)
+
+    def decode(self, reading: _Reading, list_size: int) -> bool:
+        self.trials += list_size
+        decoded = decode(reading.soft, list_size)
+        bits = np.unpackbits(np.frombuffer(decoded.payload.to_bytes(8, "big"), dtype=np.uint8))
+        if not decoded.crc_ok:
+            if self.best_guess is None or reading.pilot_z > self.best_guess[0]:
+                self.best_guess = (reading.pilot_z, bits)
+            return False
+        key_id = reading.key.key_id
+        found = self.marks.setdefault(key_id, [])
+        if any(mark.slot == reading.slot for mark, *_ in found):
+            return True
+        confidence = float(np.clip((decoded.bit_agreement - 0.5) * 2, 0, 1))
+        found.append((Mark(decoded.payload, key_id, reading.slot, confidence), reading.geometry,
+                      reading.pilot_z, bits))
+        return True
+
+    def result(self) -> Detection:
+        ordered = [found for key in self.keys
+                   for found in sorted(self.marks.get(key.key_id, []), key=lambda item: item[0].slot)]
+        strongest = max((z for tried in self.tried.values() for z, *_ in tried), default=0.0)
+        if not ordered:
+            bits = self.best_guess[1] if self.best_guess is not None else None
+            return Detection(False, None, 0.0, None, None, strongest, bits, crc_trials=self.trials)
+        mark, geometry, pilot_z, bits = ordered[0]
+        return Detection(True, mark.payload, mark.confidence, geometry.scale,
+                         float(np.rad2deg(geometry.angle)), pilot_z, bits, mark.key_id, mark.slot,
+                         tuple(found[0] for found in ordered), self.trials)
 
 
-def _decode_reading(reading: _Reading, list_size: int = 1) -> tuple[Detection, bool]:
-    geometry = reading.geometry
-    if reading.soft is None:
-        return Detection(False, None, 0.0, geometry.scale, float(np.rad2deg(geometry.angle)),
-                         reading.pilot_z), False
-    decoded = decode(reading.soft, list_size)
-    confidence = float(np.clip((decoded.bit_agreement - 0.5) * 2, 0, 1))
-    bits = np.unpackbits(np.frombuffer(decoded.payload.to_bytes(8, "big"), dtype=np.uint8))
-    detection = Detection(True, decoded.payload, confidence, geometry.scale,
-                          float(np.rad2deg(geometry.angle)), reading.pilot_z, bits)
-    return detection, decoded.crc_ok
+def detect(image: np.ndarray, keys: Sequence[WatermarkKey] = (PUBLIC_KEY,)) -> Detection:
+    """Look for DeepShield watermarks of ``keys`` in ``image`` (H×W×3 uint8 RGB).
 
-
-def detect(image: np.ndarray) -> Detection:
-    """Look for a DeepShield watermark in ``image`` (H×W×3 uint8 RGB).
-
-    Returns ``found=False`` and no payload unless a payload's CRC-32 checks out.
+    Returns ``found=False`` and no payload unless a payload's CRC-32 checks out. ``marks`` lists
+    every mark read (several where an image was marked more than once).
     """
     check_image(image, MIN_DETECT_SHORT_SIDE)
-    return detect_in_plane(analysis_plane(image))
+    return detect_in_plane(analysis_plane(image), keys)
 
 
 def analysis_plane(image: np.ndarray) -> np.ndarray:
@@ -190,44 +301,56 @@ def bounded(image: np.ndarray) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
 
 
-def detect_in_plane(plane: np.ndarray) -> Detection:
+def detect_in_plane(plane: np.ndarray, keys: Sequence[WatermarkKey] = (PUBLIC_KEY,)) -> Detection:
     """Detection on an analysis plane (or an average of several with the same geometry)."""
-    readings: list[_Reading] = []
-    attempts: list[Detection] = []
-
-    def attempt(geometry: Geometry) -> Detection | None:
-        readings.append(_read_at(plane, geometry))
-        detection, crc_ok = _decode_reading(readings[-1])
-        attempts.append(detection)
-        return detection if crc_ok else None
-
-    # Resizing keeps the nominal geometry (the plane is normalised to the short side): try it
+    if not keys:
+        raise ValueError("give at least one watermark key to read with")
+    search = _Search(plane, keys)
+    # Resizing keeps the untouched geometry (the plane is normalised to the short side): try it
     # before paying for the search.
-    found = attempt(NOMINAL)
-    if found:
-        return found
-    tried = [(attempts[-1].pilot_z, NOMINAL)]
-    for geometry in candidate_geometries(plane, MAX_CANDIDATES):
-        found = attempt(geometry)
-        if found:
-            return found
-        tried.append((attempts[-1].pilot_z, geometry))
-    # Slow path: the candidates the pilot liked best, with their geometry sharpened by it.
-    tried.sort(key=lambda item: -item[0])
-    for z, geometry in tried[:REFINED_CANDIDATES]:
-        if z < REFINE_MIN_PILOT_Z:
-            break
-        found = attempt(refine_geometry(plane, geometry))
-        if found:
-            return found
-    # Last resort: list decoding of the geometries whose pilot stood out most. A weak mark's
+    search.attempt(NOMINAL, search.keys)
+    if search.pending():
+        # Every candidate's pilot is measured (a fold each); only the strongest are decoded.
+        measured: dict[str, list[tuple[float, Geometry, tuple[int, int]]]] = {}
+        for geometry in candidate_geometries(plane, MAX_CANDIDATES):
+            for key, pilot_z, origin in search.measure(geometry, search.pending()):
+                measured.setdefault(key.key_id, []).append((pilot_z, geometry, origin))
+        for key in search.pending():
+            ranked = sorted(measured.get(key.key_id, []), key=lambda item: -item[0])
+            for pilot_z, geometry, origin in ranked[:READ_GEOMETRIES]:
+                search.read(key, geometry, pilot_z, origin)
+                if key.key_id in search.marks:
+                    break
+    # Slow path: the geometries each key's pilot liked best, sharpened by that pilot.
+    for key in search.pending():
+        tried = sorted(search.tried[key.key_id], key=lambda item: -item[0])
+        for z, geometry, _ in tried[:REFINED_CANDIDATES]:
+            if z >= REFINE_MIN_PILOT_Z:
+                search.attempt(refine_geometry(plane, geometry, key), [key])
+    # No pilot (it may have been removed): the untouched geometry, tiles from the origin.
+    pending = search.pending()
+    if pending:
+        tiles = cells_per_tile(plane)
+        for key in pending:
+            nominal_z = search.tried[key.key_id][0][0]
+            search.read_slots(key, tiles, NOMINAL, nominal_z, BLIND_MIN_RATIO)
+    # Last resort: list decoding of each key's reading whose pilot stood out most. A weak mark's
     # best path may be a bit or two off; the most likely path that passes the CRC is not.
-    strong = sorted((r for r in readings if r.soft is not None and r.pilot_z >= LIST_MIN_PILOT_Z),
-                    key=lambda r: -r.pilot_z)
-    for reading in strong[:LIST_DECODED_GEOMETRIES]:
-        detection, crc_ok = _decode_reading(reading, LIST_SIZE)
-        if crc_ok:
-            return detection
-    strongest = max(attempts, key=lambda detection: detection.pilot_z)
-    return replace(strongest, found=False, payload=None, confidence=0.0, scale=None,
-                   rotation_deg=None)
+    for key in search.pending():
+        strong = [reading for reading in search.readings
+                  if reading.key == key and reading.pilot_z >= LIST_MIN_PILOT_Z]
+        if strong:
+            search.decode(max(strong, key=lambda reading: reading.pilot_z), LIST_SIZE)
+    return search.result()
+
+
+def occupied_slots(plane: np.ndarray, key: WatermarkKey) -> set[int]:
+    """The slots of ``key`` that the high-passed working ``plane`` already seems to carry, read at
+    the untouched geometry (with the pilot's offset where there is one). Cheap, and cautious: a
+    slot that merely looks used is reported used."""
+    pilot_z, dy, dx = _pilot(_fold(plane), key)
+    origin = (dy, dx) if pilot_z >= DECODE_MIN_PILOT_Z else (0, 0)
+    tiles = cells_per_tile(plane, origin)
+    layout = layout_for(key)
+    return {slot for slot in range(SLOTS)
+            if layout.best_shift(layout.despread_tiles(tiles, slot), slot)[1] >= SHIFT_MIN_RATIO}

@@ -1,4 +1,4 @@
-"""Embedding: a tiled, keyed pattern in luma, shaped by the host so the detector reads it well.
+"""Embedding: a keyed pattern in luma, shaped by the host so the detector reads it well.
 
 The pattern is defined on a working image whose short side is ``WORKING_SHORT_SIDE``
 pixels, then upscaled to the image: that keeps it at frequencies that survive
@@ -9,6 +9,9 @@ detector will see it) and gives those bits more amplitude and the easy ones less
 image's texture: ``DEFAULT_STRENGTH`` levels (42 dB) for a photo of typical texture,
 less for smooth images where a change shows, more for busy ones that hide it (within
 ``STRENGTH_RANGE``).
+
+The key (``keys.py``) decides the layout; a mark goes into a slot of its key that the image
+does not use yet, so marking a marked image again adds a mark instead of erasing one.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 from deepshield.watermark.analysis import (
     MIN_SHORT_SIDE,
     cells_per_tile,
+    check_image,
     highpass,
     local_contrast,
     luma,
@@ -27,8 +31,11 @@ from deepshield.watermark.analysis import (
     tiled_pattern,
     to_working,
 )
-from deepshield.watermark.layout import CELL_SIGNS, PILOT_CELLS, despread, payload_cells
+from deepshield.watermark.keys import PUBLIC_KEY, WatermarkKey
+from deepshield.watermark.layout import SLOTS, Layout, layout_for
 from deepshield.watermark.payload import encode
+
+__all__ = ["DEFAULT_STRENGTH", "MIN_SHORT_SIDE", "check_image", "embed"]
 
 #: RMS luma change, in 8-bit levels, for an image of typical texture (42 dB PSNR).
 DEFAULT_STRENGTH = 1.95
@@ -41,19 +48,14 @@ _MIN_AMPLITUDE = 0.3
 _PILOT_GAIN = 1.0
 
 
-def check_image(image: np.ndarray, min_short_side: int = MIN_SHORT_SIDE) -> None:
-    """Refuse arrays that are not H×W×3 uint8 RGB, or smaller than ``min_short_side``."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 \
-            or image.shape[2] != 3:
-        raise ValueError("the watermark works on H×W×3 uint8 RGB arrays")
-    if min(image.shape[:2]) < min_short_side:
-        raise ValueError(f"the image's short side is {min(image.shape[:2])} px; the watermark "
-                         f"needs at least {min_short_side}")
+class SlotsFull(ValueError):
+    """The image already carries a mark in every slot of the key."""
 
 
-def _folded_bits(plane: np.ndarray) -> np.ndarray:
-    """What the detector would despread from ``plane`` at the true geometry."""
-    return despread(np.nanmean(cells_per_tile(highpass(plane)), axis=0))
+def _coherent_bits(layout: Layout, slot: int, plane: np.ndarray) -> np.ndarray:
+    """What the detector would despread from the working luma ``plane`` at the true geometry."""
+    tiles = cells_per_tile(highpass(plane))
+    return layout.coherent_bits(layout.despread_tiles(tiles, slot), slot)
 
 
 def _texture_factor(contrast: np.ndarray) -> float:
@@ -63,42 +65,58 @@ def _texture_factor(contrast: np.ndarray) -> float:
     return float(np.clip(factor, *STRENGTH_RANGE))
 
 
-def embed(image: np.ndarray, payload: int, *, strength: float = DEFAULT_STRENGTH) -> np.ndarray:
-    """Return a copy of ``image`` (H×W×3 uint8 RGB) carrying the 64-bit ``payload``.
+def embed(image: np.ndarray, payload: int, *, key: WatermarkKey = PUBLIC_KEY, slot: int | None = None,
+          strength: float = DEFAULT_STRENGTH) -> np.ndarray:
+    """Return a copy of ``image`` (H×W×3 uint8 RGB) carrying the 64-bit ``payload`` under ``key``.
 
     Only luma changes (the same amount is added to R, G and B), so colours keep their hue.
-    Raises ``ValueError`` for images that are not RGB uint8 or whose short side is below 256.
+    ``slot`` None takes the first slot of ``key`` that the image does not use yet (marks already
+    there stay readable); ``SlotsFull`` when every slot is taken. Raises ``ValueError`` for
+    images that are not RGB uint8 or whose short side is below 256.
     """
     check_image(image)
     if strength <= 0:
         raise ValueError("strength must be positive")
+    if slot is not None and not 0 <= slot < SLOTS:
+        raise ValueError(f"a slot is 0 to {SLOTS - 1}")
+    layout = layout_for(key)
     height, width = image.shape[:2]
     working = to_working(luma(image))
+    if slot is None:
+        from deepshield.watermark.detection import occupied_slots
+
+        used = occupied_slots(highpass(working), key)
+        free = [candidate for candidate in range(SLOTS) if candidate not in used]
+        if not free:
+            raise SlotsFull(f"the image already carries {SLOTS} marks of this key; it takes no more")
+        slot = free[0]
     wh, ww = working.shape
-    tiles = int(np.prod(tile_grid_shape(wh, ww)))
+    rows, cols = tile_grid_shape(wh, ww)
     contrast = local_contrast(working)
     mask = texture_mask(contrast)
     rms = strength * _texture_factor(contrast)
     coded = encode(payload)
     signs = coded.astype(np.float64) * 2 - 1
-    unit = payload_cells(coded)
-    unit_pattern = tiled_pattern(np.tile(unit, (tiles, 1)), wh, ww) * mask
-    host = _folded_bits(working) * signs
-    response = np.maximum(_folded_bits(working + unit_pattern) * signs - host, 1e-3)
+    unit_pattern = tiled_pattern(layout.tile_cells(slot, signs, rows, cols), wh, ww) * mask
+    host = _coherent_bits(layout, slot, working) * signs
+    response = np.maximum(_coherent_bits(layout, slot, working + unit_pattern) * signs - host, 1e-3)
 
-    def cells_for(margin: float) -> np.ndarray:
-        amplitudes = np.maximum(_MIN_AMPLITUDE, (margin - host) / response)
-        cells = payload_cells(coded, amplitudes)
-        cells[PILOT_CELLS] = CELL_SIGNS[PILOT_CELLS] * _PILOT_GAIN * amplitudes.mean()
-        return cells
+    def amplitudes_for(margin: float) -> np.ndarray:
+        return np.maximum(_MIN_AMPLITUDE, (margin - host) / response)
 
-    # Every tile holds the same cells, so the pattern's energy is a weighted sum of squared
-    # cell values; calibrate the weights once on the unit pattern, then search in cell space.
-    cell_weight = np.nan_to_num(np.nanmean(cells_per_tile(mask * mask), axis=0))
-    calibration = float(np.mean(unit_pattern**2)) / (float(np.mean(unit**2 * cell_weight)) + 1e-12)
+    # The modulation only flips signs, so the pattern's energy is a weighted sum of squared cell
+    # amplitudes: calibrate the weights once on the unit pattern, then search in cell space.
+    cell_weight = np.nan_to_num(np.nanmean(cells_per_tile(mask * mask), axis=(0, 1)))
+    payload_cells = layout.cell_bit[slot] >= 0
+    bit_of = layout.cell_bit[slot][payload_cells]
+    unit_energy = float(np.sum(cell_weight[payload_cells])) / cell_weight.size
+    calibration = float(np.mean(unit_pattern**2)) / (unit_energy + 1e-12)
 
     def rms_for(margin: float) -> float:
-        return float(np.sqrt(calibration * np.mean(cells_for(margin) ** 2 * cell_weight)))
+        amplitudes = amplitudes_for(margin)
+        energy = np.sum(amplitudes[bit_of] ** 2 * cell_weight[payload_cells])
+        energy += (_PILOT_GAIN * amplitudes.mean()) ** 2 * np.sum(cell_weight[layout.pilot_cells])
+        return float(np.sqrt(calibration * energy / cell_weight.size))
 
     # The largest common margin whose pattern fits the strength budget (bisection).
     low, high = 0.0, 10.0 * (float(np.abs(host).max()) + 1.0)
@@ -108,7 +126,9 @@ def embed(image: np.ndarray, payload: int, *, strength: float = DEFAULT_STRENGTH
             high = middle
         else:
             low = middle
-    pattern = tiled_pattern(np.tile(cells_for(low), (tiles, 1)), wh, ww) * mask
+    amplitudes = amplitudes_for(low)
+    cells = layout.tile_cells(slot, signs * amplitudes, rows, cols, _PILOT_GAIN * amplitudes.mean())
+    pattern = tiled_pattern(cells, wh, ww) * mask
     full = cv2.resize(pattern, (width, height), interpolation=cv2.INTER_LINEAR)
     full *= rms / (float(np.sqrt(np.mean(full**2))) + 1e-9)
     # Saturating, rounding addition of the same change to R, G and B.

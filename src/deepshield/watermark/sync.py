@@ -5,7 +5,8 @@ tile's lattice vectors. After whitening the spectrum against its local envelope,
 those peaks stand out from the host image's own structure. Scoring candidate
 (period, angle) pairs by the autocorrelation at several lattice points (both axes,
 diagonals, second harmonics) gives the scale and rotation left by resizing,
-cropping and small rotations.
+cropping and small rotations. Aspect changes (the width scaled and the height not) leave
+different periods along the two axes: each axis's lattice points are also scored on their own.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import numpy as np
 from deepshield.watermark.layout import TILE_PX
 
 _ENVELOPE_PX = 15
-#: Periods searched, in working pixels: from 0.8× to 1.5× the tile (crops enlarge it).
-PERIODS = TILE_PX + np.arange(-12, 65) * 0.5
+#: Periods searched, in working pixels: from 0.8× to 2× the tile (crops enlarge it: a crop
+#: keeping half of each side doubles it).
+PERIODS = TILE_PX + np.arange(-12, 129) * 0.5
 #: Zero padding of the plane before the FFT: the longest lag read, 2 × the longest period.
 _PAD_PX = int(2 * PERIODS[-1])
 ANGLES = np.deg2rad(np.arange(-6, 6.01, 0.25))
@@ -27,17 +29,29 @@ _LATTICE = ((1, 0, 1.0), (0, 1, 1.0), (1, 1, 0.7), (1, -1, 0.7), (2, 0, 0.5), (0
 _FINE_PERIOD = np.linspace(-0.5, 0.5, 11)
 _FINE_ANGLE = np.deg2rad(np.linspace(-0.25, 0.25, 11))
 _UPRIGHT_PERIOD = np.linspace(-1.0, 1.0, 21)
+#: Each axis's own period is searched within this factor of a candidate's period (aspect
+#: changes of ±15 %, whichever axis the candidate followed).
+_AXIS_RANGE = np.arange(0.82, 1.2201, 0.004)
+_ASPECT_CANDIDATES = 3
+_X_AXIS = ((1, 0, 1.0), (2, 0, 0.5))
+_Y_AXIS = ((0, 1, 1.0), (0, 2, 0.5))
 
 
 @dataclass(frozen=True)
 class Geometry:
-    period: float  # tile period in working pixels (TILE_PX when unscaled)
+    period: float  # horizontal tile period in working pixels (TILE_PX when unscaled)
     angle: float  # radians
     score: float
+    aspect: float = 1.0  # vertical period / horizontal period
 
     @property
     def scale(self) -> float:
-        return self.period / TILE_PX
+        """The tile's scale relative to the embedding (the geometric mean of both axes)."""
+        return self.period * float(np.sqrt(self.aspect)) / TILE_PX
+
+    @property
+    def period_y(self) -> float:
+        return self.period * self.aspect
 
 
 NOMINAL = Geometry(float(TILE_PX), 0.0, 0.0)
@@ -58,12 +72,15 @@ def whitened_autocorrelation(plane: np.ndarray) -> np.ndarray:
     return (correlation / max(centre, 1e-12)).astype(np.float32)
 
 
-def _lattice_score(correlation: np.ndarray, periods: np.ndarray, angles: np.ndarray) -> np.ndarray:
+def _lattice_score(correlation: np.ndarray, periods: np.ndarray, angles: np.ndarray,
+                   lattice: tuple[tuple[int, int, float], ...] = _LATTICE,
+                   aspects: np.ndarray | float = 1.0) -> np.ndarray:
     height, width = correlation.shape
     score = np.zeros(periods.shape, dtype=np.float32)
-    for along, across, weight in _LATTICE:
-        x = width // 2 + periods * (along * np.cos(angles) - across * np.sin(angles))
-        y = height // 2 + periods * (along * np.sin(angles) + across * np.cos(angles))
+    for along, across, weight in lattice:
+        u, v = periods * along, periods * aspects * across
+        x = width // 2 + u * np.cos(angles) - v * np.sin(angles)
+        y = height // 2 + u * np.sin(angles) + v * np.cos(angles)
         inside = (x >= 0) & (x < width - 1) & (y >= 0) & (y < height - 1)
         values = cv2.remap(correlation, x.astype(np.float32), y.astype(np.float32),
                            cv2.INTER_LINEAR)
@@ -98,13 +115,31 @@ def candidate_geometries(plane: np.ndarray, count: int = 16) -> list[Geometry]:
             scores = _lattice_score(correlation, line, np.zeros_like(line))
             upright.append(Geometry(float(line.ravel()[np.argmax(scores)]), 0.0,
                                     float(scores.max())))
-    return _distinct(found + upright)
+    return _distinct(found + upright + _aspect_changed(correlation, found))
+
+
+def _aspect_changed(correlation: np.ndarray, found: list[Geometry]) -> list[Geometry]:
+    """Upright geometries whose two axes have their own periods, near the best candidates: each
+    axis's period is read from that axis's lattice points alone."""
+    changed = []
+    for geometry in found[:_ASPECT_CANDIDATES]:
+        line = (geometry.period * _AXIS_RANGE)[None, :]
+        zero = np.zeros_like(line)
+        period_x = float(line.ravel()[np.argmax(_lattice_score(correlation, line, zero, _X_AXIS))])
+        period_y = float(line.ravel()[np.argmax(_lattice_score(correlation, line, zero, _Y_AXIS))])
+        aspect = period_y / period_x
+        if abs(aspect - 1) > 0.01:
+            score = float(_lattice_score(correlation, np.array([[period_x]]), np.zeros((1, 1)),
+                                         aspects=aspect)[0, 0])
+            changed.append(Geometry(period_x, 0.0, score, aspect))
+    return changed
 
 
 def _distinct(geometries: list[Geometry]) -> list[Geometry]:
     kept: list[Geometry] = []
     for geometry in geometries:
         if all(abs(geometry.period - k.period) > 0.05 or abs(geometry.angle - k.angle) > 1e-3
+               or abs(geometry.aspect - k.aspect) > 1e-3
                for k in kept):
             kept.append(geometry)
     return kept

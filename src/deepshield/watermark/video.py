@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 
@@ -25,6 +25,7 @@ from deepshield.media.video import iter_video_frames, probe_video
 from deepshield.watermark.analysis import MIN_DETECT_SHORT_SIDE
 from deepshield.watermark.detection import Detection, analysis_plane, detect_in_plane
 from deepshield.watermark.embedding import check_image, embed
+from deepshield.watermark.keys import PUBLIC_KEY, WatermarkKey
 
 #: Frames averaged for detection: enough to average the picture out, few enough to be quick.
 DETECTION_FRAMES = 30
@@ -37,10 +38,11 @@ _ENCODERS = {"mp4": ("mp4", "libx264"), "mov": ("mov", "libx264"), "mkv": ("matr
              "webm": ("webm", "libvpx-vp9")}
 
 
-def embed_video(data: bytes, payload: int, limits: MediaLimits, *,
-                strength: float = VIDEO_STRENGTH, crf: int = 18,
+def embed_video(data: bytes, payload: int, limits: MediaLimits, *, key: WatermarkKey = PUBLIC_KEY,
+                slot: int = 0, strength: float = VIDEO_STRENGTH, crf: int = 18,
                 before_marking: Callable[[float, np.ndarray], np.ndarray] | None = None) -> bytes:
-    """Return the video with every frame carrying ``payload``; other tracks and metadata kept.
+    """Return the video with every frame carrying ``payload`` under ``key`` (in ``slot``: every
+    frame the same slot); other tracks and metadata kept.
 
     ``before_marking(seconds, pixels)``, if given, edits each frame (at its presentation time)
     before the watermark goes in: a visible label at the start, for example.
@@ -95,7 +97,8 @@ def embed_video(data: bytes, payload: int, limits: MediaLimits, *,
                             seconds = float(decoded.time) if decoded.time is not None else \
                                 (frame_count - 1) / float(rate)
                             pixels = before_marking(seconds, pixels)
-                        pending.append((pool.submit(embed, pixels, payload, strength=strength),
+                        pending.append((pool.submit(embed, pixels, payload, key=key, slot=slot,
+                                                                strength=strength),
                                         decoded))
                         if len(pending) > _QUEUE_FRAMES:
                             encode_oldest()
@@ -108,8 +111,9 @@ def embed_video(data: bytes, payload: int, limits: MediaLimits, *,
     return output_buffer.getvalue()
 
 
-def detect_video(data: bytes, limits: MediaLimits) -> Detection:
-    """Look for the watermark in a video by averaging evenly spread frames."""
+def detect_video(data: bytes, limits: MediaLimits,
+                 keys: Sequence[WatermarkKey] = (PUBLIC_KEY,)) -> Detection:
+    """Look for the watermarks of ``keys`` in a video by averaging evenly spread frames."""
     sniff_media_type(data[:64])
     info = probe_video(data, limits)
     total = int((info.duration_s or 0) * info.frame_rate) or DETECTION_FRAMES
@@ -122,4 +126,4 @@ def detect_video(data: bytes, limits: MediaLimits) -> Detection:
             break
     if not planes:
         raise CorruptMedia("the video holds no frames to examine")
-    return detect_in_plane(np.mean(planes, axis=0))
+    return detect_in_plane(np.mean(planes, axis=0), keys)

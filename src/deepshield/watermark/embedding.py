@@ -45,7 +45,12 @@ TYPICAL_TEXTURE = 14.0
 TEXTURE_EXPONENT = 0.5
 STRENGTH_RANGE = (0.75, 1.35)
 _MIN_AMPLITUDE = 0.3
-_PILOT_GAIN = 1.0
+#: The pilot's amplitude relative to the payload's mean: its cells (one in eight) then hold
+#: about a third of the mark's energy. The pilot is the only periodic part, so it alone
+#: carries the synchronisation after crops, rotations and aspect changes; at 1.0 the true
+#: geometry was among the candidates for 11 of 24 photos cropped to 75 % and saved as WebP 75,
+#: at 2.0 for 21 (bench images, 512 px).
+_PILOT_GAIN = 2.0
 
 
 class SlotsFull(ValueError):

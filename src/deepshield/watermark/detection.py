@@ -7,11 +7,11 @@ Viterbi decoder. A payload is reported only when its CRC-32 holds.
 
 **False detections, bounded by construction.** Per key, at most ``MAX_GEOMETRIES`` geometries
 are decoded (the untouched one, the ``READ_GEOMETRIES`` candidates whose pilot is strongest, and
-``REFINED_CANDIDATES`` sharpened one), each in ``SLOTS`` slots by one Viterbi path; then
-``SLOTS`` more at the untouched geometry without a pilot, and one reading again by a list of
-``LIST_SIZE`` paths: ``CRC_TRIALS_PER_KEY`` = 46 CRC trials. A random pattern passes CRC-32
-with probability 2^-32, so an unmarked image yields a payload with probability at most
-46 × 2^-32 ≈ 1.1e-8 per key read.
+``REFINED_CANDIDATES`` sharpened one), each in ``SLOTS`` slots by one Viterbi path (the untouched
+geometry's at two tile shifts); then two per slot at the untouched geometry without a pilot,
+and one reading again by a list of ``LIST_SIZE`` paths: ``CRC_TRIALS_PER_KEY`` = 50 CRC trials.
+A random pattern passes CRC-32 with probability 2^-32, so an unmarked image yields a payload
+with probability at most 50 × 2^-32 ≈ 1.2e-8 per key read.
 
 **A mark without its pilot.** The pilot is the only periodic part of the mark, so averaging an
 image's tiles and subtracting the result removes it. The payload stays: at the untouched
@@ -49,15 +49,19 @@ MAX_CANDIDATES = 8
 READ_GEOMETRIES = 4
 REFINED_CANDIDATES = 1
 MAX_GEOMETRIES = 1 + READ_GEOMETRIES + REFINED_CANDIDATES
-CRC_TRIALS_PER_KEY = MAX_GEOMETRIES * SLOTS + SLOTS + LIST_SIZE
+#: Per key: every decoded geometry's slots at their strongest tile shift, the untouched
+#: geometry's at shift (0, 0) too, the pilot-less reading's two per slot, one list decoding.
+CRC_TRIALS_PER_KEY = MAX_GEOMETRIES * SLOTS + SLOTS + 2 * SLOTS + LIST_SIZE
 #: Pilot correlation (in standard deviations) below which a geometry is not worth decoding.
 #: The true geometry of a marked photo after hard edits (a crop keeping half of each side;
 #: halving and WebP 75) sits at 4.7 and above, most at 7-20; the best of the ~20 candidates of
 #: an unmarked photo at a median of 4.0 (32 photos, bench images, 512 px).
 DECODE_MIN_PILOT_Z = 4.2
 REFINE_MIN_PILOT_Z = 4.5
-#: How much more energy the best tile shift must have than the others for a slot to be decoded
-#: (unmarked images: about 1.1-1.4), with a pilot and without one.
+#: Without a pilot, how much more energy the best tile shift must have than the others for it to
+#: be decoded (unmarked images: about 1.1-1.4). With a pilot, the best shift is always decoded:
+#: informed embedding cancels the host in the coherent sum only, so a weak mark's best shift
+#: may stand out by as little as 1.3. ``occupied_slots`` uses ``SHIFT_MIN_RATIO``.
 SHIFT_MIN_RATIO = 1.5
 BLIND_MIN_RATIO = 1.8
 LIST_MIN_PILOT_Z = 4.2
@@ -187,6 +191,7 @@ class _Reading:
     geometry: Geometry
     pilot_z: float
     soft: np.ndarray
+    shift_ratio: float  # how clearly the tile shift stood out (1.0: taken as given)
 
 
 class _Search:
@@ -221,25 +226,34 @@ class _Search:
     def read(self, key: WatermarkKey, geometry: Geometry, pilot_z: float, origin: tuple[int, int]) -> None:
         if pilot_z >= DECODE_MIN_PILOT_Z:
             tiles = cells_per_tile(self.rectified[geometry], origin)
-            self.read_slots(key, tiles, geometry, pilot_z, SHIFT_MIN_RATIO)
+            uncropped = geometry == NOMINAL and origin == (0, 0)
+            self.read_slots(key, tiles, geometry, pilot_z, from_origin=uncropped)
 
     def attempt(self, geometry: Geometry, keys: Sequence[WatermarkKey]) -> None:
         for key, pilot_z, origin in self.measure(geometry, keys):
             self.read(key, geometry, pilot_z, origin)
 
     def read_slots(self, key: WatermarkKey, tiles: np.ndarray, geometry: Geometry, pilot_z: float,
-                   min_ratio: float) -> None:
+                   *, from_origin: bool, blind: bool = False) -> None:
+        """Decode every slot of ``key`` from per-tile cells: at the tile shift whose coherent sum is
+        strongest, and, for tiles that start at the image's origin (an uncropped copy), at shift
+        (0, 0) too. Without a pilot (``blind``), shift (0, 0) always, and the strongest only when
+        it stands out by ``BLIND_MIN_RATIO``."""
         layout = layout_for(key)
         for slot in range(SLOTS):
             soft_tiles = layout.despread_tiles(tiles, slot)
             shift, ratio = layout.best_shift(soft_tiles, slot)
-            if ratio < min_ratio:
-                continue
-            soft = layout.coherent_bits(soft_tiles, slot, shift)
-            soft = soft / (float(np.std(soft)) + 1e-12)
-            reading = _Reading(key, slot, geometry, pilot_z, soft)
-            self.readings.append(reading)
-            self.decode(reading, 1)
+            shifts = [(0, 0)] if from_origin else []
+            if shift not in shifts and (not blind or ratio >= BLIND_MIN_RATIO):
+                shifts.append(shift)
+            for candidate in shifts:
+                soft = layout.coherent_bits(soft_tiles, slot, candidate)
+                soft = soft / (float(np.std(soft)) + 1e-12)
+                reading = _Reading(key, slot, geometry, pilot_z, soft,
+                                   ratio if candidate == shift else 1.0)
+                self.readings.append(reading)
+                if self.decode(reading, 1):
+                    break
 
     def decode(self, reading: _Reading, list_size: int) -> bool:
         self.trials += list_size
@@ -335,14 +349,14 @@ def detect_in_plane(plane: np.ndarray, keys: Sequence[WatermarkKey] = (PUBLIC_KE
         tiles = cells_per_tile(plane)
         for key in pending:
             nominal_z = search.tried[key.key_id][0][0]
-            search.read_slots(key, tiles, NOMINAL, nominal_z, BLIND_MIN_RATIO)
+            search.read_slots(key, tiles, NOMINAL, nominal_z, from_origin=True, blind=True)
     # Last resort: list decoding of each key's reading whose pilot stood out most. A weak mark's
     # best path may be a bit or two off; the most likely path that passes the CRC is not.
     for key in search.pending():
         strong = [reading for reading in search.readings
                   if reading.key == key and reading.pilot_z >= LIST_MIN_PILOT_Z]
-        if strong:
-            search.decode(max(strong, key=lambda reading: reading.pilot_z), LIST_SIZE)
+        if strong:  # the strongest pilot; of its readings, the one whose tiles added up best
+            search.decode(max(strong, key=lambda reading: (reading.pilot_z, reading.shift_ratio)), LIST_SIZE)
     return search.result()
 
 

@@ -45,7 +45,7 @@ from deepshield.watermark.sync import NOMINAL, Geometry, candidate_geometries
 
 #: Candidate geometries from synchronisation (with their upright and aspect-changed variants);
 #: their pilots are all measured, and the ``READ_GEOMETRIES`` strongest are decoded.
-MAX_CANDIDATES = 8
+MAX_CANDIDATES = 16
 READ_GEOMETRIES = 4
 REFINED_CANDIDATES = 1
 MAX_GEOMETRIES = 1 + READ_GEOMETRIES + REFINED_CANDIDATES

@@ -52,19 +52,20 @@ MAX_GEOMETRIES = 1 + READ_GEOMETRIES + REFINED_CANDIDATES
 #: Per key: every decoded geometry's slots at their strongest tile shift, the untouched
 #: geometry's at shift (0, 0) too, the pilot-less reading's two per slot, one list decoding.
 CRC_TRIALS_PER_KEY = MAX_GEOMETRIES * SLOTS + SLOTS + 2 * SLOTS + LIST_SIZE
-#: Pilot correlation (in standard deviations) below which a geometry is not worth decoding.
-#: The true geometry of a marked photo after hard edits (a crop keeping half of each side;
-#: halving and WebP 75) sits at 4.7 and above, most at 7-20; the best of the ~20 candidates of
-#: an unmarked photo at a median of 4.0 (32 photos, bench images, 512 px).
-DECODE_MIN_PILOT_Z = 4.2
-REFINE_MIN_PILOT_Z = 4.5
+#: Pilot correlation (in standard deviations) below which a geometry is not worth decoding (or
+#: sharpening). The true geometry of a marked photo after hard edits (a crop keeping half of
+#: each side; halving and WebP 75) sits at 4.7 and above, most at 7-20. The untouched geometry
+#: is one guess, and an unmarked photo's pilot there sits near 3.4; the best of its ~28
+#: candidate geometries at a median of 4.2, 5.1 at the 99th percentile (96 photos, 4 keys).
+NOMINAL_MIN_PILOT_Z = 4.2
+DECODE_MIN_PILOT_Z = 4.8
+REFINE_MIN_PILOT_Z = 4.8
 #: Without a pilot, how much more energy the best tile shift must have than the others for it to
 #: be decoded (unmarked images: about 1.1-1.4). With a pilot, the best shift is always decoded:
 #: informed embedding cancels the host in the coherent sum only, so a weak mark's best shift
 #: may stand out by as little as 1.3. ``occupied_slots`` uses ``SHIFT_MIN_RATIO``.
 SHIFT_MIN_RATIO = 1.5
 BLIND_MIN_RATIO = 1.8
-LIST_MIN_PILOT_Z = 4.2
 #: Bounds on what the detector reads, so no image can make its float planes large. An image
 #: over ``DIRECT_MAX_PIXELS`` is first shrunk (area filter, 8-bit) to under it: the working
 #: plane has a short side of a few hundred pixels anyway. One longer than ``MAX_ASPECT`` times
@@ -192,6 +193,7 @@ class _Reading:
     pilot_z: float
     soft: np.ndarray
     shift_ratio: float  # how clearly the tile shift stood out (1.0: taken as given)
+    blind: bool = False  # read without a pilot
 
 
 class _Search:
@@ -224,7 +226,7 @@ class _Search:
         return measured
 
     def read(self, key: WatermarkKey, geometry: Geometry, pilot_z: float, origin: tuple[int, int]) -> None:
-        if pilot_z >= DECODE_MIN_PILOT_Z:
+        if pilot_z >= (NOMINAL_MIN_PILOT_Z if geometry == NOMINAL else DECODE_MIN_PILOT_Z):
             tiles = cells_per_tile(self.rectified[geometry], origin)
             uncropped = geometry == NOMINAL and origin == (0, 0)
             self.read_slots(key, tiles, geometry, pilot_z, from_origin=uncropped)
@@ -250,7 +252,7 @@ class _Search:
                 soft = layout.coherent_bits(soft_tiles, slot, candidate)
                 soft = soft / (float(np.std(soft)) + 1e-12)
                 reading = _Reading(key, slot, geometry, pilot_z, soft,
-                                   ratio if candidate == shift else 1.0)
+                                   ratio if candidate == shift else 1.0, blind)
                 self.readings.append(reading)
                 if self.decode(reading, 1):
                     break
@@ -353,8 +355,7 @@ def detect_in_plane(plane: np.ndarray, keys: Sequence[WatermarkKey] = (PUBLIC_KE
     # Last resort: list decoding of each key's reading whose pilot stood out most. A weak mark's
     # best path may be a bit or two off; the most likely path that passes the CRC is not.
     for key in search.pending():
-        strong = [reading for reading in search.readings
-                  if reading.key == key and reading.pilot_z >= LIST_MIN_PILOT_Z]
+        strong = [reading for reading in search.readings if reading.key == key and not reading.blind]
         if strong:  # the strongest pilot; of its readings, the one whose tiles added up best
             search.decode(max(strong, key=lambda reading: (reading.pilot_z, reading.shift_ratio)), LIST_SIZE)
     return search.result()
@@ -365,7 +366,7 @@ def occupied_slots(plane: np.ndarray, key: WatermarkKey) -> set[int]:
     the untouched geometry (with the pilot's offset where there is one). Cheap, and cautious: a
     slot that merely looks used is reported used."""
     pilot_z, dy, dx = _pilot(_fold(plane), key)
-    origin = (dy, dx) if pilot_z >= DECODE_MIN_PILOT_Z else (0, 0)
+    origin = (dy, dx) if pilot_z >= NOMINAL_MIN_PILOT_Z else (0, 0)
     tiles = cells_per_tile(plane, origin)
     layout = layout_for(key)
     return {slot for slot in range(SLOTS)

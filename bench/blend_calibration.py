@@ -26,9 +26,11 @@ The copies are made from the output's pixels without a watermark: what is measur
 fingerprint evidence alone. Two rules are reported, BEFORE (the rule up to issue 12) and AFTER
 (``image_attribution`` as it is now):
 
-* **fingerprint path** (no watermark): the repository finds a manifest only when the file's PDQ
-  hash is within 31 bits of one of its registered fingerprints (the lookup); then BEFORE any
-  signed fingerprint within 76 bits recovered it; AFTER it must be attributed.
+* **fingerprint path** (no watermark): the repository finds a manifest only when one of the
+  file's query hashes (``manifest_registry.fingerprint_queries``: its own PDQ hash, its dihedral,
+  repost and region queries; issue 15) is within 31 bits of one of its registered fingerprints
+  (the lookup); then BEFORE any signed fingerprint within 76 bits recovered it; AFTER it must be
+  attributed.
 * **watermark path consistency** (a watermark was read): BEFORE, any signed fingerprint within
   76 bits made the label "this file's"; AFTER it must be attributed (``inconclusive`` reads
   ``unknown``, beyond 76 bits ``invalid``).
@@ -66,6 +68,7 @@ use_checkout_sources()
 
 import watermark_attacks as wa  # noqa: E402
 from deepshield.media import MediaLimits  # noqa: E402
+from deepshield.services.label.manifest_registry import fingerprint_queries, nearest_distance  # noqa: E402
 from deepshield.services.spread.hashing import hash_media  # noqa: E402
 from deepshield.services.verify.verification import (  # noqa: E402
     CONSISTENCY_MAX_DISTANCE,
@@ -73,14 +76,16 @@ from deepshield.services.verify.verification import (  # noqa: E402
     CROP_MIN_GAP,
     NEAR_REGION_MAX_DISTANCE,
     WHOLE_MATCH_MAX_DISTANCE,
+    attribution_candidates,
     image_attribution,
 )
-from deepshield.signals.pdq import pdq_distance, pdq_from_pixels  # noqa: E402
+from deepshield.signals.pdq import pdq_from_pixels  # noqa: E402
 from deepshield.signals.repost import region_hashes  # noqa: E402
 from watermark import make_inputs  # noqa: E402
 
 LIMITS = MediaLimits()
 LOOKUP_MAX_DISTANCE = 31  # the repository's PDQ threshold (DEEPSHIELD_PDQ_THRESHOLD)
+MIN_QUALITY = 50  # DEEPSHIELD_PDQ_MIN_QUALITY: weaker query hashes are not looked up
 BLEND_ALPHAS = (0.3, 0.4, 0.5, 0.6, 0.7)
 PARTNERS = 2  # unrelated photos per output for blends and collages
 
@@ -121,12 +126,10 @@ def signed_fingerprints(pixels: np.ndarray) -> list[str]:
 
 
 def judge(signed: list[str], copy: np.ndarray) -> dict[str, Any]:
-    media = hash_media(_png(copy), LIMITS, derived_queries=True)
+    media = hash_media(_png(copy), LIMITS, derived_queries=True, region_queries=True)
     assert media.pdq is not None
-    candidates = [media.pdq.hex] + [h.hex for _, h in media.pdq_variants] + \
-        [h.hex for _, h in media.pdq_derived]
-    after = image_attribution(signed, candidates)
-    lookup = min(pdq_distance(value, media.pdq.hex) for value in signed)
+    after = image_attribution(signed, *attribution_candidates(media))  # as verification compares
+    lookup = nearest_distance(fingerprint_queries(media, MIN_QUALITY), signed)  # as the repository finds
     return {"whole": after["whole_distance"], "region": after["region_distance"],
             "distance": after["distance"],
             "found": lookup <= LOOKUP_MAX_DISTANCE,

@@ -66,7 +66,8 @@ MIN_QUALITY = 50
 LOAD_MAX_SIDE = 1024
 FAMILIES = {  # query families, by the derived-query names they cover
     "trimmed": ("trimmed",),
-    "caption": ("caption10", "caption15", "caption20"),
+    "mirrored": ("mirrored",),
+    "caption": ("caption10", "caption15", "caption20", "band-top", "band-bottom"),
     "rotated back": ("rotate-2", "rotate-1", "rotate+1", "rotate+2"),
 }
 

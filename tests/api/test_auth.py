@@ -67,6 +67,8 @@ ALLOWED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("DELETE", "/v1/banks/{name}/entries/{entry_id}"): frozenset({ADMIN, HELPLINE}),
     ("PATCH", "/v1/banks/{name}/entries/{entry_id}"): frozenset({ADMIN}),
     ("POST", "/v1/watermark/detect"): EVERY_KEY,
+    # WATERMARK_KEYS.md: a provider's own secret key, for labelling into this repository.
+    ("POST", "/v1/watermark/key"): frozenset({ADMIN, PROVIDER}),
     ("GET", "/v1/exchange/updates"): frozenset({ADMIN, PARTNER}),
     ("POST", "/v1/exchange/feedback"): frozenset({PARTNER}),
     # HMA.md: "a platform key for lookups; any key for hashing" (helplines and admins match too).
@@ -243,6 +245,7 @@ REQUESTS: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("PATCH", "/v1/banks/{name}/entries/{entry_id}"): lambda w: {"url": _entry_url(w),
                                                                   "json": {"enabled": False}},
     ("POST", "/v1/watermark/detect"): lambda w: {"url": "/v1/watermark/detect", "files": _photo(w)},
+    ("POST", "/v1/watermark/key"): lambda w: {"url": "/v1/watermark/key"},
     ("GET", "/v1/exchange/updates"): lambda w: {"url": "/v1/exchange/updates?checkpoint=0"},
     ("POST", "/v1/exchange/feedback"): lambda w: {
         "url": "/v1/exchange/feedback",

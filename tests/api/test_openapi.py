@@ -12,6 +12,7 @@ EXPECTED_OPERATIONS = {
     ("delete", "/v1/banks/{name}/entries/{entry_id}"),
     ("patch", "/v1/banks/{name}/entries/{entry_id}"),
     ("post", "/v1/watermark/detect"),
+    ("post", "/v1/watermark/key"),  # a provider's own secret watermark key (docs/WATERMARK_KEYS.md)
     ("get", "/v1/exchange/updates"),
     ("post", "/v1/exchange/feedback"),
     # HMA-compatible (docs/HMA.md)

@@ -24,6 +24,7 @@ from deepshield.services.api_keys import create_key
 from deepshield.services.label.labelling import label_media
 from deepshield.services.label.manifest_registry import PDQ_ALG, WATERMARK_ALG, binding_history
 from deepshield.services.label.signing_keys import init_signing_keys
+from deepshield.services.label.watermark_keys import parse_key_document
 from deepshield.services.spread.hashing import hash_media
 from deepshield.settings import load_settings
 from deepshield.watermark import embed
@@ -481,3 +482,46 @@ def test_the_client_turns_refusals_and_failures_into_deepshield_errors(ctx, live
         client.supported_algorithms()
     with pytest.raises(InvalidRequest):
         RepositoryClient("ftp://example.org")
+
+
+# --- Watermark keys (issue 15): a mark finds only the manifests of the key it was read with ------
+
+
+def test_by_content_reads_a_providers_secret_mark_and_never_crosses_keys(repo):
+    """A provider registers a label marked with its own secret key (fetched from this repository);
+    byContent reads that mark with the key the repository holds. A public-key mark carrying the
+    same label id (anyone can make one) does not find that manifest, and the secret mark does not
+    find a manifest registered for the public key."""
+    own = repo.client.post("/v1/watermark/key", headers=repo.headers(Role.PROVIDER))
+    assert own.status_code == 200, own.text
+    key = parse_key_document(own.json())
+    label_id = "00000000005ec4e7"
+    pixels = photo_pixels(33)
+    secret_marked = encode_image(embed(pixels, int(label_id, 16), key=key), "JPEG", quality=92)
+    manifest_id = register(repo, [{"alg": WATERMARK_ALG, "value": label_id}], watermarkKeyId=key.key_id)
+    public_only = register(repo, [{"alg": WATERMARK_ALG, "value": "00000000000b11c0"}])  # no key: public
+    found = repo.client.post("/matches/byContent", content=secret_marked, params={"alg": WATERMARK_ALG})
+    assert found.json() == {"matches": [{"manifestId": manifest_id, "similarityScore": 100}]}
+    # The label id in a public mark, on the same picture: not that manifest's mark.
+    public_marked = encode_image(embed(pixels, int(label_id, 16)), "JPEG", quality=92)
+    response = repo.client.post("/matches/byContent", content=public_marked, params={"alg": WATERMARK_ALG})
+    assert response.json() == {"matches": []}
+    # A hint is a label id read offline, with the public key: it finds public-key manifests only.
+    hinted = repo.client.post("/matches/byContent", content=encode_image(photo_pixels(34), "JPEG"), params={
+        "alg": WATERMARK_ALG, "hintAlg": WATERMARK_ALG, "hintValue": label_id})
+    assert hinted.json() == {"matches": []}
+    hinted = repo.client.post("/matches/byContent", content=encode_image(photo_pixels(34), "JPEG"), params={
+        "alg": WATERMARK_ALG, "hintAlg": WATERMARK_ALG, "hintValue": "00000000000b11c0"})
+    assert [match["manifestId"] for match in hinted.json()["matches"]] == [public_only]
+
+
+def test_a_registration_names_only_its_own_key_or_the_public_one(repo):
+    theirs = repo.client.post("/v1/watermark/key", headers=repo.headers(Role.ADMIN)).json()["key_id"]
+    body = {"manifestStore": base64.b64encode(c2pa_store(new_manifest_id())).decode(), "bindings": [],
+            "watermarkKeyId": theirs}
+    repo.expect_error(repo.post_json("/manifests", body, Role.PROVIDER), 403, "forbidden")
+    repo.expect_error(repo.post_json("/manifests", {**body, "watermarkKeyId": "0123456789abcdef"},
+                                     Role.PROVIDER), 400, "invalid_request")
+    repo.expect_error(repo.post_json("/manifests", {**body, "watermarkKeyId": "nope"}, Role.PROVIDER),
+                      400, "invalid_request")
+    register(repo, [], watermarkKeyId="public")

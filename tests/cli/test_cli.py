@@ -264,7 +264,9 @@ def test_watermark_embed_then_detect_round_trips_through_files(tmp_path, run, ru
     assert code == 0, err
     results = run_json("watermark", "detect", str(marked), str(source))
     assert [(r["found"], r["payload"]) for r in results] == [(True, "0123456789abcdef"), (False, None)]
-    assert set(results[0]) == {"file", "found", "payload", "confidence"}
+    assert set(results[0]) == {"file", "found", "payload", "confidence", "key_id", "marks"}
+    assert results[0]["key_id"] == "public"  # no --key-file: the public key
+    assert [(m["payload"], m["key_id"]) for m in results[0]["marks"]] == [("0123456789abcdef", "public")]
 
 
 def test_watermark_embed_refuses_bad_payloads_formats_and_inputs_writing_nothing(tmp_path, run):

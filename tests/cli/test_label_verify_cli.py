@@ -101,3 +101,56 @@ def test_label_of_a_video_below_the_minimum_size_exits_3_with_the_minimum(cli_en
     assert code == 3, (out, err)
     assert "short side of at least 256 pixels" in err
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_labels_are_marked_with_a_secret_key_unless_public_mark_is_asked(cli_env, tmp_path, run):
+    assert run("keys", "init")[0] == 0
+    source = tmp_path / "in.png"
+    source.write_bytes(encode_image(photo_pixels(36, 640, 480), "PNG"))
+    code, out, err = run("label", str(source), str(tmp_path / "secret.png"), "--generator", "G", "--json")
+    assert code == 0, err
+    secret = json.loads(out)
+    assert len(secret["watermark_key_id"]) == 16
+    code, out, err = run("label", str(source), str(tmp_path / "public.png"), "--generator", "G",
+                         "--public-mark", "--json")
+    assert code == 0, err
+    public = json.loads(out)
+    assert public["watermark_key_id"] == "public"
+    # This installation reads with its keys: both marks are found, each with its key.
+    code, out, _ = run("watermark", "detect", str(tmp_path / "secret.png"), str(tmp_path / "public.png"),
+                       "--json")
+    found = [(r["payload"], r["key_id"]) for r in json.loads(out)]
+    assert code == 0 and found == [(secret["label_id"], secret["watermark_key_id"]),
+                                   (public["label_id"], "public")]
+
+
+def test_watermark_keys_export_embed_and_read_offline_then_retire(cli_env, tmp_path, run, monkeypatch):
+    source = tmp_path / "photo.png"
+    source.write_bytes(encode_image(photo_pixels(37, 640, 480), "PNG"))
+    key_file = tmp_path / "my-key.json"
+    code, out, err = run("watermark", "keys", "export", "--out", str(key_file), "--json")
+    assert code == 0, err
+    key_id = json.loads(out)["key_id"]
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    assert "secret" not in out  # the secret goes to the file only
+    marked = tmp_path / "marked.png"
+    code, out, err = run("watermark", "embed", str(source), str(marked), "--payload", "00000000cafef00d",
+                         "--key-file", str(key_file), "--json")
+    assert code == 0 and json.loads(out)["key_id"] == key_id, err
+    listed = json.loads(run("watermark", "keys", "list", "--json")[1])
+    assert [(k["key_id"], k["retired_at"]) for k in listed] == [(key_id, None)]
+    assert json.loads(run("watermark", "detect", str(marked), "--json")[1])[0]["key_id"] == key_id
+    # Retired: this installation no longer reads it; the key file still does.
+    code, out, _ = run("watermark", "keys", "retire", key_id, "--json")
+    assert code == 0 and json.loads(out)["retired_at"]
+    assert json.loads(run("watermark", "detect", str(marked), "--json")[1])[0]["found"] is False
+    code, out, _ = run("watermark", "detect", str(marked), "--key-file", str(key_file), "--json")
+    assert json.loads(out)[0]["payload"] == "00000000cafef00d"
+    # A damaged key file is a clear error, and nothing is written.
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "deepshield-watermark-key/1", "key_id": "0123456789abcdef", "secret": "AA=="}')
+    code, _, err = run("watermark", "embed", str(source), str(tmp_path / "x.png"), "--payload",
+                       "00000000cafef00d", "--key-file", str(bad))
+    assert code == 3 and "does not match" in err and not (tmp_path / "x.png").exists()
+    code, _, err = run("watermark", "keys", "retire", "ffffffffffffffff")
+    assert code == 4

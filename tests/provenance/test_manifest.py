@@ -42,9 +42,14 @@ def test_definition_shape(definition: Callable[..., dict[str, Any]], facts: Any)
     ]
     (label,) = _assertions(manifest, "org.deepshield.label")
     assert label == {
-        "label_id": facts.label_id, "generator": facts.generator, "model": facts.model,
-        "created_at": "2026-03-01T12:30:05Z", "visible_label": facts.visible_label,
+        "label_id": facts.label_id, "watermark_key_id": "public", "generator": facts.generator,
+        "model": facts.model, "created_at": "2026-03-01T12:30:05Z", "visible_label": facts.visible_label,
     }
+
+
+def test_the_label_names_the_key_its_mark_was_made_with(definition: Callable[..., dict[str, Any]]) -> None:
+    manifest = definition("image/png", watermark_key_id="0123456789abcdef")
+    assert _assertions(manifest, "org.deepshield.label")[0]["watermark_key_id"] == "0123456789abcdef"
 
 
 def test_optional_parts(definition: Callable[..., dict[str, Any]]) -> None:
@@ -73,6 +78,8 @@ def test_created_at_is_converted_to_utc(definition: Callable[..., dict[str, Any]
     ("format", "image/gif"),
     ("generator", "  "),
     ("created_at", dt.datetime(2026, 3, 1, 12, 0, 0)),
+    ("watermark_key_id", "PUBLIC"),
+    ("watermark_key_id", "0123456789abcdeg"),
 ])
 def test_bad_arguments_are_refused(field: str, value: object) -> None:
     arguments: dict[str, Any] = {

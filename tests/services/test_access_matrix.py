@@ -42,12 +42,14 @@ from deepshield.services import api_keys, audit
 from deepshield.services import reporting as reports
 from deepshield.services.access import NOT_VISIBLE, Principal, Role
 from deepshield.services.context import ServiceContext
-from deepshield.services.label import labelling, manifest_registry, signing_keys, watermarking
+from deepshield.services.label import labelling, manifest_registry, signing_keys, watermark_keys, watermarking
 from deepshield.services.spread import banks, bulk_import, content_registry, exchange, hashing, matching
 from deepshield.services.spread.banks import Origin, SignalInput
 from deepshield.services.takedown import intake, outbox, review, victim_access
 from deepshield.services.verify import verification
 from deepshield.settings import Settings
+from deepshield.store import watermark_key_repository
+from deepshield.watermark import new_key
 from factories import encode_image, photo_pixels
 
 ADMIN, PLATFORM, HELPLINE = Role.ADMIN, Role.PLATFORM, Role.HELPLINE
@@ -98,6 +100,14 @@ ALLOWED: dict[str, frozenset[Role]] = {
     "manifest.fetch": EVERYONE,
     "manifest.match binding": EVERYONE,
     "manifest.match content": EVERYONE,
+    "manifest.match fingerprints": EVERYONE,
+    # Watermark keys (WATERMARK_KEYS.md "Who may": a provider's own key, its export and retirement:
+    # provider, admin; the list of every key: admin; API.md POST /v1/watermark/key: provider, admin).
+    "watermark_key.own": frozenset({ADMIN, PROVIDER}),
+    "watermark_key.labelling": frozenset({ADMIN, PROVIDER}),
+    "watermark_key.export": frozenset({ADMIN, PROVIDER}),
+    "watermark_key.retire": frozenset({ADMIN, PROVIDER}),
+    "watermark_key.list": frozenset({ADMIN}),
     # Keys (API.md: "admin does everything"; keys are made by the operator, CLI.md `keys`).
     "keys.create": frozenset({ADMIN}),
     "keys.list": frozenset({ADMIN}),
@@ -290,6 +300,14 @@ def _decided(w: World, owner: Principal) -> Case:
     return w.decided(by=owner)
 
 
+def _own_watermark_key(w: World, principal: Principal) -> str:
+    """A new watermark key owned by ``principal``, stored directly (no service decides here)."""
+    key = new_key()
+    with w.ctx.store.transaction() as session:
+        watermark_key_repository.add_key(session, key.key_id, key.secret.hex(), principal.actor)
+    return key.key_id
+
+
 def _bound_elsewhere(w: World, owner: Principal) -> str:
     """A value the provider bound to another manifest of its own: to re-point at the world's."""
     other, store = new_manifest()
@@ -387,6 +405,18 @@ OPS: dict[str, Op] = {
         manifest_registry.matches_by_binding(w.ctx, WATERMARK, label_id(), 10, p))),
     "manifest.match content": Op((manifest_registry.matches_by_content,), lambda w, p, t: (
         manifest_registry.matches_by_content(w.ctx, w.photo, 10, p))),
+    "manifest.match fingerprints": Op((manifest_registry.matches_by_fingerprints,), lambda w, p, t: (
+        manifest_registry.matches_by_fingerprints(w.ctx, ["a5" * 32], 10, p))),
+    "watermark_key.own": Op((watermark_keys.provider_key,),
+                            lambda w, p, t: watermark_keys.provider_key(w.ctx, p)),
+    "watermark_key.labelling": Op((labelling.labelling_key,),
+                                  lambda w, p, t: labelling.labelling_key(w.ctx, p)),
+    "watermark_key.export": Op((watermark_keys.export_key,),
+                               lambda w, p, t: watermark_keys.export_key(w.ctx, p, create=True)),
+    # A key of the caller's own (made around the service), so only the role decides.
+    "watermark_key.retire": Op((watermark_keys.retire_key,),
+                               lambda w, p, t: watermark_keys.retire_key(w.ctx, p, _own_watermark_key(w, p))),
+    "watermark_key.list": Op((watermark_keys.list_keys,), lambda w, p, t: watermark_keys.list_keys(w.ctx, p)),
     "keys.create": Op((api_keys.create_key,),
                       lambda w, p, t: api_keys.create_key(w.ctx, PLATFORM, "made in the matrix", p)),
     "keys.list": Op((api_keys.list_keys,), lambda w, p, t: api_keys.list_keys(w.ctx, p)),
@@ -536,6 +566,7 @@ def test_the_public_may_file_verify_and_read_the_manifest_repository(world: Worl
     assert manifest_registry.get_manifest(world.ctx, world.manifest_id, None).manifest_id == world.manifest_id
     assert manifest_registry.matches_by_binding(world.ctx, WATERMARK, label_id(), 10, None) == []
     manifest_registry.matches_by_content(world.ctx, world.photo, 10, None)
+    assert manifest_registry.matches_by_fingerprints(world.ctx, ["a5" * 32], 10, None) == []
 
 
 # --- Every entry point is in the matrix ----------------------------------------------------------

@@ -20,6 +20,7 @@ from deepshield.services.access import Principal, Role
 from deepshield.services.label import manifest_registry
 from deepshield.services.label.labelling import label_media, signing_identity
 from deepshield.services.label.signing_keys import init_signing_keys
+from deepshield.services.label.watermark_keys import provider_key, retire_key
 from deepshield.services.spread.hashing import hash_media
 from deepshield.services.verify.verification import (
     CONSISTENCY_MAX_DISTANCE,
@@ -31,7 +32,7 @@ from deepshield.services.verify.verification import (
     verify_media,
 )
 from deepshield.settings import load_settings
-from deepshield.watermark import embed
+from deepshield.watermark import PUBLIC_KEY, detect, embed
 from factories import encode_image, encode_video, flip_jpeg_scan_bit, photo_pixels, scene_video_frames
 from local_tsa import identity_stamped_at, short_lived_signer
 from principals import SETUP
@@ -169,7 +170,9 @@ def test_a_manifest_transplanted_onto_another_image_is_invalid(keyed):
 
 
 def test_a_watermark_copied_onto_other_content_is_flagged_never_trusted(keyed):
-    result = label_media(keyed, _photo(10), generator="ImageGen", model=None, principal=ACTOR)
+    # A public mark: anyone can read it, and so copy it onto another picture.
+    result = label_media(keyed, _photo(10), generator="ImageGen", model=None, principal=ACTOR,
+                         public_mark=True)
     copied = encode_image(embed(photo_pixels(11, 640, 480), int(result.label_id, 16)), "PNG")
     report = verify_media(keyed, copied, principal=ACTOR)
     assert report.watermark["found"] and report.watermark["label_id"] == result.label_id
@@ -206,6 +209,7 @@ def test_a_labelled_video_verifies_and_recovers_after_transcoding(keyed):
     result = label_media(keyed, video, generator="VideoGen", model="t1", principal=ACTOR,
                          visible=VisibleLabelSpec())
     assert result.mime_type == "video/mp4" and result.pdq_hex is not None  # the first good frame
+    assert result.watermark_key_id == provider_key(keyed, ACTOR).key_id  # the provider's secret key
     report = verify_media(keyed, result.data, principal=ACTOR)
     assert report.verdict == "verified"
     signed_frames = [b for b in report.manifest["soft_bindings"] if b["alg"] == "org.deepshield.pdq.1"]
@@ -234,7 +238,7 @@ def test_a_watermark_copied_onto_another_video_is_flagged(keyed):
 
     result = label_media(keyed, encode_video(scene_video_frames(22, seconds=2, fps=10, width=320,
                                                                 height=256), fps=10),
-                         generator="VideoGen", model=None, principal=ACTOR)
+                         generator="VideoGen", model=None, principal=ACTOR, public_mark=True)
     other = encode_video(scene_video_frames(23, seconds=2, fps=10, width=320, height=256), fps=10)
     copied = embed_video(other, int(result.label_id, 16), keyed.settings.limits)
     report = verify_media(keyed, copied, principal=ACTOR)
@@ -295,12 +299,12 @@ def test_a_configured_certificate_and_kms_callback_sign_without_the_key_on_disk_
 
 
 def test_a_cropped_copy_is_recovered_through_the_signed_region_fingerprints(keyed):
-    from deepshield.signals.repost import REGION_GRID
+    from deepshield.signals.repost import REGION_COUNT
 
     result = label_media(keyed, _photo(19), generator="ImageGen", model=None, principal=ACTOR)
     report = verify_media(keyed, result.data, principal=ACTOR)
     signed_pdq = [b for b in report.manifest["soft_bindings"] if b["alg"] == "org.deepshield.pdq.1"]
-    assert len(signed_pdq) == 1 + sum(positions * positions for _, positions in REGION_GRID)
+    assert len(signed_pdq) == 1 + REGION_COUNT
     pixels = np.asarray(Image.open(io.BytesIO(result.data)).convert("RGB"))
     height, width = pixels.shape[:2]
     for keep, (top, left) in ((0.9, (0.3, 0.7)), (0.75, (0.6, 0.2))):
@@ -384,3 +388,107 @@ def test_attribution_needs_the_whole_image_near_or_one_region_clearly_nearer():
     # Beyond 76 bits everywhere: different content (a copied label).
     far = image_attribution([whole], [_flip(whole, 0, CONSISTENCY_MAX_DISTANCE + 1)])
     assert far["consistent"] is False and far["attribution"] == "different content"
+
+
+# --- Watermark keys (issue 15): secret by default, public on request, never across keys ----------
+
+
+def _pixels(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_a_label_is_marked_with_the_providers_secret_key_and_the_manifest_says_so(keyed):
+    result = label_media(keyed, _photo(30), generator="ImageGen", model=None, principal=ACTOR)
+    key = provider_key(keyed, ACTOR)  # made by the first label, the same ever after
+    assert result.watermark_key_id == key.key_id != "public"
+    pixels = _pixels(result.data)
+    assert not detect(pixels, [PUBLIC_KEY]).found  # no free oracle: the public code reads nothing
+    assert detect(pixels, [key]).payload_hex == result.label_id
+    assert manifest_registry.get_manifest(keyed, result.manifest_id, ACTOR).watermark_key_id == key.key_id
+    report = verify_media(keyed, result.data, principal=ACTOR)
+    assert report.verdict == "verified"
+    assert report.manifest["watermark_key_id"] == key.key_id  # signed in the manifest
+    assert (report.watermark["label_id"], report.watermark["key_id"]) == (result.label_id, key.key_id)
+    stripped = _reencode_png(result.data)
+    recovered = verify_media(keyed, stripped, principal=ACTOR)
+    assert recovered.verdict == "recovered", recovered.reasons
+    assert any(f"signs key {key.key_id} as its mark's key" in reason for reason in recovered.reasons)
+    found = manifest_registry.matches_by_content(keyed, stripped, 10, None)
+    assert [match.manifest_id for match in found] == [result.manifest_id]
+
+
+def test_a_public_mark_is_chosen_explicitly_and_anyone_reads_it(keyed):
+    result = label_media(keyed, _photo(31), generator="ImageGen", model=None, principal=ACTOR,
+                         public_mark=True)
+    assert result.watermark_key_id == "public"
+    assert detect(_pixels(result.data), [PUBLIC_KEY]).payload_hex == result.label_id
+    assert manifest_registry.get_manifest(keyed, result.manifest_id, ACTOR).watermark_key_id == "public"
+    report = verify_media(keyed, _reencode_png(result.data), principal=ACTOR)
+    assert report.verdict == "recovered" and report.watermark["key_id"] == "public"
+
+
+def test_a_public_mark_carrying_a_secret_labels_id_is_never_attributed_to_it(keyed):
+    """The label id alone is public: anyone can put it into a public-key mark. Such a mark never
+    resolves to the secret-key manifest, by byContent or by verify."""
+    result = label_media(keyed, _photo(32), generator="ImageGen", model=None, principal=ACTOR)
+    forged = encode_image(embed(photo_pixels(33, 640, 480), int(result.label_id, 16), key=PUBLIC_KEY), "PNG")
+    report = verify_media(keyed, forged, principal=ACTOR)
+    assert (report.watermark["label_id"], report.watermark["key_id"]) == (result.label_id, "public")
+    assert report.verdict == "invalid", report.reasons
+    assert any("no manifest is registered for it under that key" in reason for reason in report.reasons)
+    assert any(f"{result.manifest_id} names label id {result.label_id}, but signs key "
+               f"{result.watermark_key_id}" in reason for reason in report.reasons)
+    assert report.repository["recovered_manifest"] is None and report.made_by is None
+    assert manifest_registry.matches_by_content(keyed, forged, 10, None) == []
+
+
+@pytest.mark.parametrize("second", ["public key", "another key", "public slot"])
+def test_an_image_marked_again_after_labelling_is_recovered_with_both_marks(keyed, second):
+    """Issue 15, item 3: a labelled image marked again (over it, with the public key, another
+    provider's key, or the public key's second slot) still leads to its label; the report names
+    the other mark as added after labelling and not registered."""
+    other_provider = Principal("test:other-provider", Role.PROVIDER)
+    result = label_media(keyed, _photo(34), generator="ImageGen", model=None, principal=ACTOR,
+                         public_mark=second == "public slot")
+    over_key = provider_key(keyed, other_provider) if second == "another key" else PUBLIC_KEY
+    payload = 0x0FEDCBA987654321
+    marked = embed(_pixels(result.data), payload, key=over_key)
+    stripped = encode_image(marked, "PNG")  # the metadata is gone too
+    report = verify_media(keyed, stripped, principal=ACTOR)
+    assert report.manifest is None
+    assert report.verdict == "recovered", report.reasons
+    assert report.repository["recovered_manifest"]["manifest_id"] == result.manifest_id
+    marks = {(mark["label_id"], mark["key_id"]) for mark in report.watermark["marks"]}
+    assert marks == {(result.label_id, result.watermark_key_id), (f"{payload:016x}", over_key.key_id)}
+    lead = report.watermark["marks"][0]
+    assert (lead["label_id"], lead["manifest_id"]) == (result.label_id, result.manifest_id)
+    assert report.watermark["label_id"] == result.label_id
+    assert any(reason.startswith(f"a second watermark (label id {payload:016x}") and
+               "marked again after it was labelled; that mark is not registered" in reason
+               for reason in report.reasons), report.reasons
+    found = manifest_registry.matches_by_content(keyed, stripped, 10, None)
+    assert [match.manifest_id for match in found] == [result.manifest_id]
+
+
+def test_a_retired_key_is_no_longer_read_and_the_next_label_gets_a_new_one(keyed):
+    result = label_media(keyed, _photo(35), generator="ImageGen", model=None, principal=ACTOR)
+    retire_key(keyed, ACTOR, result.watermark_key_id)
+    report = verify_media(keyed, _reencode_png(result.data), principal=ACTOR)
+    assert not report.watermark["found"]  # its marks are no longer read here ...
+    assert report.verdict == "recovered" and "fingerprint" in report.summary  # ... the fingerprint stays
+    again = label_media(keyed, _photo(36), generator="ImageGen", model=None, principal=ACTOR)
+    assert again.watermark_key_id not in ("public", result.watermark_key_id)
+
+
+def test_a_mark_added_to_a_labelled_picture_without_its_own_mark_does_not_hide_the_label(keyed):
+    """The labelled picture's pixels before the watermark (fingerprint evidence alone), with a public
+    mark nobody registered added: the mark leads nowhere, the fingerprint still recovers the label."""
+    result = label_media(keyed, _photo(37), generator="ImageGen", model=None, principal=ACTOR)
+    added = encode_image(embed(photo_pixels(37, 640, 480), 0x0A0B0C0D0E0F0102), "PNG")
+    report = verify_media(keyed, added, principal=ACTOR)
+    assert report.watermark["found"] and report.watermark["label_id"] == "0a0b0c0d0e0f0102"
+    assert report.verdict == "recovered", report.reasons
+    assert report.repository["recovered_by"] == "fingerprint" and "fingerprint" in report.summary
+    assert report.repository["recovered_manifest"]["manifest_id"] == result.manifest_id
+    assert any("none leads to a registered label of its key" in reason for reason in report.reasons)
+    assert not any("no watermark was found" in reason for reason in report.reasons)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -192,6 +193,28 @@ def test_a_label_registers_remotely_and_a_stripped_copy_is_recovered_through_it(
     assert any("signed by" in reason and "(trusted)" in reason for reason in report.reasons)
     assert report.warnings == []
     assert _local_registry_is_empty(provider_a, result)  # verifying reads, never copies
+    # The mark is the provider's secret key's, which B holds and A does not: B read it.
+    held_key = manifest_registry.get_manifest(repository_ctx, result.manifest_id, ACTOR).watermark_key_id
+    assert result.watermark_key_id == held_key != "public"
+    assert [(mark["label_id"], mark["key_id"], mark["read_by"]) for mark in report.watermark["marks"]] == [
+        (result.label_id, result.watermark_key_id, url)]
+    assert any(f"the watermark was read by the manifest repository at {url}, which holds the providers' "
+               "keys" in reason for reason in report.reasons)
+
+
+def test_a_remotely_read_label_marked_again_with_the_public_key_is_recovered(provider_a, remote):
+    url, _, _ = remote
+    result = label_media(provider_a, _photo(17), generator="ImageGen", model=None, principal=ACTOR)
+    pixels = np.asarray(Image.open(io.BytesIO(result.data)).convert("RGB"))
+    again = encode_image(embed(pixels, 0x0FEDCBA987654321), "PNG")
+    report = verify_media(provider_a, again, principal=ACTOR)
+    assert report.verdict == "recovered", report.reasons
+    assert report.repository["recovered_manifest"]["manifest_id"] == result.manifest_id
+    assert {(mark["label_id"], mark["key_id"], mark["read_by"]) for mark in report.watermark["marks"]} == {
+        (result.label_id, result.watermark_key_id, url), ("0fedcba987654321", "public", "local")}
+    assert report.watermark["marks"][0]["label_id"] == result.label_id
+    assert any(reason.startswith("a second watermark (label id 0fedcba987654321, the public key)")
+               for reason in report.reasons), report.reasons
 
 
 def test_the_signed_file_verifies_and_the_remote_lookup_is_reported(provider_a, remote):
@@ -285,7 +308,8 @@ def test_a_label_bound_to_a_manifest_that_does_not_name_it_is_invalid(provider_a
     other_label = "0123456789abcdef"
     with RepositoryClient(url, api_key=key) as client:
         client.add_bindings(result.manifest_id, [(WATERMARK_BINDING_ALG, other_label)])
-    marked = encode_image(embed(photo_pixels(9, 640, 480), int(other_label, 16)), "PNG")
+    # On another picture (on the labelled one's own pixels, its fingerprint would recover the label).
+    marked = encode_image(embed(photo_pixels(109, 640, 480), int(other_label, 16)), "PNG")
     report = verify_media(provider_a, marked, principal=ACTOR)
     assert report.watermark["label_id"] == other_label
     assert report.verdict == "invalid"
@@ -307,7 +331,9 @@ def test_an_unsigned_store_in_the_repository_is_invalid(provider_a, remote):
 
 
 def test_a_watermark_copied_onto_other_content_is_invalid_remotely(provider_a):
-    result = label_media(provider_a, _photo(11), generator="ImageGen", model=None, principal=ACTOR)
+    # A public mark: anyone can read it, and so copy it.
+    result = label_media(provider_a, _photo(11), generator="ImageGen", model=None, principal=ACTOR,
+                         public_mark=True)
     copied = encode_image(embed(photo_pixels(12, 640, 480), int(result.label_id, 16)), "PNG")
     report = verify_media(provider_a, copied, principal=ACTOR)
     assert report.verdict == "invalid"
@@ -339,10 +365,16 @@ def test_an_embedded_manifest_still_verifies_with_a_warning(cut_off, labelled, d
     assert any("could not be reached" in warning and dead_url in warning for warning in report.warnings)
 
 
-def test_a_found_watermark_cannot_be_confirmed_and_says_so(cut_off, labelled):
-    _, result = labelled
-    with pytest.raises(RepositoryUnavailable, match=f"label id {result.label_id}.*could not be reached"):
+def test_a_found_watermark_cannot_be_confirmed_and_says_so(cut_off, labelled, installation):
+    provider, result = labelled
+    # A secret-key mark: only the repository could read it.
+    with pytest.raises(RepositoryUnavailable, match=r"only the repository reads them.*could not be reached"):
         verify_media(cut_off, _strip(result.data), principal=ACTOR)
+    # A public mark is read here, but only the repository can confirm its label.
+    public = label_media(provider, _photo(16), generator="ImageGen", model=None, principal=ACTOR,
+                         public_mark=True)
+    with pytest.raises(RepositoryUnavailable, match=f"label id {public.label_id}.*could not be reached"):
+        verify_media(cut_off, _strip(public.data), principal=ACTOR)
 
 
 def test_a_fingerprint_that_cannot_be_looked_up_is_no_unknown(cut_off):

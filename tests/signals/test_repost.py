@@ -64,3 +64,61 @@ def test_the_hash_set_is_versioned_and_named():
     assert repost.HASH_SET_VERSION == "deepshield-hash-set/1"
     names = [name for name, _ in repost.hash_set(photo_pixels(3))]
     assert names == ["crop95", "crop90", "corner90-tl", "corner90-tr", "corner90-bl", "corner90-br"]
+
+
+def test_a_mirrored_copy_meets_the_original_exactly_through_the_mirrored_query(photo):
+    original = pdq_from_pixels(repost.shrink(photo)).hex
+    mirrored = dict(repost.derived_queries(np.ascontiguousarray(photo[:, ::-1])))["mirrored"]
+    assert pdq_distance(mirrored.hex, original) == 0
+
+
+@pytest.mark.parametrize("from_top", [True, False])
+def test_a_caption_band_is_cut_off_on_the_very_row(photo, from_top):
+    from PIL import Image, ImageDraw
+
+    band = Image.new("RGB", (photo.shape[1], 90), (255, 255, 255))
+    ImageDraw.Draw(band).text((30, 30), "WHEN MONDAY IS FINALLY OVER", fill=(0, 0, 0), font_size=30)
+    parts = [np.asarray(band), photo] if from_top else [photo, np.asarray(band)]
+    captioned = np.concatenate(parts)
+    assert np.array_equal(repost.cut_caption_band(captioned, from_top), photo)
+    name = "band-top" if from_top else "band-bottom"
+    query = dict(repost.derived_queries(captioned))[name]
+    assert pdq_distance(query.hex, pdq_from_pixels(repost.shrink(photo)).hex) <= 4
+    # No band: nothing is cut, and a picture whose top is flat (a sky) is not taken for one.
+    assert repost.cut_caption_band(photo, from_top) is None
+    sky = np.concatenate([np.full((photo.shape[0], photo.shape[1], 3), 200, np.uint8), photo])
+    assert repost.cut_caption_band(sky) is None
+
+
+def test_the_region_set_is_versioned_and_holds_the_grid_then_the_anchored_ladder(photo):
+    assert repost.REGION_SET_VERSION == "deepshield-regions/2"
+    regions = repost.region_hashes(photo)
+    assert len(regions) == repost.REGION_COUNT == 74 + 20
+    # Version 1's grid comes first, unchanged: the first region is the top-left 90 % crop.
+    assert regions[0][0] == (0.0, 0.0, 230 / 256, 173 / 192)
+    ladder = [region for region, _ in regions[74:]]
+    assert ladder[0] == (0.0, 0.0, 210 / 256, 157 / 192)  # 82 % at the top left
+    assert ladder[-1] == (56 / 256, 42 / 192, 143 / 256, 108 / 192)  # 56 % at the centre
+
+
+@pytest.mark.parametrize(("keep", "anchor"), [(0.6, (0.5, 0.5)), (0.6, (1.0, 0.0)), (0.7, (0.0, 1.0)),
+                                              (0.8, (0.5, 0.5)), (0.65, (1.0, 1.0))])
+def test_a_cropped_copy_meets_a_signed_region_through_the_region_queries(photo, keep, anchor):
+    signed = [value.hex for _, value in repost.region_hashes(photo)]
+    cropped = np.ascontiguousarray(repost.crop(photo, keep, *anchor))
+    plain = pdq_from_pixels(cropped).hex
+    queries = [value.hex for name, value in repost.region_queries(cropped)]
+    assert min(pdq_distance(plain, value) for value in signed) > 31  # its own hash misses them
+    assert min(pdq_distance(query, value) for query in queries for value in signed) <= 31
+
+
+@pytest.mark.parametrize("degrees", [3.0, -3.0])
+def test_a_copy_rotated_3_degrees_meets_the_signed_centre_through_a_rotated_back_query(photo, degrees):
+    from PIL import Image
+
+    rotated = np.asarray(Image.fromarray(photo).rotate(degrees, resample=Image.Resampling.BICUBIC))
+    signed = [value.hex for _, value in repost.region_hashes(photo)]
+    queries = dict(repost.region_queries(rotated))
+    back = queries[f"region-rotate{-degrees:+g}"].hex
+    assert min(pdq_distance(back, value) for value in signed) <= 16
+    assert len(queries) == 5 * len(repost.REGION_QUERY_KEEPS) + len(repost.REGION_QUERY_ROTATIONS)

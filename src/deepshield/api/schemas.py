@@ -128,9 +128,30 @@ class HealthOut(BaseModel):
     version: str
 
 
+class MarkOut(BaseModel):
+    payload: str = Field(description="16 hex digits: the label id the mark carries.")
+    key_id: str = Field(description="The watermark key it was read with: 'public' or a provider's key id.")
+    slot: int
+    confidence: float
+
+
 class WatermarkOut(BaseModel):
     found: bool
-    payload: str | None = Field(description="16 hex digits, or null when no mark was read.")
+    payload: str | None = Field(description="16 hex digits (the first mark's), or null when no mark "
+                                            "was read.")
     confidence: float = Field(description="0 when not found; else how cleanly the bits agree (0-1).")
     scale: float | None = Field(default=None, description="Tile scale found (crops enlarge it).")
     rotation_deg: float | None = None
+    key_id: str | None = Field(default=None, description="The first mark's key: 'public' or a provider's "
+                                                         "key id.")
+    marks: list[MarkOut] = Field(default_factory=list, description="Every mark read (an image marked "
+                                 "again carries several), each with the key it was read with.")
+
+
+class WatermarkKeyOut(BaseModel):
+    format: str = Field(description="deepshield-watermark-key/1")
+    key_id: str
+    secret: str = Field(description="The 32-byte secret, base64. Keep it as secret as an API key.")
+    owner: str
+    created_at: str
+    retired_at: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +24,13 @@ from deepshield.cli.output import (
 from deepshield.errors import DeepShieldError, InvalidRequest
 from deepshield.labels import VisibleLabelSpec
 from deepshield.media import read_media_file
-from deepshield.services.label.labelling import LABEL_SUFFIXES, LabelResult, label_media, signing_identity
+from deepshield.services.label.labelling import (
+    LABEL_SUFFIXES,
+    LabelResult,
+    label_media,
+    labelling_key,
+    signing_identity,
+)
 
 
 def _visible_spec(visible: bool, style: str, corner: str, size: float,
@@ -61,7 +68,8 @@ def _view(path: Path, result: LabelResult) -> dict[str, Any]:
     return {"file": str(path), "label_id": result.label_id, "manifest_id": result.manifest_id,
             "mime_type": result.mime_type, "pdq": result.pdq_hex, "generator": result.generator,
             "model": result.model, "created_at": result.created_at,
-            "visible_label": result.visible_label, "registered_at": result.registered_at}
+            "visible_label": result.visible_label, "registered_at": result.registered_at,
+            "watermark_key_id": result.watermark_key_id}
 
 
 def label_command(
@@ -79,12 +87,18 @@ def label_command(
                                                      "side.")] = 0.08,
     visible_contrast: Annotated[float, typer.Option(help="How strongly the badge stands out, "
                                                          "0-1.")] = 1.0,
+    public_mark: Annotated[bool, typer.Option(help="Mark with DeepShield's public key: anyone can read "
+                                                   "the label offline, and anyone can remove it. By "
+                                                   "default your own secret key marks it, which only "
+                                                   "the manifest repository reads.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Label AI output: invisible watermark + signed C2PA manifest + registered fingerprint.
 
     Needs a signing certificate: run `deepshield keys init` once for a development one.
-    Nothing is written for a file that fails; the others go on.
+    The watermark is made with your own secret key (made on first use; docs/WATERMARK_KEYS.md),
+    or with the public key given --public-mark. Nothing is written for a file that fails; the
+    others go on.
     """
     results: list[dict[str, Any]] = []
     errors: list[DeepShieldError] = []
@@ -94,16 +108,20 @@ def label_command(
         pairs = _pairs(source, target)
         ctx = open_context()
         identity = signing_identity(ctx.settings)
+        key = None  # the mark's key, looked up once the first file is labelled (none for a refused one)
         with progress_bar(len(pairs), "Labelling") as progress:
             for path, out in pairs:
                 try:
                     data = read_media_file(path, ctx.settings.limits.max_bytes)
                     result = label_media(ctx, data, generator=generator, model=model,
                                          principal=principal, title=path.name, visible=spec,
-                                         identity=identity)
+                                         identity=identity, watermark_key=key, public_mark=public_mark)
                     out.parent.mkdir(parents=True, exist_ok=True)
                     write_atomically(out, result.data)
                     results.append(_view(out, result))
+                    if key is None:
+                        with contextlib.suppress(DeepShieldError):  # else the next file looks it up itself
+                            key = labelling_key(ctx, principal, public_mark=public_mark)
                 except DeepShieldError as error:
                     errors.append(error)
                     results.append({"file": str(path), "error": error_view(error)})
@@ -115,12 +133,12 @@ def label_command(
     if as_json:
         print_json(results if source.is_dir() else results[0])
     else:
-        table = Table("file", "label id", "manifest")
+        table = Table("file", "label id", "manifest", "watermark key")
         for row in results:
             if "error" in row:
                 stderr.print(f"[red]error:[/] {row['file']}: {row['error']['detail']}")
                 continue
-            table.add_row(row["file"], row["label_id"], row["manifest_id"])
+            table.add_row(row["file"], row["label_id"], row["manifest_id"], row["watermark_key_id"])
         if table.row_count:
             stdout.print(table)
     if errors:

@@ -8,6 +8,10 @@ durable identifier, so a copy whose manifest was stripped can be matched back to
   id), as 16 lowercase hex digits;
 * ``org.deepshield.pdq.1``: the 256-bit PDQ perceptual hash, as 64 lowercase hex digits.
 
+The DeepShield assertion (``org.deepshield.label``) also names the watermark key that made the
+mark (``watermark_key_id``: ``public`` or a provider's 16-hex key id, docs/WATERMARK_KEYS.md), so
+a reader attributes a mark only to labels of the key it was read with.
+
 Values are hex *strings*, never integer arrays (c2pa's ``Reader.json()`` renders small-int arrays as
 base64). Known deviation: C2PA defines the soft-binding ``value`` as a CBOR byte string; written
 from JSON it is a text string (c2pa-rs issue #2689). c2pa readers accept it.
@@ -40,6 +44,7 @@ MODEL_KEY = "org.deepshield.model"
 SIGNABLE_MIME_TYPES = ("image/jpeg", "image/png", "image/webp", "video/mp4")
 
 _LABEL_ID = re.compile(r"[0-9a-f]{16}")
+_WATERMARK_KEY_ID = re.compile(r"public|[0-9a-f]{16}")
 _PDQ_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -98,6 +103,7 @@ def build_manifest_definition(
     visible_label: str | None = None,
     pdq_regions: Sequence[tuple[tuple[float, float, float, float], str]] = (),
     pdq_frames: Sequence[tuple[float, str]] = (),
+    watermark_key_id: str = "public",
 ) -> dict[str, Any]:
     """The c2pa ``Builder`` manifest definition for one piece of AI output.
 
@@ -108,6 +114,8 @@ def build_manifest_definition(
     copy can still be compared with what was signed. ``pdq_frames`` does the same for a video:
     (seconds, PDQ) of its sampled frames, as timespan-scoped blocks. Thumbnails are not part of
     the definition; the signer turns them off (they would add about 45 kB to every file).
+    ``watermark_key_id`` names the key the watermark was made with (``public``, or a provider's
+    key id), signed in the ``org.deepshield.label`` assertion.
     """
     mime = format.strip().lower()
     if mime not in SIGNABLE_MIME_TYPES:
@@ -117,6 +125,8 @@ def build_manifest_definition(
     if not generator.strip():
         raise InvalidRequest("the generator name must not be empty")
     label = normalise_label_id(label_id)
+    if not isinstance(watermark_key_id, str) or not _WATERMARK_KEY_ID.fullmatch(watermark_key_id):
+        raise InvalidRequest("a watermark key id is 'public' or 16 lowercase hex digits")
     pdq = normalise_pdq_hex(pdq_hex) if pdq_hex is not None else None
     when = format_timestamp(created_at)
 
@@ -152,6 +162,7 @@ def build_manifest_definition(
         "label": LABEL_ASSERTION,
         "data": {
             "label_id": label,
+            "watermark_key_id": watermark_key_id,
             "generator": generator,
             "model": model,
             "created_at": when,

@@ -76,6 +76,9 @@ class ManifestReport:
     created_at: str | None = None
     digital_source_type: str | None = None
     label_id: str | None = None  # watermark soft binding, else the org.deepshield.label assertion
+    #: The watermark key the label's mark was made with (org.deepshield.label); None when the
+    #: manifest does not say (made before keys: the public key).
+    watermark_key_id: str | None = None
     pdq_hex: str | None = None  # PDQ soft binding
     soft_bindings: list[dict[str, Any]] = field(default_factory=list)  # [{"alg", "value"}]
     visible_label: str | None = None
@@ -317,6 +320,7 @@ def parse_manifest_store(store: dict[str, Any]) -> ManifestReport:
         created_at=_text(created.get("when")) or _text(label_data.get("created_at")),
         digital_source_type=_text(created.get("digitalSourceType")),
         label_id=binding(WATERMARK_BINDING_ALG) or _text(label_data.get("label_id")),
+        watermark_key_id=_text(label_data.get("watermark_key_id")),
         pdq_hex=binding(PDQ_BINDING_ALG),
         soft_bindings=bindings,
         visible_label=_text(label_data.get("visible_label")),

@@ -1,9 +1,11 @@
 """A client of a C2PA Soft Binding Resolution API: another installation's manifest repository.
 
 It speaks the API's routes and shapes (C2PA 2.4, "C2PA Soft Binding API" 2.3.0), so it works
-with any repository that implements them, plus DeepShield's one extension: ``register_manifest``
-sends the store, its bindings and its metadata in one JSON request (``spec_only=True`` sends the
-API's own two steps instead: the ``application/c2pa`` body, then ``POST /bindings`` per value).
+with any repository that implements them, plus DeepShield's extensions: ``register_manifest``
+sends the store, its bindings and its metadata (the watermark key id included) in one JSON
+request (``spec_only=True`` sends the API's own two steps instead: the ``application/c2pa`` body,
+then ``POST /bindings`` per value); ``own_watermark_key`` fetches the provider's own secret
+watermark key, which the repository holds and reads its marks with (docs/WATERMARK_KEYS.md).
 
 Failures are DeepShield errors: an answer in the 4xx range becomes the matching error (400
 ``InvalidRequest``, 401 ``Unauthorized``, 403 ``Forbidden``, 404 ``NotFound``, 409 ``Conflict``,
@@ -170,9 +172,12 @@ class RepositoryClient:
     def register_manifest(self, manifest_id: str, manifest_store: bytes,
                           bindings: Sequence[tuple[str, str]] = (), *, label_id: str | None = None,
                           generator: str = "", model: str | None = None,
-                          created_at: datetime | None = None, spec_only: bool = False) -> str:
+                          created_at: datetime | None = None, spec_only: bool = False,
+                          watermark_key_id: str | None = None) -> str:
         """Store a manifest store with its ``(alg, value)`` bindings; returns the manifest id the
-        repository gives it. Registering the same store again is accepted."""
+        repository gives it. Registering the same store again is accepted. ``watermark_key_id``
+        names the key of the label's mark (``public``, or the provider's key id); the API's own
+        two steps (``spec_only``) cannot say it, and the repository then takes the public key."""
         if spec_only:
             response = self._request("POST", "/manifests", content=manifest_store,
                                      headers={"Content-Type": "application/c2pa"})
@@ -191,7 +196,18 @@ class RepositoryClient:
             body["model"] = model
         if created_at is not None:
             body["createdAt"] = created_at.isoformat()
+        if watermark_key_id is not None:
+            body["watermarkKeyId"] = watermark_key_id
         return self._manifest_id(self._request("POST", "/manifests", json=body))
+
+    def own_watermark_key(self) -> dict[str, Any]:
+        """This API key's provider's own secret watermark key, as an exported key file's JSON
+        content (``POST /v1/watermark/key``: the repository makes it on first use). Needs a key
+        whose role may label; the caller parses and checks it."""
+        body = self._json(self._request("POST", "/v1/watermark/key"))
+        if not isinstance(body, dict):
+            raise RepositoryUnavailable("the repository's watermark key answer is not an object")
+        return body
 
     def _manifest_id(self, response: httpx.Response) -> str:
         body = self._json(response)

@@ -5,11 +5,15 @@ moves the hash well past the match threshold. Both sides can help:
 
 * **Query side** (the platform, per upload): besides the image and its 8 dihedral
   variants, hash what the original probably looked like: the image with uniform borders
-  and letterboxing trimmed, that with a caption band cut off the top, and that rotated
-  back by 1° or 2° (centre-cropped to drop the corners).
+  and letterboxing trimmed, that with a caption band cut off the top (a fixed share, and the
+  detected band, top or bottom), that mirrored in the pixels, and that rotated back by 1° or
+  2° (centre-cropped to drop the corners).
 * **Bank side** (the victim's device, once per image): besides the plain hash, a
   *hash set* of a few crops that reposts commonly are: centre crops keeping 95 % and
   90 % of each side, and the four corner crops keeping 90 %.
+* **Provenance side** (a label, once per output): the PDQ hashes of a set of region crops
+  (:func:`region_hashes`), signed in the manifest and registered as fingerprints; a copy meets
+  them through its own crops and rotated-back forms at the same scale (:func:`region_queries`).
 
 A plain PDQ hash from HMA or StopNCII is still found: the upload's own hash is always the
 first query. The variants were chosen from measurements (docs/BENCHMARKS.md, "Reposts"):
@@ -58,6 +62,52 @@ def shrink(pixels: np.ndarray, max_side: int = DERIVED_MAX_SIDE) -> np.ndarray:
 def _is_uniform(line: np.ndarray, tolerance: int) -> bool:
     """Whether a row or column of pixels (N×3) is one flat colour, within ``tolerance``."""
     return bool((line.max(axis=0).astype(np.int16) - line.min(axis=0)).max() <= 2 * tolerance)
+
+
+#: A caption band (a flat-coloured band with text, added above or below a picture) is cut off
+#: where it is found: it starts at the edge with a row of one colour (within
+#: ``2 × BORDER_TOLERANCE``), every row of it is at least ``_BAND_TEXT_SHARE`` that colour (text
+#: rows are about half ink), and it ends after its last row of that colour alone (at least
+#: ``_BAND_FLAT_SHARE``), before the first row that is not band. It is cut at full size: PDQ moves
+#: about 30 bits when an edge moves by half a percent, so the cut must fall on the very row.
+_BAND_FLAT_SHARE = 0.98
+_BAND_TEXT_SHARE = 0.3
+BAND_MIN_SHARE, BAND_MAX_SHARE = 0.04, 0.45  # of the height: shorter is a border, taller is the picture
+_BAND_ROWS_PER_STEP = 64
+
+
+def cut_caption_band(pixels: np.ndarray, from_top: bool = True,
+                     tolerance: int = 2 * BORDER_TOLERANCE) -> np.ndarray | None:
+    """``pixels`` without the caption band along its top (or bottom) edge; None when there is none.
+
+    Rows are read in steps from the edge and the reading stops at the first row that is not band,
+    so an image without a band costs one row.
+    """
+    height = pixels.shape[0]
+    rows = pixels if from_top else pixels[::-1]
+    colour = np.median(rows[0], axis=0).astype(np.int16)
+
+    def colour_share(part: np.ndarray) -> np.ndarray:
+        return (np.abs(part.astype(np.int16) - colour).max(axis=-1) <= tolerance).mean(axis=-1)
+
+    if colour_share(rows[:1])[0] < _BAND_FLAT_SHARE:
+        return None
+    limit = int(height * BAND_MAX_SHARE)
+    last_flat, start = 0, 0
+    while start < limit:
+        shares = colour_share(rows[start:min(start + _BAND_ROWS_PER_STEP, limit)])
+        below = np.flatnonzero(shares < _BAND_TEXT_SHARE)
+        band_rows = shares[:below[0]] if below.size else shares
+        flat = np.flatnonzero(band_rows >= _BAND_FLAT_SHARE)
+        if flat.size:
+            last_flat = start + int(flat[-1])
+        if below.size:
+            band = last_flat + 1
+            if band < BAND_MIN_SHARE * height:
+                return None
+            return pixels[band:] if from_top else pixels[:height - band]
+        start += _BAND_ROWS_PER_STEP
+    return None  # band-like rows all the way: a flat picture, not a caption
 
 
 def trim_uniform_borders(pixels: np.ndarray, tolerance: int = BORDER_TOLERANCE) -> np.ndarray:
@@ -142,44 +192,96 @@ def hash_set(pixels: np.ndarray) -> list[tuple[str, PdqHash]]:
     return _hash_variants(shrink(pixels), HASH_SET_VARIANTS)
 
 
-#: Provenance side, version 1: a grid of crops whose PDQ hashes a label's manifest signs (as
-#: region-scoped soft-binding blocks), so a cropped copy can still be compared with its
-#: registered fingerprint. (keep, positions per side): the crop keeps ``keep`` of each side, at
-#: ``positions`` evenly spaced places from one edge to the other. 25 + 49 = 74 regions.
-REGION_SET_VERSION = "deepshield-regions/1"
+#: Provenance side: the crops whose PDQ hashes a label's manifest signs (as region-scoped
+#: soft-binding blocks) and registers as fingerprints, so a cropped copy can still be found and
+#: compared. Version 1 was the grid alone; version 2 adds the anchored ladder (below).
+#:
+#: The grid, (keep, positions per side): the crop keeps ``keep`` of each side, at ``positions``
+#: evenly spaced places from one edge to the other. 25 + 49 = 74 regions.
+REGION_SET_VERSION = "deepshield-regions/2"
 REGION_GRID: tuple[tuple[float, int], ...] = ((0.90, 5), (0.75, 7))
+#: The anchored ladder: crops keeping each of ``REGION_LADDER`` at each of ``REGION_ANCHORS`` (the
+#: four corners and the centre, as (y, x) fractions, where crops are usually taken). With the
+#: grid's 0.90 and 0.75 (which have those anchors too) the scales run 0.90, 0.82, 0.75, 0.68,
+#: 0.62, 0.56: each about 91 % of the one before. 5 × 4 = 20 regions, 94 in all.
+REGION_ANCHORS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0), (0.5, 0.5))
+REGION_LADDER: tuple[float, ...] = (0.82, 0.68, 0.62, 0.56)
 #: Region hashes are taken from the image scaled to this long side: PDQ works on a 64×64
-#: reduction anyway, and this keeps 74 hashes to tens of milliseconds.
+#: reduction anyway, and this keeps 94 hashes to tens of milliseconds.
 REGION_MAX_SIDE = 256
+REGION_COUNT = sum(positions * positions for _, positions in REGION_GRID) + \
+    len(REGION_ANCHORS) * len(REGION_LADDER)
+
+#: Query side of the regions. PDQ is sharp about geometry: a crop whose edges are 1 % of a side
+#: off from a signed region's moves about 45 bits, past the match threshold. A copy cropped to
+#: keep k of each side at a corner or the centre is therefore met by its own crops at that anchor
+#: keeping c of each side, for c in ``REGION_QUERY_KEEPS`` (1 % steps down to 90 %, the ladder's
+#: spacing): k × c lands within half a percent of one signed scale. Each crop is hashed at
+#: ``REGION_MAX_SIDE``, the regions' own size, so the pixel grids agree.
+REGION_QUERY_KEEPS: tuple[float, ...] = (0.99, 0.98, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92, 0.91, 0.90)
+#: A rotated copy is rotated back by each of these (degrees) at ``REGION_MAX_SIDE`` and its centre
+#: 90 % kept, which meets the signed centre region of the grid's 0.90 crops.
+REGION_QUERY_ROTATIONS: tuple[float, ...] = (-3.0, -2.0, -1.0, 1.0, 2.0, 3.0)
+_ANCHOR_NAMES = {(0.0, 0.0): "tl", (0.0, 1.0): "tr", (1.0, 0.0): "bl", (1.0, 1.0): "br", (0.5, 0.5): "c"}
 
 Region = tuple[float, float, float, float]  # x, y, width, height as fractions of the image
 
 
-def region_hashes(pixels: np.ndarray) -> list[tuple[Region, PdqHash]]:
-    """The PDQ hash of every crop of :data:`REGION_GRID`, with where it lies (fractions)."""
-    base = shrink(pixels, REGION_MAX_SIDE)
+def _region(base: np.ndarray, keep: float, anchor_y: float, anchor_x: float) -> tuple[Region, PdqHash]:
     height, width = base.shape[:2]
+    kept_h, kept_w = max(1, round(height * keep)), max(1, round(width * keep))
+    top, left = round((height - kept_h) * anchor_y), round((width - kept_w) * anchor_x)
+    region = (left / width, top / height, kept_w / width, kept_h / height)
+    return region, pdq_from_pixels(np.ascontiguousarray(crop(base, keep, anchor_y, anchor_x)))
+
+
+def region_hashes(pixels: np.ndarray) -> list[tuple[Region, PdqHash]]:
+    """The PDQ hash of every region of :data:`REGION_SET_VERSION` (the grid's, then the ladder's),
+    with where it lies (fractions of the image)."""
+    base = shrink(pixels, REGION_MAX_SIDE)
     found: list[tuple[Region, PdqHash]] = []
     for keep, positions in REGION_GRID:
-        kept_h, kept_w = max(1, round(height * keep)), max(1, round(width * keep))
         for row in range(positions):
             for column in range(positions):
-                anchor_y, anchor_x = row / (positions - 1), column / (positions - 1)
-                part = crop(base, keep, anchor_y, anchor_x)
-                top, left = round((height - kept_h) * anchor_y), round((width - kept_w) * anchor_x)
-                region = (left / width, top / height, kept_w / width, kept_h / height)
-                found.append((region, pdq_from_pixels(np.ascontiguousarray(part))))
+                found.append(_region(base, keep, row / (positions - 1), column / (positions - 1)))
+    for anchor_y, anchor_x in REGION_ANCHORS:
+        for keep in REGION_LADDER:
+            found.append(_region(base, keep, anchor_y, anchor_x))
     return found
 
 
-def derived_queries(pixels: np.ndarray) -> list[tuple[str, PdqHash]]:
-    """Extra query hashes for an upload: border-trimmed, caption-cut and rotated-back forms.
+def region_queries(pixels: np.ndarray) -> list[tuple[str, PdqHash]]:
+    """Query hashes that meet :func:`region_hashes` of the image a copy was made from: the copy's
+    own crops at each anchor (``region-crop93-tl``: keeping 93 % of each side at the top left) and
+    its rotated-back centres (``region-rotate+3``), all at ``REGION_MAX_SIDE``. 56 hashes, tens of
+    milliseconds; callers drop those below the PDQ quality minimum."""
+    base = shrink(pixels, REGION_MAX_SIDE)
+    if min(base.shape[:2]) < _MIN_SIDE:
+        return []
+    hashes = [(f"region-crop{round(keep * 100)}-{_ANCHOR_NAMES[anchor]}", _region(base, keep, *anchor)[1])
+              for anchor in REGION_ANCHORS for keep in REGION_QUERY_KEEPS]
+    for degrees in REGION_QUERY_ROTATIONS:
+        rotated_back = np.ascontiguousarray(rotate_crop(base, degrees))
+        hashes.append((f"region-rotate{degrees:+g}", pdq_from_pixels(rotated_back)))
+    return hashes
 
-    The upload's own hash and its dihedral variants are not included; callers have them.
+
+def derived_queries(pixels: np.ndarray) -> list[tuple[str, PdqHash]]:
+    """Extra query hashes for an upload: border-trimmed, mirrored, caption-cut and rotated-back forms.
+
+    The upload's own hash and its dihedral variants are not included; callers have them. The
+    dihedral flip is computed from PDQ's transform and can sit up to about 30 bits from the hash
+    of the mirrored pixels; ``mirrored`` is the latter, so a mirrored copy meets its original
+    within a few bits.
     """
     small = shrink(pixels)
     trimmed = trim_uniform_borders(small)
     hashes: list[tuple[str, PdqHash]] = []
     if trimmed is not small:
         hashes.append(("trimmed", pdq_from_pixels(np.ascontiguousarray(trimmed))))
+    hashes.append(("mirrored", pdq_from_pixels(np.ascontiguousarray(small[:, ::-1]))))
+    for name, from_top in (("band-top", True), ("band-bottom", False)):
+        without_band = cut_caption_band(pixels, from_top)
+        if without_band is not None and min(without_band.shape[:2]) >= _MIN_SIDE:
+            hashes.append((name, pdq_from_pixels(np.ascontiguousarray(shrink(without_band)))))
     return hashes + _hash_variants(trimmed, QUERY_VARIANTS)

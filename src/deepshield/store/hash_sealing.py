@@ -440,9 +440,10 @@ class SealedColumn:
 
 
 #: Every sealed column. ``cases.answers`` holds an incomplete request's hashes until it is
-#: completed (the whole answers document is sealed: it has no lookup digest).
+#: completed (the whole answers document is sealed: it has no lookup digest);
+#: ``watermark_keys.secret`` the providers' secret watermark keys (revision 0009).
 SEALED_COLUMNS = (SealedColumn("bank_entries", "value", True), SealedColumn("content_items", "value", True),
-                  SealedColumn("cases", "answers", False))
+                  SealedColumn("cases", "answers", False), SealedColumn("watermark_keys", "secret", False))
 
 
 def sealed_columns() -> Iterable[SealedColumn]:

@@ -43,10 +43,12 @@ def get_manifest(session: Session, manifest_id: str) -> Manifest | None:
 
 def add_manifest(session: Session, *, manifest_id: str, manifest_store: bytes, store_sha256: str,
                  content_type: str, label_id: str | None, generator: str, model: str | None,
-                 created_at: datetime | None, registered_by: str) -> Manifest:
+                 created_at: datetime | None, registered_by: str,
+                 watermark_key_id: str | None = None) -> Manifest:
     manifest = Manifest(manifest_id=manifest_id, manifest_store=manifest_store, store_sha256=store_sha256,
                         content_type=content_type, label_id=label_id, generator=generator, model=model,
-                        created_at=created_at, registered_at=utcnow(), registered_by=registered_by)
+                        created_at=created_at, registered_at=utcnow(), registered_by=registered_by,
+                        watermark_key_id=watermark_key_id)
     session.add(manifest)
     session.flush()
     return manifest

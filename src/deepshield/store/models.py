@@ -188,6 +188,10 @@ class Manifest(Base):
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     registered_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    #: The watermark key that made the label's mark (``public`` or a provider's 16-hex key id); a
+    #: mark read with key K resolves only to manifests of K. None: registered before keys (0009),
+    #: read as ``public``.
+    watermark_key_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class SoftBinding(Base):
@@ -216,6 +220,23 @@ class SoftBinding(Base):
         Index("ix_soft_bindings_manifest", "manifest_id"),
         {"sqlite_autoincrement": True},
     )
+
+
+class WatermarkKeyRecord(Base):
+    """A provider's secret watermark key (docs/WATERMARK_KEYS.md): only this repository and the
+    provider read or make its marks. The secret is sealed at rest like bank hashes
+    (``watermark_keys.secret``, docs/HASHES_AT_REST.md); ``key_id`` is its public digest."""
+
+    __tablename__ = "watermark_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(16), unique=True, nullable=False)
+    #: The 32 secret bytes as 64 lowercase hex digits, sealed (AES-GCM) in the database.
+    secret: Mapped[str] = mapped_column(SealedText("watermark_keys.secret"), nullable=False)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False, index=True)  # the provider's actor
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    #: Set when retired: the key then makes and reads no more marks here.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 # --- Takedown cases (issue 6) -----------------------------------------------------------------

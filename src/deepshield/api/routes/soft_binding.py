@@ -89,6 +89,11 @@ class ManifestIn(BaseModel):
     generator: str = Field(default="", max_length=200)
     model: str | None = Field(default=None, max_length=200)
     createdAt: datetime | None = Field(default=None, description="ISO 8601 with a timezone.")
+    watermarkKeyId: str | None = Field(
+        default=None, max_length=16,
+        description="The watermark key that made the label's mark: 'public', or the registrant's own key "
+                    "id (POST /v1/watermark/key); absent: public. A mark read with a key finds only "
+                    "that key's manifests.")
 
 
 def _query_result(matches: list[registry.BindingMatch]) -> dict[str, list[dict[str, Any]]]:
@@ -163,7 +168,9 @@ async def query_by_content(
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, list[dict[str, Any]]]:
     """Manifests whose soft bindings match the uploaded image or video (the body itself, or a
-    multipart `file`). Read in memory for the watermark and PDQ; never stored. No key needed."""
+    multipart `file`). Read in memory for the watermark and PDQ; never stored. No key needed.
+    The watermark is read with this repository's keys (the public key and every provider's
+    secret key); a mark finds only manifests of the key it was read with."""
     limit = ctx.settings.limits.max_bytes
     if is_multipart(request):
         data = (await read_upload(request, limit)).data
@@ -236,8 +243,8 @@ async def add_manifest(
 ) -> dict[str, str]:
     """Store a manifest store: `application/c2pa` bytes (then bind values with `POST /bindings`), or
     DeepShield's JSON `{"manifestStore": base64, "bindings": [{"alg", "value"}], "labelId",
-    "generator", "model", "createdAt"}`. Returns `{"manifestId"}`, the store's active manifest.
-    The same store again is accepted; other bytes under a registered id are 409."""
+    "generator", "model", "createdAt", "watermarkKeyId"}`. Returns `{"manifestId"}`, the store's
+    active manifest. The same store again is accepted; other bytes under a registered id are 409."""
     if content_type(request) == registry.MANIFEST_CONTENT_TYPE:
         store = await read_bytes(request, _STORE_LIMIT, "the manifest store")
         manifest_id = registry.active_manifest_id(store)
@@ -253,7 +260,7 @@ async def add_manifest(
         lambda: registry.register_manifest(
             ctx, manifest_id, store, [(binding.alg, binding.value) for binding in body.bindings],
             label_id=body.labelId, generator=body.generator, model=body.model, created_at=body.createdAt,
-            principal=principal))
+            principal=principal, watermark_key_id=body.watermarkKeyId))
     return {"manifestId": record.manifest_id}
 
 

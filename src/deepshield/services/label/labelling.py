@@ -9,6 +9,12 @@
 So a copy whose metadata was stripped still leads back to its manifest: by the watermark's
 label id, or by the fingerprint. An optional visible label ("AI" badge, or China's explicit
 label) goes into the pixels before the watermark.
+
+The mark is made with the provider's own secret key by default (``watermark_keys``; with a
+remote repository, the key that repository holds for the provider), so only the repository
+reads it and no public oracle helps remove it. ``public_mark=True`` uses DeepShield's public key
+instead: anyone can then read the label offline, and anyone can remove it
+(docs/WATERMARK_KEYS.md). The signed manifest and the registry name the key either way.
 """
 
 from __future__ import annotations
@@ -35,13 +41,13 @@ from deepshield.provenance.manifest import (
 )
 from deepshield.services.access import Action, Principal, authorize
 from deepshield.services.context import ServiceContext
-from deepshield.services.label import manifest_registry
+from deepshield.services.label import manifest_registry, watermark_keys
 from deepshield.services.spread.hashing import hash_media
 from deepshield.settings import Settings, import_callback
 from deepshield.signals.repost import region_hashes
 from deepshield.signals.vpdq import unique_good_frames
 from deepshield.store import audit_repository as audit
-from deepshield.watermark import embed
+from deepshield.watermark import PUBLIC_KEY, WatermarkKey, embed
 from deepshield.watermark.analysis import MIN_SHORT_SIDE
 from deepshield.watermark.video import embed_video
 
@@ -67,6 +73,7 @@ class LabelResult:
     created_at: str
     visible_label: str | None
     registered_at: str  # "local" or the repository URL
+    watermark_key_id: str = "public"  # the key that made the mark: "public" or the provider's key id
 
 
 def new_label_id() -> str:
@@ -106,13 +113,18 @@ def _read(path: Path, variable: str) -> bytes:
 
 def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str | None,
                 principal: Principal, title: str = "", visible: VisibleLabelSpec | None = None,
-                identity: SigningIdentity | None = None) -> LabelResult:
+                identity: SigningIdentity | None = None, public_mark: bool = False,
+                watermark_key: WatermarkKey | None = None) -> LabelResult:
     """Watermark, sign and register one image (JPEG, PNG, WebP) or MP4 video.
 
     The output keeps the input's format. Nothing is written anywhere but the repository
-    record; on any error nothing is registered. ``Forbidden`` before any work unless
-    ``principal`` may label (``Action.LABEL``: a provider, the operator); the manifest is
-    registered as its.
+    record (and, on a provider's first label, its new watermark key); on any error nothing is
+    registered. ``Forbidden`` before any work unless ``principal`` may label (``Action.LABEL``:
+    a provider, the operator); the manifest is registered as its.
+
+    The mark's key: ``watermark_key`` if given (a door that labels many files looks it up once
+    with ``labelling_key``), else ``labelling_key``'s choice: the provider's secret key, or the
+    public key with ``public_mark``.
     """
     authorize(principal, Action.LABEL)
     generator = generator.strip()
@@ -122,6 +134,12 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
         raise InvalidRequest("the generator and model names are limited to 200 characters")
     model = model.strip() or None if model is not None else None
     media_type = sniff_media_type(data[:64])
+
+    def marking_key() -> WatermarkKey:
+        # Asked for only once the input is known good: a refused file makes no key.
+        return watermark_key if watermark_key is not None else labelling_key(ctx, principal,
+                                                                             public_mark=public_mark)
+
     label_id = new_label_id()
     payload = int(label_id, 16)
     pdq_hex: str | None = None
@@ -143,7 +161,8 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
             raise InvalidRequest(f"the video is {info.width}×{info.height}; labelling needs a short "
                                  f"side of at least {MIN_SHORT_SIDE} pixels")
         try:
-            marked = embed_video(data, payload, ctx.settings.limits, before_marking=hook)
+            key = marking_key()
+            marked = embed_video(data, payload, ctx.settings.limits, key=key, before_marking=hook)
         except ValueError as exc:  # a frame the watermark cannot carry (e.g. a size change mid-stream)
             raise InvalidRequest(f"the video cannot carry the watermark: {exc}") from None
         frames = _frame_fingerprints(marked, ctx.settings)
@@ -165,7 +184,8 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
             except ValueError as exc:
                 raise InvalidRequest(f"visible label: {exc}") from None
         buffer = io.BytesIO()
-        marked_pixels = embed(pixels, payload)
+        key = marking_key()
+        marked_pixels = embed(pixels, payload, key=key)
         Image.fromarray(marked_pixels).save(buffer, image_format, **options)
         marked = buffer.getvalue()
         fingerprint = hash_media(marked, ctx.settings.limits).pdq
@@ -176,7 +196,7 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
         label_id=label_id, generator=generator, model=model, created_at=created_at,
         pdq_hex=pdq_hex, title=title or f"labelled.{mime_type.split('/')[1]}", format=mime_type,
         visible_label=visible.style if visible is not None else None,
-        pdq_regions=regions if pdq_hex else (), pdq_frames=frames[1:])
+        pdq_regions=regions if pdq_hex else (), pdq_frames=frames[1:], watermark_key_id=key.key_id)
     signed = sign_media(marked, mime_type, definition, identity or signing_identity(ctx.settings))
     bindings = [(WATERMARK_BINDING_ALG, label_id)]
     if pdq_hex:  # the whole image's fingerprint, then its crops' (the same as signed)
@@ -184,13 +204,31 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
         bindings += [(PDQ_BINDING_ALG, value) for _, value in frames[1:]]
     registered_at = _register(ctx, signed.manifest_id, signed.manifest_store, bindings,
                               label_id=label_id, generator=generator, model=model,
-                              created_at=created_at, principal=principal)
+                              created_at=created_at, principal=principal, watermark_key_id=key.key_id)
     with ctx.store.transaction() as session:
         audit.record_event(session, principal.actor, "label", f"manifest:{signed.manifest_id}",
-                           kind=media_type.kind.value, visible=visible is not None)
+                           kind=media_type.kind.value, visible=visible is not None,
+                           watermark_key=key.key_id)
     return LabelResult(signed.data, mime_type, label_id, signed.manifest_id, pdq_hex, generator,
                        model, created_at.isoformat(), visible.style if visible else None,
-                       registered_at)
+                       registered_at, key.key_id)
+
+
+def labelling_key(ctx: ServiceContext, principal: Principal, *, public_mark: bool = False) -> WatermarkKey:
+    """The key ``principal``'s labels are marked with: ``PUBLIC_KEY`` when ``public_mark``; else its
+    own secret key, held by the repository labels are registered in (this installation's store,
+    made on first use; or the remote repository's, fetched with the configured provider key).
+    ``Forbidden`` unless ``principal`` may label."""
+    authorize(principal, Action.LABEL)
+    if public_mark:
+        return PUBLIC_KEY
+    url = ctx.settings.provenance.repository_url
+    if url:
+        from deepshield.provenance.repository_client import RepositoryClient
+
+        with RepositoryClient(url, api_key=ctx.settings.provenance.repository_key or None) as client:
+            return watermark_keys.parse_key_document(client.own_watermark_key())
+    return watermark_keys.provider_key(ctx, principal)
 
 
 #: At most this many sampled frames of a video are signed (one a second, the first ones kept).
@@ -206,16 +244,19 @@ def _frame_fingerprints(video: bytes, settings: Settings) -> list[tuple[float, s
 
 def _register(ctx: ServiceContext, manifest_id: str, manifest_store: bytes,
               bindings: list[tuple[str, str]], *, label_id: str, generator: str,
-              model: str | None, created_at: datetime, principal: Principal) -> str:
+              model: str | None, created_at: datetime, principal: Principal,
+              watermark_key_id: str) -> str:
     url = ctx.settings.provenance.repository_url
     if url:
         from deepshield.provenance.repository_client import RepositoryClient
 
-        client = RepositoryClient(url, api_key=ctx.settings.provenance.repository_key or None)
-        client.register_manifest(manifest_id, manifest_store, bindings, label_id=label_id,
-                                 generator=generator, model=model, created_at=created_at)
+        with RepositoryClient(url, api_key=ctx.settings.provenance.repository_key or None) as client:
+            client.register_manifest(manifest_id, manifest_store, bindings, label_id=label_id,
+                                     generator=generator, model=model, created_at=created_at,
+                                     watermark_key_id=watermark_key_id)
         return url
     manifest_registry.register_manifest(ctx, manifest_id, manifest_store, bindings,
                                         label_id=label_id, generator=generator, model=model,
-                                        created_at=created_at, principal=principal)
+                                        created_at=created_at, principal=principal,
+                                        watermark_key_id=watermark_key_id)
     return "local"

@@ -36,11 +36,12 @@ import hashlib
 import re
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy.exc import IntegrityError
 
 from deepshield.errors import (
@@ -52,7 +53,7 @@ from deepshield.errors import (
     InvalidSignal,
     NotFound,
 )
-from deepshield.index.pdq_index import PdqIndex
+from deepshield.index.pdq_multi_index import PdqMultiIndex
 from deepshield.media import MediaKind, sniff_media_type
 from deepshield.media.errors import EmptyMedia
 
@@ -62,12 +63,15 @@ from deepshield.provenance.jumbf import active_manifest_id as active_manifest_id
 from deepshield.provenance.jumbf import active_manifest_only as active_manifest_only
 from deepshield.services.access import Action, Principal, Role, actor_of, authorize
 from deepshield.services.context import ServiceContext
+from deepshield.services.label import watermark_keys
 from deepshield.services.label.watermarking import detect_watermark
-from deepshield.services.spread.hashing import hash_media
+from deepshield.services.spread.hashing import MediaSignals, hash_media
+from deepshield.signals.pdq import PDQ_BITS
 from deepshield.store import Store
 from deepshield.store import audit_repository as audit
 from deepshield.store import manifest_repository as repo
 from deepshield.store.models import MAX_MANIFEST_STORE_BYTES, Manifest
+from deepshield.watermark.keys import PUBLIC_KEY_ID
 
 #: Soft-binding algorithm ids. Not (yet) on the C2PA soft-binding algorithm list.
 WATERMARK_ALG = "org.deepshield.watermark.1"  # value: the 64-bit label id, 16 lowercase hex digits
@@ -79,7 +83,10 @@ _DESCRIBED = {WATERMARK_ALG: "the watermark's 64-bit label id", PDQ_ALG: "a 256-
 MANIFEST_CONTENT_TYPE = "application/c2pa"
 DEFAULT_MAX_RESULTS = 10
 MAX_RESULTS = 100
-MAX_BINDINGS = 128  # per request: a label has 2 + 74 region fingerprints (signals.repost.REGION_GRID)
+MAX_BINDINGS = 128  # per request: a label has 2 + 94 region fingerprints (signals.repost.REGION_COUNT)
+#: A content lookup searches at most this many PDQ query hashes (the file's own, its dihedral and
+#: repost variants, its region queries: ``fingerprint_queries``, about 75 for a photo).
+MAX_FINGERPRINT_QUERIES = 96
 _MAX_VALUE_CHARS = 512
 _MANIFEST_ID = re.compile(r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:[A-Za-z0-9._~:@!$&'()*+,;=%-]+$")
 MAX_MANIFEST_ID_CHARS = 200
@@ -109,6 +116,7 @@ class ManifestRecord:
     registered_at: datetime
     registered_by: str
     bindings: tuple[tuple[str, str], ...]  # (alg, value)
+    watermark_key_id: str | None = None  # the key of the label's mark; None: not said (public)
 
 
 @dataclass(frozen=True)
@@ -241,10 +249,6 @@ def pdq_similarity(distance: int, threshold: int) -> int:
     return max(0, min(100, round(100 * (threshold + 1 - distance) / (threshold + 1))))
 
 
-def _hamming(hex_a: str, hex_b: str) -> int:
-    return (int(hex_a, 16) ^ int(hex_b, 16)).bit_count()
-
-
 # --- The in-memory PDQ index of the PDQ bindings ------------------------------------------
 
 
@@ -255,18 +259,24 @@ class _PdqBindings:
     are never reused, so any add or supersession, by this process or another, changes that pair:
     new ids are added, and a count that still differs (something was superseded) reloads the
     index. A binding registered anywhere is matchable by the next search; a superseded one is not.
+
+    The index is the matcher's exact multi-index (``PdqMultiIndex``): a label registers about 95
+    PDQ bindings and a lookup by content searches about 75 query hashes, so a brute-force scan
+    would cost 75 × (bindings) comparisons per lookup (a third of a second at a million bindings,
+    against 50 ms). New bindings go to its delta and are folded in when it grows.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._index = PdqIndex()
+        self._index = PdqMultiIndex()
         self._state = (0, 0)  # (count, max id) the index holds
 
-    def search(self, store: Store, pdq_hex: str, threshold: int) -> list[tuple[int, int]]:
-        """``(binding id, distance)`` of every PDQ binding within ``threshold`` bits."""
+    def search(self, store: Store, pdq_hexes: Sequence[str], threshold: int) -> list[tuple[int, int]]:
+        """``(binding id, distance)`` of every PDQ binding within ``threshold`` bits of one of
+        ``pdq_hexes`` (a binding near several queries comes once per query)."""
         with self._lock:
             self._sync(store)
-            hits = self._index.search([pdq_hex], threshold)
+            hits = self._index.search(list(pdq_hexes), threshold)
         return [(hit.item_id, hit.distance) for hit in hits]
 
     def _sync(self, store: Store) -> None:
@@ -278,11 +288,13 @@ class _PdqBindings:
             if state[1] > max_id:
                 added = repo.bindings_after(session, PDQ_ALG, max_id)
                 self._index.add((row.binding_id, row.value) for row in added)
+                self._index.maybe_compact()
                 count, max_id = count + len(added), max([max_id, *(row.binding_id for row in added)])
             if count != state[0]:
                 rows = repo.bindings_after(session, PDQ_ALG, 0)
-                self._index = PdqIndex()
+                self._index = PdqMultiIndex()
                 self._index.add((row.binding_id, row.value) for row in rows)
+                self._index.compact()
                 count, max_id = len(rows), max([0, *(row.binding_id for row in rows)])
             self._state = (count, max_id)
 
@@ -306,7 +318,7 @@ def _record(manifest: Manifest, bindings: Sequence[tuple[str, str]]) -> Manifest
     return ManifestRecord(manifest.manifest_id, bytes(manifest.manifest_store), manifest.store_sha256,
                           manifest.content_type, manifest.label_id, manifest.generator, manifest.model,
                           manifest.created_at, manifest.registered_at, manifest.registered_by,
-                          tuple(bindings))
+                          tuple(bindings), manifest.watermark_key_id)
 
 
 def _bounded(name: str, value: str | None, limit: int) -> str | None:
@@ -351,7 +363,7 @@ def _retrying_races(function: Any, *args: Any) -> Any:
 def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: bytes,
                       bindings: Sequence[tuple[str, str]], *, label_id: str | None = None,
                       generator: str = "", model: str | None = None, created_at: datetime | None = None,
-                      principal: Principal) -> ManifestRecord:
+                      principal: Principal, watermark_key_id: str | None = None) -> ManifestRecord:
     """Keep a signed manifest store under its active manifest's id, with its soft bindings.
 
     Idempotent: the same id with the same bytes returns the stored record, adding any bindings not
@@ -360,6 +372,10 @@ def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: byt
     ``principal`` may write manifests, and for a manifest another key registered, or a binding
     value another key's manifest holds, unless it is an admin (see the module's docstring).
     Audit-logged under ``principal.actor``.
+
+    ``watermark_key_id`` names the watermark key that made the label's mark: ``public``, or a key
+    this repository holds for ``principal`` (an admin: any key it holds); None when the registrant
+    does not say, read as ``public``. A mark read with a key resolves only to that key's manifests.
     """
     authorize(principal, Action.MANIFEST_WRITE)
     actor = principal.actor
@@ -379,6 +395,8 @@ def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: byt
     model = _bounded("model", model, 200)
     if created_at is not None and (not isinstance(created_at, datetime) or created_at.tzinfo is None):
         raise InvalidRequest("created_at must be a time with a timezone (UTC)")
+    if watermark_key_id is not None:
+        watermark_key_id = _registrable_key(ctx, principal, watermark_key_id)
     digest = hashlib.sha256(manifest_store).hexdigest()
 
     def write() -> ManifestRecord:
@@ -399,7 +417,8 @@ def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: byt
                 manifest = repo.add_manifest(
                     session, manifest_id=manifest_id, manifest_store=manifest_store, store_sha256=digest,
                     content_type=MANIFEST_CONTENT_TYPE, label_id=label_id, generator=generator,
-                    model=model, created_at=created_at, registered_by=actor)
+                    model=model, created_at=created_at, registered_by=actor,
+                    watermark_key_id=watermark_key_id)
                 repo.add_bindings(session, manifest_id, canonical, actor)
                 audit.record_event(session, actor, "manifest.register", f"manifest:{manifest_id}",
                                    bytes=len(manifest_store), bindings=len(canonical),
@@ -408,6 +427,27 @@ def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: byt
             return _record(manifest, repo.bindings_of(session, [manifest_id])[manifest_id])
 
     return _retrying_races(write)  # type: ignore[no-any-return]
+
+
+def _registrable_key(ctx: ServiceContext, principal: Principal, key_id: str) -> str:
+    """``key_id`` if ``principal`` may name it as its label's watermark key: ``public``, one of its
+    own active keys here, or (an admin) any key held here. ``Forbidden`` otherwise: a manifest
+    naming another provider's key could not have been marked with it."""
+    key_id = watermark_keys.check_key_id(key_id)
+    if key_id == PUBLIC_KEY_ID:
+        return key_id
+    held = watermark_keys.held_key_owners(ctx)
+    if key_id not in held:
+        raise InvalidRequest(f"watermark key {key_id} is not held by this repository (or is retired); "
+                             "label with the key the repository gives you (POST /v1/watermark/key)")
+    if held[key_id] != principal.actor and principal.role is not Role.ADMIN:
+        raise Forbidden(f"watermark key {key_id} is another provider's; a provider labels with its own key")
+    return key_id
+
+
+def manifest_key_id(manifest_key: str | None) -> str:
+    """The watermark key of a registered manifest (None, registered before keys: ``public``)."""
+    return manifest_key or PUBLIC_KEY_ID
 
 
 def _existing_manifest(session: Any, manifest_id: str) -> Manifest:
@@ -498,18 +538,21 @@ def get_manifest(ctx: ServiceContext, manifest_id: str, principal: Principal | N
     return record
 
 
-def _candidates(ctx: ServiceContext, alg: str, value: str) -> dict[str, int]:
-    """``{manifest_id: similarity score}`` of the manifests one binding value finds."""
+def _candidates(ctx: ServiceContext, alg: str, values: Sequence[str]) -> dict[str, int]:
+    """``{manifest_id: similarity score}`` of the manifests the binding values find: a label id
+    exactly; PDQ hashes (a file's query hashes) each against every PDQ binding, in one search,
+    each manifest scored by its nearest binding to any of them."""
     if alg == WATERMARK_ALG:
         with ctx.store.transaction() as session:
-            return {manifest_id: 100 for manifest_id in repo.manifests_bound_to(session, alg, value)}
+            return {manifest_id: 100 for value in values
+                    for manifest_id in repo.manifests_bound_to(session, alg, value)}
     threshold = ctx.settings.match.pdq_threshold
-    hits = _pdq_bindings(ctx.store).search(ctx.store, value, threshold)
+    hits = _pdq_bindings(ctx.store).search(ctx.store, values, threshold)
     if not hits:
         return {}
     with ctx.store.transaction() as session:
         # Confirm each hit against the store: a binding removed a moment ago is never reported.
-        rows = repo.bindings_by_id(session, [binding_id for binding_id, _ in hits])
+        rows = repo.bindings_by_id(session, list({binding_id for binding_id, _ in hits}))
     scores: dict[str, int] = {}
     for binding_id, distance in hits:
         row = rows.get(binding_id)
@@ -517,6 +560,32 @@ def _candidates(ctx: ServiceContext, alg: str, value: str) -> dict[str, int]:
             score = pdq_similarity(distance, threshold)
             scores[row.manifest_id] = max(score, scores.get(row.manifest_id, 0))
     return scores
+
+
+def fingerprint_queries(media: MediaSignals, min_quality: int) -> list[str]:
+    """The PDQ hashes a lookup by content searches, for an image hashed with ``derived_queries``
+    and ``region_queries``: its own hash first, then its dihedral variants, its repost forms
+    (borders trimmed, mirrored, caption cut, rotated back) and its region queries (its crops at
+    the corners and the centre, rotated back, at the signed regions' scale), the same machinery
+    as matching (``signals.repost``). Hashes below ``min_quality`` are left out (a flat hash
+    matches noise), and none at all when the image's own hash is that weak. At most
+    ``MAX_FINGERPRINT_QUERIES``, distinct."""
+    if media.pdq is None or media.pdq.quality < min_quality:
+        return []
+    named = [*media.pdq_variants, *media.pdq_derived, *media.pdq_region_queries]
+    hashes = [media.pdq.hex] + [value.hex for _, value in named if value.quality >= min_quality]
+    return list(dict.fromkeys(hashes))[:MAX_FINGERPRINT_QUERIES]
+
+
+def nearest_distance(queries: Sequence[str], hashes: Sequence[str]) -> int:
+    """The smallest Hamming distance between any of ``queries`` and any of ``hashes`` (PDQ hex;
+    257 when either is empty)."""
+    if not queries or not hashes:
+        return PDQ_BITS + 1
+    left = np.frombuffer(b"".join(bytes.fromhex(value) for value in queries), np.uint8).reshape(-1, 32)
+    right = np.frombuffer(b"".join(bytes.fromhex(value) for value in hashes), np.uint8).reshape(-1, 32)
+    differing = np.unpackbits(left[:, None, :] ^ right[None, :, :], axis=2)  # numpy 1.26 has no bitwise_count
+    return int(differing.sum(axis=2, dtype=np.int32).min())
 
 
 def _ranked(found: dict[str, tuple[int, str]], max_results: int) -> list[BindingMatch]:
@@ -535,9 +604,34 @@ def matches_by_binding(ctx: ServiceContext, alg: str, value: str, max_results: i
     alg = check_alg(alg)
     canonical = canonical_value(alg, value)
     _check_max_results(max_results)
-    found = {manifest_id: (score, alg) for manifest_id, score in _candidates(ctx, alg, canonical).items()}
+    found = {manifest_id: (score, alg) for manifest_id, score in _candidates(ctx, alg, [canonical]).items()}
     matches = _ranked(found, max_results)
     ctx.read_audit.record(actor_of(principal), "manifest.match.binding", "", alg=alg, matches=len(matches))
+    return matches
+
+
+def matches_by_fingerprints(ctx: ServiceContext, values: Sequence[str], max_results: int,
+                            principal: Principal | None) -> list[BindingMatch]:
+    """Manifests with a PDQ binding within the threshold of any of ``values``, strongest first
+    (each by its nearest binding), at most ``max_results``.
+
+    ``values`` are one file's query hashes (``fingerprint_queries``: its own hash first), so a
+    mirrored, cropped, rotated or captioned copy of a labelled output meets the whole image's or
+    a region's fingerprint; at most ``MAX_FINGERPRINT_QUERIES`` of them (``InvalidRequest``
+    beyond), searched in one pass over the bindings. Open to everyone; audit-logged under
+    ``principal`` (None: the public), with the number of hashes, never their values.
+    """
+    _check_max_results(max_results)
+    if not values:
+        raise InvalidRequest("send at least one PDQ hash")
+    if len(values) > MAX_FINGERPRINT_QUERIES:
+        raise InvalidRequest(f"send at most {MAX_FINGERPRINT_QUERIES} PDQ hashes per lookup")
+    canonical = list(dict.fromkeys(canonical_value(PDQ_ALG, value) for value in values))
+    found = {manifest_id: (score, PDQ_ALG)
+             for manifest_id, score in _candidates(ctx, PDQ_ALG, canonical).items()}
+    matches = _ranked(found, max_results)
+    ctx.read_audit.record(actor_of(principal), "manifest.match.fingerprints", "", hashes=len(canonical),
+                          matches=len(matches))
     return matches
 
 
@@ -550,10 +644,18 @@ def matches_by_content(ctx: ServiceContext, data: bytes, max_results: int, princ
     with PDQ, in memory; it is never stored. ``alg`` restricts the query to one algorithm. A hint
     (``hint_alg``, ``hint_value``) stands in for a value the server could not read itself.
 
+    The watermark is read with this repository's keys (``watermark_keys.reading_keys``: the
+    public key and every provider's active key), and every mark read counts. A mark read with key
+    K finds only manifests whose label was marked with K (``watermark_key_id``; None counts as
+    ``public``): a public-key mark never finds a secret-key manifest, nor the other way round,
+    since anyone can put any label id into a public mark. A watermark hint is a mark read
+    offline, so with the public key.
+
     The matching rule: a manifest is found by any one binding that matches, and then dropped if
-    the upload contradicts another of its bindings, i.e. a different watermark label id was read,
-    or the upload's PDQ hash is beyond the threshold from each of the manifest's PDQ bindings.
-    An unreadable watermark contradicts nothing: it may have been removed. This guards against a
+    the upload contradicts another of its bindings, i.e. marks of the manifest's key were read
+    but none carries its label id, or the upload's PDQ hash is beyond the threshold from each of
+    the manifest's PDQ bindings. An unreadable watermark contradicts nothing: it may have been
+    removed; nor does a mark of another key: anyone can add a public mark. This guards against a
     watermark copied onto another picture. Open to everyone; audit-logged under ``principal``
     (None: the public).
     """
@@ -570,39 +672,68 @@ def matches_by_content(ctx: ServiceContext, data: bytes, max_results: int, princ
     kind = sniff_media_type(data[:64]).kind
     limits = ctx.settings.limits
     observed: dict[str, str] = {}
+    marks_read: list[tuple[str, str]] = []  # (label id, key id) of every mark read
     if WATERMARK_ALG in wanted:
         try:
-            report = detect_watermark(data, limits)
+            report = detect_watermark(data, limits, watermark_keys.reading_keys(ctx))
         except InvalidRequest:  # too small to carry the mark: nothing read
             report = None
-        if report is not None and report.found and report.payload_hex:
-            observed[WATERMARK_ALG] = report.payload_hex
+        if report is not None:
+            marks_read = [(mark.payload_hex, mark.key_id) for mark in report.marks]
+    pdq_queries: list[str] = []  # the upload's own PDQ hash first, then its repost and region queries
     if PDQ_ALG in wanted and kind is MediaKind.IMAGE:
-        fingerprint = hash_media(data, limits).pdq
         # A flat image's hash matches noise; the matcher refuses such hashes too.
-        if fingerprint is not None and fingerprint.quality >= ctx.settings.match.pdq_min_quality:
-            observed[PDQ_ALG] = fingerprint.hex
+        pdq_queries = fingerprint_queries(hash_media(data, limits, derived_queries=True, region_queries=True),
+                                          ctx.settings.match.pdq_min_quality)
+        if pdq_queries:
+            observed[PDQ_ALG] = pdq_queries[0]
     if hint is not None and hint[0] in wanted:
-        observed.setdefault(hint[0], hint[1])
+        if hint[0] != WATERMARK_ALG:
+            observed.setdefault(hint[0], hint[1])
+        elif not marks_read:  # a label id read offline, where only the public key reads
+            marks_read = [(hint[1], PUBLIC_KEY_ID)]
 
     found: dict[str, tuple[int, str]] = {}
+    for label_id, key_id in marks_read:
+        for manifest_id in _marked_with(ctx, label_id, key_id):
+            found[manifest_id] = (100, WATERMARK_ALG)
+    if PDQ_ALG in observed and not pdq_queries:  # a hint: the one hash given
+        pdq_queries = [observed[PDQ_ALG]]
     for observed_alg, value in observed.items():
-        for manifest_id, score in _candidates(ctx, observed_alg, value).items():
+        values = pdq_queries if observed_alg == PDQ_ALG else [value]
+        for manifest_id, score in _candidates(ctx, observed_alg, values).items():
             if manifest_id not in found or score > found[manifest_id][0]:
                 found[manifest_id] = (score, observed_alg)
     if found:
         with ctx.store.transaction() as session:
             bound = repo.bindings_of(session, found)
+            key_of = _watermark_key_ids(session, found)
         threshold = ctx.settings.match.pdq_threshold
         for manifest_id, bindings in bound.items():
             marks = {value for binding_alg, value in bindings if binding_alg == WATERMARK_ALG}
             hashes = [value for binding_alg, value in bindings if binding_alg == PDQ_ALG]
-            read_mark, read_hash = observed.get(WATERMARK_ALG), observed.get(PDQ_ALG)
-            if ((read_mark is not None and marks and read_mark not in marks)
-                    or (read_hash is not None and hashes
-                        and min(_hamming(read_hash, value) for value in hashes) > threshold)):
+            read_marks = {label_id for label_id, key_id in marks_read if key_id == key_of[manifest_id]}
+            if ((read_marks and marks and not read_marks & marks)
+                    or (pdq_queries and hashes and nearest_distance(pdq_queries, hashes) > threshold)):
                 del found[manifest_id]
     matches = _ranked(found, max_results)
     ctx.read_audit.record(actor_of(principal), "manifest.match.content", "", kind=kind.value,
-                          watermark_read=WATERMARK_ALG in observed, matches=len(matches))
+                          watermark_read=bool(marks_read), marks=len(marks_read), matches=len(matches))
     return matches
+
+
+def _marked_with(ctx: ServiceContext, label_id: str, key_id: str) -> list[str]:
+    """The manifests bound to ``label_id`` whose label was marked with key ``key_id``."""
+    with ctx.store.transaction() as session:
+        bound = repo.manifests_bound_to(session, WATERMARK_ALG, label_id)
+        key_of = _watermark_key_ids(session, bound)
+    return [manifest_id for manifest_id in bound if key_of[manifest_id] == key_id]
+
+
+def _watermark_key_ids(session: Any, manifest_ids: Iterable[str]) -> dict[str, str]:
+    """``{manifest id: the key of its label's mark}`` (``public`` where the registrant said none)."""
+    found = {}
+    for manifest_id in manifest_ids:
+        manifest = repo.get_manifest(session, manifest_id)
+        found[manifest_id] = manifest_key_id(manifest.watermark_key_id if manifest is not None else None)
+    return found

@@ -38,9 +38,11 @@ class MediaSignals:
     pdq: PdqHash | None = None
     pdq_variants: tuple[tuple[str, PdqHash], ...] = ()
     #: Repost-robust extras (signals.repost), computed only when asked for: the query side's
-    #: derived hashes, and the victim side's hash set.
+    #: derived hashes, the victim side's hash set, and the queries that meet a label's signed
+    #: region fingerprints (``repost.region_queries``).
     pdq_derived: tuple[tuple[str, PdqHash], ...] = ()
     pdq_hash_set: tuple[tuple[str, PdqHash], ...] = ()
+    pdq_region_queries: tuple[tuple[str, PdqHash], ...] = ()
     vpdq: tuple[VpdqFeature, ...] = ()
     duration_s: float | None = None
 
@@ -58,16 +60,19 @@ class MediaSignals:
 
 
 def hash_media(data: bytes, limits: MediaLimits, *, seconds_per_video_hash: float = 1.0,
-               derived_queries: bool = False, hash_set: bool = False) -> MediaSignals:
+               derived_queries: bool = False, hash_set: bool = False,
+               region_queries: bool = False) -> MediaSignals:
     """Fingerprint image or video bytes. Raises a ``MediaError`` for anything unreadable.
 
     ``derived_queries`` adds the repost-robust query hashes (for matching an upload);
-    ``hash_set`` adds the victim-side hash set (for banking an original). Images only.
+    ``hash_set`` adds the victim-side hash set (for banking an original); ``region_queries``
+    the queries for a label's region fingerprints (for finding a label). Images only.
     """
     media_type = sniff_media_type(data[:64])
     if media_type.kind is MediaKind.IMAGE:
         return hash_image(data, decode_image(data, limits, for_analysis=True),
-                          derived_queries=derived_queries, hash_set=hash_set)
+                          derived_queries=derived_queries, hash_set=hash_set,
+                          region_queries=region_queries)
     from deepshield.media.video import probe_video  # PyAV (~0.1 s to load) only for a video
 
     info = probe_video(data, limits)
@@ -85,7 +90,7 @@ def hash_media(data: bytes, limits: MediaLimits, *, seconds_per_video_hash: floa
 
 
 def hash_image(data: bytes, decoded: DecodedImage, *, derived_queries: bool = False,
-               hash_set: bool = False) -> MediaSignals:
+               hash_set: bool = False, region_queries: bool = False) -> MediaSignals:
     """The signals of an image already decoded from ``data`` (``decode_image(..., for_analysis=True)``).
 
     An image over ``MediaLimits.max_analysis_pixels`` arrives reduced; its PDQ hashes are those of
@@ -96,6 +101,7 @@ def hash_image(data: bytes, decoded: DecodedImage, *, derived_queries: bool = Fa
     return MediaSignals(
         pdq_derived=tuple(repost.derived_queries(decoded.pixels)) if derived_queries else (),
         pdq_hash_set=tuple(repost.hash_set(decoded.pixels)) if hash_set else (),
+        pdq_region_queries=tuple(repost.region_queries(decoded.pixels)) if region_queries else (),
         kind=MediaKind.IMAGE,
         format=decoded.media_type.name,
         width=decoded.width,

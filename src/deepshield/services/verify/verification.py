@@ -18,6 +18,15 @@ The four verdicts (the exit codes of ``deepshield verify`` follow them):
 
 A forged, untrusted, expired, copied or tampered label never yields ``verified`` or ``recovered``.
 
+Watermarks are keyed (docs/WATERMARK_KEYS.md). With this installation's repository, the file is
+read with its keys: the public key and every provider's secret key. With a remote repository
+this installation holds no provider key: it reads the public key only, and sends a file without
+an embedded manifest to the remote repository's ``byContent``, which reads it with the providers'
+keys (in memory; nothing is stored). A mark read with key K is attributed only to a manifest that
+signs K as its mark's key (an attacker can put any label id into a public-key mark). Every mark
+read is reported; when an image was marked again (another key, or a second slot), a mark leading
+to a valid manifest that fits the file still recovers the label, and the reasons name the others.
+
 The repository is this installation's manifest registry, or the remote one at
 ``DEEPSHIELD_MANIFEST_REPOSITORY_URL`` (a ``ManifestSource`` either way). A remote repository
 that cannot be reached is a warning where the verdict does not depend on it (an embedded
@@ -29,14 +38,14 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from deepshield.errors import InvalidRequest, InvalidSignal, NotFound, RateLimited
+from deepshield.errors import DeepShieldError, InvalidRequest, InvalidSignal, NotFound, RateLimited
 from deepshield.media import DecodedImage, MediaKind, decode_image
 from deepshield.media.sniff import sniff_media_type
 from deepshield.provenance.certificates import load_trust_anchors
@@ -51,13 +60,15 @@ from deepshield.provenance.repository_client import RepositoryClient, Repository
 from deepshield.services.access import Action, Principal, actor_of, authorize
 from deepshield.services.context import ServiceContext
 from deepshield.services.label import manifest_registry
+from deepshield.services.label.watermark_keys import reading_keys
 from deepshield.services.label.watermarking import detect_watermark
 from deepshield.services.spread.hashing import MediaSignals, hash_image, hash_media
 from deepshield.settings import Settings
-from deepshield.signals.pdq import pdq_distance
+from deepshield.signals.pdq import pdq_distance, pdq_hex_to_bytes
 from deepshield.signals.vpdq import unique_good_frames
-from deepshield.watermark import detect
+from deepshield.watermark import PUBLIC_KEY, WatermarkKey, detect
 from deepshield.watermark.analysis import MIN_DETECT_SHORT_SIDE
+from deepshield.watermark.keys import PUBLIC_KEY_ID
 
 VERDICTS = ("verified", "recovered", "invalid", "unknown")
 
@@ -79,6 +90,15 @@ WHOLE_MATCH_MAX_DISTANCE = 26
 CROP_MATCH_MAX_DISTANCE = CONSISTENCY_MAX_DISTANCE
 CROP_MIN_GAP = 26
 NEAR_REGION_MAX_DISTANCE = 16
+#: Repost and region queries weaker than PDQ's quality minimum (DEEPSHIELD_PDQ_MIN_QUALITY's
+#: default) take no part in attribution (``attribution_candidates``).
+ATTRIBUTION_MIN_QUALITY = 50
+#: A region query (``repost.region_queries``) counts in attribution only within PDQ's own match
+#: threshold of a signed region. Genuine crops and rotations meet theirs within 28 bits
+#: (bench/fingerprint_recovery.py); but 56 queries against 94 regions also bring unrelated
+#: content within 66-72 bits of some region, 26 nearer than its whole image, which the crop rule
+#: would attribute (bench/blend_calibration.py: 3 of 1,140 impostors, on the watermark path).
+REGION_QUERY_MAX_DISTANCE = 31
 #: Videos: a sampled frame matches a signed one within PDQ's own threshold, and at least half of
 #: a copy's good frames must match (excerpts and re-encodes keep nearly all of theirs).
 VIDEO_FRAME_MAX_DISTANCE = 31
@@ -161,6 +181,13 @@ class ManifestSource(Protocol):
         """The registered manifest store; ``NotFound`` if there is none."""
         ...
 
+    def fingerprint_matches(self, values: Sequence[str], data: bytes | None, content_type: str,
+                            max_results: int) -> list[SourceMatch]:
+        """Manifests with a PDQ binding near any of a file's query hashes (``values``, its own
+        hash first: ``manifest_registry.fingerprint_queries``), strongest first. ``data``, the file
+        itself, may go to a remote repository instead of the hashes (``None``: never)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -182,6 +209,13 @@ class LocalManifests:
         record = manifest_registry.get_manifest(self._ctx, manifest_id, self._principal)
         return StoredManifest(record.manifest_id, record.manifest_store, record.registered_at.isoformat(),
                               record.registered_by)
+
+    def fingerprint_matches(self, values: Sequence[str], data: bytes | None, content_type: str,
+                            max_results: int) -> list[SourceMatch]:
+        """Every query hash against every PDQ binding, in one search of the registry."""
+        return [SourceMatch(match.manifest_id, match.alg, match.similarity_score)
+                for match in manifest_registry.matches_by_fingerprints(self._ctx, values, max_results,
+                                                                       self._principal)]
 
     def close(self) -> None:
         pass
@@ -205,6 +239,25 @@ class RemoteManifests:
 
     def fetch(self, manifest_id: str) -> StoredManifest:
         return StoredManifest(manifest_id, self._client.get_manifest(manifest_id), None, None)
+
+    def fingerprint_matches(self, values: Sequence[str], data: bytes | None, content_type: str,
+                            max_results: int) -> list[SourceMatch]:
+        """The API takes one value per binding query, and a file has about 75 query hashes: so the
+        file itself goes to ``byContent``, restricted to PDQ (a DeepShield repository derives the
+        same queries from it, in memory); without ``data``, the file's own hash alone."""
+        if data is None:
+            return self.matches(PDQ_BINDING_ALG, values[0], max_results)
+        return [SourceMatch(match.manifest_id, PDQ_BINDING_ALG, match.similarity_score)
+                for match in self._client.matches_by_content(data, content_type=content_type,
+                                                             alg=PDQ_BINDING_ALG, max_results=max_results)]
+
+    def content_matches(self, data: bytes, content_type: str, max_results: int) -> list[SourceMatch]:
+        """Manifests the repository finds by reading the file's watermark with the keys it holds
+        (``byContent`` restricted to the watermark algorithm)."""
+        return [SourceMatch(match.manifest_id, WATERMARK_BINDING_ALG, match.similarity_score)
+                for match in self._client.matches_by_content(data, content_type=content_type,
+                                                             alg=WATERMARK_BINDING_ALG,
+                                                             max_results=max_results)]
 
     def close(self) -> None:
         self._client.close()
@@ -248,6 +301,42 @@ class _Repository:
             self.unreachable = error.detail
         except (InvalidRequest, InvalidSignal) as error:  # e.g. a repository without this algorithm
             self._warnings.append(f"the manifest repository refused the {alg} lookup: {error.detail}")
+        return []
+
+    def fingerprint_matches(self, values: Sequence[str], data: bytes | None,
+                            content_type: str) -> list[SourceMatch]:
+        """Manifests found by a file's PDQ query hashes (see ``ManifestSource.fingerprint_matches``).
+        A remote repository that refuses the file (its own limits) is asked for the file's own
+        hash instead, with a warning."""
+        if self.unreachable is not None or not values:
+            return []
+        try:
+            return self.source.fingerprint_matches(values, data, content_type, _MAX_CANDIDATES)
+        except (RepositoryUnavailable, RateLimited) as error:
+            self.unreachable = error.detail
+            return []
+        except DeepShieldError as error:
+            if data is None:
+                self._warnings.append(f"the manifest repository refused the {PDQ_BINDING_ALG} lookup: "
+                                      f"{error.detail}")
+                return []
+            self._warnings.append(f"the manifest repository at {self.source.location} did not look the "
+                                  f"file's fingerprints up ({error.detail}); only its own hash was")
+        return self.matches(PDQ_BINDING_ALG, values[0])
+
+    def content_matches(self, data: bytes, content_type: str) -> list[SourceMatch] | None:
+        """What a remote repository's keys read in the file (None: this source reads nothing
+        remotely; it is the local one, whose keys the file was already read with)."""
+        ask = getattr(self.source, "content_matches", None)
+        if ask is None or self.unreachable is not None:
+            return None
+        try:
+            return ask(data, content_type, _MAX_CANDIDATES)  # type: ignore[no-any-return]
+        except (RepositoryUnavailable, RateLimited) as error:
+            self.unreachable = error.detail
+        except DeepShieldError as error:  # e.g. the file is over the repository's own limits
+            self._warnings.append(f"the manifest repository at {self.source.location} did not read the "
+                                  f"watermark: {error.detail}")
         return []
 
     def recovered(self, matches: Iterable[SourceMatch]) -> list[_Recovered]:
@@ -308,41 +397,61 @@ def verify_media(ctx: ServiceContext, data: bytes, *, principal: Principal | Non
     # An image is decoded once (reduced if huge: media/image.py) for its hashes and its watermark.
     decoded = decode_image(data, settings.limits, for_analysis=True) \
         if media_type.kind is MediaKind.IMAGE else None
-    media = hash_image(data, decoded, derived_queries=True) if decoded is not None else \
+    media = hash_image(data, decoded, derived_queries=True, region_queries=True) if decoded is not None else \
         hash_media(data, settings.limits, seconds_per_video_hash=settings.seconds_per_video_hash,
                    derived_queries=True)
     anchors = trust_anchors(settings)
     manifest = _embedded_manifest(data, media_type.mime, anchors, warnings)
-    watermark = _watermark(data, settings, warnings, decoded)
+    remote = bool(settings.provenance.repository_url)
+    # Remote: no provider key is held here, so only the public key reads (the repository reads
+    # with the providers' keys, below); local: the public key and every active provider key.
+    watermark = _watermark(data, settings, warnings, decoded,
+                           (PUBLIC_KEY,) if remote else reading_keys(ctx),
+                           "local: the public key only" if remote else
+                           "local: the public key and every provider key this repository holds")
     del decoded  # the pixels are done with before the repository is asked
     fingerprint = media.pdq.hex if media.pdq is not None and \
         media.pdq.quality >= settings.match.pdq_min_quality else None
+    # The fingerprint lookup's hashes: the file's own, its dihedral, repost and region queries.
+    fingerprint_queries = manifest_registry.fingerprint_queries(media, settings.match.pdq_min_quality)
 
     source = manifest_source(ctx, principal)
     repo = _Repository(source, anchors, warnings)
     try:
+        if manifest is None and watermark["checked"]:
+            _read_remotely(repo, data, media_type.mime, watermark, warnings)
+            if repo.unreachable is not None and not watermark["found"]:
+                raise repo.unavailable("no manifest is embedded and no public watermark was found here; "
+                                       "the providers' watermarks (only the repository reads them) and the "
+                                       "fingerprint could not be looked up")
         by_label = _lookup_labels(repo, watermark, manifest, warnings)
-        by_fingerprint = repo.matches(PDQ_BINDING_ALG, fingerprint) if fingerprint else []
+        by_fingerprint = repo.fingerprint_matches(fingerprint_queries, data if manifest is None else None,
+                                                  media_type.mime) if fingerprint else []
         repository: dict[str, Any] = {
             "source": source.location,
             "by_label_id": [_match_view(m) for m in _merged(by_label.values())],
             "by_fingerprint": [_match_view(m) for m in by_fingerprint],
             "recovered_manifest": None,
+            "recovered_by": None,  # "watermark" or "fingerprint" when the verdict is recovered
         }
         consistency: dict[str, Any] | None = None
         made_by: dict[str, Any] | None = None
+        via = "fingerprint"
         if manifest is not None:
             verdict, made_by = _judge_embedded(manifest, watermark, reasons)
         elif watermark["found"]:
-            label_id = watermark["label_id"]
-            verdict, chosen, consistency = _judge_watermark(repo, label_id, by_label.get(label_id, []),
-                                                            media, reasons)
+            via = "watermark"
+            verdict, chosen, consistency, judged = _judge_marks(repo, watermark, by_label, media, reasons)
+            if verdict is None:  # no mark is registered under its key: the fingerprint may still
+                verdict, chosen, consistency, via = _marks_then_fingerprint(
+                    repo, judged, by_label, by_fingerprint if fingerprint else None, media, reasons,
+                    warnings)
             if chosen is not None:
                 repository["recovered_manifest"] = _recovered_view(chosen)
                 made_by = _made_by_recovered(chosen)
         elif fingerprint is not None:
-            verdict, chosen, consistency = _judge_fingerprint(repo, by_fingerprint, media, reasons,
-                                                              warnings)
+            verdict, chosen, consistency = _judge_fingerprint(
+                repo, by_fingerprint, media, reasons, warnings, watermark_removed=watermark["checked"])
             if chosen is not None:
                 repository["recovered_manifest"] = _recovered_view(chosen)
                 made_by = _made_by_recovered(chosen)
@@ -352,6 +461,7 @@ def verify_media(ctx: ServiceContext, data: bytes, *, principal: Principal | Non
                            "look up")
     finally:
         source.close()
+    repository["recovered_by"] = via if verdict == "recovered" else None
     if repo.unreachable is not None:  # only an embedded manifest's verdict gets here
         warnings.append(f"the manifest repository at {source.location} could not be reached "
                         f"({repo.unreachable}); its lookups are missing from this report")
@@ -374,21 +484,69 @@ def _embedded_manifest(data: bytes, mime_type: str, anchors: bytes,
 
 
 def _watermark(data: bytes, settings: Settings, warnings: list[str],
-               decoded: DecodedImage | None = None) -> dict[str, Any]:
-    """The watermark of a video's bytes, or of an image's ``decoded`` pixels (decoded once)."""
+               decoded: DecodedImage | None = None, keys: Sequence[WatermarkKey] = (PUBLIC_KEY,),
+               reader: str = "local") -> dict[str, Any]:
+    """The marks of ``keys`` in a video's bytes, or in an image's ``decoded`` pixels (decoded once).
+
+    The report's watermark section: ``marks`` lists every mark read (label id, key id, slot,
+    confidence, ``read_by``: ``local`` or the repository that read it, ``manifest_id``: the
+    manifest it led to, filled in by the judging); ``label_id``, ``key_id`` and ``confidence`` are
+    the leading mark's (the one the verdict rests on); ``read_by`` says who read with which keys.
+    """
     try:
         if decoded is None:
-            report = detect_watermark(data, settings.limits)
-            found, label_id, confidence = report.found, report.payload_hex, report.confidence
+            report = detect_watermark(data, settings.limits, keys)
+            marks = [(mark.payload_hex, mark.key_id, mark.slot, mark.confidence) for mark in report.marks]
         else:
-            detection = detect(_watermark_pixels(decoded))
-            found, label_id = detection.found, detection.payload_hex
-            confidence = round(detection.confidence, 4)
+            detection = detect(_watermark_pixels(decoded), keys)
+            marks = [(mark.payload_hex, mark.key_id, mark.slot, round(mark.confidence, 4))
+                     for mark in detection.marks]
     except InvalidRequest as error:  # e.g. too small to carry the mark
         warnings.append(f"watermark not checked: {error.detail}")
-        return {"checked": False, "found": False, "label_id": None, "confidence": 0.0}
-    return {"checked": True, "found": found, "label_id": label_id if found else None,
-            "confidence": confidence}
+        return {"checked": False, "found": False, "label_id": None, "key_id": None, "confidence": 0.0,
+                "marks": [], "read_by": []}
+    watermark: dict[str, Any] = {
+        "checked": True, "found": False, "label_id": None, "key_id": None, "confidence": 0.0,
+        "marks": [{"label_id": label_id, "key_id": key_id, "slot": slot, "confidence": confidence,
+                   "read_by": "local", "manifest_id": None} for label_id, key_id, slot, confidence in marks],
+        "read_by": [reader]}
+    if watermark["marks"]:
+        _lead_with(watermark, watermark["marks"][0])
+    return watermark
+
+
+def _lead_with(watermark: dict[str, Any], mark: dict[str, Any]) -> None:
+    """Put ``mark`` first in the watermark section, and make it the section's leading mark."""
+    watermark["marks"] = [mark] + [other for other in watermark["marks"] if other is not mark]
+    watermark.update(found=True, label_id=mark["label_id"], key_id=mark["key_id"],
+                     confidence=mark["confidence"])
+
+
+def _read_remotely(repo: _Repository, data: bytes, mime_type: str, watermark: dict[str, Any],
+                   warnings: list[str]) -> None:
+    """A remote repository reads the file with the providers' keys (``byContent``): each manifest
+    it finds by the watermark adds the mark its signed label names (label id, and the key the
+    manifest says made its mark), ``read_by`` the repository. Marks read here already are not
+    repeated. Nothing happens for the local repository (its keys read the file already)."""
+    found = repo.content_matches(data, mime_type)
+    if found is None or repo.unreachable is not None:
+        return
+    watermark["read_by"].append(f"{repo.source.location}: the providers' keys it holds")
+    known = {(mark["label_id"], mark["key_id"]) for mark in watermark["marks"]}
+    for candidate in repo.recovered(found):
+        label_id = (candidate.report.label_id or "").lower()
+        if not _LABEL_ID.match(label_id):
+            warnings.append(f"the repository found manifest {candidate.stored.manifest_id} by the "
+                            "watermark, but that manifest names no DeepShield label id: not used")
+            continue
+        key_id = _signed_key(candidate.report)
+        if (label_id, key_id) in known:
+            continue
+        known.add((label_id, key_id))
+        watermark["marks"].append({"label_id": label_id, "key_id": key_id, "slot": None, "confidence": None,
+                                   "read_by": repo.source.location, "manifest_id": None})
+    if watermark["marks"] and not watermark["found"]:
+        _lead_with(watermark, watermark["marks"][0])
 
 
 def _watermark_pixels(decoded: DecodedImage) -> np.ndarray:
@@ -404,8 +562,8 @@ def _watermark_pixels(decoded: DecodedImage) -> np.ndarray:
 
 def _lookup_labels(repo: _Repository, watermark: dict[str, Any], manifest: ManifestReport | None,
                    warnings: list[str]) -> dict[str, list[SourceMatch]]:
-    """``{label id: matches}`` for the watermark's label id and the embedded manifest's."""
-    label_ids = [watermark.get("label_id")]
+    """``{label id: matches}`` for every mark's label id and the embedded manifest's."""
+    label_ids = [mark["label_id"] for mark in watermark["marks"]]
     if manifest is not None and manifest.label_id:
         if _LABEL_ID.match(manifest.label_id):
             label_ids.append(manifest.label_id.lower())
@@ -427,11 +585,27 @@ def _merged(groups: Iterable[list[SourceMatch]]) -> list[SourceMatch]:
 # --- Judging a stripped file by what the repository holds -----------------------------------
 
 
-def _judge_watermark(repo: _Repository, label_id: str, matches: list[SourceMatch], media: MediaSignals,
+def _key_words(key_id: str) -> str:
+    return "the public key" if key_id == PUBLIC_KEY_ID else f"key {key_id}"
+
+
+def _signed_key(report: ManifestReport) -> str:
+    """The key a manifest signs as its mark's (one that says none was made before keys: public)."""
+    return (report.watermark_key_id or PUBLIC_KEY_ID).lower()
+
+
+def _judge_watermark(repo: _Repository, mark: dict[str, Any], matches: list[SourceMatch], media: MediaSignals,
                      reasons: list[str]) -> tuple[str, _Recovered | None, dict[str, Any] | None]:
-    """A watermark and no embedded manifest: the label stands only if a manifest in the repository
-    names the label id in its own signed soft bindings, is trusted, and fits the file."""
-    found = f"a DeepShield watermark with label id {label_id} was found"
+    """One mark and no embedded manifest: the label stands only if a manifest in the repository
+    names the label id in its own signed soft bindings, signs the key the mark was read with as
+    its mark's key, is trusted, and fits the file. ``("invalid", None, None)``: no manifest of
+    that key is registered for it."""
+    label_id, key_id = mark["label_id"], mark["key_id"]
+    if mark["read_by"] == "local":
+        found = f"a DeepShield watermark with label id {label_id} ({_key_words(key_id)}) was found"
+    else:
+        found = (f"the manifest repository at {mark['read_by']}, which holds the providers' keys, read a "
+                 f"DeepShield watermark with label id {label_id} ({_key_words(key_id)})")
     candidates = repo.recovered(matches)
     if repo.unreachable is not None:
         raise repo.unavailable(f"{found} and no manifest is embedded: only the repository can confirm "
@@ -446,7 +620,16 @@ def _judge_watermark(repo: _Repository, label_id: str, matches: list[SourceMatch
         reasons.extend(_unconfirmed(candidate, f"its signed soft bindings do not name label id {label_id}")
                        for candidate in candidates)
         return "invalid", None, None
-    checked = [(candidate, _consistency(_signed_pdq(candidate.report), media)) for candidate in naming]
+    keyed = [candidate for candidate in naming if _signed_key(candidate.report) == key_id]
+    if not keyed:
+        reasons.append(f"{found}, but no manifest is registered for it under that key: a mark is only "
+                       "attributed to labels of the key it was read with (anyone can put a label id "
+                       "into a public-key mark)")
+        reasons.extend(f"manifest {candidate.stored.manifest_id} names label id {label_id}, but signs "
+                       f"{_key_words(_signed_key(candidate.report))} as its mark's key"
+                       for candidate in naming)
+        return "invalid", None, None
+    checked = [(candidate, _consistency(_signed_pdq(candidate.report), media)) for candidate in keyed]
     chosen, consistency = min(checked, key=lambda item: (not item[0].report.trusted,
                                                          item[1]["consistent"] is False))
     manifest_id = chosen.stored.manifest_id
@@ -464,8 +647,12 @@ def _judge_watermark(repo: _Repository, label_id: str, matches: list[SourceMatch
         reasons.append(f"{found}; it leads to manifest {manifest_id} in the repository, but "
                        f"{consistency['detail']}")
         return "unknown", None, consistency
+    if mark["read_by"] != "local":
+        reasons.append(f"the watermark was read by the manifest repository at {mark['read_by']}, which "
+                       "holds the providers' keys")
     reasons.append(f"no manifest is embedded (the metadata was removed); the watermark's label id "
-                   f"{label_id} leads to manifest {manifest_id} in the repository")
+                   f"{label_id} leads to manifest {manifest_id} in the repository, which signs "
+                   f"{_key_words(key_id)} as its mark's key, the key the mark was read with")
     reasons.extend(_recovered_strengths(chosen))
     if consistency["consistent"]:
         reasons.append(f"the file's fingerprint is {consistency['distance']} bits from the one signed "
@@ -473,12 +660,97 @@ def _judge_watermark(repo: _Repository, label_id: str, matches: list[SourceMatch
     return "recovered", chosen, consistency
 
 
+_ORDINALS = ("first", "second", "third", "fourth")
+
+
+#: A mark as judged: (the mark, its verdict, its manifest, its consistency, its reasons).
+_Judged = tuple[dict[str, Any], str, _Recovered | None, dict[str, Any] | None, list[str]]
+
+
+def _other_marks(judged: list[_Judged], lead: dict[str, Any], by_label: dict[str, list[SourceMatch]], *,
+                 lead_is: str) -> list[str]:
+    """A reason for each mark other than ``lead`` (the second, the third, ...). ``lead_is``:
+    ``recovered`` (the lead mark recovered the label, so an unregistered other mark was added after
+    labelling), ``registered`` (it led to a manifest), ``unregistered`` (nor did it)."""
+    notes = []
+    others = [item for item in judged if item[0] is not lead]
+    for position, (mark, verdict, chosen, consistency, _) in enumerate(others, start=2):
+        which = f"a {_ORDINALS[position - 1]}" if position <= len(_ORDINALS) else "another"
+        said = f"{which} watermark (label id {mark['label_id']}, {_key_words(mark['key_id'])}) was also found"
+        if chosen is None and consistency is None:
+            registered = "registered under that key" if by_label.get(mark["label_id"]) else "registered"
+            if lead_is == "recovered":
+                notes.append(f"{said}: the image was marked again after it was labelled; that mark is not "
+                             f"{registered}")
+            else:
+                notes.append(f"{said}; that mark is not {registered}"
+                             + (" either" if lead_is == "unregistered" else ""))
+        else:
+            target = chosen.stored.manifest_id if chosen is not None else "a registered manifest"
+            notes.append(f"{said}: it leads to {target}, which on its own reads {verdict}")
+    return notes
+
+
+def _judge_marks(repo: _Repository, watermark: dict[str, Any], by_label: dict[str, list[SourceMatch]],
+                 media: MediaSignals, reasons: list[str]
+                 ) -> tuple[str | None, _Recovered | None, dict[str, Any] | None, list[_Judged]]:
+    """Every mark found, judged on its own (``_judge_watermark``). A mark that recovers the label
+    decides; else one whose manifest was found (invalid, or too unlike the file to attribute).
+    The deciding mark leads the watermark section, and the reasons name the other marks. None as
+    the verdict: no mark is registered under its key (the caller may try the fingerprint); the
+    marks, as judged, with each one's reasons, come back for that."""
+    judged: list[_Judged] = []
+    for mark in watermark["marks"]:
+        mark_reasons: list[str] = []
+        verdict, chosen, consistency = _judge_watermark(repo, mark, by_label.get(mark["label_id"], []), media,
+                                                        mark_reasons)
+        mark["manifest_id"] = chosen.stored.manifest_id if chosen is not None else None
+        judged.append((mark, verdict, chosen, consistency, mark_reasons))
+    deciding = next((item for item in judged if item[1] == "recovered"), None) or \
+        next((item for item in judged if item[2] is not None or item[3] is not None), None)
+    if deciding is None:
+        return None, None, None, judged
+    mark, verdict, chosen, consistency, mark_reasons = deciding
+    _lead_with(watermark, mark)
+    reasons.extend(mark_reasons)
+    reasons.extend(_other_marks(judged, mark, by_label,
+                                lead_is="recovered" if verdict == "recovered" else "registered"))
+    return verdict, chosen, consistency, judged
+
+
+def _marks_then_fingerprint(repo: _Repository, judged: list[_Judged], by_label: dict[str, list[SourceMatch]],
+                            by_fingerprint: list[SourceMatch] | None, media: MediaSignals, reasons: list[str],
+                            warnings: list[str]
+                            ) -> tuple[str, _Recovered | None, dict[str, Any] | None, str]:
+    """No mark leads to a label of its key. A mark anyone could add must not hide a label the
+    fingerprint still finds: if the fingerprint recovers one, that stands, and the marks are
+    named as added after labelling, or forged; otherwise the first mark's refusal does. Returns
+    the verdict, the manifest, the consistency and what the verdict rests on."""
+    if by_fingerprint is not None:
+        found: list[str] = []
+        verdict, chosen, consistency = _judge_fingerprint(repo, by_fingerprint, media, found, warnings)
+        if verdict == "recovered":
+            # The fingerprint's own words assume no mark at all; here marks were read.
+            reasons.extend(reason.replace("no watermark was found", "no watermark leads to a label")
+                           for reason in found)
+            reasons.append(f"{len(judged)} watermark(s) were found too, but none leads to a registered label "
+                           "of its key: added after labelling, or forged")
+            for item in judged:
+                reasons.extend(item[4])
+            return verdict, chosen, consistency, "fingerprint"
+    first = judged[0]
+    reasons.extend(first[4])
+    reasons.extend(_other_marks(judged, first[0], by_label, lead_is="unregistered"))
+    return "invalid", None, None, "watermark"
+
+
 def _judge_fingerprint(repo: _Repository, matches: list[SourceMatch], media: MediaSignals,
-                       reasons: list[str], warnings: list[str]
+                       reasons: list[str], warnings: list[str], *, watermark_removed: bool = False
                        ) -> tuple[str, _Recovered | None, dict[str, Any] | None]:
     """No embedded manifest, no watermark: a manifest whose own signed fingerprint is this file's
     recovers the label (weaker evidence); repository bindings the signature does not back are
-    not used."""
+    not used. ``watermark_removed``: the file was read for a watermark and none was there, so a
+    recovered label says, in plain words, that the watermark appears to have been removed."""
     candidates = repo.recovered(matches)
     if repo.unreachable is not None:
         raise repo.unavailable("no manifest is embedded and no watermark was found; the fingerprint "
@@ -519,11 +791,22 @@ def _judge_fingerprint(repo: _Repository, matches: list[SourceMatch], media: Med
     reasons.append("no manifest is embedded and no watermark was found, but the fingerprint matches "
                    f"manifest {manifest_id}" + (f" (similarity {score}/100)" if score is not None else "")
                    + f", {consistency['distance']} bits from the fingerprint signed in it")
+    if watermark_removed:
+        reasons.append(_removed_watermark(consistency))
     reasons.extend(_recovered_strengths(chosen))
     reasons.append("a fingerprint match means the content looks like a labelled output; it is "
                    "weaker evidence than a watermark, because an edited copy of the same source "
                    "picture can match too")
     return "recovered", chosen, consistency
+
+
+def _removed_watermark(consistency: dict[str, Any]) -> str:
+    """The plain words for a labelled output found by its fingerprint alone."""
+    how = ("the whole picture" if consistency.get("attribution") == "same picture" else
+           "a part of it (a crop, or a rotated, mirrored or captioned copy)")
+    return ("the watermark appears to have been removed from a labelled output: the file matches "
+            f"{how} by the fingerprint signed in its manifest, yet carries no DeepShield watermark "
+            "(it was removed, or the copy was altered too much for it to be read)")
 
 
 def _names_label(report: ManifestReport, label_id: str) -> bool:
@@ -602,23 +885,42 @@ def _consistency(registered: list[str], media: MediaSignals) -> dict[str, Any]:
     if media.pdq is None:
         return {"consistent": None, "distance": None,
                 "detail": "this file has no image fingerprint to compare"}
-    candidates = [media.pdq.hex] + [h.hex for _, h in media.pdq_variants] + \
-        [h.hex for _, h in media.pdq_derived]
-    return image_attribution(registered, candidates)
+    return image_attribution(registered, *attribution_candidates(media))
 
 
-def image_attribution(registered: list[str], candidates: list[str]) -> dict[str, Any]:
+def attribution_candidates(media: MediaSignals) -> tuple[list[str], list[str]]:
+    """The file's PDQ hashes that attribution compares with a label's signed ones, as
+    ``image_attribution`` takes them: the whole file's forms (its own hash, its dihedral variants,
+    its repost queries: trimmed, mirrored, caption cut, rotated back), and its region queries (its
+    crops at the corners and the centre, rotated-back centres: ``repost.region_queries``). Repost
+    and region queries below :data:`ATTRIBUTION_MIN_QUALITY` are left out: the hash of a flat crop
+    (sky, a wall) says little about the picture, and two of them can be near."""
+    assert media.pdq is not None
+    derived = [h.hex for _, h in media.pdq_derived if h.quality >= ATTRIBUTION_MIN_QUALITY]
+    whole = list(dict.fromkeys([media.pdq.hex] + [h.hex for _, h in media.pdq_variants] + derived))
+    regions = [h.hex for _, h in media.pdq_region_queries if h.quality >= ATTRIBUTION_MIN_QUALITY]
+    return whole, [value for value in dict.fromkeys(regions) if value not in whole]
+
+
+def image_attribution(registered: list[str], candidates: list[str],
+                      region_candidates: Sequence[str] = ()) -> dict[str, Any]:
     """Is an image the labelled output whose fingerprints a manifest signed? ``registered``: the
     signed PDQ hashes, the whole image's first, then its region crops'; ``candidates``: the
-    file's PDQ hash with its dihedral and repost variants.
+    file's PDQ hash with its dihedral and repost variants; ``region_candidates``: its region
+    queries (``attribution_candidates``), compared with the signed regions only, under the crop
+    rule's margin only, and only within :data:`REGION_QUERY_MAX_DISTANCE`. They are many (56 crops
+    of the file against 94 regions), so the rules with a small margin (the whole image within 26
+    bits, a region within 16) would give a blend more chances to pass by luck (measured: 3 more of
+    40 blends 70 % the labelled picture did), and unrelated content comes within 76 bits of some
+    region.
 
     * ``same picture``: the whole image's fingerprint is within
       :data:`WHOLE_MATCH_MAX_DISTANCE` (a re-encoded, resized or screenshotted copy);
     * ``crop``: one signed region is within :data:`CROP_MATCH_MAX_DISTANCE` *and* at least
       :data:`CROP_MIN_GAP` bits closer than the whole image (a crop keeps one region while the
       whole moves far; a blend or an edit drags the whole and every region partway together), or
-      one region is within :data:`NEAR_REGION_MAX_DISTANCE` (near-exact: a crop, or a slight
-      rotation that the repost variants straighten);
+      one region is within :data:`NEAR_REGION_MAX_DISTANCE` of the file's own forms (near-exact:
+      a crop, or a slight rotation that the repost variants straighten);
     * ``inconclusive`` (``consistent`` None): nearer than :data:`CONSISTENCY_MAX_DISTANCE` but
       neither of the above: a blend, a collage, an edit of the same source, or a different
       picture. Too far to attribute, too near to call the label copied;
@@ -626,17 +928,20 @@ def image_attribution(registered: list[str], candidates: list[str]) -> dict[str,
 
     Calibrated on real photos by ``bench/blend_calibration.py`` (docs/PROVENANCE.md).
     """
-    whole = min(pdq_distance(registered[0], candidate) for candidate in candidates)
-    regions = registered[1:]
-    region = min((pdq_distance(value, candidate) for value in regions for candidate in candidates),
+    own = _distances(registered, candidates)  # the signed hashes against the whole file's forms
+    whole = int(own[0].min())
+    near = int(own[1:].min()) if len(registered) > 1 else None
+    queried = _distances(registered[1:], region_candidates)
+    queried = queried[queried <= REGION_QUERY_MAX_DISTANCE]
+    region = min([*([] if near is None else [near]), *([int(queried.min())] if queried.size else [])],
                  default=None)
     distance = whole if region is None else min(whole, region)
     view: dict[str, Any] = {"distance": distance, "whole_distance": whole, "region_distance": region,
                             "max_distance": CONSISTENCY_MAX_DISTANCE}
     if whole <= WHOLE_MATCH_MAX_DISTANCE:
         return {"consistent": True, "attribution": "same picture", **view}
-    if region is not None and (region <= NEAR_REGION_MAX_DISTANCE
-                               or (region <= CROP_MATCH_MAX_DISTANCE and whole - region >= CROP_MIN_GAP)):
+    if (near is not None and near <= NEAR_REGION_MAX_DISTANCE) or \
+            (region is not None and region <= CROP_MATCH_MAX_DISTANCE and whole - region >= CROP_MIN_GAP):
         return {"consistent": True, "attribution": "crop", **view}
     if distance <= CONSISTENCY_MAX_DISTANCE:
         return {"consistent": None, "attribution": "inconclusive", "inconclusive": True, **view,
@@ -644,14 +949,24 @@ def image_attribution(registered: list[str], candidates: list[str]) -> dict[str,
     return {"consistent": False, "attribution": "different content", **view}
 
 
+def _distances(rows: Sequence[str], columns: Sequence[str]) -> np.ndarray:
+    """Hamming distances (rows × columns) of hex PDQ hashes, all at once: attribution compares
+    about 95 signed hashes with about 75 of the file's."""
+    if not rows or not columns:
+        return np.empty((len(rows), len(columns)), dtype=np.int32)
+    left = np.frombuffer(b"".join(pdq_hex_to_bytes(value) for value in rows), np.uint8).reshape(-1, 32)
+    right = np.frombuffer(b"".join(pdq_hex_to_bytes(value) for value in columns), np.uint8).reshape(-1, 32)
+    return np.unpackbits(left[:, None, :] ^ right[None, :, :], axis=2).sum(axis=2, dtype=np.int32)
+
+
 def _too_far(view: dict[str, Any]) -> str:
     region = (f", its nearest signed region {view['region_distance']} bits"
               if view["region_distance"] is not None else "")
     return (f"the file's fingerprint resembles the labelled output at distance {view['distance']} "
             f"(the whole image {view['whole_distance']} bits{region}), too far to attribute: at most "
-            f"{WHOLE_MATCH_MAX_DISTANCE} bits for the whole image, or a region within "
-            f"{NEAR_REGION_MAX_DISTANCE} bits or at least {CROP_MIN_GAP} bits nearer than the whole "
-            "(a crop); this may be an edit, a blend or a different picture")
+            f"{WHOLE_MATCH_MAX_DISTANCE} bits for the whole image, or a region at least {CROP_MIN_GAP} "
+            f"bits nearer than the whole (a crop) or within {NEAR_REGION_MAX_DISTANCE} bits of the "
+            "whole file; this may be an edit, a blend or a different picture")
 
 
 def _video_consistency(registered: list[str], media: MediaSignals) -> dict[str, Any]:
@@ -677,7 +992,11 @@ def _judge_embedded(manifest: ManifestReport, watermark: dict[str, Any],
     made_by = {"generator": manifest.generator, "model": manifest.model, "signer": manifest.signer,
                "created_at": manifest.created_at, "source": "embedded manifest"}
     problems = _trust_problems(manifest, "the embedded manifest")
-    if watermark["found"] and manifest.label_id and watermark["label_id"] != manifest.label_id:
+    named = (manifest.label_id or "").lower()
+    agreeing = [mark for mark in watermark["marks"] if mark["label_id"] == named]
+    if agreeing:
+        _lead_with(watermark, agreeing[0])
+    elif watermark["found"] and named:
         problems.append(f"the watermark carries label id {watermark['label_id']}, but the manifest "
                         f"names {manifest.label_id}")
     source_type = manifest.digital_source_type or ""
@@ -727,7 +1046,10 @@ def _summary(verdict: str, made_by: dict[str, Any] | None, repository: dict[str,
     if verdict == "verified":
         return f"Labelled as AI-generated by {who} (signature verified)"
     if verdict == "recovered":
-        via = "watermark" if watermark["found"] else "fingerprint"
+        via = repository.get("recovered_by") or ("watermark" if watermark["found"] else "fingerprint")
+        if via == "fingerprint" and watermark.get("checked") and not watermark["found"]:
+            return ("AI label recovered from the fingerprint: the file matches a labelled AI output whose "
+                    "watermark appears to have been removed, along with its metadata")
         return f"AI label recovered from the {via} after the metadata was removed"
     if verdict == "invalid":
         return "A label is present but invalid, tampered or untrusted"

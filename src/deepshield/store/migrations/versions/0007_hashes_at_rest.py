@@ -32,6 +32,12 @@ branch_labels = None
 depends_on = None
 
 _BATCH = 5000
+#: The columns this revision seals: those that existed at 0007 (later revisions seal their own).
+_TABLES_AT_0007 = ("bank_entries", "content_items", "cases")
+
+
+def _columns() -> list[SealedColumn]:
+    return [sealed for sealed in sealed_columns() if sealed.table in _TABLES_AT_0007]
 
 
 def _reseal(sealed: SealedColumn, *, unseal: bool) -> int:
@@ -66,11 +72,11 @@ def _reseal(sealed: SealedColumn, *, unseal: bool) -> int:
 
 
 def upgrade() -> None:
-    total = sum(_reseal(sealed, unseal=False) for sealed in sealed_columns())
+    total = sum(_reseal(sealed, unseal=False) for sealed in _columns())
     if total:
         context.config.attributes["deepshield_sealed_rows"] = total
 
 
 def downgrade() -> None:
-    for sealed in sealed_columns():
+    for sealed in _columns():
         _reseal(sealed, unseal=True)

@@ -206,34 +206,38 @@ class _Search:
         self.readings: list[_Reading] = []
         self.tried: dict[str, list[tuple[float, Geometry, tuple[int, int]]]] = {
             key.key_id: [] for key in self.keys}
-        self.rectified: dict[Geometry, np.ndarray] = {}
         self.best_guess: tuple[float, np.ndarray] | None = None  # (pilot z, data bits)
         self.trials = 0
 
     def pending(self) -> list[WatermarkKey]:
         return [key for key in self.keys if key.key_id not in self.marks]
 
-    def measure(self, geometry: Geometry, keys: Sequence[WatermarkKey]
-                ) -> list[tuple[WatermarkKey, float, tuple[int, int]]]:
-        """Each key's pilot at ``geometry``: (key, z-score, tile offset)."""
-        rectified = self.rectified.setdefault(geometry, _rectify(self.plane, geometry))
+    def measure(self, geometry: Geometry, keys: Sequence[WatermarkKey]) -> np.ndarray:
+        """Record each key's pilot at ``geometry`` in ``tried`` (z-score, geometry, tile offset);
+        returns the rectified plane."""
+        rectified = _rectify(self.plane, geometry)
         folded = _fold(rectified)
-        measured = []
         for key in keys:
             pilot_z, dy, dx = _pilot(folded, key)
             self.tried[key.key_id].append((pilot_z, geometry, (dy, dx)))
-            measured.append((key, pilot_z, (dy, dx)))
-        return measured
+        return rectified
 
-    def read(self, key: WatermarkKey, geometry: Geometry, pilot_z: float, origin: tuple[int, int]) -> None:
+    def read(self, key: WatermarkKey, geometry: Geometry, pilot_z: float, origin: tuple[int, int],
+             rectified: np.ndarray | None = None) -> None:
+        """Decode ``key``'s slots at ``geometry`` if its pilot passed the bar there. Planes are not
+        kept per candidate (a wide image's ~28 would take tens of MB): one read warps it again."""
         if pilot_z >= (NOMINAL_MIN_PILOT_Z if geometry == NOMINAL else DECODE_MIN_PILOT_Z):
-            tiles = cells_per_tile(self.rectified[geometry], origin)
+            if rectified is None:
+                rectified = _rectify(self.plane, geometry)
+            tiles = cells_per_tile(rectified, origin)
             uncropped = geometry == NOMINAL and origin == (0, 0)
             self.read_slots(key, tiles, geometry, pilot_z, from_origin=uncropped)
 
     def attempt(self, geometry: Geometry, keys: Sequence[WatermarkKey]) -> None:
-        for key, pilot_z, origin in self.measure(geometry, keys):
-            self.read(key, geometry, pilot_z, origin)
+        rectified = self.measure(geometry, keys)
+        for key in keys:
+            pilot_z, _, origin = self.tried[key.key_id][-1]
+            self.read(key, geometry, pilot_z, origin, rectified)
 
     def read_slots(self, key: WatermarkKey, tiles: np.ndarray, geometry: Geometry, pilot_z: float,
                    *, from_origin: bool, blind: bool = False) -> None:
@@ -329,12 +333,11 @@ def detect_in_plane(plane: np.ndarray, keys: Sequence[WatermarkKey] = (PUBLIC_KE
     search.attempt(NOMINAL, search.keys)
     if search.pending():
         # Every candidate's pilot is measured (a fold each); only the strongest are decoded.
-        measured: dict[str, list[tuple[float, Geometry, tuple[int, int]]]] = {}
         for geometry in candidate_geometries(plane, MAX_CANDIDATES):
-            for key, pilot_z, origin in search.measure(geometry, search.pending()):
-                measured.setdefault(key.key_id, []).append((pilot_z, geometry, origin))
+            search.measure(geometry, search.pending())
         for key in search.pending():
-            ranked = sorted(measured.get(key.key_id, []), key=lambda item: -item[0])
+            candidates = [item for item in search.tried[key.key_id] if item[1] != NOMINAL]
+            ranked = sorted(candidates, key=lambda item: -item[0])
             for pilot_z, geometry, origin in ranked[:READ_GEOMETRIES]:
                 search.read(key, geometry, pilot_z, origin)
                 if key.key_id in search.marks:

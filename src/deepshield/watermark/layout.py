@@ -48,8 +48,6 @@ class Layout:
 
     pilot_cells: np.ndarray  # flat cell indices of the pilot
     pilot_tile: np.ndarray  # CELLS × CELLS: the pilot's ±1 chips, 0 elsewhere
-    #: (SLOTS, CELLS*CELLS, CODED_BITS): each payload cell's keyed sign under the bit it carries.
-    spreading: np.ndarray
     #: (SLOTS, CELLS*CELLS): the coded bit each cell carries in each slot (-1: a pilot cell).
     cell_bit: np.ndarray
     #: (SLOTS, CELLS*CELLS): each cell's keyed sign in each slot (pilot cells: the pilot's sign).
@@ -137,7 +135,6 @@ def layout_for(key: WatermarkKey = PUBLIC_KEY) -> Layout:
     pilot_signs = _seeded(key, "pilot").choice([-1.0, 1.0], _PILOT_COUNT)
     pilot_tile = np.zeros(CELLS * CELLS)
     pilot_tile[pilot_cells] = pilot_signs
-    spreading = np.zeros((SLOTS, CELLS * CELLS, CODED_BITS), dtype=np.float32)
     cell_bit = np.full((SLOTS, CELLS * CELLS), -1)
     cell_sign = np.zeros((SLOTS, CELLS * CELLS))
     modulation = np.zeros((SLOTS, MODULATION_TILES, MODULATION_TILES, CODED_BITS), dtype=np.float32)
@@ -149,7 +146,6 @@ def layout_for(key: WatermarkKey = PUBLIC_KEY) -> Layout:
         cell_bit[slot, cells] = bits
         cell_sign[slot, cells] = signs
         cell_sign[slot, pilot_cells] = pilot_signs
-        spreading[slot, cells, bits] = signs
         modulation[slot] = rng.choice([-1.0, 1.0], modulation.shape[1:])
     size = MODULATION_TILES
     rows, cols = np.divmod(np.arange(size * size), size)
@@ -163,5 +159,5 @@ def layout_for(key: WatermarkKey = PUBLIC_KEY) -> Layout:
         order = cells[np.argsort(cell_bit[slot][cells], kind="stable")]
         starts = np.searchsorted(cell_bit[slot][order], np.arange(CODED_BITS))
         gather.append((order, cell_sign[slot][order].astype(np.float32), starts))
-    return Layout(pilot_cells, pilot_tile.reshape(CELLS, CELLS), spreading, cell_bit, cell_sign,
+    return Layout(pilot_cells, pilot_tile.reshape(CELLS, CELLS), cell_bit, cell_sign,
                   modulation, shifted, tuple(gather))

@@ -102,6 +102,12 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
         page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}")
                 if message.type == "error" else None)
         page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        # Intercept file choosers from the start. Playwright turns interception on when the first
+        # "filechooser" listener appears, by a message it does not wait for: a test that opens
+        # ``expect_file_chooser()`` and presses a key at once can beat it, and the chooser then
+        # opens natively and no event ever comes (a 30 s timeout seen on CI under load).
+        page.on("filechooser", lambda _chooser: None)
+        page.evaluate("0")  # a round trip, so the browser has taken the subscription
         return page
 
     yield make

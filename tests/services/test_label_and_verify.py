@@ -299,12 +299,13 @@ def test_a_configured_certificate_and_kms_callback_sign_without_the_key_on_disk_
 
 
 def test_a_cropped_copy_is_recovered_through_the_signed_region_fingerprints(keyed):
+    from deepshield.signals.placed_regions import PLACED_REGION_COUNT
     from deepshield.signals.repost import REGION_COUNT
 
     result = label_media(keyed, _photo(19), generator="ImageGen", model=None, principal=ACTOR)
     report = verify_media(keyed, result.data, principal=ACTOR)
     signed_pdq = [b for b in report.manifest["soft_bindings"] if b["alg"] == "org.deepshield.pdq.1"]
-    assert len(signed_pdq) == 1 + REGION_COUNT
+    assert len(signed_pdq) == 1 + REGION_COUNT + PLACED_REGION_COUNT
     pixels = np.asarray(Image.open(io.BytesIO(result.data)).convert("RGB"))
     height, width = pixels.shape[:2]
     for keep, (top, left) in ((0.9, (0.3, 0.7)), (0.75, (0.6, 0.2))):

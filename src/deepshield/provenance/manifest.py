@@ -104,6 +104,7 @@ def build_manifest_definition(
     pdq_regions: Sequence[tuple[tuple[float, float, float, float], str]] = (),
     pdq_frames: Sequence[tuple[float, str]] = (),
     watermark_key_id: str = "public",
+    size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """The c2pa ``Builder`` manifest definition for one piece of AI output.
 
@@ -115,7 +116,9 @@ def build_manifest_definition(
     (seconds, PDQ) of its sampled frames, as timespan-scoped blocks. Thumbnails are not part of
     the definition; the signer turns them off (they would add about 45 kB to every file).
     ``watermark_key_id`` names the key the watermark was made with (``public``, or a provider's
-    key id), signed in the ``org.deepshield.label`` assertion.
+    key id), signed in the ``org.deepshield.label`` assertion, with ``size`` (width, height in
+    pixels, of an image): where a copy's watermark places it in the output, the regions are
+    compared by that (``signals.placed_regions``).
     """
     mime = format.strip().lower()
     if mime not in SIGNABLE_MIME_TYPES:
@@ -167,6 +170,7 @@ def build_manifest_definition(
             "model": model,
             "created_at": when,
             "visible_label": visible_label,
+            **({"width": int(size[0]), "height": int(size[1])} if size is not None else {}),
         },
     })
     return {

@@ -79,8 +79,13 @@ class ManifestReport:
     #: The watermark key the label's mark was made with (org.deepshield.label); None when the
     #: manifest does not say (made before keys: the public key).
     watermark_key_id: str | None = None
+    #: The labelled output's size in pixels as the label signs it (org.deepshield.label); None
+    #: when the manifest does not say (labels made before it was signed, or not by DeepShield).
+    labelled_width: int | None = None
+    labelled_height: int | None = None
     pdq_hex: str | None = None  # PDQ soft binding
-    soft_bindings: list[dict[str, Any]] = field(default_factory=list)  # [{"alg", "value"}]
+    #: [{"alg", "value"}], and "region" ([x, y, width, height] fractions) for a region's block.
+    soft_bindings: list[dict[str, Any]] = field(default_factory=list)
     visible_label: str | None = None
     claim_generator: str | None = None
     error: str | None = None  # c2pa's message when the manifest could not be read at all
@@ -241,12 +246,31 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _pixels(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1 << 20 else None
+
+
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def _region(scope: dict[str, Any]) -> list[float] | None:
+    """A block's rectangle in percent (C2PA's region of interest, as ``manifest.region_block``
+    writes it) as [x, y, width, height] fractions of the image; None for any other scope."""
+    shapes = _list(_dict(scope.get("region")).get("region"))
+    shape = _dict(_dict(shapes[0]).get("shape")) if len(shapes) == 1 else {}
+    origin = _dict(shape.get("origin"))
+    if shape.get("type") != "rectangle" or shape.get("unit") != "percent":
+        return None
+    values = [origin.get("x"), origin.get("y"), shape.get("width"), shape.get("height")]
+    if not all(isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 100
+               for value in values):
+        return None
+    return [float(value) / 100 for value in values]
 
 
 def _binding_value(value: Any) -> str | None:
@@ -286,7 +310,11 @@ def parse_manifest_store(store: dict[str, Any]) -> ManifestReport:
         elif label == SOFT_BINDING_ASSERTION:
             alg = _text(data.get("alg"))
             for block in map(_dict, _list(data.get("blocks"))):
-                bindings.append({"alg": alg, "value": _binding_value(block.get("value"))})
+                binding = {"alg": alg, "value": _binding_value(block.get("value"))}
+                region = _region(_dict(block.get("scope")))
+                if region is not None:
+                    binding["region"] = region
+                bindings.append(binding)
         elif label == LABEL_ASSERTION:
             label_data = data
 
@@ -321,6 +349,8 @@ def parse_manifest_store(store: dict[str, Any]) -> ManifestReport:
         digital_source_type=_text(created.get("digitalSourceType")),
         label_id=binding(WATERMARK_BINDING_ALG) or _text(label_data.get("label_id")),
         watermark_key_id=_text(label_data.get("watermark_key_id")),
+        labelled_width=_pixels(label_data.get("width")),
+        labelled_height=_pixels(label_data.get("height")),
         pdq_hex=binding(PDQ_BINDING_ALG),
         soft_bindings=bindings,
         visible_label=_text(label_data.get("visible_label")),

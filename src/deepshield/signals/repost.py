@@ -235,15 +235,18 @@ def _region(base: np.ndarray, keep: float, anchor_y: float, anchor_x: float) -> 
     return region, pdq_from_pixels(np.ascontiguousarray(crop(base, keep, anchor_y, anchor_x)))
 
 
+def grid_regions(base: np.ndarray, grid: tuple[tuple[float, int], ...]) -> list[tuple[Region, PdqHash]]:
+    """The PDQ hash of each crop of ``grid`` ((keep, positions per side), row by row) of ``base``
+    (an image already shrunk to ``REGION_MAX_SIDE``), with where it lies."""
+    return [_region(base, keep, row / (positions - 1), column / (positions - 1))
+            for keep, positions in grid for row in range(positions) for column in range(positions)]
+
+
 def region_hashes(pixels: np.ndarray) -> list[tuple[Region, PdqHash]]:
     """The PDQ hash of every region of :data:`REGION_SET_VERSION` (the grid's, then the ladder's),
     with where it lies (fractions of the image)."""
     base = shrink(pixels, REGION_MAX_SIDE)
-    found: list[tuple[Region, PdqHash]] = []
-    for keep, positions in REGION_GRID:
-        for row in range(positions):
-            for column in range(positions):
-                found.append(_region(base, keep, row / (positions - 1), column / (positions - 1)))
+    found = grid_regions(base, REGION_GRID)
     for anchor_y, anchor_x in REGION_ANCHORS:
         for keep in REGION_LADDER:
             found.append(_region(base, keep, anchor_y, anchor_x))

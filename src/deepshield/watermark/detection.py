@@ -17,6 +17,11 @@ with probability at most 50 × 2^-32 ≈ 1.2e-8 per key read.
 image's tiles and subtracting the result removes it. The payload stays: at the untouched
 geometry (the image resized or recompressed, not cropped), the tiles start at the origin, and
 the slots are read there without the pilot (``BLIND_MIN_RATIO`` guards that reading).
+
+**Where the read image lies.** The tile grid starts at the marked image's top-left corner and
+the keyed modulation repeats every ``PLACEMENT_PERIOD`` working pixels, so a mark read at a known
+tile shift also says where the read image lies in the marked one (``Mark.placement``): verify
+uses it to compare a crop taken anywhere with the label's signed regions where they lie.
 """
 
 from __future__ import annotations
@@ -37,9 +42,10 @@ from deepshield.watermark.analysis import (
     highpass,
     luma,
     to_working,
+    working_size,
 )
 from deepshield.watermark.keys import PUBLIC_KEY, WatermarkKey
-from deepshield.watermark.layout import SLOTS, TILE_PX, layout_for
+from deepshield.watermark.layout import MODULATION_TILES, SLOTS, TILE_PX, layout_for
 from deepshield.watermark.payload import LIST_SIZE, decode
 from deepshield.watermark.sync import NOMINAL, Geometry, candidate_geometries
 
@@ -75,6 +81,53 @@ DIRECT_MAX_PIXELS = 24_000_000
 MAX_ASPECT = 8
 
 
+#: The keyed modulation repeats every this many working pixels of the marked image: where a copy
+#: lies in it is known modulo this.
+PLACEMENT_PERIOD = MODULATION_TILES * TILE_PX
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a read image lies in the image that was marked, from the mark's own geometry, in the
+    marked image's working pixels (its short side is ``WORKING_SHORT_SIDE``): the read image's
+    top-left corner is at (``top``, ``left``) modulo ``PLACEMENT_PERIOD``, and it spans ``height``
+    × ``width`` of them (a crop keeping 70 % of a square image: about 224 × 224). Only for marks
+    read at a known tile shift; ``angle_deg`` is the rotation the reading undid."""
+
+    top: float
+    left: float
+    height: float
+    width: float
+    angle_deg: float
+
+    def boxes_in(self, height: int, width: int, tolerance: float = 2.0
+                 ) -> list[tuple[float, float, float, float]]:
+        """Where the read image lies in a marked image of ``height`` × ``width`` pixels, as (x, y,
+        width, height) fractions of it: one box for each place, modulo ``PLACEMENT_PERIOD``, where
+        it fits (within ``tolerance`` working pixels). Usually one; none when the read image
+        cannot be a part of such an image, or was read rotated by more than half a degree."""
+        if abs(self.angle_deg) > 0.5:
+            return []
+        work_h, work_w = working_size(height, width)
+        tops = _fitting(self.top, self.height, work_h, tolerance)
+        lefts = _fitting(self.left, self.width, work_w, tolerance)
+        return [(left / work_w, top / work_h, min(self.width, work_w - left) / work_w,
+                 min(self.height, work_h - top) / work_h) for top in tops for left in lefts]
+
+
+def _fitting(start: float, span: float, extent: int, tolerance: float) -> list[float]:
+    """The starts ``start`` + k × ``PLACEMENT_PERIOD`` at which ``span`` fits in ``extent``
+    (within ``tolerance``), clamped to it."""
+    if span > extent + 2 * tolerance:
+        return []
+    found = []
+    for k in range(-1, extent // PLACEMENT_PERIOD + 2):
+        position = start + k * PLACEMENT_PERIOD
+        if position >= -tolerance and position + span <= extent + tolerance:
+            found.append(float(min(max(position, 0.0), max(extent - span, 0.0))))
+    return found
+
+
 @dataclass(frozen=True)
 class Mark:
     """One mark read from an image: its payload, the key it was read with, and its slot."""
@@ -83,6 +136,7 @@ class Mark:
     key_id: str
     slot: int
     confidence: float  # how cleanly the coded bits agree with the payload, 0-1
+    placement: Placement | None = field(default=None, compare=False)
 
     @property
     def payload_hex(self) -> str:
@@ -154,10 +208,28 @@ def _fold(rectified: np.ndarray) -> np.ndarray:
     return total / np.maximum(count.reshape(shape).sum(axis=(0, 2)), 1)
 
 
+def _pilot_correlation(folded: np.ndarray, key: WatermarkKey) -> np.ndarray:
+    spectrum = cv2.mulSpectrums(cv2.dft(folded.astype(np.float32)), _pilot_spectrum(key), 0, conjB=True)
+    return cv2.idft(spectrum, flags=cv2.DFT_REAL_OUTPUT)
+
+
+def _pilot_offset(folded: np.ndarray, key: WatermarkKey) -> tuple[float, float]:
+    """The pilot's offset in the folded tile (dy, dx) to a fraction of a pixel: the correlation
+    peak, moved by a parabola through it and its two neighbours on each axis (cyclically)."""
+    correlation = _pilot_correlation(folded, key)
+    dy, dx = np.unravel_index(int(np.argmax(correlation)), correlation.shape)
+    offsets = []
+    for axis, at in ((0, dy), (1, dx)):
+        line = correlation[:, dx] if axis == 0 else correlation[dy, :]
+        before, peak, after = line[(at - 1) % line.size], line[at], line[(at + 1) % line.size]
+        curvature = before - 2 * peak + after
+        offsets.append(float(at) + (0.5 * (before - after) / curvature if curvature < 0 else 0.0))
+    return offsets[0], offsets[1]
+
+
 def _pilot(folded: np.ndarray, key: WatermarkKey) -> tuple[float, int, int]:
     """The key's pilot correlation peak in the folded tile: (z-score, dy, dx)."""
-    spectrum = cv2.mulSpectrums(cv2.dft(folded.astype(np.float32)), _pilot_spectrum(key), 0, conjB=True)
-    correlation = cv2.idft(spectrum, flags=cv2.DFT_REAL_OUTPUT)
+    correlation = _pilot_correlation(folded, key)
     dy, dx = np.unravel_index(int(np.argmax(correlation)), correlation.shape)
     pilot_z = float((correlation.max() - correlation.mean()) / (correlation.std() + 1e-12))
     return pilot_z, int(dy), int(dx)
@@ -194,6 +266,30 @@ class _Reading:
     soft: np.ndarray
     shift_ratio: float  # how clearly the tile shift stood out (1.0: taken as given)
     blind: bool = False  # read without a pilot
+    origin: tuple[int, int] = (0, 0)  # where the tiles start in the rectified plane (y, x)
+    shift: tuple[int, int] = (0, 0)  # which tile of the keyed grid the first (partial) tile is
+
+    def placement(self, plane: np.ndarray) -> Placement:
+        """Where ``plane`` (the read working plane) lies in the marked image (``Placement``).
+
+        The rectified plane is in the marked image's working pixels. Its first (partial) tile
+        starts ``(-origin) % TILE_PX`` pixels before its top-left corner and is tile ``shift`` of
+        the keyed grid, which the embedder laid from the marked image's top-left corner. A
+        candidate geometry is only as fine as the search's steps: it is sharpened by the pilot
+        first (``refine_geometry``), and the tile's offset measured to a fraction of a pixel."""
+        geometry, moved = self.geometry, (0.0, 0.0)
+        if geometry != NOMINAL and not self.blind:
+            geometry = refine_geometry(plane, geometry, self.key)
+            finer = _pilot_offset(_fold(_rectify(plane, geometry)), self.key)
+            # How far the same tile edge moved (less than half a tile, so the tile's index holds).
+            moved = tuple((new - old + TILE_PX / 2) % TILE_PX - TILE_PX / 2
+                          for old, new in zip(self.origin, finer, strict=True))
+        corner = [(shift * TILE_PX + (-offset) % TILE_PX - delta) % PLACEMENT_PERIOD
+                  for shift, offset, delta in zip(self.shift, self.origin, moved, strict=True)]
+        plane_shape = plane.shape
+        scale_y, scale_x = geometry.period_y / TILE_PX, geometry.period / TILE_PX
+        return Placement(float(corner[0]), float(corner[1]), plane_shape[0] / scale_y,
+                         plane_shape[1] / scale_x, float(np.rad2deg(geometry.angle)))
 
 
 class _Search:
@@ -231,7 +327,7 @@ class _Search:
                 rectified = _rectify(self.plane, geometry)
             tiles = cells_per_tile(rectified, origin)
             uncropped = geometry == NOMINAL and origin == (0, 0)
-            self.read_slots(key, tiles, geometry, pilot_z, from_origin=uncropped)
+            self.read_slots(key, tiles, geometry, pilot_z, from_origin=uncropped, origin=origin)
 
     def attempt(self, geometry: Geometry, keys: Sequence[WatermarkKey]) -> None:
         rectified = self.measure(geometry, keys)
@@ -240,7 +336,7 @@ class _Search:
             self.read(key, geometry, pilot_z, origin, rectified)
 
     def read_slots(self, key: WatermarkKey, tiles: np.ndarray, geometry: Geometry, pilot_z: float,
-                   *, from_origin: bool, blind: bool = False) -> None:
+                   *, from_origin: bool, blind: bool = False, origin: tuple[int, int] = (0, 0)) -> None:
         """Decode every slot of ``key`` from per-tile cells: at the tile shift whose coherent sum is
         strongest, and, for tiles that start at the image's origin (an uncropped copy), at shift
         (0, 0) too. Without a pilot (``blind``), shift (0, 0) always, and the strongest only when
@@ -256,7 +352,7 @@ class _Search:
                 soft = layout.coherent_bits(soft_tiles, slot, candidate)
                 soft = soft / (float(np.std(soft)) + 1e-12)
                 reading = _Reading(key, slot, geometry, pilot_z, soft,
-                                   ratio if candidate == shift else 1.0, blind)
+                                   ratio if candidate == shift else 1.0, blind, origin, candidate)
                 self.readings.append(reading)
                 if self.decode(reading, 1):
                     break
@@ -274,7 +370,8 @@ class _Search:
         if any(mark.slot == reading.slot for mark, *_ in found):
             return True
         confidence = float(np.clip((decoded.bit_agreement - 0.5) * 2, 0, 1))
-        found.append((Mark(decoded.payload, key_id, reading.slot, confidence), reading.geometry,
+        mark = Mark(decoded.payload, key_id, reading.slot, confidence, reading.placement(self.plane))
+        found.append((mark, reading.geometry,
                       reading.pilot_z, bits))
         return True
 

@@ -44,6 +44,7 @@ from deepshield.services.context import ServiceContext
 from deepshield.services.label import manifest_registry, watermark_keys
 from deepshield.services.spread.hashing import hash_media
 from deepshield.settings import Settings, import_callback
+from deepshield.signals.placed_regions import placed_region_hashes
 from deepshield.signals.repost import region_hashes
 from deepshield.signals.vpdq import unique_good_frames
 from deepshield.store import audit_repository as audit
@@ -143,7 +144,9 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
     label_id = new_label_id()
     payload = int(label_id, 16)
     pdq_hex: str | None = None
-    regions: list[tuple[tuple[float, float, float, float], str]] = []
+    regions: list[tuple[tuple[float, float, float, float], str]] = []  # registered as fingerprints
+    placed: list[tuple[tuple[float, float, float, float], str]] = []  # signed only: placed_regions
+    size: tuple[int, int] | None = None  # an image's width and height, signed
     frames: list[tuple[float, str]] = []
     if media_type.kind is MediaKind.VIDEO:
         mime_type = _VIDEO_OUTPUT.get(media_type.name)
@@ -191,15 +194,18 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
         fingerprint = hash_media(marked, ctx.settings.limits).pdq
         pdq_hex = fingerprint.hex if fingerprint is not None else None
         regions = [(region, value.hex) for region, value in region_hashes(marked_pixels)]
+        placed = [(region, value.hex) for region, value in placed_region_hashes(marked_pixels)]
+        size = (marked_pixels.shape[1], marked_pixels.shape[0])
     created_at = datetime.now(UTC).replace(microsecond=0)
     definition = build_manifest_definition(
         label_id=label_id, generator=generator, model=model, created_at=created_at,
         pdq_hex=pdq_hex, title=title or f"labelled.{mime_type.split('/')[1]}", format=mime_type,
         visible_label=visible.style if visible is not None else None,
-        pdq_regions=regions if pdq_hex else (), pdq_frames=frames[1:], watermark_key_id=key.key_id)
+        pdq_regions=regions + placed if pdq_hex else (), pdq_frames=frames[1:], watermark_key_id=key.key_id,
+        size=size)
     signed = sign_media(marked, mime_type, definition, identity or signing_identity(ctx.settings))
     bindings = [(WATERMARK_BINDING_ALG, label_id)]
-    if pdq_hex:  # the whole image's fingerprint, then its crops' (the same as signed)
+    if pdq_hex:  # the whole image's fingerprint, then its crops' (as signed; not the placed regions)
         bindings += [(PDQ_BINDING_ALG, pdq_hex)] + [(PDQ_BINDING_ALG, value) for _, value in regions]
         bindings += [(PDQ_BINDING_ALG, value) for _, value in frames[1:]]
     registered_at = _register(ctx, signed.manifest_id, signed.manifest_store, bindings,

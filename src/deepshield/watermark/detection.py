@@ -47,12 +47,20 @@ from deepshield.watermark.analysis import (
 from deepshield.watermark.keys import PUBLIC_KEY, WatermarkKey
 from deepshield.watermark.layout import MODULATION_TILES, SLOTS, TILE_PX, layout_for
 from deepshield.watermark.payload import LIST_SIZE, decode
-from deepshield.watermark.sync import NOMINAL, Geometry, candidate_geometries
+from deepshield.watermark.sync import (
+    NOMINAL,
+    Geometry,
+    aspect_variants,
+    candidate_geometries,
+    whitened_autocorrelation,
+)
 
 #: Candidate geometries from synchronisation (with their upright and aspect-changed variants);
 #: their pilots are all measured, and the ``READ_GEOMETRIES`` strongest are decoded.
 MAX_CANDIDATES = 16
 READ_GEOMETRIES = 4
+#: The strongest upright candidates (by pilot) whose aspect-changed variants are measured too.
+ASPECT_VARIANT_CANDIDATES = 2
 REFINED_CANDIDATES = 1
 MAX_GEOMETRIES = 1 + READ_GEOMETRIES + REFINED_CANDIDATES
 #: Per key: every decoded geometry's slots at their strongest tile shift, the untouched
@@ -430,8 +438,18 @@ def detect_in_plane(plane: np.ndarray, keys: Sequence[WatermarkKey] = (PUBLIC_KE
     search.attempt(NOMINAL, search.keys)
     if search.pending():
         # Every candidate's pilot is measured (a fold each); only the strongest are decoded.
-        for geometry in candidate_geometries(plane, MAX_CANDIDATES):
+        correlation = whitened_autocorrelation(plane)
+        for geometry in candidate_geometries(plane, MAX_CANDIDATES, correlation):
             search.measure(geometry, search.pending())
+        for key in search.pending():
+            # An aspect change the search missed: the strongest upright candidates may have one
+            # axis right; the other axis is read from the autocorrelation (``aspect_variants``).
+            upright = sorted((item for item in search.tried[key.key_id]
+                              if item[1].angle == 0.0 and item[1].aspect == 1.0 and item[1] != NOMINAL),
+                             key=lambda item: -item[0])[:ASPECT_VARIANT_CANDIDATES]
+            for _, geometry, _ in upright:
+                for variant in aspect_variants(correlation, geometry):
+                    search.measure(variant, [key])
         for key in search.pending():
             candidates = [item for item in search.tried[key.key_id] if item[1] != NOMINAL]
             ranked = sorted(candidates, key=lambda item: -item[0])

@@ -33,6 +33,10 @@ _UPRIGHT_PERIOD = np.linspace(-1.0, 1.0, 21)
 #: changes of ±15 %, whichever axis the candidate followed).
 _AXIS_RANGE = np.arange(0.82, 1.2201, 0.004)
 _ASPECT_CANDIDATES = 3
+#: The axis-only search (``_axis_pairs``): periods every quarter pixel, peaks per axis, pairs kept.
+_AXIS_PERIODS = TILE_PX + np.arange(-48, 513) * 0.25
+_AXIS_PEAKS = 6
+_AXIS_PAIRS = 3
 _X_AXIS = ((1, 0, 1.0), (2, 0, 0.5))
 _Y_AXIS = ((0, 1, 1.0), (0, 2, 0.5))
 
@@ -88,9 +92,12 @@ def _lattice_score(correlation: np.ndarray, periods: np.ndarray, angles: np.ndar
     return score
 
 
-def candidate_geometries(plane: np.ndarray, count: int = 16) -> list[Geometry]:
-    """The ``count`` most likely tile geometries of a high-passed working image, best first."""
-    correlation = whitened_autocorrelation(plane)
+def candidate_geometries(plane: np.ndarray, count: int = 16, correlation: np.ndarray | None = None
+                         ) -> list[Geometry]:
+    """The ``count`` most likely tile geometries of a high-passed working image, best first
+    (``correlation``: its ``whitened_autocorrelation``, when already made)."""
+    if correlation is None:
+        correlation = whitened_autocorrelation(plane)
     periods, angles = np.meshgrid(PERIODS, ANGLES, indexing="ij")
     score = _lattice_score(correlation, periods, angles)
     is_peak = score >= cv2.dilate(score, np.ones((5, 5), np.uint8))
@@ -115,7 +122,7 @@ def candidate_geometries(plane: np.ndarray, count: int = 16) -> list[Geometry]:
             scores = _lattice_score(correlation, line, np.zeros_like(line))
             upright.append(Geometry(float(line.ravel()[np.argmax(scores)]), 0.0,
                                     float(scores.max())))
-    return _distinct(found + upright + _aspect_changed(correlation, found))
+    return _distinct(found + upright + _aspect_changed(correlation, found) + _axis_pairs(correlation))
 
 
 def _aspect_changed(correlation: np.ndarray, found: list[Geometry]) -> list[Geometry]:
@@ -133,6 +140,49 @@ def _aspect_changed(correlation: np.ndarray, found: list[Geometry]) -> list[Geom
                                          aspects=aspect)[0, 0])
             changed.append(Geometry(period_x, 0.0, score, aspect))
     return changed
+
+
+def aspect_variants(correlation: np.ndarray, geometry: Geometry) -> list[Geometry]:
+    """Aspect changes that keep one axis of an upright ``geometry`` (whose pilot stood out: one
+    of its periods is likely right): the other axis's period read from its own lattice points
+    within the aspect range. Two geometries, one per axis kept."""
+    variants = []
+    for kept, other in ((_X_AXIS, _Y_AXIS), (_Y_AXIS, _X_AXIS)):
+        line = (geometry.period * _AXIS_RANGE)[None, :]
+        scores = _lattice_score(correlation, line, np.zeros_like(line), other).ravel()
+        period = float(line.ravel()[int(np.argmax(scores))])
+        ratio = period / geometry.period
+        if abs(ratio - 1) > 0.01:
+            if kept is _X_AXIS:  # x keeps the period, y takes the other
+                variants.append(Geometry(geometry.period, 0.0, float(scores.max()), ratio))
+            else:  # y keeps it: x takes the other
+                variants.append(Geometry(period, 0.0, float(scores.max()), geometry.period / period))
+    return variants
+
+
+def _axis_pairs(correlation: np.ndarray) -> list[Geometry]:
+    """Upright aspect-changed geometries read from the axes alone, over every period: the
+    ``_AXIS_PEAKS`` strongest periods of each axis's own lattice points, paired where their ratio
+    is an aspect change (up to ±``1 - _AXIS_RANGE[0]``), the ``_AXIS_PAIRS`` best pairs. The
+    search around the best candidates misses these when the strongest candidates are the host's
+    own structure (a stretched mark's lattice is weaker on the diagonals they score)."""
+    line = _AXIS_PERIODS[None, :]
+    zero = np.zeros_like(line)
+    peaks = []
+    for axis in (_X_AXIS, _Y_AXIS):
+        score = _lattice_score(correlation, line, zero, axis).ravel()
+        is_peak = score >= np.maximum(np.roll(score, 1), np.roll(score, -1))
+        best = np.argsort(-np.where(is_peak, score, -np.inf))[:_AXIS_PEAKS]
+        peaks.append([(float(_AXIS_PERIODS[i]), float(score[i])) for i in best])
+    pairs = []
+    for period_x, _ in peaks[0]:
+        for period_y, _ in peaks[1]:
+            aspect = period_y / period_x
+            if abs(aspect - 1) > 0.01 and _AXIS_RANGE[0] <= aspect <= _AXIS_RANGE[-1]:
+                score = float(_lattice_score(correlation, np.array([[period_x]]), np.zeros((1, 1)),
+                                             aspects=aspect)[0, 0])
+                pairs.append((score, Geometry(period_x, 0.0, score, aspect)))
+    return [geometry for _, geometry in sorted(pairs, key=lambda pair: -pair[0])[:_AXIS_PAIRS]]
 
 
 def _distinct(geometries: list[Geometry]) -> list[Geometry]:

@@ -19,7 +19,6 @@ from deepshield.provenance.certificates import create_ca, issue_signing_certific
 from deepshield.services.access import Principal, Role
 from deepshield.services.label import manifest_registry
 from deepshield.services.label.labelling import label_media, signing_identity
-from deepshield.services.label.signing_keys import init_signing_keys
 from deepshield.services.label.watermark_keys import provider_key, retire_key
 from deepshield.services.spread.hashing import hash_media
 from deepshield.services.verify.verification import (
@@ -35,15 +34,8 @@ from deepshield.settings import load_settings
 from deepshield.watermark import PUBLIC_KEY, detect, embed
 from factories import encode_image, encode_video, flip_jpeg_scan_bit, photo_pixels, scene_video_frames
 from local_tsa import identity_stamped_at, short_lived_signer
-from principals import SETUP
 
 ACTOR = Principal("test:provider", Role.PROVIDER)
-
-
-@pytest.fixture
-def keyed(ctx):
-    init_signing_keys(ctx, force=False, principal=SETUP)
-    return ctx
 
 
 def _photo(seed: int, fmt: str = "JPEG") -> bytes:

@@ -4,6 +4,7 @@ The same mark on other content is still refused."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
@@ -17,6 +18,7 @@ from deepshield.services.label.labelling import label_media
 from deepshield.services.label.watermark_keys import provider_key
 from deepshield.services.verify.verification import (
     PLACED_MATCH_MAX_DISTANCE,
+    PLACED_MAX_REGIONS,
     placed_attribution,
     verify_media,
 )
@@ -119,6 +121,24 @@ def test_the_mark_copied_onto_other_content_and_cropped_is_still_not_attributed(
     assert copy.watermark["found"] and copy.watermark["label_id"] == result.label_id
     assert copy.verdict == "invalid"  # its placed parts are far: 116-142 bits on real photos
     assert copy.consistency.get("attribution") == "different content"
+
+
+def test_a_hostile_manifest_cannot_make_placement_costly(keyed):
+    """A manifest is the registrant's: an absurd output size, or thousands of regions, bound the
+    work (``PLACED_MAX_REGIONS``, ``PLACED_MAX_BOXES``, the detector's aspect limit)."""
+    pixels, result = _labelled(keyed, 36)
+    store = manifest_registry.get_manifest(keyed, result.manifest_id, principal=None).manifest_store
+    report = read_manifest_store(store, trust_anchors_pem=None)
+    cropped = _crop(pixels, 0.7, 0.35, 0.85)
+    placement = detect(cropped, [PUBLIC_KEY]).marks[0].placement
+    thin = dataclasses.replace(report, labelled_width=1 << 20, labelled_height=1)
+    assert placed_attribution(thin, placement, cropped) is None
+    many = dataclasses.replace(report, soft_bindings=[
+        {"alg": "org.deepshield.pdq.1", "value": "0" * 64, "region": [0.3, 0.3, 0.4, 0.4]}
+        for _ in range(5000)])
+    view = placed_attribution(many, placement, cropped)
+    assert view is not None and view["placed"]["regions"] == PLACED_MAX_REGIONS
+    assert view["consistent"] is None  # zero hashes are nowhere near the file's parts
 
 
 def test_placed_queries_cut_only_the_regions_inside_the_box():

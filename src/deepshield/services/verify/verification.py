@@ -70,6 +70,7 @@ from deepshield.signals.repost import REGION_MAX_SIDE, shrink
 from deepshield.signals.vpdq import unique_good_frames
 from deepshield.watermark import PUBLIC_KEY, Placement, WatermarkKey, detect
 from deepshield.watermark.analysis import MIN_DETECT_SHORT_SIDE
+from deepshield.watermark.detection import MAX_ASPECT
 from deepshield.watermark.keys import PUBLIC_KEY_ID
 
 VERDICTS = ("verified", "recovered", "invalid", "unknown")
@@ -114,6 +115,11 @@ REGION_QUERY_MAX_DISTANCE = 31
 PLACED_MIN_REGIONS = 2
 PLACED_MATCH_MAX_DISTANCE = WHOLE_MATCH_MAX_DISTANCE
 PLACED_MAX_SPAN = 0.95
+#: Bounds on the work a manifest can ask of one verification (a label signs 143 regions and gives
+#: one place): the first ``PLACED_MAX_REGIONS`` region blocks, the first ``PLACED_MAX_BOXES``
+#: places, and outputs no longer than the detector's ``MAX_ASPECT`` times their short side.
+PLACED_MAX_REGIONS = 256
+PLACED_MAX_BOXES = 4
 #: Videos: a sampled frame matches a signed one within PDQ's own threshold, and at least half of
 #: a copy's good frames must match (excerpts and re-encodes keep nearly all of theirs).
 VIDEO_FRAME_MAX_DISTANCE = 31
@@ -954,17 +960,17 @@ def placed_attribution(report: ManifestReport, placement: Placement, pixels: np.
     ``PLACED_MIN_REGIONS`` regions, ``consistent`` (attribution ``placed crop``); else not
     (``consistent`` None, with the figures). None: the manifest signs no size or regions, or no
     place fits."""
-    if not report.labelled_width or not report.labelled_height:
+    height, width = report.labelled_height, report.labelled_width
+    if not height or not width or max(height, width) > MAX_ASPECT * min(height, width):
         return None
     regions = [(tuple(binding["region"]), binding["value"]) for binding in report.soft_bindings
                if binding.get("alg") == PDQ_BINDING_ALG and isinstance(binding.get("value"), str)
-               and _PDQ_HEX.match(binding["value"]) and binding.get("region")]
+               and _PDQ_HEX.match(binding["value"]) and binding.get("region")][:PLACED_MAX_REGIONS]
     best: tuple[int, tuple[float, float, float, float], list[int]] | None = None
-    for box in placement.boxes_in(report.labelled_height, report.labelled_width):
+    for box in placement.boxes_in(height, width)[:PLACED_MAX_BOXES]:
         if min(box[2], box[3]) > PLACED_MAX_SPAN:
             continue
-        cuts = placed_queries(pixels, box, (report.labelled_height, report.labelled_width),
-                              [region for region, _ in regions])
+        cuts = placed_queries(pixels, box, (height, width), [region for region, _ in regions])
         distances = sorted(pdq_distance(value.hex, regions[index][1]) for index, value in cuts
                            if value.quality >= ATTRIBUTION_MIN_QUALITY)
         if len(distances) >= PLACED_MIN_REGIONS:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from deepshield.watermark import Placement, detect, embed, key_from_secret
-from deepshield.watermark.detection import PLACEMENT_PERIOD
+from deepshield.watermark.detection import PLACEMENT_PERIOD, _resized_aspect, analysis_plane
+from deepshield.watermark.layout import TILE_PX
 from factories import photo_pixels
 
 KEY = key_from_secret(bytes(range(32)))
@@ -27,6 +28,17 @@ def test_a_stretched_square_image_is_read(marked):
         assert detect(stretched, [KEY]).payload == PAYLOAD, size
     unmarked = cv2.resize(photo_pixels(24, 512, 512), (461, 512), interpolation=cv2.INTER_LANCZOS4)
     assert not detect(unmarked, [KEY]).found
+
+
+@pytest.mark.parametrize(("size", "aspect"), [((461, 512), 512 / 461), ((589, 512), 512 / 589),
+                                              ((512, 589), 589 / 512)])
+def test_a_resized_image_keeps_its_short_sides_period_and_the_scan_finds_the_other(marked, size, aspect):
+    stretched = cv2.resize(marked, size, interpolation=cv2.INTER_LANCZOS4)
+    (found,) = _resized_aspect(analysis_plane(stretched), KEY)
+    assert found.aspect == pytest.approx(aspect, rel=0.006) and found.angle == 0.0
+    assert min(found.period, found.period_y) == TILE_PX
+    unmarked = cv2.resize(photo_pixels(24, 512, 512), size, interpolation=cv2.INTER_LANCZOS4)
+    assert _resized_aspect(analysis_plane(unmarked), KEY) == []
 
 
 @pytest.mark.parametrize(("top", "left"), [(0, 0), (100, 40), (153, 150)])

@@ -80,7 +80,7 @@ def test_placed_attribution_measures_where_the_mark_places_the_crop(keyed):
     store = manifest_registry.get_manifest(keyed, result.manifest_id, principal=None).manifest_store
     report = read_manifest_store(store, trust_anchors_pem=None)
     cropped = _crop(pixels, 0.7, 0.4, 0.9)
-    detection = detect(cropped, [PUBLIC_KEY])
+    detection = detect(cropped, [PUBLIC_KEY], place=True)
     placement = detection.marks[0].placement
     assert placement is not None
     (box,) = placement.boxes_in(480, 640)
@@ -130,7 +130,7 @@ def test_a_hostile_manifest_cannot_make_placement_costly(keyed):
     store = manifest_registry.get_manifest(keyed, result.manifest_id, principal=None).manifest_store
     report = read_manifest_store(store, trust_anchors_pem=None)
     cropped = _crop(pixels, 0.7, 0.35, 0.85)
-    placement = detect(cropped, [PUBLIC_KEY]).marks[0].placement
+    placement = detect(cropped, [PUBLIC_KEY], place=True).marks[0].placement
     thin = dataclasses.replace(report, labelled_width=1 << 20, labelled_height=1)
     assert placed_attribution(thin, placement, cropped) is None
     many = dataclasses.replace(report, soft_bindings=[

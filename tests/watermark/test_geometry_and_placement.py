@@ -44,8 +44,9 @@ def test_a_resized_image_keeps_its_short_sides_period_and_the_scan_finds_the_oth
 @pytest.mark.parametrize(("top", "left"), [(0, 0), (100, 40), (153, 150)])
 def test_a_crop_is_placed_where_it_was_cut_to_a_pixel_of_the_working_image(marked, top, left):
     cropped = np.ascontiguousarray(marked[top:top + 358, left:left + 358])  # 70 % of each side
-    (mark,) = detect(cropped, [KEY]).marks
+    (mark,) = detect(cropped, [KEY], place=True).marks
     assert mark.payload == PAYLOAD and mark.placement is not None
+    assert detect(cropped, [KEY]).marks[0].placement is None  # not worked out unless asked
     (box,) = mark.placement.boxes_in(512, 512)
     assert np.allclose(box, (left / 512, top / 512, 0.7, 0.7), atol=2 / 320)
 

@@ -20,8 +20,9 @@ the slots are read there without the pilot (``BLIND_MIN_RATIO`` guards that read
 
 **Where the read image lies.** The tile grid starts at the marked image's top-left corner and
 the keyed modulation repeats every ``PLACEMENT_PERIOD`` working pixels, so a mark read at a known
-tile shift also says where the read image lies in the marked one (``Mark.placement``): verify
-uses it to compare a crop taken anywhere with the label's signed regions where they lie.
+tile shift also says where the read image lies in the marked one (``Mark.placement``, worked out
+when asked: ``detect(place=True)``): verify uses it to compare a crop taken anywhere with the
+label's signed regions where they lie.
 """
 
 from __future__ import annotations
@@ -154,6 +155,8 @@ class Mark:
     key_id: str
     slot: int
     confidence: float  # how cleanly the coded bits agree with the payload, 0-1
+    #: Where the read image lies in the marked one; only when asked for (``detect(place=True)``):
+    #: for a crop it costs a sharpened geometry, a few ms.
     placement: Placement | None = field(default=None, compare=False)
 
     @property
@@ -353,7 +356,7 @@ class _Reading:
 class _Search:
     """One detection: the marks found so far, per key, and what was tried."""
 
-    def __init__(self, plane: np.ndarray, keys: Sequence[WatermarkKey]) -> None:
+    def __init__(self, plane: np.ndarray, keys: Sequence[WatermarkKey], place: bool = False) -> None:
         self.plane = plane
         self.keys = list(dict.fromkeys(keys))
         self.marks: dict[str, list[tuple[Mark, Geometry, float, np.ndarray]]] = {}
@@ -362,6 +365,7 @@ class _Search:
             key.key_id: [] for key in self.keys}
         self.best_guess: tuple[float, np.ndarray] | None = None  # (pilot z, data bits)
         self.trials = 0
+        self.place = place  # work out each found mark's placement
 
     def pending(self) -> list[WatermarkKey]:
         return [key for key in self.keys if key.key_id not in self.marks]
@@ -428,7 +432,8 @@ class _Search:
         if any(mark.slot == reading.slot for mark, *_ in found):
             return True
         confidence = float(np.clip((decoded.bit_agreement - 0.5) * 2, 0, 1))
-        mark = Mark(decoded.payload, key_id, reading.slot, confidence, reading.placement(self.plane))
+        mark = Mark(decoded.payload, key_id, reading.slot, confidence,
+                    reading.placement(self.plane) if self.place else None)
         found.append((mark, reading.geometry,
                       reading.pilot_z, bits))
         return True
@@ -446,14 +451,16 @@ class _Search:
                          tuple(found[0] for found in ordered), self.trials)
 
 
-def detect(image: np.ndarray, keys: Sequence[WatermarkKey] = (PUBLIC_KEY,)) -> Detection:
+def detect(image: np.ndarray, keys: Sequence[WatermarkKey] = (PUBLIC_KEY,), *,
+           place: bool = False) -> Detection:
     """Look for DeepShield watermarks of ``keys`` in ``image`` (H×W×3 uint8 RGB).
 
     Returns ``found=False`` and no payload unless a payload's CRC-32 checks out. ``marks`` lists
-    every mark read (several where an image was marked more than once).
+    every mark read (several where an image was marked more than once); with ``place``, each
+    with its ``placement`` in the marked image.
     """
     check_image(image, MIN_DETECT_SHORT_SIDE)
-    return detect_in_plane(analysis_plane(image), keys)
+    return detect_in_plane(analysis_plane(image), keys, place=place)
 
 
 def analysis_plane(image: np.ndarray) -> np.ndarray:
@@ -478,11 +485,12 @@ def bounded(image: np.ndarray) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
 
 
-def detect_in_plane(plane: np.ndarray, keys: Sequence[WatermarkKey] = (PUBLIC_KEY,)) -> Detection:
+def detect_in_plane(plane: np.ndarray, keys: Sequence[WatermarkKey] = (PUBLIC_KEY,), *,
+                    place: bool = False) -> Detection:
     """Detection on an analysis plane (or an average of several with the same geometry)."""
     if not keys:
         raise ValueError("give at least one watermark key to read with")
-    search = _Search(plane, keys)
+    search = _Search(plane, keys, place)
     # Resizing keeps the untouched geometry (the plane is normalised to the short side): try it
     # before paying for the search.
     search.attempt(NOMINAL, search.keys)

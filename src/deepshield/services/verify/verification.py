@@ -530,7 +530,7 @@ def _watermark(data: bytes, settings: Settings, warnings: list[str],
             report = detect_watermark(data, settings.limits, keys)
             marks = [(mark.payload_hex, mark.key_id, mark.slot, mark.confidence) for mark in report.marks]
         else:
-            detection = detect(_watermark_pixels(decoded), keys)
+            detection = detect(_watermark_pixels(decoded), keys, place=placements is not None)
             marks = [(mark.payload_hex, mark.key_id, mark.slot, round(mark.confidence, 4))
                      for mark in detection.marks]
             if placements is not None:

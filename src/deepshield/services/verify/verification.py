@@ -871,9 +871,15 @@ def _signed_pdq(report: ManifestReport) -> list[str]:
     """The signed PDQ hashes the fingerprint rules compare (``image_attribution``): the whole
     image's, then its regions', without the placed regions (``signals.placed_regions``), which only
     a watermark's placement compares."""
-    return [binding["value"] for binding in report.soft_bindings
+    return [binding["value"] for binding in _pdq_bindings(report)
+            if not is_placed_region(binding.get("region"))]
+
+
+def _pdq_bindings(report: ManifestReport) -> list[dict[str, Any]]:
+    """The manifest's signed PDQ soft-binding blocks whose value is a PDQ hash, in order."""
+    return [binding for binding in report.soft_bindings
             if binding.get("alg") == PDQ_BINDING_ALG and isinstance(binding.get("value"), str)
-            and _PDQ_HEX.match(binding["value"]) and not is_placed_region(binding.get("region"))]
+            and _PDQ_HEX.match(binding["value"])]
 
 
 def _unreadable(candidate: _Recovered) -> str | None:
@@ -963,9 +969,8 @@ def placed_attribution(report: ManifestReport, placement: Placement, pixels: np.
     height, width = report.labelled_height, report.labelled_width
     if not height or not width or max(height, width) > MAX_ASPECT * min(height, width):
         return None
-    regions = [(tuple(binding["region"]), binding["value"]) for binding in report.soft_bindings
-               if binding.get("alg") == PDQ_BINDING_ALG and isinstance(binding.get("value"), str)
-               and _PDQ_HEX.match(binding["value"]) and binding.get("region")][:PLACED_MAX_REGIONS]
+    regions = [(tuple(binding["region"]), binding["value"]) for binding in _pdq_bindings(report)
+               if binding.get("region")][:PLACED_MAX_REGIONS]
     best: tuple[int, tuple[float, float, float, float], list[int]] | None = None
     for box in placement.boxes_in(height, width)[:PLACED_MAX_BOXES]:
         if min(box[2], box[3]) > PLACED_MAX_SPAN:

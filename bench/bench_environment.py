@@ -6,6 +6,9 @@ import importlib.util
 import os
 import platform
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,24 @@ def use_checkout_sources() -> None:
     source = Path(__file__).resolve().parents[1] / "src"
     if importlib.util.find_spec("deepshield") is None and source.is_dir():
         sys.path.insert(0, str(source))
+
+
+@contextmanager
+def fresh_installation(name: str, operator: Any) -> Iterator[Any]:
+    """A fresh DeepShield installation (a ``ServiceContext`` on SQLite in a temporary
+    ``$DEEPSHIELD_HOME`` named after ``name``) with development signing keys made by ``operator``
+    (an administrator's ``Principal``); closed, and its home removed, at the end."""
+    from deepshield.services.context import ServiceContext
+    from deepshield.services.label.signing_keys import init_signing_keys
+    from deepshield.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix=f"ds-bench-{name}-") as home:
+        ctx = ServiceContext.open(Settings(home=Path(home)))
+        try:
+            init_signing_keys(ctx, force=False, principal=operator)
+            yield ctx
+        finally:
+            ctx.close()
 
 
 def shared_data_dir() -> Path:

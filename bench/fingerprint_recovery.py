@@ -60,12 +60,10 @@ import platform  # noqa: E402
 import shlex  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 import zlib  # noqa: E402
 from collections import Counter  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -77,7 +75,13 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from bench_environment import cpu_model, interpreter, package_version, use_checkout_sources  # noqa: E402
+from bench_environment import (  # noqa: E402
+    cpu_model,
+    fresh_installation,
+    interpreter,
+    package_version,
+    use_checkout_sources,
+)
 
 use_checkout_sources()
 
@@ -85,9 +89,7 @@ import repost_transforms as rt  # noqa: E402
 from deepshield.services.access import Principal, Role  # noqa: E402
 from deepshield.services.context import ServiceContext  # noqa: E402
 from deepshield.services.label.labelling import label_media  # noqa: E402
-from deepshield.services.label.signing_keys import init_signing_keys  # noqa: E402
 from deepshield.services.verify.verification import VerifyReport, verify_media  # noqa: E402
-from deepshield.settings import Settings  # noqa: E402
 from watermark import make_inputs  # noqa: E402
 
 LOOKUP_MAX_DISTANCE = 31  # the repository's PDQ threshold (DEEPSHIELD_PDQ_THRESHOLD)
@@ -196,18 +198,6 @@ def _half(a: np.ndarray, b: np.ndarray, vertical: bool) -> np.ndarray:
     return out
 
 
-@contextmanager
-def _installation() -> Iterator[ServiceContext]:
-    """A fresh DeepShield installation (SQLite in a temporary home) with development keys."""
-    with tempfile.TemporaryDirectory(prefix="ds-bench-fingerprint-") as home:
-        ctx = ServiceContext.open(Settings(home=Path(home)))
-        try:
-            init_signing_keys(ctx, force=False, principal=OPERATOR)
-            yield ctx
-        finally:
-            ctx.close()
-
-
 def _row(report: VerifyReport, seconds: float, own_manifest: str | None) -> dict[str, Any]:
     recovered = report.repository.get("recovered_manifest") or {}
     consistency = report.consistency or {}
@@ -249,7 +239,7 @@ def run(count: int, unrelated: int, size: str) -> dict[str, Any]:
     outputs, others = images[:count], images[count:]
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
-    with _installation() as ctx:
+    with fresh_installation("fingerprint", OPERATOR) as ctx:
         manifests = []
         for pixels in outputs:
             result = label_media(ctx, _encode(pixels, jpeg=False), generator="BenchGen", model=None,

@@ -59,13 +59,11 @@ import re  # noqa: E402
 import shlex  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 import zlib  # noqa: E402
 from collections import Counter  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -79,6 +77,7 @@ if str(BENCH_DIR) not in sys.path:
 
 from bench_environment import (  # noqa: E402
     cpu_model,
+    fresh_installation,
     interpreter,
     package_version,
     use_checkout_sources,
@@ -101,11 +100,9 @@ from deepshield.services.access import Principal, Role  # noqa: E402
 from deepshield.services.context import ServiceContext  # noqa: E402
 from deepshield.services.label import labelling  # noqa: E402
 from deepshield.services.label.labelling import LabelResult, label_media  # noqa: E402
-from deepshield.services.label.signing_keys import init_signing_keys  # noqa: E402
 from deepshield.services.spread.hashing import hash_media  # noqa: E402
 from deepshield.services.verify import verification  # noqa: E402
 from deepshield.services.verify.verification import CONSISTENCY_MAX_DISTANCE, VerifyReport, verify_media  # noqa: E402
-from deepshield.settings import Settings  # noqa: E402
 from deepshield.signals.pdq import pdq_distance  # noqa: E402
 from deepshield.signals.repost import hash_set  # noqa: E402
 from deepshield.watermark import embed  # noqa: E402
@@ -150,18 +147,6 @@ def _decode(data: bytes) -> np.ndarray:
 
 def _percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
-
-
-@contextmanager
-def _installation(name: str) -> Iterator[ServiceContext]:
-    """A fresh DeepShield installation (SQLite in a temporary home) with development keys."""
-    with tempfile.TemporaryDirectory(prefix=f"ds-bench-{name}-") as home:
-        ctx = ServiceContext.open(Settings(home=Path(home)))
-        try:
-            init_signing_keys(ctx, force=False, principal=OPERATOR)
-            yield ctx
-        finally:
-            ctx.close()
 
 
 # ---------------------------------------------------------------------------- JPEG segments
@@ -280,7 +265,7 @@ def run_throughput(count: int) -> dict[str, Any]:
         for name, part in parts:
             clock.wrap(module, name, f"{module.__name__.rsplit('.', 1)[-1]}:{part}")
     try:
-        with _installation("throughput") as ctx:
+        with fresh_installation("throughput", OPERATOR) as ctx:
             warm = _jpeg(generated_image(1920, 1080, seed=99))
             warm_label = label_media(ctx, warm, generator=GENERATOR, model=None, principal=ACTOR)
             verify_media(ctx, warm_label.data, principal=ACTOR)
@@ -451,7 +436,7 @@ def run_attacks(inputs: Inputs, size: str, count: int, attacks: list[str]) -> di
     started = time.perf_counter()
     rows: dict[str, list[dict[str, Any]]] = {"as-is": [], "stripped": [], **{a: [] for a in attacks}}
     failures: list[dict[str, Any]] = []
-    with _installation(f"attacks-{size}") as ctx:
+    with fresh_installation(f"attacks-{size}", OPERATOR) as ctx:
         labelled: list[tuple[LabelResult, np.ndarray, list[str]]] = []
         for pixels in inputs.images[size][:count]:
             result = label_media(ctx, _jpeg(pixels), generator=GENERATOR, model=None, principal=ACTOR)
@@ -552,7 +537,8 @@ def run_forgeries(inputs: Inputs, first: int, count: int) -> dict[str, Any]:
     originals = inputs.images["512"][first : first + count]
     others = inputs.images["512"][first + count : first + 2 * count]
     outcomes: dict[str, list[dict[str, Any]]] = {case: [] for case in FORGERY_CASES}
-    with _installation("forgeries") as ctx, _installation("forger") as forger_ctx:
+    with (fresh_installation("forgeries", OPERATOR) as ctx,
+          fresh_installation("forger", OPERATOR) as forger_ctx):
         # (f) first: sign while the certificate is valid, verify after it has expired.
         window = 3.0 + 0.3 * count
         identity, expires = _expiring_identity(ctx, window)

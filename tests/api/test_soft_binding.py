@@ -27,6 +27,7 @@ from deepshield.services.label.signing_keys import init_signing_keys
 from deepshield.services.label.watermark_keys import parse_key_document
 from deepshield.services.spread.hashing import hash_media
 from deepshield.settings import load_settings
+from deepshield.store import manifest_repository
 from deepshield.watermark import embed
 from factories import encode_image, photo_pixels
 from live_server import serving
@@ -525,3 +526,17 @@ def test_a_registration_names_only_its_own_key_or_the_public_one(repo):
     repo.expect_error(repo.post_json("/manifests", {**body, "watermarkKeyId": "nope"}, Role.PROVIDER),
                       400, "invalid_request")
     register(repo, [], watermarkKeyId="public")
+
+
+def test_a_registration_may_carry_the_outputs_keypoints_and_damaged_ones_are_refused(repo):
+    from deepshield.signals.keypoints import from_bytes, keypoints, to_bytes
+
+    data = to_bytes(keypoints(photo_pixels(35)))
+    body = {"manifestStore": base64.b64encode(c2pa_store(new_manifest_id())).decode(), "bindings": []}
+    for bad in ("not base64!", base64.b64encode(data[:-1]).decode(), base64.b64encode(b"PNG").decode()):
+        repo.expect_error(repo.post_json("/manifests", {**body, "keypoints": bad}, Role.PROVIDER),
+                          400, "invalid_request")
+    manifest_id = register(repo, [], keypoints=base64.b64encode(data).decode())
+    with repo.ctx.store.transaction() as session:
+        stored = {row[1]: row[2] for row in manifest_repository.keypoints_after(session, 0)}
+    assert from_bytes(stored[manifest_id]).descriptors.tobytes() == from_bytes(data).descriptors.tobytes()

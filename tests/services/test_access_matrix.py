@@ -48,6 +48,7 @@ from deepshield.services.spread.banks import Origin, SignalInput
 from deepshield.services.takedown import intake, outbox, review, victim_access
 from deepshield.services.verify import verification
 from deepshield.settings import Settings
+from deepshield.signals.keypoints import keypoints
 from deepshield.store import watermark_key_repository
 from deepshield.watermark import new_key
 from factories import encode_image, photo_pixels
@@ -101,6 +102,7 @@ ALLOWED: dict[str, frozenset[Role]] = {
     "manifest.match binding": EVERYONE,
     "manifest.match content": EVERYONE,
     "manifest.match fingerprints": EVERYONE,
+    "manifest.match keypoints": EVERYONE,
     # Watermark keys (WATERMARK_KEYS.md "Who may": a provider's own key, its export and retirement:
     # provider, admin; the list of every key: admin; API.md POST /v1/watermark/key: provider, admin).
     "watermark_key.own": frozenset({ADMIN, PROVIDER}),
@@ -407,6 +409,8 @@ OPS: dict[str, Op] = {
         manifest_registry.matches_by_content(w.ctx, w.photo, 10, p))),
     "manifest.match fingerprints": Op((manifest_registry.matches_by_fingerprints,), lambda w, p, t: (
         manifest_registry.matches_by_fingerprints(w.ctx, ["a5" * 32], 10, p))),
+    "manifest.match keypoints": Op((manifest_registry.matches_by_keypoints,), lambda w, p, t: (
+        manifest_registry.matches_by_keypoints(w.ctx, keypoints(photo_pixels(41)), 10, p))),
     "watermark_key.own": Op((watermark_keys.provider_key,),
                             lambda w, p, t: watermark_keys.provider_key(w.ctx, p)),
     "watermark_key.labelling": Op((labelling.labelling_key,),
@@ -567,6 +571,8 @@ def test_the_public_may_file_verify_and_read_the_manifest_repository(world: Worl
     assert manifest_registry.matches_by_binding(world.ctx, WATERMARK, label_id(), 10, None) == []
     manifest_registry.matches_by_content(world.ctx, world.photo, 10, None)
     assert manifest_registry.matches_by_fingerprints(world.ctx, ["a5" * 32], 10, None) == []
+    assert manifest_registry.matches_by_keypoints(world.ctx, keypoints(photo_pixels(41)), 10,
+                                                  None) == []
 
 
 # --- Every entry point is in the matrix ----------------------------------------------------------

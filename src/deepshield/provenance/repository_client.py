@@ -173,11 +173,12 @@ class RepositoryClient:
                           bindings: Sequence[tuple[str, str]] = (), *, label_id: str | None = None,
                           generator: str = "", model: str | None = None,
                           created_at: datetime | None = None, spec_only: bool = False,
-                          watermark_key_id: str | None = None) -> str:
+                          watermark_key_id: str | None = None, keypoints: bytes | None = None) -> str:
         """Store a manifest store with its ``(alg, value)`` bindings; returns the manifest id the
         repository gives it. Registering the same store again is accepted. ``watermark_key_id``
-        names the key of the label's mark (``public``, or the provider's key id); the API's own
-        two steps (``spec_only``) cannot say it, and the repository then takes the public key."""
+        names the key of the label's mark (``public``, or the provider's key id), ``keypoints`` the
+        output's local features (``signals.keypoints``); the API's own two steps (``spec_only``)
+        cannot say them, and the repository then takes the public key and keeps no features."""
         if spec_only:
             response = self._request("POST", "/manifests", content=manifest_store,
                                      headers={"Content-Type": "application/c2pa"})
@@ -198,6 +199,8 @@ class RepositoryClient:
             body["createdAt"] = created_at.isoformat()
         if watermark_key_id is not None:
             body["watermarkKeyId"] = watermark_key_id
+        if keypoints is not None:
+            body["keypoints"] = base64.b64encode(keypoints).decode("ascii")
         return self._manifest_id(self._request("POST", "/manifests", json=body))
 
     def own_watermark_key(self) -> dict[str, Any]:

@@ -46,8 +46,11 @@ def placed_queries(pixels: np.ndarray, box: Region, original_size: tuple[int, in
 
     ``pixels`` is the copy; ``box`` (x, y, width, height, fractions of the labelled output) is
     where it lies in the labelled output, whose size was ``original_size`` (height, width) pixels.
-    The copy is first scaled to the size it had in the labelled output shrunk to
-    ``REGION_MAX_SIDE``, the scale the regions were hashed at, so the pixel grids agree.
+    Each region is cut from the copy at the copy's own resolution, then scaled to the size it had
+    in the labelled output shrunk to ``REGION_MAX_SIDE`` (the scale the regions were hashed at), so
+    the pixel grids agree. Cutting first keeps the cut's edges to a pixel of the copy: scaling the
+    whole copy to the small size first put them up to half a pixel of 256 off, 10-40 bits of PDQ
+    (measured on exact crops: 10 of 120 beyond 26 bits then, 2 now).
     """
     box_x, box_y, box_w, box_h = box
     if box_w <= 0 or box_h <= 0:
@@ -55,10 +58,9 @@ def placed_queries(pixels: np.ndarray, box: Region, original_size: tuple[int, in
     height, width = original_size
     scale = REGION_MAX_SIDE / max(height, width)
     base_h, base_w = min(height, round(height * scale)), min(width, round(width * scale))
-    size = (max(1, round(box_w * base_w)), max(1, round(box_h * base_h)))
+    copy_h, copy_w = pixels.shape[:2]
     import cv2
 
-    copy = cv2.resize(np.ascontiguousarray(pixels), size, interpolation=cv2.INTER_AREA)
     found: list[tuple[int, PdqHash]] = []
     for index, (x, y, w, h) in enumerate(regions):
         left, top = (x - box_x) / box_w, (y - box_y) / box_h
@@ -66,10 +68,15 @@ def placed_queries(pixels: np.ndarray, box: Region, original_size: tuple[int, in
         tolerance_x, tolerance_y = INSIDE_TOLERANCE / box_w, INSIDE_TOLERANCE / box_h
         if left < -tolerance_x or top < -tolerance_y or right > 1 + tolerance_x or bottom > 1 + tolerance_y:
             continue
-        x0, x1 = max(0, round(left * size[0])), min(size[0], round(right * size[0]))
-        y0, y1 = max(0, round(top * size[1])), min(size[1], round(bottom * size[1]))
-        if x1 - x0 >= _MIN_CUT and y1 - y0 >= _MIN_CUT:
-            found.append((index, pdq_from_pixels(np.ascontiguousarray(copy[y0:y1, x0:x1]))))
+        x0, x1 = max(0, round(left * copy_w)), min(copy_w, round(right * copy_w))
+        y0, y1 = max(0, round(top * copy_h)), min(copy_h, round(bottom * copy_h))
+        size = (max(1, round(w * base_w)), max(1, round(h * base_h)))
+        if x1 - x0 < _MIN_CUT or y1 - y0 < _MIN_CUT or min(size) < _MIN_CUT:
+            continue
+        cut = np.ascontiguousarray(pixels[y0:y1, x0:x1])
+        shrinking = x1 - x0 >= size[0] and y1 - y0 >= size[1]
+        cut = cv2.resize(cut, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        found.append((index, pdq_from_pixels(np.ascontiguousarray(cut))))
     return found
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from deepshield.store.models import Manifest, SoftBinding, utcnow
+from deepshield.store.models import Manifest, ManifestKeypoints, SoftBinding, utcnow
 
 
 @dataclass(frozen=True)
@@ -162,3 +162,33 @@ def bindings_by_id(session: Session, binding_ids: Iterable[int]) -> dict[int, Bi
         for binding_id, manifest_id, alg, value in rows:
             found[int(binding_id)] = BindingRow(int(binding_id), manifest_id, alg, value)
     return found
+
+
+# --- Keypoint sets (signals.keypoints) ---------------------------------------------------------
+
+
+def add_keypoints(session: Session, manifest_id: str, version: str, data: bytes) -> bool:
+    """Keep a manifest's keypoint set; False (nothing written) when it already has one."""
+    held = select(ManifestKeypoints.id).where(ManifestKeypoints.manifest_id == manifest_id)
+    if session.execute(held).first():
+        return False
+    session.add(ManifestKeypoints(manifest_id=manifest_id, version=version, data=data, added_at=utcnow()))
+    session.flush()
+    return True
+
+
+def keypoint_state(session: Session) -> tuple[int, int]:
+    """``(count, max id)`` of the keypoint sets: changes whenever one is added."""
+    count, max_id = session.execute(
+        select(func.count(ManifestKeypoints.id), func.coalesce(func.max(ManifestKeypoints.id), 0))
+    ).one()
+    return int(count), int(max_id)
+
+
+def keypoints_after(session: Session, after_id: int) -> list[tuple[int, str, bytes]]:
+    """``(id, manifest id, data)`` of the keypoint sets with ids above ``after_id``, by id."""
+    rows = session.execute(
+        select(ManifestKeypoints.id, ManifestKeypoints.manifest_id, ManifestKeypoints.data)
+        .where(ManifestKeypoints.id > after_id).order_by(ManifestKeypoints.id)
+    )
+    return [(int(row_id), manifest_id, bytes(data)) for row_id, manifest_id, data in rows]

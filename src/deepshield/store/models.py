@@ -222,6 +222,27 @@ class SoftBinding(Base):
     )
 
 
+#: The largest stored keypoint set (``signals.keypoints``: 512 keypoints of 36 bytes, and a header).
+MAX_KEYPOINT_SET_BYTES = 10 + 512 * 36
+
+
+class ManifestKeypoints(Base):
+    """A labelled output's local features (``signals.keypoints``), kept by the repository to place
+    a copy cropped anywhere whose watermark was removed. Search aids, not evidence: a place they
+    give is confirmed by the manifest's signed regions. One set per manifest; never logged."""
+
+    __tablename__ = "manifest_keypoints"
+
+    # AUTOINCREMENT on SQLite too: (count, max id) tells a reader that sets were added.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    manifest_id: Mapped[str] = mapped_column(ForeignKey("manifests.manifest_id"), unique=True, nullable=False)
+    version: Mapped[str] = mapped_column(String(32), nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary(MAX_KEYPOINT_SET_BYTES), nullable=False)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+
 class WatermarkKeyRecord(Base):
     """A provider's secret watermark key (docs/WATERMARK_KEYS.md): only this repository and the
     provider read or make its marks. The secret is sealed at rest like bank hashes

@@ -94,6 +94,10 @@ class ManifestIn(BaseModel):
         description="The watermark key that made the label's mark: 'public', or the registrant's own key "
                     "id (POST /v1/watermark/key); absent: public. A mark read with a key finds only "
                     "that key's manifests.")
+    keypoints: str | None = Field(
+        default=None, max_length=32 * 1024,
+        description="The labelled output's local features (DeepShield's keypoint set, base64), kept "
+                    "to place a copy cropped anywhere whose watermark was removed.")
 
 
 def _query_result(matches: list[registry.BindingMatch]) -> dict[str, list[dict[str, Any]]]:
@@ -228,6 +232,13 @@ def _decoded_store(text: str) -> bytes:
     return data
 
 
+def _decoded_keypoints(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("keypoints must be a keypoint set in base64") from None
+
+
 _MANIFEST_BODY = {"requestBody": {"required": True, "content": {
     registry.MANIFEST_CONTENT_TYPE: {"schema": _ASSET_BODY},
     "application/json": {"schema": ManifestIn.model_json_schema()}}}}
@@ -243,7 +254,7 @@ async def add_manifest(
 ) -> dict[str, str]:
     """Store a manifest store: `application/c2pa` bytes (then bind values with `POST /bindings`), or
     DeepShield's JSON `{"manifestStore": base64, "bindings": [{"alg", "value"}], "labelId",
-    "generator", "model", "createdAt", "watermarkKeyId"}`. Returns `{"manifestId"}`, the store's
+    "generator", "model", "createdAt", "watermarkKeyId", "keypoints"}`. Returns `{"manifestId"}`, the store's
     active manifest. The same store again is accepted; other bytes under a registered id are 409."""
     if content_type(request) == registry.MANIFEST_CONTENT_TYPE:
         store = await read_bytes(request, _STORE_LIMIT, "the manifest store")
@@ -255,12 +266,13 @@ async def add_manifest(
                            wrong_type=f"send the manifest store as {registry.MANIFEST_CONTENT_TYPE}, or "
                                       "DeepShield's application/json form")
     store = _decoded_store(body.manifestStore)
+    keypoints = _decoded_keypoints(body.keypoints) if body.keypoints is not None else None
     manifest_id = body.manifestId or registry.active_manifest_id(store)
     record = await run_in_threadpool(
         lambda: registry.register_manifest(
             ctx, manifest_id, store, [(binding.alg, binding.value) for binding in body.bindings],
             label_id=body.labelId, generator=body.generator, model=body.model, created_at=body.createdAt,
-            principal=principal, watermark_key_id=body.watermarkKeyId))
+            principal=principal, watermark_key_id=body.watermarkKeyId, keypoints=keypoints))
     return {"manifestId": record.manifest_id}
 
 

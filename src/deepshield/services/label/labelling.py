@@ -44,6 +44,7 @@ from deepshield.services.context import ServiceContext
 from deepshield.services.label import manifest_registry, watermark_keys
 from deepshield.services.spread.hashing import hash_media
 from deepshield.settings import Settings, import_callback
+from deepshield.signals import keypoints as local_features
 from deepshield.signals.placed_regions import placed_region_hashes
 from deepshield.signals.repost import region_hashes
 from deepshield.signals.vpdq import unique_good_frames
@@ -147,6 +148,7 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
     regions: list[tuple[tuple[float, float, float, float], str]] = []  # registered as fingerprints
     placed: list[tuple[tuple[float, float, float, float], str]] = []  # signed only: placed_regions
     size: tuple[int, int] | None = None  # an image's width and height, signed
+    features: bytes | None = None  # an image's local features, registered (not signed)
     frames: list[tuple[float, str]] = []
     if media_type.kind is MediaKind.VIDEO:
         mime_type = _VIDEO_OUTPUT.get(media_type.name)
@@ -196,6 +198,7 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
         regions = [(region, value.hex) for region, value in region_hashes(marked_pixels)]
         placed = [(region, value.hex) for region, value in placed_region_hashes(marked_pixels)]
         size = (marked_pixels.shape[1], marked_pixels.shape[0])
+        features = local_features.to_bytes(local_features.keypoints(marked_pixels))
     created_at = datetime.now(UTC).replace(microsecond=0)
     definition = build_manifest_definition(
         label_id=label_id, generator=generator, model=model, created_at=created_at,
@@ -210,7 +213,8 @@ def label_media(ctx: ServiceContext, data: bytes, *, generator: str, model: str 
         bindings += [(PDQ_BINDING_ALG, value) for _, value in frames[1:]]
     registered_at = _register(ctx, signed.manifest_id, signed.manifest_store, bindings,
                               label_id=label_id, generator=generator, model=model,
-                              created_at=created_at, principal=principal, watermark_key_id=key.key_id)
+                              created_at=created_at, principal=principal, watermark_key_id=key.key_id,
+                              keypoints=features)
     with ctx.store.transaction() as session:
         audit.record_event(session, principal.actor, "label", f"manifest:{signed.manifest_id}",
                            kind=media_type.kind.value, visible=visible is not None,
@@ -251,7 +255,7 @@ def _frame_fingerprints(video: bytes, settings: Settings) -> list[tuple[float, s
 def _register(ctx: ServiceContext, manifest_id: str, manifest_store: bytes,
               bindings: list[tuple[str, str]], *, label_id: str, generator: str,
               model: str | None, created_at: datetime, principal: Principal,
-              watermark_key_id: str) -> str:
+              watermark_key_id: str, keypoints: bytes | None = None) -> str:
     url = ctx.settings.provenance.repository_url
     if url:
         from deepshield.provenance.repository_client import RepositoryClient
@@ -259,10 +263,10 @@ def _register(ctx: ServiceContext, manifest_id: str, manifest_store: bytes,
         with RepositoryClient(url, api_key=ctx.settings.provenance.repository_key or None) as client:
             client.register_manifest(manifest_id, manifest_store, bindings, label_id=label_id,
                                      generator=generator, model=model, created_at=created_at,
-                                     watermark_key_id=watermark_key_id)
+                                     watermark_key_id=watermark_key_id, keypoints=keypoints)
         return url
     manifest_registry.register_manifest(ctx, manifest_id, manifest_store, bindings,
                                         label_id=label_id, generator=generator, model=model,
                                         created_at=created_at, principal=principal,
-                                        watermark_key_id=watermark_key_id)
+                                        watermark_key_id=watermark_key_id, keypoints=keypoints)
     return "local"

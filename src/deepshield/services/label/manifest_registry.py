@@ -53,6 +53,7 @@ from deepshield.errors import (
     InvalidSignal,
     NotFound,
 )
+from deepshield.index.keypoint_index import KeypointIndex
 from deepshield.index.pdq_multi_index import PdqMultiIndex
 from deepshield.media import MediaKind, sniff_media_type
 from deepshield.media.errors import EmptyMedia
@@ -66,6 +67,7 @@ from deepshield.services.context import ServiceContext
 from deepshield.services.label import watermark_keys
 from deepshield.services.label.watermarking import detect_watermark
 from deepshield.services.spread.hashing import MediaSignals, hash_media
+from deepshield.signals import keypoints as local_features
 from deepshield.signals.pdq import PDQ_BITS
 from deepshield.store import Store
 from deepshield.store import audit_repository as audit
@@ -88,6 +90,10 @@ MAX_BINDINGS = 128  # per request: a label has 2 + 94 region fingerprints (signa
 #: repost variants, its region queries: ``fingerprint_queries``, about 75 for a photo).
 MAX_FINGERPRINT_QUERIES = 96
 _MAX_VALUE_CHARS = 512
+#: A keypoint lookup fits at most this many candidate sets, each with at least this many of the
+#: copy's descriptors nearest to its own (unrelated photos: a handful; a crop: tens).
+KEYPOINT_CANDIDATES = 4
+KEYPOINT_MIN_VOTES = 8
 _MANIFEST_ID = re.compile(r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:[A-Za-z0-9._~:@!$&'()*+,;=%-]+$")
 MAX_MANIFEST_ID_CHARS = 200
 #: What a door reads at most, in bytes: a raw manifest store (the store column's width); the JSON
@@ -311,6 +317,62 @@ def _pdq_bindings(store: Store) -> _PdqBindings:
         return index
 
 
+class _KeypointSets:
+    """Every registered keypoint set in one ``KeypointIndex``, kept current from the store like
+    ``_PdqBindings`` (sets are only ever added: a new max id adds them, a count that still differs
+    reloads). The sets themselves are kept too, for ``locate``: about 5 kB a label."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._index = KeypointIndex()
+        self._sets: dict[int, tuple[str, local_features.Keypoints]] = {}
+        self._state = (0, 0)
+
+    def candidates(self, store: Store, descriptors: np.ndarray, limit: int
+                   ) -> list[tuple[str, local_features.Keypoints, int]]:
+        """(manifest id, keypoint set, votes) of the sets sharing the most of ``descriptors``."""
+        with self._lock:
+            self._sync(store)
+            found = self._index.candidates(descriptors, limit, KEYPOINT_MIN_VOTES)
+            return [(*self._sets[set_id], votes) for set_id, votes in found]
+
+    def _load(self, rows: list[tuple[int, str, bytes]]) -> None:
+        loaded = []
+        for set_id, manifest_id, data in rows:
+            try:
+                found = local_features.from_bytes(data)
+            except local_features.InvalidKeypoints:  # checked at registration; a damaged row is skipped
+                continue
+            self._sets[set_id] = (manifest_id, found)
+            loaded.append((set_id, found.descriptors))
+        self._index.add(loaded)
+
+    def _sync(self, store: Store) -> None:
+        with store.transaction() as session:
+            state = repo.keypoint_state(session)
+            if state == self._state:
+                return
+            if state[1] > self._state[1]:
+                rows = repo.keypoints_after(session, self._state[1])
+                self._load(rows)
+                self._state = (self._state[0] + len(rows), state[1])
+            if self._state[0] != state[0]:
+                self._index, self._sets = KeypointIndex(), {}
+                self._load(repo.keypoints_after(session, 0))
+            self._state = state
+
+
+_KEYPOINT_INDEXES: weakref.WeakKeyDictionary[Store, _KeypointSets] = weakref.WeakKeyDictionary()
+
+
+def _keypoint_sets(store: Store) -> _KeypointSets:
+    with _PDQ_INDEXES_LOCK:
+        index = _KEYPOINT_INDEXES.get(store)
+        if index is None:
+            index = _KEYPOINT_INDEXES[store] = _KeypointSets()
+        return index
+
+
 # --- Registration --------------------------------------------------------------------------
 
 
@@ -363,7 +425,8 @@ def _retrying_races(function: Any, *args: Any) -> Any:
 def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: bytes,
                       bindings: Sequence[tuple[str, str]], *, label_id: str | None = None,
                       generator: str = "", model: str | None = None, created_at: datetime | None = None,
-                      principal: Principal, watermark_key_id: str | None = None) -> ManifestRecord:
+                      principal: Principal, watermark_key_id: str | None = None,
+                      keypoints: bytes | None = None) -> ManifestRecord:
     """Keep a signed manifest store under its active manifest's id, with its soft bindings.
 
     Idempotent: the same id with the same bytes returns the stored record, adding any bindings not
@@ -398,6 +461,16 @@ def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: byt
     if watermark_key_id is not None:
         watermark_key_id = _registrable_key(ctx, principal, watermark_key_id)
     digest = hashlib.sha256(manifest_store).hexdigest()
+    if keypoints is not None:
+        try:
+            local_features.from_bytes(bytes(keypoints))
+        except local_features.InvalidKeypoints as exc:
+            raise InvalidRequest(f"keypoints: {exc}") from None
+        keypoints = bytes(keypoints)
+
+    def keep_keypoints(session: Any) -> bool:
+        return keypoints is not None and repo.add_keypoints(
+            session, manifest_id, local_features.KEYPOINT_SET_VERSION, keypoints)
 
     def write() -> ManifestRecord:
         with ctx.store.transaction() as session:
@@ -408,9 +481,11 @@ def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: byt
                                    "manifest store; a manifest id names one store for good")
                 override = _owned(session, principal, manifest, canonical)
                 added = repo.add_bindings(session, manifest_id, canonical, actor)
-                if added:
+                kept = keep_keypoints(session)
+                if added or kept:
                     audit.record_event(session, actor, "manifest.bindings.add", f"manifest:{manifest_id}",
                                        bindings=added, algs=sorted({alg for alg, _ in canonical}),
+                                       **({"keypoints": True} if kept else {}),
                                        **({"override": True} if override else {}))
             else:
                 override = _owned(session, principal, None, canonical)
@@ -420,9 +495,11 @@ def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: byt
                     model=model, created_at=created_at, registered_by=actor,
                     watermark_key_id=watermark_key_id)
                 repo.add_bindings(session, manifest_id, canonical, actor)
+                kept = keep_keypoints(session)
                 audit.record_event(session, actor, "manifest.register", f"manifest:{manifest_id}",
                                    bytes=len(manifest_store), bindings=len(canonical),
                                    algs=sorted({alg for alg, _ in canonical}),
+                                   **({"keypoints": True} if kept else {}),
                                    **({"override": True} if override else {}))
             return _record(manifest, repo.bindings_of(session, [manifest_id])[manifest_id])
 
@@ -719,6 +796,44 @@ def matches_by_content(ctx: ServiceContext, data: bytes, max_results: int, princ
     matches = _ranked(found, max_results)
     ctx.read_audit.record(actor_of(principal), "manifest.match.content", "", kind=kind.value,
                           watermark_read=bool(marks_read), marks=len(marks_read), matches=len(matches))
+    return matches
+
+
+@dataclass(frozen=True)
+class PlacedMatch:
+    """A labelled output whose keypoints place a copy: where the copy lies in it (``box``: x, y,
+    width, height as fractions of the output) and how many matched keypoints agree."""
+
+    manifest_id: str
+    box: tuple[float, float, float, float]
+    inliers: int
+
+
+def matches_by_keypoints(ctx: ServiceContext, copy: local_features.Keypoints, max_results: int,
+                         principal: Principal | None) -> list[PlacedMatch]:
+    """Labelled outputs that a copy (its keypoints ``copy``) is placed in by its local features,
+    most agreeing keypoints first, at most ``max_results``.
+
+    The sets sharing the most descriptors (``KEYPOINT_CANDIDATES`` at most) are each fitted
+    (``signals.keypoints.locate``); a set is a match when enough keypoints agree on an upright
+    place. A match says only where the copy would lie: whether it is a crop of that output is
+    for the manifest's signed regions to say (``verification``). The work is bounded: at most
+    ``signals.keypoints.QUERY_KEYPOINTS`` descriptors, one scan of the index, a few fits. Open to
+    everyone; audit-logged under ``principal`` (None: the public), with counts only.
+    """
+    _check_max_results(max_results)
+    if len(copy) > local_features.QUERY_KEYPOINTS:
+        raise InvalidRequest(f"send at most {local_features.QUERY_KEYPOINTS} keypoints per lookup")
+    found: list[PlacedMatch] = []
+    for manifest_id, stored, _votes in _keypoint_sets(ctx.store).candidates(ctx.store, copy.descriptors,
+                                                                            KEYPOINT_CANDIDATES):
+        located = local_features.locate(copy, stored)
+        if located is not None:
+            found.append(PlacedMatch(manifest_id, located.box, located.inliers))
+    found.sort(key=lambda match: (-match.inliers, match.manifest_id))
+    matches = found[:max_results]
+    ctx.read_audit.record(actor_of(principal), "manifest.match.keypoints", "", keypoints=len(copy),
+                          matches=len(matches))
     return matches
 
 

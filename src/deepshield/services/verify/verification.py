@@ -64,9 +64,10 @@ from deepshield.services.label.watermark_keys import reading_keys
 from deepshield.services.label.watermarking import detect_watermark
 from deepshield.services.spread.hashing import MediaSignals, hash_image, hash_media
 from deepshield.settings import Settings
+from deepshield.signals import keypoints as local_features
 from deepshield.signals.pdq import pdq_distance, pdq_hex_to_bytes
 from deepshield.signals.placed_regions import is_placed_region, placed_queries
-from deepshield.signals.repost import REGION_MAX_SIDE, shrink
+from deepshield.signals.repost import Region, shrink
 from deepshield.signals.vpdq import unique_good_frames
 from deepshield.watermark import PUBLIC_KEY, Placement, WatermarkKey, detect
 from deepshield.watermark.analysis import MIN_DETECT_SHORT_SIDE
@@ -120,6 +121,9 @@ PLACED_MAX_SPAN = 0.95
 #: places, and outputs no longer than the detector's ``MAX_ASPECT`` times their short side.
 PLACED_MAX_REGIONS = 256
 PLACED_MAX_BOXES = 4
+#: The copy of a file's pixels kept for placed comparison (long side, pixels): finer than the
+#: signed regions' 256, so each region is cut to a pixel of the copy (``placed_queries``).
+PLACED_PIXELS_MAX_SIDE = 512
 #: Videos: a sampled frame matches a signed one within PDQ's own threshold, and at least half of
 #: a copy's good frames must match (excerpts and re-encodes keep nearly all of theirs).
 VIDEO_FRAME_MAX_DISTANCE = 31
@@ -237,6 +241,11 @@ class LocalManifests:
         return [SourceMatch(match.manifest_id, match.alg, match.similarity_score)
                 for match in manifest_registry.matches_by_fingerprints(self._ctx, values, max_results,
                                                                        self._principal)]
+
+    def placed_matches(self, copy: local_features.Keypoints, max_results: int
+                       ) -> list[manifest_registry.PlacedMatch]:
+        """Labelled outputs whose registered keypoints place the copy (``matches_by_keypoints``)."""
+        return manifest_registry.matches_by_keypoints(self._ctx, copy, max_results, self._principal)
 
     def close(self) -> None:
         pass
@@ -360,6 +369,15 @@ class _Repository:
                                   f"watermark: {error.detail}")
         return []
 
+    def placed_matches(self, pixels: np.ndarray) -> list[manifest_registry.PlacedMatch] | None:
+        """Labelled outputs whose registered local features place the file (its ``pixels``); None
+        where the source keeps none (a remote repository: its API has no such lookup yet)."""
+        ask = getattr(self.source, "placed_matches", None)
+        if ask is None or self.unreachable is not None:
+            return None
+        copy = local_features.keypoints(pixels, local_features.QUERY_KEYPOINTS)
+        return ask(copy, _MAX_CANDIDATES)  # type: ignore[no-any-return]
+
     def recovered(self, matches: Iterable[SourceMatch]) -> list[_Recovered]:
         """Each match's manifest store, fetched and validated; gone ones are skipped with a warning."""
         found = []
@@ -432,11 +450,11 @@ def verify_media(ctx: ServiceContext, data: bytes, *, principal: Principal | Non
                            "local: the public key only" if remote else
                            "local: the public key and every provider key this repository holds",
                            placements)
-    # The pixels are done with before the repository is asked, but for a small copy (256 pixels
-    # a side at most) where a mark placed the file in a labelled output: its regions are cut
-    # from it (``placed_attribution``).
-    placed = _Placed(placements, shrink(decoded.pixels, REGION_MAX_SIDE)) \
-        if placements and decoded is not None else None
+    # The pixels are done with before the repository is asked, but for a small copy (512 pixels
+    # a side at most): where a mark, or the file's local features, place it in a labelled output,
+    # the output's signed regions are cut from it (``placed_attribution``).
+    small = shrink(decoded.pixels, PLACED_PIXELS_MAX_SIDE) if decoded is not None else None
+    placed = _Placed(placements, small) if placements and small is not None else None
     del decoded
     fingerprint = media.pdq.hex if media.pdq is not None and \
         media.pdq.quality >= settings.match.pdq_min_quality else None
@@ -479,8 +497,14 @@ def verify_media(ctx: ServiceContext, data: bytes, *, principal: Principal | Non
                 repository["recovered_manifest"] = _recovered_view(chosen)
                 made_by = _made_by_recovered(chosen)
         elif fingerprint is not None:
+            judged_by: list[str] = []
             verdict, chosen, consistency = _judge_fingerprint(
-                repo, by_fingerprint, media, reasons, warnings, watermark_removed=watermark["checked"])
+                repo, by_fingerprint, media, judged_by, warnings, watermark_removed=watermark["checked"])
+            if verdict == "unknown" and small is not None:
+                verdict, chosen, consistency = _placed_by_features(
+                    repo, small, (verdict, chosen, consistency), judged_by,
+                    watermark_removed=watermark["checked"])
+            reasons.extend(judged_by)
             if chosen is not None:
                 repository["recovered_manifest"] = _recovered_view(chosen)
                 made_by = _made_by_recovered(chosen)
@@ -955,14 +979,18 @@ def _placed_if_closer(report: ManifestReport, consistency: dict[str, Any], place
             "without_placement": consistency.get("attribution", "not compared")}
 
 
-def placed_attribution(report: ManifestReport, placement: Placement, pixels: np.ndarray
-                       ) -> dict[str, Any] | None:
-    """Is an image, which a watermark placed in the labelled output of ``report`` (``placement``),
-    a crop of that output? The output's size and regions as signed; the file's ``pixels`` (any
-    size). For each place the mark allows (``Placement.boxes_in``) where the file covers at most
-    ``PLACED_MAX_SPAN`` of the output on some side, the signed regions wholly inside it are cut
-    from the file where they lie and hashed (``signals.placed_regions``); the place with the
-    nearest median decides: within ``PLACED_MATCH_MAX_DISTANCE`` over at least
+def placed_attribution(report: ManifestReport, placement: Placement | Sequence[Region], pixels: np.ndarray,
+                       placed_by: str = "the watermark places") -> dict[str, Any] | None:
+    """Is an image, which a watermark (or its local features) placed in the labelled output of
+    ``report``, a crop of that output? ``placement``: the mark's ``Placement``, or the boxes
+    (x, y, width, height, fractions of the output) the local features gave; ``placed_by`` says
+    which, in the words ("the watermark places"). The output's size and regions as signed; the
+    file's ``pixels`` (any size).
+
+    For each place allowed (``Placement.boxes_in``; boxes within the output) where the file covers
+    at most ``PLACED_MAX_SPAN`` of the output on some side, the signed regions wholly inside it
+    are cut from the file where they lie and hashed (``signals.placed_regions``). The place with
+    the nearest median decides: within ``PLACED_MATCH_MAX_DISTANCE`` over at least
     ``PLACED_MIN_REGIONS`` regions, ``consistent`` (attribution ``placed crop``); else not
     (``consistent`` None, with the figures). None: the manifest signs no size or regions, or no
     place fits."""
@@ -971,8 +999,10 @@ def placed_attribution(report: ManifestReport, placement: Placement, pixels: np.
         return None
     regions = [(tuple(binding["region"]), binding["value"]) for binding in _pdq_bindings(report)
                if binding.get("region")][:PLACED_MAX_REGIONS]
-    best: tuple[int, tuple[float, float, float, float], list[int]] | None = None
-    for box in placement.boxes_in(height, width)[:PLACED_MAX_BOXES]:
+    boxes = placement.boxes_in(height, width) if isinstance(placement, Placement) else \
+        [box for box in placement if _inside_output(box)]
+    best: tuple[int, Region, list[int]] | None = None
+    for box in boxes[:PLACED_MAX_BOXES]:
         if min(box[2], box[3]) > PLACED_MAX_SPAN:
             continue
         cuts = placed_queries(pixels, box, (height, width), [region for region, _ in regions])
@@ -987,15 +1017,69 @@ def placed_attribution(report: ManifestReport, placement: Placement, pixels: np.
     median, box, distances = best
     consistent = median <= PLACED_MATCH_MAX_DISTANCE
     kept = f"{box[2]:.0%} × {box[3]:.0%}"
-    detail = (f"the watermark places this file in the labelled output as a crop keeping {kept} of it; "
+    detail = (f"{placed_by} this file in the labelled output as a crop keeping {kept} of it; "
               f"the {len(distances)} signed regions that lie inside it are a median {median} bits from "
               f"this file's same parts (at most {PLACED_MATCH_MAX_DISTANCE}"
               + ("): the same content" if consistent else "): too far to attribute"))
     return {"consistent": True if consistent else None, "attribution": "placed crop" if consistent
             else "inconclusive", "distance": median, "max_distance": PLACED_MATCH_MAX_DISTANCE,
             "placed": {"box": [round(part, 4) for part in box], "regions": len(distances),
-                       "distances": distances}, "detail": detail,
+                       "distances": distances, "by": "watermark" if isinstance(placement, Placement)
+                       else "local features"}, "detail": detail,
             **({} if consistent else {"inconclusive": True})}
+
+
+def _inside_output(box: Region, tolerance: float = 0.01) -> bool:
+    """Whether a box (fractions of the output) lies within the output: a crop does; a collage
+    holding part of the output beside other pictures reaches beyond it."""
+    x, y, w, h = box
+    return (w > 0 and h > 0 and x >= -tolerance and y >= -tolerance
+            and x + w <= 1 + tolerance and y + h <= 1 + tolerance)
+
+
+def _placed_by_features(repo: _Repository, pixels: np.ndarray,
+                        otherwise: tuple[str, _Recovered | None, dict[str, Any] | None], reasons: list[str],
+                        *, watermark_removed: bool) -> tuple[str, _Recovered | None, dict[str, Any] | None]:
+    """No manifest, no mark, and the fingerprint rules found no label: a crop taken anywhere of a
+    labelled output whose watermark was removed. The repository's registered local features
+    (``manifest_registry.matches_by_keypoints``) may place the file in a labelled output; the
+    label is recovered only when that output's signed regions, cut from the file where they lie,
+    confirm the crop (``placed_attribution``, the rule of a crop placed by a watermark).
+    ``otherwise`` (the fingerprint rules' answer, whose words are ``reasons``) stands when nothing
+    is confirmed; a confirmed crop's words replace them."""
+    matches = repo.placed_matches(pixels)
+    if not matches:
+        return otherwise
+    for match in matches:
+        candidates = repo.recovered([SourceMatch(match.manifest_id, "keypoints", None)])
+        if not candidates:
+            continue
+        candidate = candidates[0]
+        view = placed_attribution(candidate.report, [match.box], pixels,
+                                  placed_by="the file's local features place")
+        if view is None or not view["consistent"]:
+            continue
+        consistency = {**view, "keypoints": match.inliers}
+        manifest_id = candidate.stored.manifest_id
+        del reasons[:]  # the fingerprint rules' "no match" no longer describes the file
+        problems = _recovered_problems(candidate)
+        if problems:
+            reasons.append("no manifest is embedded and no watermark was found; the file's local "
+                           f"features place it in the labelled output of manifest {manifest_id}, but:")
+            reasons.extend(problems)
+            return "invalid", candidate, consistency
+        reasons.append("no manifest is embedded and no watermark was found, but the file's local "
+                       f"features place it in the labelled output of manifest {manifest_id} "
+                       f"({match.inliers} matching keypoints agree)")
+        reasons.append(view["detail"])
+        if watermark_removed:
+            reasons.append(_removed_watermark(consistency))
+        reasons.extend(_recovered_strengths(candidate))
+        reasons.append("a crop found by its local features and confirmed by the signed regions means "
+                       "the content looks like part of a labelled output; it is weaker evidence than a "
+                       "watermark, because an edited copy of the same source picture can match too")
+        return "recovered", candidate, consistency
+    return otherwise
 
 
 def _consistency(registered: list[str], media: MediaSignals) -> dict[str, Any]:

@@ -1,0 +1,105 @@
+"""Benchmark: what a lookup by local features costs, by repository size, beside the PDQ lookup.
+
+Usage::
+
+    .venv/bin/python bench/keypoint_lookup.py [--labels 1000,10000,50000] [--repeats 20] [--json]
+
+Issue 15: a copy whose watermark was removed and which the fingerprint rules cannot attribute is
+looked up by its local features (``signals.keypoints``): its 400 ORB descriptors are searched
+against every registered label's 160 (``index.keypoint_index.KeypointIndex``, a faiss brute-force
+binary scan), then the best few sets are fitted. That scan grows with the repository, so this
+measures it at several sizes, side by side with the anchor every verification already pays: the
+PDQ lookup of the file's 75 query hashes against every label's 95 PDQ bindings
+(``index.pdq_multi_index.PdqMultiIndex``, the exact multi-index of the manifest registry).
+
+Stored sets and bindings are random (the scan's cost does not depend on what they show); the
+queries are real: the keypoints and PDQ query hashes of a photo from ``shared/data/photos`` (a
+generated photo-like image without it). Also timed: taking a file's keypoints (ORB on the image
+scaled to 512 px) at 512² and 1080p, and the index's memory. One thread (pinned), medians of
+``--repeats`` lookups after one warm-up.
+"""
+
+from __future__ import annotations
+
+from bench_environment import pin_one_thread
+
+THREAD_ENV = pin_one_thread()  # before numpy or faiss load
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+import watermark as wm  # noqa: E402
+from deepshield.index.keypoint_index import KeypointIndex  # noqa: E402
+from deepshield.index.pdq_multi_index import PdqMultiIndex  # noqa: E402
+from deepshield.signals.keypoints import DESCRIPTOR_BYTES, QUERY_KEYPOINTS, STORED_KEYPOINTS, keypoints  # noqa: E402
+from deepshield.signals.repost import REGION_COUNT, derived_queries, region_queries  # noqa: E402
+
+PDQ_BINDINGS_PER_LABEL = 1 + REGION_COUNT + 1  # the whole image, its regions, the label id's row
+
+
+def _median_ms(function, repeats: int) -> float:  # type: ignore[no-untyped-def]
+    function()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--labels", default="1000,10000,50000")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    inputs = wm.make_inputs(1, ["512", "1080"])
+    photo, photo_1080 = inputs.images["512"][0], inputs.images["1080"][0]
+    query = keypoints(photo, QUERY_KEYPOINTS)
+    pdq_queries = [value.hex for _, value in derived_queries(photo) + region_queries(photo)][:75]
+    rng = np.random.default_rng(15)
+    rows = []
+    for labels in (int(part) for part in args.labels.split(",")):
+        features = KeypointIndex()
+        features.add((label, rng.integers(0, 256, (STORED_KEYPOINTS, DESCRIPTOR_BYTES), np.uint8))
+                     for label in range(labels))
+        bindings = PdqMultiIndex()
+        count = labels * PDQ_BINDINGS_PER_LABEL
+        raw = rng.integers(0, 256, (count, 32), np.uint8)
+        bindings.add((item, raw[item].tobytes().hex()) for item in range(count))
+        bindings.compact()
+        keypoint_ms = _median_ms(lambda index=features: index.candidates(query.descriptors, 4, 8),
+                                 args.repeats)
+        pdq_ms = _median_ms(lambda index=bindings: index.search(pdq_queries, 31), args.repeats)
+        rows.append({"labels": labels, "descriptors": labels * STORED_KEYPOINTS,
+                     "keypoint scan ms": round(keypoint_ms, 2), "PDQ lookup ms (anchor)": round(pdq_ms, 2),
+                     "ratio": round(keypoint_ms / pdq_ms, 2),
+                     "keypoint index MB": round(labels * STORED_KEYPOINTS * (DESCRIPTOR_BYTES + 8) / 1e6, 1)})
+        print(f"  {labels} labels done", flush=True)
+    small = cv2.resize(photo_1080, (1920, 1080))
+    extraction = {"512x512": round(_median_ms(lambda: keypoints(photo, QUERY_KEYPOINTS), args.repeats), 1),
+                  "1920x1080": round(_median_ms(lambda: keypoints(small, QUERY_KEYPOINTS), args.repeats), 1)}
+    report = {"machine": f"{platform.processor() or platform.machine()}", "inputs": inputs.note,
+              "query keypoints": len(query), "pdq query hashes": len(pdq_queries), "rows": rows,
+              "keypoints of a file, ms": extraction, "threads": THREAD_ENV}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"query: {len(query)} keypoints, {len(pdq_queries)} PDQ hashes ({inputs.note})")
+    print("| labels | descriptors | keypoint scan, ms | PDQ lookup (anchor), ms | ratio "
+          "| keypoint index, MB |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row['labels']:,} | {row['descriptors']:,} | {row['keypoint scan ms']} | "
+              f"{row['PDQ lookup ms (anchor)']} | {row['ratio']} | {row['keypoint index MB']} |")
+    print(f"keypoints of a file (ORB at 512 px): {extraction}")
+
+
+if __name__ == "__main__":
+    main()

@@ -17,6 +17,7 @@ Each photo is labelled for real (``label_media``, a fresh installation on SQLite
 verified (``verify_media``), each cut at a seeded random place:
 
 * ``crop K``: keeping K % of each side (K = 80, 70, 60), saved as PNG; ``crop K + WebP 80`` too;
+  and the pair issue 15 asks ≥ 99 % of, ``crop 75 + JPEG 90 / 75 / 50`` and ``+ WebP 75``;
 * ``mark removed, crop K``: the same cut from the output's source before it was marked (a perfect
   remover: no mark left at all, about 42 dB from the output), as PNG, and some after WebP 80 or
   JPEG 75;
@@ -70,7 +71,8 @@ from deepshield.watermark import embed  # noqa: E402
 
 ACTOR = Principal("bench:placed_crops", Role.PROVIDER)
 OPERATOR = Principal("bench:placed_crops", Role.ADMIN)
-GENUINE = ("crop 80", "crop 70", "crop 60", "crop 80 + WebP 80", "crop 70 + WebP 80", "crop 60 + WebP 80")
+GENUINE = ("crop 80", "crop 70", "crop 60", "crop 80 + WebP 80", "crop 70 + WebP 80", "crop 60 + WebP 80",
+           "crop 75 + JPEG 90", "crop 75 + JPEG 75", "crop 75 + JPEG 50", "crop 75 + WebP 75")
 #: The mark removed by a perfect remover (the copy is cut from the output's source before marking),
 #: then cut at a random place: only the registered local features can place these.
 REMOVED = ("mark removed, crop 80", "mark removed, crop 70", "mark removed, crop 60",
@@ -116,6 +118,8 @@ def copies(index: int, labelled: np.ndarray, other: np.ndarray, forged: np.ndarr
         cropped = _crop(labelled, keep / 100, rng)
         out[f"crop {keep}"] = _png(cropped)
         out[f"crop {keep} + WebP 80"] = _through(cropped, "WEBP", 80)
+    for fmt, quality in (("JPEG", 90), ("JPEG", 75), ("JPEG", 50), ("WebP", 75)):  # issue 15's known pair
+        out[f"crop 75 + {fmt} {quality}"] = _through(_crop(labelled, 0.75, rng), fmt.upper(), quality)
     for keep in (80, 70, 60):
         out[f"mark removed, crop {keep}"] = _png(_crop(source, keep / 100, rng))
     out["mark removed, crop 70 + WebP 80"] = _through(_crop(source, 0.7, rng), "WEBP", 80)

@@ -33,6 +33,15 @@ def photo_pixels(seed: int, width: int = 640, height: int = 480) -> np.ndarray:
     return np.asarray(image.filter(ImageFilter.GaussianBlur(1.5)))
 
 
+def crop_at(pixels: np.ndarray, keep: float, top: float, left: float) -> np.ndarray:
+    """The part of ``pixels`` keeping ``keep`` of each side, placed at ``top`` and ``left`` (0: at
+    the top or left edge, 1: at the bottom or right edge, of the room the crop leaves)."""
+    height, width = pixels.shape[:2]
+    kept_h, kept_w = round(height * keep), round(width * keep)
+    y, x = round((height - kept_h) * top), round((width - kept_w) * left)
+    return np.ascontiguousarray(pixels[y:y + kept_h, x:x + kept_w])
+
+
 def encode_image(image: Image.Image | np.ndarray, fmt: str = "JPEG", **options: object) -> bytes:
     """``image`` saved by Pillow in ``fmt`` (JPEG, PNG, WEBP...), as bytes."""
     if isinstance(image, np.ndarray):

@@ -24,16 +24,9 @@ from deepshield.services.verify.verification import (
 )
 from deepshield.signals.placed_regions import PLACED_REGION_COUNT, is_placed_region, placed_queries
 from deepshield.watermark import PUBLIC_KEY, detect, embed
-from factories import encode_image, photo_pixels
+from factories import crop_at, encode_image, photo_pixels
 
 ACTOR = Principal("test:provider", Role.PROVIDER)
-
-
-def _crop(pixels: np.ndarray, keep: float, top: float, left: float) -> np.ndarray:
-    height, width = pixels.shape[:2]
-    kept_h, kept_w = round(height * keep), round(width * keep)
-    y, x = round((height - kept_h) * top), round((width - kept_w) * left)
-    return np.ascontiguousarray(pixels[y:y + kept_h, x:x + kept_w])
 
 
 def _labelled(ctx, seed: int, *, public_mark: bool = True) -> tuple[np.ndarray, object]:
@@ -65,7 +58,7 @@ def test_the_label_signs_the_output_size_and_the_placed_regions_without_register
 def test_a_crop_anywhere_whose_mark_is_read_is_recovered_by_its_placed_regions(keyed, keep, top, left,
                                                                                attribution):
     pixels, _result = _labelled(keyed, 36)
-    cropped = _crop(pixels, keep, top, left)
+    cropped = crop_at(pixels, keep, top, left)
     copy = verify_media(keyed, encode_image(cropped, "PNG"), principal=ACTOR)
     assert copy.verdict == "recovered", copy.reasons
     assert copy.watermark["found"]
@@ -79,7 +72,7 @@ def test_placed_attribution_measures_where_the_mark_places_the_crop(keyed):
     pixels, result = _labelled(keyed, 36)
     store = manifest_registry.get_manifest(keyed, result.manifest_id, principal=None).manifest_store
     report = read_manifest_store(store, trust_anchors_pem=None)
-    cropped = _crop(pixels, 0.7, 0.4, 0.9)
+    cropped = crop_at(pixels, 0.7, 0.4, 0.9)
     detection = detect(cropped, [PUBLIC_KEY], place=True)
     placement = detection.marks[0].placement
     assert placement is not None
@@ -90,7 +83,7 @@ def test_placed_attribution_measures_where_the_mark_places_the_crop(keyed):
     assert view is not None and view["consistent"] is True and view["attribution"] == "placed crop"
     assert view["placed"]["regions"] >= 2 and view["distance"] <= PLACED_MATCH_MAX_DISTANCE
     # The same place in a different picture: the regions are far.
-    other = _crop(photo_pixels(99, 640, 480), 0.7, 0.4, 0.9)
+    other = crop_at(photo_pixels(99, 640, 480), 0.7, 0.4, 0.9)
     far = placed_attribution(report, placement, other)
     assert far is not None and far["consistent"] is None and far["distance"] > 2 * PLACED_MATCH_MAX_DISTANCE
 
@@ -102,7 +95,7 @@ def test_a_cropped_blend_the_mark_places_reads_unknown_not_a_copied_label(keyed)
     pixels, _ = _labelled(keyed, 36)
     other = photo_pixels(99, 640, 480).astype(np.float32)
     blend = np.clip(np.rint(0.7 * pixels.astype(np.float32) + 0.3 * other), 0, 255).astype(np.uint8)
-    copy = verify_media(keyed, encode_image(_crop(blend, 0.7, 0.35, 0.85), "PNG"), principal=ACTOR)
+    copy = verify_media(keyed, encode_image(crop_at(blend, 0.7, 0.35, 0.85), "PNG"), principal=ACTOR)
     assert copy.watermark["found"] and copy.verdict == "unknown"
     consistency = copy.consistency
     assert consistency["attribution"] == "inconclusive"
@@ -117,7 +110,7 @@ def test_the_mark_copied_onto_other_content_and_cropped_is_still_not_attributed(
     _pixels, result = _labelled(keyed, 34, public_mark=False)
     key = provider_key(keyed, ACTOR)
     forged = embed(photo_pixels(77, 640, 480), int(result.label_id, 16), key=key)
-    copy = verify_media(keyed, encode_image(_crop(forged, 0.7, 0.3, 0.8), "PNG"), principal=ACTOR)
+    copy = verify_media(keyed, encode_image(crop_at(forged, 0.7, 0.3, 0.8), "PNG"), principal=ACTOR)
     assert copy.watermark["found"] and copy.watermark["label_id"] == result.label_id
     assert copy.verdict == "invalid"  # its placed parts are far: 116-142 bits on real photos
     assert copy.consistency.get("attribution") == "different content"
@@ -129,7 +122,7 @@ def test_a_hostile_manifest_cannot_make_placement_costly(keyed):
     pixels, result = _labelled(keyed, 36)
     store = manifest_registry.get_manifest(keyed, result.manifest_id, principal=None).manifest_store
     report = read_manifest_store(store, trust_anchors_pem=None)
-    cropped = _crop(pixels, 0.7, 0.35, 0.85)
+    cropped = crop_at(pixels, 0.7, 0.35, 0.85)
     placement = detect(cropped, [PUBLIC_KEY], place=True).marks[0].placement
     thin = dataclasses.replace(report, labelled_width=1 << 20, labelled_height=1)
     assert placed_attribution(thin, placement, cropped) is None

@@ -17,16 +17,9 @@ from deepshield.services.label.labelling import label_media
 from deepshield.services.verify.verification import verify_media
 from deepshield.signals import keypoints as local_features
 from deepshield.store import manifest_repository
-from factories import encode_image, photo_pixels
+from factories import crop_at, encode_image, photo_pixels
 
 ACTOR = Principal("test:provider", Role.PROVIDER)
-
-
-def _crop(pixels: np.ndarray, keep: float, top: float, left: float) -> np.ndarray:
-    height, width = pixels.shape[:2]
-    kept_h, kept_w = round(height * keep), round(width * keep)
-    y, x = round((height - kept_h) * top), round((width - kept_w) * left)
-    return np.ascontiguousarray(pixels[y:y + kept_h, x:x + kept_w])
 
 
 def _textured(seed: int, width: int = 640, height: int = 480) -> np.ndarray:
@@ -60,7 +53,7 @@ def test_labelling_registers_the_outputs_local_features(keyed):
 @pytest.mark.parametrize(("keep", "top", "left"), [(0.7, 0.35, 0.85), (0.65, 0.8, 0.3), (0.6, 0.2, 0.6)])
 def test_a_crop_anywhere_of_an_output_whose_mark_was_removed_is_recovered(keyed, keep, top, left):
     pixels, manifest_id = _labelled_then_unmarked(keyed, 52)
-    copy = verify_media(keyed, encode_image(_crop(pixels, keep, top, left), "PNG"), principal=None)
+    copy = verify_media(keyed, encode_image(crop_at(pixels, keep, top, left), "PNG"), principal=None)
     assert copy.verdict == "recovered", copy.reasons
     assert not copy.watermark["found"]
     assert copy.repository["recovered_manifest"]["manifest_id"] == manifest_id
@@ -79,12 +72,12 @@ def test_a_crop_anywhere_of_an_output_whose_mark_was_removed_is_recovered(keyed,
 def test_other_pictures_and_collages_are_not_recovered_by_local_features(keyed):
     pixels, _manifest_id = _labelled_then_unmarked(keyed, 53)
     other = _textured(54)
-    unrelated = verify_media(keyed, encode_image(_crop(other, 0.7, 0.4, 0.4), "PNG"), principal=None)
+    unrelated = verify_media(keyed, encode_image(crop_at(other, 0.7, 0.4, 0.4), "PNG"), principal=None)
     assert unrelated.verdict == "unknown"
     # A collage: a crop of the labelled picture (its mark removed) beside another picture. The
     # features find the labelled part, but the file reaches beyond the output: not a crop of it.
-    part = _crop(pixels, 0.6, 0.3, 0.7)
-    collage = np.concatenate([part, _crop(other, 0.6, 0.5, 0.5)], axis=1)
+    part = crop_at(pixels, 0.6, 0.3, 0.7)
+    collage = np.concatenate([part, crop_at(other, 0.6, 0.5, 0.5)], axis=1)
     report = verify_media(keyed, encode_image(collage, "PNG"), principal=None)
     assert report.verdict != "recovered", report.reasons
     assert not any("local features" in reason for reason in report.reasons)

@@ -39,7 +39,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy.exc import IntegrityError
@@ -255,6 +255,9 @@ def pdq_similarity(distance: int, threshold: int) -> int:
     return max(0, min(100, round(100 * (threshold + 1 - distance) / (threshold + 1))))
 
 
+_Index = TypeVar("_Index")
+
+
 # --- The in-memory PDQ index of the PDQ bindings ------------------------------------------
 
 
@@ -305,16 +308,21 @@ class _PdqBindings:
             self._state = (count, max_id)
 
 
-_PDQ_INDEXES: weakref.WeakKeyDictionary[Store, _PdqBindings] = weakref.WeakKeyDictionary()
-_PDQ_INDEXES_LOCK = threading.Lock()
+#: One in-memory index of each kind per store (per process), made on first use.
+_INDEXES: weakref.WeakKeyDictionary[Store, dict[type, Any]] = weakref.WeakKeyDictionary()
+_INDEXES_LOCK = threading.Lock()
+
+
+def _index_of(store: Store, kind: type[_Index]) -> _Index:
+    with _INDEXES_LOCK:
+        held = _INDEXES.setdefault(store, {})
+        if kind not in held:
+            held[kind] = kind()
+        return held[kind]  # type: ignore[no-any-return]
 
 
 def _pdq_bindings(store: Store) -> _PdqBindings:
-    with _PDQ_INDEXES_LOCK:
-        index = _PDQ_INDEXES.get(store)
-        if index is None:
-            index = _PDQ_INDEXES[store] = _PdqBindings()
-        return index
+    return _index_of(store, _PdqBindings)
 
 
 class _KeypointSets:
@@ -362,15 +370,8 @@ class _KeypointSets:
             self._state = state
 
 
-_KEYPOINT_INDEXES: weakref.WeakKeyDictionary[Store, _KeypointSets] = weakref.WeakKeyDictionary()
-
-
 def _keypoint_sets(store: Store) -> _KeypointSets:
-    with _PDQ_INDEXES_LOCK:
-        index = _KEYPOINT_INDEXES.get(store)
-        if index is None:
-            index = _KEYPOINT_INDEXES[store] = _KeypointSets()
-        return index
+    return _index_of(store, _KeypointSets)
 
 
 # --- Registration --------------------------------------------------------------------------

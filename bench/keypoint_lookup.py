@@ -3,6 +3,7 @@
 Usage::
 
     .venv/bin/python bench/keypoint_lookup.py [--labels 1000,10000,50000] [--repeats 20] [--json]
+    .venv/bin/python bench/keypoint_lookup.py --false-matches 600 [--json]
 
 Issue 15: a copy whose watermark was removed and which the fingerprint rules cannot attribute is
 looked up by its local features (``signals.keypoints``): its 400 ORB descriptors are searched
@@ -17,6 +18,14 @@ queries are real: the keypoints and PDQ query hashes of a photo from ``shared/da
 generated photo-like image without it). Also timed: taking a file's keypoints (ORB on the image
 scaled to 512 px) at 512² and 1080p, and the index's memory. One thread (pinned), medians of
 ``--repeats`` lookups after one warm-up.
+
+``--false-matches N``: the whole decision at scale, without a database. Up to N images of
+``shared/data/photos`` and ``shared/data/faces`` (``bench/reposts.py``'s ``load_images``) each
+stand for a label: their keypoints in one index, their signed regions (``region_hashes`` and
+``placed_region_hashes``). Each image's crops keeping 70 % and 60 % of each side at seeded random
+places are looked up as ``verify`` does (candidates, fit, then the regions inside the place within
+26 bits over at least 2): for every other image (not of the same source, ``source_group``) that
+is an unrelated (copy, label) pair, and none may be confirmed; the image's own label should be.
 """
 
 from __future__ import annotations
@@ -53,12 +62,70 @@ def _median_ms(function, repeats: int) -> float:  # type: ignore[no-untyped-def]
     return 1000 * statistics.median(times)
 
 
+def false_matches(limit: int) -> dict[str, object]:
+    """Unrelated (copy, label) pairs confirmed by local features and the regions (see the module)."""
+    from deepshield.signals.keypoints import locate
+    from deepshield.signals.pdq import pdq_distance
+    from deepshield.signals.placed_regions import placed_queries, placed_region_hashes
+    from deepshield.signals.repost import region_hashes
+    from reposts import load_images, source_group
+
+    names, images, note = load_images(limit)
+    groups = [source_group(name) for name in names]
+    stored = [keypoints(image) for image in images]
+    regions = [region_hashes(image) + placed_region_hashes(image) for image in images]
+    index = KeypointIndex()
+    index.add((number, found.descriptors) for number, found in enumerate(stored))
+    rng = np.random.default_rng(15)
+    counts = {"copies": 0, "unrelated pairs": 0, "unrelated candidates": 0, "unrelated placed": 0,
+              "unrelated confirmed": 0, "own confirmed": 0}
+    strongest = 0
+    for number, image in enumerate(images):
+        height, width = image.shape[:2]
+        for keep in (0.7, 0.6):
+            kept_h, kept_w = round(height * keep), round(width * keep)
+            top, left = int(rng.integers(0, height - kept_h + 1)), int(rng.integers(0, width - kept_w + 1))
+            copy = np.ascontiguousarray(image[top:top + kept_h, left:left + kept_w])
+            query = keypoints(copy, QUERY_KEYPOINTS)
+            counts["copies"] += 1
+            counts["unrelated pairs"] += sum(1 for other in range(len(images))
+                                             if other != number and groups[other] != groups[number])
+            for other, _votes in index.candidates(query.descriptors, 4, 8):
+                related = other == number or groups[other] == groups[number]
+                if not related:
+                    counts["unrelated candidates"] += 1
+                located = locate(query, stored[other])
+                if located is None:
+                    continue
+                if not related:
+                    counts["unrelated placed"] += 1
+                    strongest = max(strongest, located.inliers)
+                cuts = placed_queries(copy, located.box, images[other].shape[:2],
+                                      [region for region, _ in regions[other]])
+                distances = sorted(pdq_distance(value.hex, regions[other][i][1].hex) for i, value in cuts
+                                   if value.quality >= 50)
+                if len(distances) < 2 or distances[(len(distances) - 1) // 2] > 26:
+                    continue
+                if other == number:
+                    counts["own confirmed"] += 1
+                elif not related:
+                    counts["unrelated confirmed"] += 1
+        if (number + 1) % 100 == 0:
+            print(f"  false matches: {number + 1}/{len(images)}", flush=True)
+    return {"inputs": note, "images": len(images), **counts, "strongest unrelated fit (keypoints)": strongest}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", default="1000,10000,50000")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--false-matches", type=int, default=0, metavar="N")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.false_matches:
+        found = false_matches(args.false_matches)
+        print(json.dumps(found, indent=2))
+        return
     inputs = wm.make_inputs(1, ["512", "1080"])
     photo, photo_1080 = inputs.images["512"][0], inputs.images["1080"][0]
     query = keypoints(photo, QUERY_KEYPOINTS)

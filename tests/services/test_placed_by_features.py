@@ -123,3 +123,21 @@ def test_revision_0010_goes_down_and_up_again(settings):
             assert manifest_repository.keypoints_after(session, 0) == []
     finally:
         again.close()
+
+
+def test_a_mark_added_after_removal_does_not_hide_the_label_its_local_features_place(keyed):
+    """The label's mark removed, another (public-key) mark added, then a crop taken anywhere: the
+    added mark leads to no label, and the crop is still placed and recovered."""
+    from deepshield.watermark import PUBLIC_KEY, embed
+
+    pixels, manifest_id = _labelled_then_unmarked(keyed, 57)
+    overwritten = embed(pixels, 0x0123456789ABCDEF, key=PUBLIC_KEY)
+    report = verify_media(keyed, encode_image(crop_at(overwritten, 0.65, 0.3, 0.8), "PNG"), principal=None)
+    assert report.watermark["found"]
+    assert report.verdict == "recovered", report.reasons
+    assert report.repository["recovered_manifest"]["manifest_id"] == manifest_id
+    assert report.consistency["placed"]["by"] == "local features"
+    assert any("no watermark leads to a label, but the file's local features place it" in reason
+               for reason in report.reasons)
+    assert any("none leads to a registered label of its key: added after labelling, or forged" in reason
+               for reason in report.reasons)

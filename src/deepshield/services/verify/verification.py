@@ -492,7 +492,7 @@ def verify_media(ctx: ServiceContext, data: bytes, *, principal: Principal | Non
             if verdict is None:  # no mark is registered under its key: the fingerprint may still
                 verdict, chosen, consistency, via = _marks_then_fingerprint(
                     repo, judged, by_label, by_fingerprint if fingerprint else None, media, reasons,
-                    warnings)
+                    warnings, small)
             if chosen is not None:
                 repository["recovered_manifest"] = _recovered_view(chosen)
                 made_by = _made_by_recovered(chosen)
@@ -794,15 +794,20 @@ def _judge_marks(repo: _Repository, watermark: dict[str, Any], by_label: dict[st
 
 def _marks_then_fingerprint(repo: _Repository, judged: list[_Judged], by_label: dict[str, list[SourceMatch]],
                             by_fingerprint: list[SourceMatch] | None, media: MediaSignals, reasons: list[str],
-                            warnings: list[str]
+                            warnings: list[str], pixels: np.ndarray | None = None
                             ) -> tuple[str, _Recovered | None, dict[str, Any] | None, str]:
     """No mark leads to a label of its key. A mark anyone could add must not hide a label the
-    fingerprint still finds: if the fingerprint recovers one, that stands, and the marks are
-    named as added after labelling, or forged; otherwise the first mark's refusal does. Returns
-    the verdict, the manifest, the consistency and what the verdict rests on."""
+    fingerprint still finds: if the fingerprint recovers one (or, for a crop taken anywhere, the
+    file's local features place it and the signed regions confirm: ``_placed_by_features`` on
+    ``pixels``), that stands, and the marks are named as added after labelling, or forged;
+    otherwise the first mark's refusal does. Returns the verdict, the manifest, the consistency
+    and what the verdict rests on."""
     if by_fingerprint is not None:
         found: list[str] = []
         verdict, chosen, consistency = _judge_fingerprint(repo, by_fingerprint, media, found, warnings)
+        if verdict == "unknown" and pixels is not None:
+            verdict, chosen, consistency = _placed_by_features(repo, pixels, (verdict, chosen, consistency),
+                                                               found, watermark_removed=False)
         if verdict == "recovered":
             # The fingerprint's own words assume no mark at all; here marks were read.
             reasons.extend(reason.replace("no watermark was found", "no watermark leads to a label")

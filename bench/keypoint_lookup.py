@@ -17,7 +17,8 @@ Stored sets and bindings are random (the scan's cost does not depend on what the
 queries are real: the keypoints and PDQ query hashes of a photo from ``shared/data/photos`` (a
 generated photo-like image without it). Also timed: taking a file's keypoints (ORB on the image
 scaled to 512 px) at 512² and 1080p, and the index's memory. One thread (pinned), medians of
-``--repeats`` lookups after one warm-up.
+``--repeats`` lookups after one warm-up. ``--flat-max`` moves the point where the index becomes an
+inverted file (``FLAT_MAX_DESCRIPTORS``).
 
 ``--false-matches N``: the whole decision at scale, without a database. Up to N images of
 ``shared/data/photos`` and ``shared/data/faces`` (``bench/reposts.py``'s ``load_images``) each
@@ -44,7 +45,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 import watermark as wm  # noqa: E402
-from deepshield.index.keypoint_index import KeypointIndex  # noqa: E402
+from deepshield.index.keypoint_index import FLAT_MAX_DESCRIPTORS, KeypointIndex  # noqa: E402
 from deepshield.index.pdq_multi_index import PdqMultiIndex  # noqa: E402
 from deepshield.signals.keypoints import DESCRIPTOR_BYTES, QUERY_KEYPOINTS, STORED_KEYPOINTS, keypoints  # noqa: E402
 from deepshield.signals.repost import REGION_COUNT, derived_queries, region_queries  # noqa: E402
@@ -62,7 +63,7 @@ def _median_ms(function, repeats: int) -> float:  # type: ignore[no-untyped-def]
     return 1000 * statistics.median(times)
 
 
-def false_matches(limit: int) -> dict[str, object]:
+def false_matches(limit: int, flat_max: int) -> dict[str, object]:
     """Unrelated (copy, label) pairs confirmed by local features and the regions (see the module)."""
     from deepshield.signals.keypoints import locate
     from deepshield.signals.pdq import pdq_distance
@@ -74,8 +75,9 @@ def false_matches(limit: int) -> dict[str, object]:
     groups = [source_group(name) for name in names]
     stored = [keypoints(image) for image in images]
     regions = [region_hashes(image) + placed_region_hashes(image) for image in images]
-    index = KeypointIndex()
+    index = KeypointIndex(flat_max)
     index.add((number, found.descriptors) for number, found in enumerate(stored))
+    inverted = index.inverted
     rng = np.random.default_rng(15)
     counts = {"copies": 0, "unrelated pairs": 0, "unrelated candidates": 0, "unrelated placed": 0,
               "unrelated confirmed": 0, "own confirmed": 0}
@@ -112,7 +114,8 @@ def false_matches(limit: int) -> dict[str, object]:
                     counts["unrelated confirmed"] += 1
         if (number + 1) % 100 == 0:
             print(f"  false matches: {number + 1}/{len(images)}", flush=True)
-    return {"inputs": note, "images": len(images), **counts, "strongest unrelated fit (keypoints)": strongest}
+    return {"inputs": note, "images": len(images), "index": "inverted file" if inverted else "flat", **counts,
+            "strongest unrelated fit (keypoints)": strongest}
 
 
 def main() -> None:
@@ -120,10 +123,12 @@ def main() -> None:
     parser.add_argument("--labels", default="1000,10000,50000")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--false-matches", type=int, default=0, metavar="N")
+    parser.add_argument("--flat-max", type=int, default=FLAT_MAX_DESCRIPTORS,
+                        help="descriptors scanned exhaustively before the index becomes an inverted file")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.false_matches:
-        found = false_matches(args.false_matches)
+        found = false_matches(args.false_matches, args.flat_max)
         print(json.dumps(found, indent=2))
         return
     inputs = wm.make_inputs(1, ["512", "1080"])
@@ -133,9 +138,12 @@ def main() -> None:
     rng = np.random.default_rng(15)
     rows = []
     for labels in (int(part) for part in args.labels.split(",")):
-        features = KeypointIndex()
+        features = KeypointIndex(args.flat_max)
+        started = time.perf_counter()
         features.add((label, rng.integers(0, 256, (STORED_KEYPOINTS, DESCRIPTOR_BYTES), np.uint8))
                      for label in range(labels))
+        kind = "inverted file" if features.inverted else "flat"  # (builds it)
+        build_s = time.perf_counter() - started
         bindings = PdqMultiIndex()
         count = labels * PDQ_BINDINGS_PER_LABEL
         raw = rng.integers(0, 256, (count, 32), np.uint8)
@@ -144,7 +152,8 @@ def main() -> None:
         keypoint_ms = _median_ms(lambda index=features: index.candidates(query.descriptors, 4, 8),
                                  args.repeats)
         pdq_ms = _median_ms(lambda index=bindings: index.search(pdq_queries, 31), args.repeats)
-        rows.append({"labels": labels, "descriptors": labels * STORED_KEYPOINTS,
+        rows.append({"labels": labels, "descriptors": labels * STORED_KEYPOINTS, "index": kind,
+                     "build s": round(build_s, 1),
                      "keypoint scan ms": round(keypoint_ms, 2), "PDQ lookup ms (anchor)": round(pdq_ms, 2),
                      "ratio": round(keypoint_ms / pdq_ms, 2),
                      "keypoint index MB": round(labels * STORED_KEYPOINTS * (DESCRIPTOR_BYTES + 8) / 1e6, 1)})
@@ -159,11 +168,12 @@ def main() -> None:
         print(json.dumps(report, indent=2))
         return
     print(f"query: {len(query)} keypoints, {len(pdq_queries)} PDQ hashes ({inputs.note})")
-    print("| labels | descriptors | keypoint scan, ms | PDQ lookup (anchor), ms | ratio "
+    print("| labels | descriptors | index (build, s) | keypoint scan, ms | PDQ lookup (anchor), ms | ratio "
           "| keypoint index, MB |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['labels']:,} | {row['descriptors']:,} | {row['keypoint scan ms']} | "
+        print(f"| {row['labels']:,} | {row['descriptors']:,} | {row['index']} ({row['build s']}) | "
+              f"{row['keypoint scan ms']} | "
               f"{row['PDQ lookup ms (anchor)']} | {row['ratio']} | {row['keypoint index MB']} |")
     print(f"keypoints of a file (ORB at 512 px): {extraction}")
 

@@ -24,8 +24,9 @@ verified (``verify_media``), each cut at a seeded random place:
 * impostors, none of which may read ``recovered``: ``blend 70/30 crop 70``, the labelled output
   blended with another photo (70 % the labelled one), cropped; ``mark on other content crop
   70``, the label's own mark (same payload, same key) embedded on another photo, as a perfect
-  copy attack would, then cropped; ``other photo crop 70``, a photo never labelled, against a
-  registry of every label of the run; a collage of a mark-removed 60 % crop beside another photo.
+  copy attack would, then cropped; ``other photo crop 70``, a picture never labelled, against a
+  registry of every label of the run; a collage of a mark-removed 60 % crop beside another picture.
+  The other pictures are never labelled: the faces of ``shared/data/faces``, at the labelled size.
 
 Side by side in the same run: the verdict with placement, and the verdict the fingerprint rules
 alone gave (``consistency.without_placement``: "different content" was ``invalid``,
@@ -135,6 +136,21 @@ def copies(index: int, labelled: np.ndarray, other: np.ndarray, forged: np.ndarr
     return out
 
 
+def never_labelled(shape: tuple[int, ...], count: int) -> list[np.ndarray]:
+    """Pictures this run never labels, for the impostors: the faces of ``shared/data/faces``
+    (``bench/reposts.py``'s ``load_images``; the labelled ones are its photos), at the labelled
+    size. Without them, generated photo-like images (``bench/watermark.py``)."""
+    from reposts import load_images
+
+    height, width = shape
+    names, images, _note = load_images(2000)
+    faces = [image for name, image in zip(names, images, strict=True) if name.startswith("faces/")][:count]
+    if not faces:
+        faces = wm.generated_inputs(count, [str(height)], "no shared faces").images[str(height)]
+    return [np.ascontiguousarray(cv2.resize(face, (width, height), interpolation=cv2.INTER_AREA))
+            for face in faces]
+
+
 def _init(home: str) -> None:
     _WORKER["ctx"] = ServiceContext.open(Settings(home=Path(home)))
 
@@ -170,8 +186,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     size = args.size
-    inputs = wm.make_inputs(args.count + 1, [size])
+    inputs = wm.make_inputs(args.count, [size])
     images = inputs.images[size]
+    strangers = never_labelled(images[0].shape[:2], args.count)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ds-bench-placed-") as home:
         ctx = ServiceContext.open(Settings(home=Path(home)))
@@ -182,7 +199,7 @@ def main() -> None:
                 result = label_media(ctx, _encode(images[index], "JPEG", quality=90), generator="bench",
                                      model=None, principal=ACTOR)
                 key = provider_key(ctx, ACTOR)
-                other = images[index + 1]
+                other = strangers[index % len(strangers)]
                 forged = embed(other, int(result.label_id, 16), key=key)
                 source = _decode(_encode(images[index], "JPEG", quality=90))  # what was labelled
                 for name, data in copies(index, _decode(result.data), other, forged, source).items():

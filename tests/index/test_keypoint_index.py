@@ -34,3 +34,17 @@ def test_the_set_sharing_most_descriptors_comes_first_and_few_votes_are_dropped(
     assert index.candidates(query, limit=4, min_votes=20) == [(8, 40)]
     # Random descriptors are about 128 bits from everything: beyond the match limit, no votes.
     assert index.candidates(_descriptors(98, 200), limit=4, min_votes=1) == []
+
+
+def test_past_its_flat_size_the_index_becomes_an_inverted_file_and_still_finds_the_set():
+    index = KeypointIndex(flat_max=5_000)
+    index.add((number, _descriptors(number, 160)) for number in range(30))  # 4,800: still flat
+    assert not index.inverted
+    index.add((number, _descriptors(number, 160)) for number in range(30, 60))  # 9,600
+    assert index.inverted and len(index) == 9_600
+    index.add([(60, _descriptors(60, 160))])  # added to the trained file
+    for wanted in (3, 45, 60):
+        query = np.concatenate([_flip_bits(_descriptors(wanted, 160)[:60], 12, wanted), _descriptors(97, 40)])
+        found = index.candidates(query, limit=4, min_votes=8)
+        assert found and found[0][0] == wanted and found[0][1] >= 30, found
+    assert index.candidates(_descriptors(98, 200), limit=4, min_votes=1) == []

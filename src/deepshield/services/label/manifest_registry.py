@@ -826,8 +826,9 @@ def matches_by_keypoints(ctx: ServiceContext, copy: local_features.Keypoints, ma
     if len(copy) > local_features.QUERY_KEYPOINTS:
         raise InvalidRequest(f"send at most {local_features.QUERY_KEYPOINTS} keypoints per lookup")
     found: list[PlacedMatch] = []
-    for manifest_id, stored, _votes in _keypoint_sets(ctx.store).candidates(ctx.store, copy.descriptors,
-                                                                            KEYPOINT_CANDIDATES):
+    sets = _keypoint_sets(ctx.store).candidates(ctx.store, copy.descriptors, KEYPOINT_CANDIDATES) \
+        if len(copy) >= local_features.MIN_INLIERS else []  # fewer could never be placed
+    for manifest_id, stored, _votes in sets:
         located = local_features.locate(copy, stored)
         if located is not None:
             found.append(PlacedMatch(manifest_id, located.box, located.inliers))

@@ -66,13 +66,20 @@ def _median_ms(function, repeats: int) -> float:  # type: ignore[no-untyped-def]
 def false_matches(limit: int, flat_max: int) -> dict[str, object]:
     """Unrelated (copy, label) pairs confirmed by local features and the regions (see the module)."""
     from deepshield.signals.keypoints import locate
-    from deepshield.signals.pdq import pdq_distance
+    from deepshield.signals.pdq import pdq_distance, pdq_from_pixels
     from deepshield.signals.placed_regions import placed_queries, placed_region_hashes
     from deepshield.signals.repost import region_hashes
     from reposts import load_images, source_group
 
     names, images, note = load_images(limit)
     groups = [source_group(name) for name in names]
+    # One picture in two collections is not an unrelated pair (as in bench/fingerprint_recovery.py):
+    # whole-image PDQ hashes within the lookup's 31 bits count as related, like one source.
+    whole = [int(pdq_from_pixels(image).hex, 16) for image in images]
+
+    def related(one: int, other: int) -> bool:
+        return one == other or groups[one] == groups[other] or (whole[one] ^ whole[other]).bit_count() <= 31
+
     stored = [keypoints(image) for image in images]
     regions = [region_hashes(image) + placed_region_hashes(image) for image in images]
     index = KeypointIndex(flat_max)
@@ -82,6 +89,7 @@ def false_matches(limit: int, flat_max: int) -> dict[str, object]:
     counts = {"copies": 0, "unrelated pairs": 0, "unrelated candidates": 0, "unrelated placed": 0,
               "unrelated confirmed": 0, "own confirmed": 0}
     strongest = 0
+    examples: list[list[object]] = []
     for number, image in enumerate(images):
         height, width = image.shape[:2]
         for keep in (0.7, 0.6):
@@ -90,16 +98,15 @@ def false_matches(limit: int, flat_max: int) -> dict[str, object]:
             copy = np.ascontiguousarray(image[top:top + kept_h, left:left + kept_w])
             query = keypoints(copy, QUERY_KEYPOINTS)
             counts["copies"] += 1
-            counts["unrelated pairs"] += sum(1 for other in range(len(images))
-                                             if other != number and groups[other] != groups[number])
+            counts["unrelated pairs"] += sum(1 for other in range(len(images)) if not related(number, other))
             for other, _votes in index.candidates(query.descriptors, 4, 8):
-                related = other == number or groups[other] == groups[number]
-                if not related:
+                unrelated = not related(number, other)
+                if unrelated:
                     counts["unrelated candidates"] += 1
                 located = locate(query, stored[other])
                 if located is None:
                     continue
-                if not related:
+                if unrelated:
                     counts["unrelated placed"] += 1
                     strongest = max(strongest, located.inliers)
                 cuts = placed_queries(copy, located.box, images[other].shape[:2],
@@ -110,12 +117,13 @@ def false_matches(limit: int, flat_max: int) -> dict[str, object]:
                     continue
                 if other == number:
                     counts["own confirmed"] += 1
-                elif not related:
+                elif unrelated:
                     counts["unrelated confirmed"] += 1
+                    examples.append([names[number], names[other], located.inliers])
         if (number + 1) % 100 == 0:
             print(f"  false matches: {number + 1}/{len(images)}", flush=True)
     return {"inputs": note, "images": len(images), "index": "inverted file" if inverted else "flat", **counts,
-            "strongest unrelated fit (keypoints)": strongest}
+            "strongest unrelated fit (keypoints)": strongest, "confirmed unrelated pairs": examples}
 
 
 def main() -> None:

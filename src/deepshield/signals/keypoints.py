@@ -111,10 +111,9 @@ def keypoints(pixels: np.ndarray, count: int = STORED_KEYPOINTS) -> Keypoints:
     cell = (np.minimum(_GRID - 1, (xy[:, 1] * _GRID / height).astype(int)) * _GRID
             + np.minimum(_GRID - 1, (xy[:, 0] * _GRID / width).astype(int)))
     order = np.lexsort((-response, cell))  # by cell, strongest first within each
-    rank = np.empty(len(order), int)
     starts = np.searchsorted(cell[order], np.arange(_GRID * _GRID))
-    for position, index in enumerate(order):
-        rank[index] = position - starts[cell[index]]
+    rank = np.empty(len(order), int)  # each keypoint's place among its cell's, strongest 0
+    rank[order] = np.arange(len(order)) - starts[cell[order]]
     per_cell = max(1, count // (_GRID * _GRID))
     first = np.flatnonzero(rank < per_cell)
     rest = np.flatnonzero(rank >= per_cell)

@@ -463,11 +463,11 @@ def register_manifest(ctx: ServiceContext, manifest_id: str, manifest_store: byt
         watermark_key_id = _registrable_key(ctx, principal, watermark_key_id)
     digest = hashlib.sha256(manifest_store).hexdigest()
     if keypoints is not None:
+        keypoints = bytes(keypoints)
         try:
-            local_features.from_bytes(bytes(keypoints))
+            local_features.from_bytes(keypoints)
         except local_features.InvalidKeypoints as exc:
             raise InvalidRequest(f"keypoints: {exc}") from None
-        keypoints = bytes(keypoints)
 
     def keep_keypoints(session: Any) -> bool:
         return keypoints is not None and repo.add_keypoints(

@@ -860,23 +860,37 @@ def _judge_fingerprint(repo: _Repository, matches: list[SourceMatch], media: Med
         return "unknown", None, None
     chosen, consistency = min(backed, key=lambda item: not item[0].report.trusted)  # stable: best score
     manifest_id = chosen.stored.manifest_id
-    problems = _recovered_problems(chosen)
-    if problems:
-        reasons.append("no manifest is embedded and no watermark was found; the fingerprint matches "
-                       f"manifest {manifest_id} in the repository, but:")
-        reasons.extend(problems)
-        return "invalid", chosen, consistency
     score = chosen.match.similarity_score
-    reasons.append("no manifest is embedded and no watermark was found, but the fingerprint matches "
+    return _found_without_mark(
+        chosen, consistency, reasons,
+        leads=f"the fingerprint matches manifest {manifest_id} in the repository",
+        recovered=["no manifest is embedded and no watermark was found, but the fingerprint matches "
                    f"manifest {manifest_id}" + (f" (similarity {score}/100)" if score is not None else "")
-                   + f", {consistency['distance']} bits from the fingerprint signed in it")
+                   + f", {consistency['distance']} bits from the fingerprint signed in it"],
+        weaker="a fingerprint match means the content looks like a labelled output; it is weaker evidence "
+               "than a watermark, because an edited copy of the same source picture can match too",
+        watermark_removed=watermark_removed)
+
+
+def _found_without_mark(candidate: _Recovered, consistency: dict[str, Any], reasons: list[str], *, leads: str,
+                        recovered: list[str], weaker: str, watermark_removed: bool
+                        ) -> tuple[str, _Recovered | None, dict[str, Any] | None]:
+    """The verdict on a label the fingerprint layer found and attributed (its hashes, or local
+    features and the signed regions), with no manifest embedded and no mark: ``invalid`` with the
+    manifest's problems (``leads`` says what found it), else ``recovered`` with the words of how
+    (``recovered``), that the mark appears removed, the manifest's strengths, and why it is weaker
+    evidence than a watermark (``weaker``)."""
+    problems = _recovered_problems(candidate)
+    if problems:
+        reasons.append(f"no manifest is embedded and no watermark was found; {leads}, but:")
+        reasons.extend(problems)
+        return "invalid", candidate, consistency
+    reasons.extend(recovered)
     if watermark_removed:
         reasons.append(_removed_watermark(consistency))
-    reasons.extend(_recovered_strengths(chosen))
-    reasons.append("a fingerprint match means the content looks like a labelled output; it is "
-                   "weaker evidence than a watermark, because an edited copy of the same source "
-                   "picture can match too")
-    return "recovered", chosen, consistency
+    reasons.extend(_recovered_strengths(candidate))
+    reasons.append(weaker)
+    return "recovered", candidate, consistency
 
 
 def _removed_watermark(consistency: dict[str, Any]) -> str:
@@ -1064,26 +1078,17 @@ def _placed_by_features(repo: _Repository, pixels: np.ndarray,
                                   placed_by="the file's local features place")
         if view is None or not view["consistent"]:
             continue
-        consistency = {**view, "keypoints": match.inliers}
-        manifest_id = candidate.stored.manifest_id
         del reasons[:]  # the fingerprint rules' "no match" no longer describes the file
-        problems = _recovered_problems(candidate)
-        if problems:
-            reasons.append("no manifest is embedded and no watermark was found; the file's local "
-                           f"features place it in the labelled output of manifest {manifest_id}, but:")
-            reasons.extend(problems)
-            return "invalid", candidate, consistency
-        reasons.append("no manifest is embedded and no watermark was found, but the file's local "
-                       f"features place it in the labelled output of manifest {manifest_id} "
-                       f"({match.inliers} matching keypoints agree)")
-        reasons.append(view["detail"])
-        if watermark_removed:
-            reasons.append(_removed_watermark(consistency))
-        reasons.extend(_recovered_strengths(candidate))
-        reasons.append("a crop found by its local features and confirmed by the signed regions means "
-                       "the content looks like part of a labelled output; it is weaker evidence than a "
-                       "watermark, because an edited copy of the same source picture can match too")
-        return "recovered", candidate, consistency
+        leads = (f"the file's local features place it in the labelled output of manifest "
+                 f"{candidate.stored.manifest_id}")
+        return _found_without_mark(
+            candidate, {**view, "keypoints": match.inliers}, reasons, leads=leads,
+            recovered=[f"no manifest is embedded and no watermark was found, but {leads} "
+                       f"({match.inliers} matching keypoints agree)", view["detail"]],
+            weaker="a crop found by its local features and confirmed by the signed regions means the "
+                   "content looks like part of a labelled output; it is weaker evidence than a watermark, "
+                   "because an edited copy of the same source picture can match too",
+            watermark_removed=watermark_removed)
     return otherwise
 
 

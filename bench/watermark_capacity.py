@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cv2
 
 import watermark_geometry as geometry
+from bench_environment import cpu_model, interpreter, package_version
 from deepshield.watermark import detect, embed
 from deepshield.watermark.analysis import cells_per_tile
 from deepshield.watermark.detection import analysis_plane
@@ -105,6 +106,8 @@ def main() -> None:
         marked = pool.map(run_one, [(i, image, names, args.size, args.strength)
                                     for i, image in enumerate(images)])
     rows = [results for _, results in marked]
+    print(f"{cpu_model()}, {os.cpu_count()} CPUs; {interpreter()}, numpy {np.__version__}, "
+          f"opencv {cv2.__version__}, Pillow {package_version('pillow')}")
     print(f"size {args.size}, {len(images)} photos, strength {args.strength} (PSNR "
           f"{np.mean([psnr for psnr, _ in marked]):.2f} dB), code rate {CODE_RATE:.3f} "
           f"({MESSAGE_BITS} message bits in {CODED_BITS} coded bits)")

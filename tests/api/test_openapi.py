@@ -33,6 +33,7 @@ EXPECTED_OPERATIONS = {
     ("put", "/bindings"),
     ("get", "/services/supportedAlgorithms"),
     ("post", "/v1/verify"),
+    ("post", "/v1/forensics/compare"),
     # Takedown cases (docs/CASES.md): intake, review, appeals, withdrawal, victims, misuse
     ("post", "/v1/requests"),
     ("post", "/v1/requests/public"),

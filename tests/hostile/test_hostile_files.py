@@ -55,6 +55,7 @@ from deepshield.services.access import Role
 from deepshield.services.api_keys import create_key
 from deepshield.services.context import ServiceContext
 from deepshield.settings import Settings, load_settings
+from factories import encode_image, textured_pixels
 from hostile.corpus import HostileFile, build_corpus
 from principals import SETUP
 
@@ -63,6 +64,8 @@ BANK = "hostile"
 CORPUS = build_corpus()
 BY_NAME = {item.name: item for item in CORPUS}
 runner = CliRunner()
+#: The readable picture sent beside each hostile file where a command or route takes two.
+COMPANION = encode_image(textured_pixels(5), "PNG")
 
 
 @dataclass
@@ -191,6 +194,8 @@ class Route:
     content_type: str = "application/octet-stream"
     field: str = "file"
     must_accept_valid: bool = False
+    #: A second file field, sent with a readable picture (the hostile file goes in ``field``).
+    companion: str | None = None
 
 
 ROUTES = {
@@ -208,6 +213,7 @@ ROUTES = {
     "content import": Route("/v1/content/import", body="raw", kind="text", content_type="text/csv"),
     "manifests": Route("/manifests", body="raw", kind="text", content_type="application/c2pa"),
     "reports file": Route("/v1/reports/file"),
+    "forensics compare": Route("/v1/forensics/compare", field="suspect", companion="source"),
 }
 SLOW_ROUTES = {"reports file"}
 
@@ -217,8 +223,10 @@ def _send(world: World, route: Route, item: HostileFile, n: int) -> httpx.Respon
         return world.client.post(route.path, content=item.data,
                                  headers={**world.headers(), "content-type": route.content_type})
     fields = {name: value.format(n=n) for name, value in route.fields}
-    return world.client.post(route.path, headers=world.headers(), data=fields or None,
-                             files={route.field: (item.name, item.data, route.content_type)})
+    files = {route.field: (item.name, item.data, route.content_type)}
+    if route.companion:
+        files[route.companion] = ("companion.png", COMPANION, "image/png")
+    return world.client.post(route.path, headers=world.headers(), data=fields or None, files=files)
 
 
 def check_response(route: Route, item: HostileFile, response: httpx.Response) -> list[str]:
@@ -280,7 +288,9 @@ def test_every_file_on_every_upload_route(world: World, hash_status: dict[str, i
 # --- The CLI ----------------------------------------------------------------------------------
 
 #: Exit codes a command may end with for a file it read (3: refused).
-_ACCEPTED = {"verify": {0, 10, 11, 12}, "report check": {11}}
+_ACCEPTED = {"verify": {0, 10, 11, 12}, "report check": {11}, "forensics compare": {0, 20, 21}}
+#: Exit codes that report an outcome rather than a refusal (the audit log records the outcome).
+_OUTCOMES = {0, 10, 11, 12, 20, 21}
 
 
 @dataclass(frozen=True)
@@ -330,8 +340,18 @@ COMMANDS = {
                      output=True, bomb_for_size=False, same_suffix=True),
     "report file": Command(lambda w, i, o: ["report", "file", str(i), "--out", str(o), "--json"],
                            output=True),
+    "forensics compare": Command(lambda w, i, o: ["forensics", "compare", str(i), "--source",
+                                                  str(_companion_file(w)), "--mask", str(o), "--json"],
+                                 output=True),
 }
 SLOW_COMMANDS = {"label", "report file", "verify", "bank add"}
+
+
+def _companion_file(world: World) -> Path:
+    path = world.root / "companion.png"
+    if not path.exists():
+        path.write_bytes(COMPANION)
+    return path
 
 
 def _message(result: Result) -> str:
@@ -377,9 +397,9 @@ def check_exit(name: str, command: Command, item: HostileFile, result: Result,
     elif command.kind == "text" and code == 0:
         problems.append("hostile bytes were accepted as a hash list or form")
     if output is not None:
-        if code == 0 and not output.exists():
+        if code in accepted and not output.exists():
             problems.append("succeeded without writing its output")
-        if code != 0 and output.exists():
+        if code not in accepted and output.exists():
             problems.append("refused, yet wrote its output")
         strays = [p.name for p in output.parent.iterdir() if p.name.startswith(".")]
         if strays:
@@ -412,7 +432,7 @@ def test_every_file_through_every_cli_command(world: World, hash_status: dict[st
         before = world.counts()
         result = runner.invoke(cli_app, command.args(world, source, output or out_dir / "unused"))
         problems = check_exit(name, command, item, result, output)
-        if result.exit_code not in (0, 10, 11, 12) and world.counts() != before:
+        if result.exit_code not in _OUTCOMES and world.counts() != before:
             problems.append("refused, yet rows were written")
         failures += [f"{item.name} [{item.expected}] -> deepshield {name}: {p}" for p in problems]
         succeeded += result.exit_code in _ACCEPTED.get(name, {0})

@@ -46,7 +46,7 @@ from deepshield.services.label import labelling, manifest_registry, signing_keys
 from deepshield.services.spread import banks, bulk_import, content_registry, exchange, hashing, matching
 from deepshield.services.spread.banks import Origin, SignalInput
 from deepshield.services.takedown import intake, outbox, review, victim_access
-from deepshield.services.verify import verification
+from deepshield.services.verify import source_comparison, verification
 from deepshield.settings import Settings
 from deepshield.signals.keypoints import keypoints
 from deepshield.store import watermark_key_repository
@@ -92,6 +92,8 @@ ALLOWED: dict[str, frozenset[Role]] = {
     # Verification: no key needed, "with a valid key of any role" (API.md "Verification").
     "verify upload": KEYS,
     "verify file": KEYS,
+    # Comparison with a suspected source: public like verify (API.md "Forensics").
+    "forensics compare": KEYS,
     # Labels and the manifest repository (API.md: provider "labels its output and registers
     # manifests and bindings"; writes: admin, provider; reads: no key).
     "label": frozenset({ADMIN, PROVIDER}),
@@ -390,6 +392,8 @@ OPS: dict[str, Op] = {
                         lambda w, p, t: verification.verify_upload(w.ctx, w.photo, p)),
     "verify file": Op((verification.verify_media,),
                       lambda w, p, t: verification.verify_media(w.ctx, w.photo, principal=p)),
+    "forensics compare": Op((source_comparison.compare_with_source,), lambda w, p, t: (
+        source_comparison.compare_with_source(w.ctx, w.photo, w.photo, principal=p))),
     # A photo of its own: the same photo labelled by another key carries bindings that key holds.
     "label": Op((labelling.label_media,), lambda w, p, t: labelling.label_media(
         w.ctx, encode_image(photo_pixels(100 + w.unique())), generator="MatrixGen", model=None,
@@ -567,6 +571,8 @@ def test_a_provider_changes_only_its_own_manifests(world: World):
 def test_the_public_may_file_verify_and_read_the_manifest_repository(world: World):
     assert intake.file_request(world.ctx, dict(world.form), None, address="192.0.2.7").pin
     assert verification.verify_upload(world.ctx, world.photo, None).verdict == "unknown"
+    assert source_comparison.compare_with_source(world.ctx, world.photo, world.photo,
+                                                 principal=None).outcome.derived
     assert manifest_registry.get_manifest(world.ctx, world.manifest_id, None).manifest_id == world.manifest_id
     assert manifest_registry.matches_by_binding(world.ctx, WATERMARK, label_id(), 10, None) == []
     manifest_registry.matches_by_content(world.ctx, world.photo, 10, None)

@@ -44,10 +44,51 @@ async def read_upload(request: Request, max_bytes: int,
     ``photo`` or ``video``); the form must then use exactly one of them.
     """
     names = (field,) if isinstance(field, str) else field
+    parts, filenames = await _read_form(request, max_bytes, names,
+                                        f"send the file as multipart/form-data in a field named {names[0]!r}")
+    present = [name for name in names if name in parts]
+    if len(present) != 1:
+        wanted = " or ".join(repr(name) for name in names)
+        raise InvalidRequest(f"the form must have one file field, named {wanted}")
+    field = present[0]
+    data = bytes(parts.pop(field))
+    if not data:
+        raise EmptyMedia("the uploaded file is empty (0 bytes)")
+    fields = {name: bytes(value).decode("utf-8", "replace") for name, value in parts.items()}
+    return Upload(filenames.get(field), data, fields)
+
+
+async def read_uploads(request: Request, max_bytes: int, names: tuple[str, ...]) -> dict[str, Upload]:
+    """One file in each of the form fields ``names`` (all required, none empty), in memory; the
+    whole body stays within ``max_bytes`` (``BodySizeLimit``). Other fields are refused."""
+    listed = " and ".join(repr(name) for name in names)
+    parts, filenames = await _read_form(request, max_bytes, names,
+                                        f"send the files as multipart/form-data in fields named {listed}")
+    missing = [name for name in names if name not in parts]
+    if missing:
+        raise InvalidRequest(f"the form must have the file fields {listed}; missing: "
+                             + ", ".join(repr(name) for name in missing))
+    extra = sorted(set(parts) - set(names))
+    if extra:
+        raise InvalidRequest(f"unexpected form fields: {', '.join(repr(name) for name in extra)}")
+    uploads = {}
+    for name in names:
+        data = bytes(parts[name])
+        if not data:
+            raise EmptyMedia(f"the uploaded {name} file is empty (0 bytes)")
+        uploads[name] = Upload(filenames.get(name), data, {})
+    return uploads
+
+
+async def _read_form(request: Request, max_bytes: int, names: tuple[str, ...], how: str
+                     ) -> tuple[dict[str, bytearray], dict[str, str | None]]:
+    """The multipart body's parts by field name, and their file names. Fields outside ``names``
+    are text fields of at most ``_MAX_TEXT_FIELD`` bytes; ``how`` is the error for a body that is
+    not a multipart form."""
     field = names[0]
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
-        raise InvalidRequest("send the file as multipart/form-data in a field named 'file'")
+        raise InvalidRequest(how)
     parts: dict[str, bytearray] = {}
     filenames: dict[str, str | None] = {}
     current: dict[str, object] = {}
@@ -87,8 +128,10 @@ async def read_upload(request: Request, max_bytes: int,
         buffer = parts[name]  # type: ignore[index]
         buffer.extend(data[start:end])
         if name not in names and len(buffer) > _MAX_TEXT_FIELD:
+            where = f"a field named {field!r}" if len(names) == 1 else \
+                "the fields " + " and ".join(repr(known) for known in names)
             raise InvalidRequest(f"the form field {name!r} is over {_MAX_TEXT_FIELD:,} bytes; "
-                                 f"send the file in a field named {field!r}")
+                                 f"send the file in {where}")
         if len(buffer) > max_bytes:
             raise MediaTooLarge(f"the upload is larger than the limit of {max_bytes:,} bytes")
 
@@ -103,16 +146,7 @@ async def read_upload(request: Request, max_bytes: int,
         parser.finalize()
     except MultipartParseError as exc:
         raise InvalidRequest(f"the multipart body is malformed: {exc}") from None
-    present = [name for name in names if name in parts]
-    if len(present) != 1:
-        wanted = " or ".join(repr(name) for name in names)
-        raise InvalidRequest(f"the form must have one file field, named {wanted}")
-    field = present[0]
-    data = bytes(parts.pop(field))
-    if not data:
-        raise EmptyMedia("the uploaded file is empty (0 bytes)")
-    fields = {name: bytes(value).decode("utf-8", "replace") for name, value in parts.items()}
-    return Upload(filenames.get(field), data, fields)
+    return parts, filenames
 
 
 class BodySizeLimit:

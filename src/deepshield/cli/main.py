@@ -46,6 +46,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "verify": LazyCommand(
         "deepshield.cli.verify_commands", "verify_command",
         "Verify labels: embedded C2PA manifest, watermark, and repository lookups."),
+    "forensics": LazyCommand(
+        "deepshield.cli.forensics_commands", "app",
+        "Evidence about unlabelled files: compare a file with a suspected source."),
     "bank": LazyCommand(
         "deepshield.cli.bank_commands", "app",
         "Hash banks: named sets of hashes that uploads are matched against."),
@@ -169,10 +172,12 @@ app = typer.Typer(
     cls=LazyGroup,
     help="DeepShield: hash images and videos, keep hash banks, match uploads against them, "
     "embed or detect the invisible watermark, label AI output (watermark + C2PA + fingerprint) "
-    "and verify labels; handle takedown cases with their legal clocks, copy sweeps, evidence "
+    "and verify labels; compare an unlabelled file with a suspected source; handle takedown cases "
+    "with their legal clocks, copy sweeps, evidence "
     "packs and a hash-chained audit log.\n\n"
     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 not found, "
     "5 conflict, 6 store unavailable; verify: 0 verified, 10 recovered, 11 invalid, 12 unknown; "
+    "forensics compare: 0 derived, 20 not derived, 21 inconclusive; "
     "audit verify and report check: 11 tampered.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -46,6 +46,8 @@ class Action(StrEnum):
     LABEL = "label"  # watermark, sign and register an output
     MANIFEST_WRITE = "manifest.write"  # POST /manifests, POST|PUT /bindings
     VERIFY = "verify"  # a verification report (also open to callers without a key)
+    #: A comparison of a file with a suspected source (also open to callers without a key).
+    FORENSICS_COMPARE = "forensics.compare"
     # Takedown cases (issue 6). "platform" is the platform's trust-and-safety reviewer.
     CASE_FILE = "case.file"  # file a takedown request (victims file without a key, at /v1/requests/public)
     CASE_LIST = "case.list"  # the queue and the due list
@@ -89,6 +91,7 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     Action.LABEL: frozenset({Role.ADMIN, Role.PROVIDER}),
     Action.MANIFEST_WRITE: frozenset({Role.ADMIN, Role.PROVIDER}),
     Action.VERIFY: KEY_ROLES,
+    Action.FORENSICS_COMPARE: KEY_ROLES,
     Action.CASE_FILE: frozenset({Role.ADMIN, Role.HELPLINE}),
     Action.CASE_LIST: frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE}),
     Action.CASE_READ: frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE, Role.VICTIM}),

@@ -53,7 +53,7 @@ ECC_ITERATIONS = 40
 #: Pictures with too few features are aligned by intensity at this long side, and the alignment
 #: taken only where ECC's correlation reaches this.
 INTENSITY_LONG_SIDE = 256
-INTENSITY_MIN_ECC = 0.9
+INTENSITY_MIN_ECC = 0.8
 ECC_EPSILON = 1e-4
 
 

@@ -131,7 +131,9 @@ def fit_filter(suspect: np.ndarray, mapped_source: np.ndarray, valid: np.ndarray
     if not np.all(np.isfinite(kernel)) or not 0.8 <= float(kernel.sum()) <= 1.25:
         return mapped_source
     filtered = cv2.filter2D(mapped_source, -1, kernel, borderType=cv2.BORDER_REFLECT)
-    return filtered + np.float32(coefficients[-1])
+    # A saved picture clips: sharpened black text on white overshoots past 0 and 255 and is cut
+    # there, so the prediction is too.
+    return np.clip(filtered + np.float32(coefficients[-1]), 0, 255)
 
 
 def difference(suspect: np.ndarray, mapped_source: np.ndarray, valid: np.ndarray,

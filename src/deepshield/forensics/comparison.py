@@ -27,7 +27,15 @@ from enum import StrEnum
 import cv2
 import numpy as np
 
-from deepshield.forensics.alignment import Alignment, align, grey, refine, scaled
+from deepshield.forensics.alignment import (
+    MIN_FEATURES_TO_JUDGE,
+    UNRELATED_MAX_INLIERS,
+    Alignment,
+    align,
+    grey,
+    refine,
+    scaled,
+)
 from deepshield.forensics.difference import (
     LOW,
     DifferenceMap,
@@ -146,7 +154,8 @@ def _unaligned(alignment: Alignment, suspect_size: tuple[int, int]) -> Compariso
                   f"on one geometry, of {alignment.suspect_features} and {alignment.source_features})")
     else:
         outcome = Outcome.INCONCLUSIVE
-        if min(alignment.suspect_features, alignment.source_features) < 150 and alignment.inliers < 8:
+        if min(alignment.suspect_features, alignment.source_features) < MIN_FEATURES_TO_JUDGE \
+                and alignment.inliers < UNRELATED_MAX_INLIERS:
             reason = "one of the pictures has too little detail to align"
         else:
             reason = f"they could not be aligned: {alignment.reason}"
@@ -154,8 +163,10 @@ def _unaligned(alignment: Alignment, suspect_size: tuple[int, int]) -> Compariso
                       None, None, None, suspect_size=suspect_size)
 
 
-def _face_overlap(box: tuple[int, int, int, int], region_mask: np.ndarray,
-                  faces: Sequence[tuple[int, int, int, int]] | None, scale: float) -> float | None:
+def _face_overlap(region_mask: np.ndarray, faces: Sequence[tuple[int, int, int, int]] | None,
+                  scale: float) -> float | None:
+    """The largest share of a given face box (suspect pixels) that ``region_mask`` (comparison
+    scale) covers; None when no faces were given."""
     if faces is None:
         return None
     best = 0.0
@@ -230,7 +241,7 @@ def compare(suspect: np.ndarray, source: np.ndarray, *,
         Region((int(region.box[0] / scale), int(region.box[1] / scale),
                 int(np.ceil(region.box[2] / scale)), int(np.ceil(region.box[3] / scale))),
                region.pixels / max(int(valid.sum()), 1), region.strength,
-               _face_overlap(region.box, labels == region.label, faces, scale))
+               _face_overlap(labels == region.label, faces, scale))
         for region in found)
     views = ComparisonViews(small_suspect, np.clip(mapped, 0, 255).astype(np.uint8), measured.ratio, valid,
                             region_mask)

@@ -58,6 +58,8 @@ MIN_AGREEMENT = 0.9
 #: one picture reposted typically keeps 0.93 or more (5th percentile of the tuning set), a wrong
 #: alignment 0.3-0.6, a non-rigid warp of a few pixels 0.65-0.8.
 MIN_CORRELATION = 0.8
+#: A region whose own detail correlates with the source's at this or more is not reported.
+REGION_MAX_CORRELATION = 0.85
 #: The most of the overlap the regions may cover: beyond it, this is not "the source with a
 #: region replaced".
 MAX_REGION_SHARE = 0.4
@@ -232,6 +234,13 @@ def compare(suspect: np.ndarray, source: np.ndarray, *,
     mapped = fit_filter(suspect_values, mapped, valid)
     measured: DifferenceMap = difference(suspect_values, mapped, valid, tone_shift)
     found, labels = regions(measured)
+    # A region whose detail still follows the source's is the same content drawn a little
+    # differently (sharpened text, ringing), not content replaced: it is dropped.
+    kept = [region for region in found
+            if detail_correlation(suspect_values, mapped, labels == region.label) < REGION_MAX_CORRELATION]
+    if len(kept) < len(found):
+        labels = np.where(np.isin(labels, [region.label for region in kept]), labels, 0)
+        found = kept
     region_mask = labels > 0
     outside = valid & ~region_mask
     agreement = float((measured.ratio[outside] < LOW).mean()) if outside.any() else 0.0

@@ -16,7 +16,8 @@ import deepshield
 SRC = Path(deepshield.__file__).resolve().parent
 DOORS = ("deepshield.cli", "deepshield.api", "deepshield.web")
 ROOMS = ("deepshield.media", "deepshield.signals", "deepshield.index", "deepshield.watermark",
-         "deepshield.labels", "deepshield.provenance", "deepshield.cases", "deepshield.reports",
+         "deepshield.labels", "deepshield.provenance", "deepshield.forensics", "deepshield.cases",
+         "deepshield.reports",
          "deepshield.notifications", "deepshield.store")
 
 

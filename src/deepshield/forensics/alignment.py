@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from deepshield.signals.repost import shrink
+
 #: SIFT runs on each image scaled (down only) to this long side.
 MATCH_LONG_SIDE = 640
 #: ... and small images scaled up to this long side.
@@ -49,12 +51,13 @@ SCALE_RANGE = (1 / 8, 8.0)
 MAX_ANISOTROPY = 1.6
 #: The most the perspective terms may change the scale across the suspect.
 MAX_PERSPECTIVE = 0.25
-ECC_ITERATIONS = 40
 #: Pictures with too few features are aligned by intensity at this long side, and the alignment
 #: taken only where ECC's correlation reaches this.
 INTENSITY_LONG_SIDE = 256
 INTENSITY_MIN_ECC = 0.8
+ECC_ITERATIONS = 40
 ECC_EPSILON = 1e-4
+_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, ECC_ITERATIONS, ECC_EPSILON)
 
 
 @dataclass(frozen=True)
@@ -104,12 +107,7 @@ def for_matching(plane: np.ndarray) -> tuple[np.ndarray, float]:
 
 def scaled(plane: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
     """``plane`` scaled down (never up) so its long side is at most ``long_side``, and the scale."""
-    height, width = plane.shape[:2]
-    scale = min(1.0, long_side / max(height, width))
-    if scale >= 1.0:
-        return plane, 1.0
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(plane, size, interpolation=cv2.INTER_AREA), scale
+    return shrink(plane, long_side), min(1.0, long_side / max(plane.shape[:2]))
 
 
 def _features(plane: np.ndarray) -> tuple[tuple, np.ndarray | None]:
@@ -154,6 +152,20 @@ def _plausible(homography: np.ndarray, shape: tuple[int, int]) -> str:
     return ""
 
 
+def _full_resolution(homography: np.ndarray, suspect_scale: float, source_scale: float) -> np.ndarray:
+    """A homography between two scaled planes, between the full-size pictures instead:
+    suspect = S_suspect⁻¹ · H · S_source."""
+    return np.diag([1 / suspect_scale, 1 / suspect_scale, 1.0]) @ homography @ np.diag(
+        [source_scale, source_scale, 1.0])
+
+
+def _unmirrored(homography: np.ndarray, source_width: int) -> np.ndarray:
+    """A fit found against the source mirrored left-right, as a map from the source itself
+    (normalised)."""
+    full = homography @ np.array([[-1.0, 0, source_width - 1], [0, 1, 0], [0, 0, 1]])
+    return full / full[2, 2]
+
+
 def _fit(suspect: tuple, source: tuple, scale_suspect: float, scale_source: float,
          shape: tuple[int, int], mirror_width: int | None) -> Alignment:
     to, frm = _matched(suspect, source)
@@ -171,10 +183,7 @@ def _fit(suspect: tuple, source: tuple, scale_suspect: float, scale_source: floa
     area = float(cv2.contourArea(hull)) if hull is not None else 0.0
     height, width = shape
     spread = area / (scale_suspect * scale_suspect * height * width)
-    # Back to full resolution: suspect = S_to · H · S_from⁻¹ (· the mirroring of the source).
-    to_full = np.diag([1 / scale_suspect, 1 / scale_suspect, 1.0])
-    from_match = np.diag([scale_source, scale_source, 1.0])
-    full = to_full @ homography @ from_match
+    full = _full_resolution(homography, scale_suspect, scale_source)
     if inliers < MIN_INLIERS:
         return Alignment(None, inliers, spread=spread,
                          reason=f"only {inliers} matched features agree on one geometry", **counts)
@@ -184,9 +193,8 @@ def _fit(suspect: tuple, source: tuple, scale_suspect: float, scale_source: floa
     why = _plausible(full, shape)  # judged before the mirroring, which turns any fit over
     if why:
         return Alignment(None, inliers, spread=spread, reason=why, **counts)
-    if mirror_width is not None:
-        full = full @ np.array([[-1.0, 0, mirror_width - 1], [0, 1, 0], [0, 0, 1]])
-    return Alignment(full / full[2, 2], inliers, spread=spread, reason="", **counts)
+    full = _unmirrored(full, mirror_width) if mirror_width is not None else full / full[2, 2]
+    return Alignment(full, inliers, spread=spread, reason="", **counts)
 
 
 def _by_intensity(suspect: np.ndarray, source: np.ndarray, failed: Alignment) -> Alignment:
@@ -198,14 +206,13 @@ def _by_intensity(suspect: np.ndarray, source: np.ndarray, failed: Alignment) ->
     height, width = suspect_grey.shape
     source_height, source_width = source_grey.shape
     best: tuple[float, np.ndarray, bool] | None = None
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, ECC_ITERATIONS, ECC_EPSILON)
     for mirrored in (False, True):
         moving = np.ascontiguousarray(source_grey[:, ::-1]) if mirrored else source_grey
         # ECC's warp maps suspect pixels to source pixels; start from "the same frame, rescaled".
         warp = np.float32([[source_width / width, 0, 0], [0, source_height / height, 0]])
         try:
             value, warp = cv2.findTransformECC(suspect_grey.astype(np.float32), moving.astype(np.float32),
-                                               warp, cv2.MOTION_AFFINE, criteria, None, 5)
+                                               warp, cv2.MOTION_AFFINE, _ECC_CRITERIA, None, 5)
         except cv2.error:
             continue
         if best is None or value > best[0]:
@@ -217,14 +224,12 @@ def _by_intensity(suspect: np.ndarray, source: np.ndarray, failed: Alignment) ->
     value, warp, mirrored = best
     to_source = np.vstack([warp.astype(np.float64), [0.0, 0.0, 1.0]])
     homography = np.linalg.inv(to_source)  # source (small, maybe mirrored) → suspect (small)
-    full = np.diag([1 / suspect_scale, 1 / suspect_scale, 1.0]) @ homography @ np.diag(
-        [source_scale, source_scale, 1.0])
+    full = _full_resolution(homography, suspect_scale, source_scale)
     why = _plausible(full, suspect.shape[:2])
     if why:
         return Alignment(None, mirrored=mirrored, reason=why, **counts)
-    if mirrored:
-        full = full @ np.array([[-1.0, 0, source.shape[1] - 1], [0, 1, 0], [0, 0, 1]])
-    return Alignment(full / full[2, 2], mirrored=mirrored, by_intensity=True, reason="", **counts)
+    full = _unmirrored(full, source.shape[1]) if mirrored else full / full[2, 2]
+    return Alignment(full, mirrored=mirrored, by_intensity=True, reason="", **counts)
 
 
 def align(suspect: np.ndarray, source: np.ndarray) -> Alignment:
@@ -255,10 +260,9 @@ def refine(suspect_grey: np.ndarray, source_grey: np.ndarray, homography: np.nda
     implausibly far (more than 3 pixels at any corner of the suspect)."""
     warp = np.linalg.inv(homography).astype(np.float32)  # ECC warps the suspect's frame into the source
     warp /= warp[2, 2]
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, ECC_ITERATIONS, ECC_EPSILON)
     try:
         _, refined = cv2.findTransformECC(suspect_grey.astype(np.float32), source_grey.astype(np.float32),
-                                          warp, cv2.MOTION_HOMOGRAPHY, criteria, None, 3)
+                                          warp, cv2.MOTION_HOMOGRAPHY, _ECC_CRITERIA, None, 3)
     except cv2.error:
         return homography
     height, width = suspect_grey.shape

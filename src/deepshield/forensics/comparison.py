@@ -203,8 +203,8 @@ def compare(suspect: np.ndarray, source: np.ndarray, *,
     small_suspect, scale = scaled(suspect, COMPARE_LONG_SIDE)
     small_height, small_width = small_suspect.shape[:2]
     # The source at the comparison scale, then the homography between the two small planes.
-    small_source, source_scale = scaled(source, int(COMPARE_LONG_SIDE / max(scale, 1e-6)) + 1)
-    source_scale = small_source.shape[1] / source.shape[1]
+    small_source = scaled(source, int(COMPARE_LONG_SIDE / max(scale, 1e-6)) + 1)[0]
+    source_scale = small_source.shape[1] / source.shape[1]  # the scale the rounded size really has
     to_small = np.diag([scale, scale, 1.0]) @ alignment.homography @ np.diag([1 / source_scale,
                                                                                1 / source_scale, 1.0])
     to_small = refine(grey(small_suspect), grey(small_source), to_small)
@@ -236,8 +236,9 @@ def compare(suspect: np.ndarray, source: np.ndarray, *,
     found, labels = regions(measured)
     # A region whose detail still follows the source's is the same content drawn a little
     # differently (sharpened text, ringing), not content replaced: it is dropped.
+    areas = {region.label: labels == region.label for region in found}
     kept = [region for region in found
-            if detail_correlation(suspect_values, mapped, labels == region.label) < REGION_MAX_CORRELATION]
+            if detail_correlation(suspect_values, mapped, areas[region.label]) < REGION_MAX_CORRELATION]
     if len(kept) < len(found):
         labels = np.where(np.isin(labels, [region.label for region in kept]), labels, 0)
         found = kept
@@ -250,7 +251,7 @@ def compare(suspect: np.ndarray, source: np.ndarray, *,
         Region((int(region.box[0] / scale), int(region.box[1] / scale),
                 int(np.ceil(region.box[2] / scale)), int(np.ceil(region.box[3] / scale))),
                region.pixels / max(int(valid.sum()), 1), region.strength,
-               _face_overlap(labels == region.label, faces, scale))
+               _face_overlap(areas[region.label], faces, scale))
         for region in found)
     views = ComparisonViews(small_suspect, np.clip(mapped, 0, 255).astype(np.uint8), measured.ratio, valid,
                             region_mask)

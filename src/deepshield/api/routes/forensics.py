@@ -45,7 +45,8 @@ async def forensics_compare(
                                      suspect_name=suspect.filename, source_name=source.filename)
     body = result.to_dict()
     if figure:
-        picture = await run_in_threadpool(result.figure_png)
+        # Both are PNG encodes of up to the analysis size: off the event loop.
+        picture, mask = await run_in_threadpool(lambda: (result.figure_png(), result.mask_png()))
         body["figure_png"] = base64.b64encode(picture).decode("ascii") if picture is not None else None
-        body["mask_png"] = base64.b64encode(result.mask_png()).decode("ascii")
+        body["mask_png"] = base64.b64encode(mask).decode("ascii")
     return body

@@ -277,8 +277,12 @@ def run_pair(job: tuple) -> dict:
     record["regions"] = len(result.regions)
     record["inliers"] = result.inliers
     if truth is not None:
-        record["iou"] = iou(result.mask() > 0, truth)
+        predicted = result.mask() > 0
+        record["iou"] = iou(predicted, truth)
         record["visible"] = visible
+        found = int(np.logical_and(predicted, truth).sum())
+        record["precision"] = found / int(predicted.sum()) if predicted.any() else None
+        record["recall"] = found / int(truth.sum()) if truth.any() else None
     return record
 
 
@@ -363,6 +367,9 @@ def summarise(records: list[dict]) -> dict:
             entry["iou_at_least_half_of_visible"] = \
                 float(np.mean([value >= 0.5 for value in visible])) if visible else None
             entry["visible"] = len(visible)
+            for measure in ("precision", "recall"):
+                values = [item[measure] for item in items if item.get(measure) is not None]
+                entry[f"{measure}_median"] = float(np.median(values)) if values else None
         summary[group] = entry
     return summary
 
@@ -395,6 +402,9 @@ def main() -> None:
         outcomes = ", ".join(f"{name} {count}" for name, count in sorted(entry["outcomes"].items()))
         print(f"{group:44s} {entry['pairs']:5d} {100 * entry['derived']:7.1f}% {entry['with_region']:7d} "
               f"{iou_median:>8s} {half_text:>7s}  {outcomes}")
+        if entry.get("precision_median") is not None:
+            print(f"{'':44s} region precision {entry['precision_median']:.2f}, recall "
+                  f"{entry['recall_median']:.2f} (medians)")
     report: dict = {"split": args.split, "summary": summary}
     if args.timing:
         rows = timing(args.timing)

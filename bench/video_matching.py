@@ -79,9 +79,13 @@ def _photos(seed: int, count: int) -> list[Image.Image]:
 
 
 def _frames(seconds: float, seed: int, width: int = WIDTH, height: int = HEIGHT) -> Iterator[np.ndarray]:
+    return frames_over(_photos(seed, int(np.ceil(seconds / SHOT_S))), seconds, seed, width, height)
+
+
+def frames_over(images: list[Image.Image], seconds: float, seed: int, width: int = WIDTH,
+                height: int = HEIGHT) -> Iterator[np.ndarray]:
+    """Footage over ``images``: a new shot every ``SHOT_S``, each panning and zooming (seeded)."""
     rng = np.random.default_rng(seed)
-    shots = int(np.ceil(seconds / SHOT_S))
-    images = _photos(seed, shots)
     per_shot = SHOT_S * FPS
     for i in range(int(seconds * FPS)):
         image = images[(i // per_shot) % len(images)]
@@ -96,12 +100,12 @@ def _frames(seconds: float, seed: int, width: int = WIDTH, height: int = HEIGHT)
         yield np.asarray(image.resize((width, height), Image.Resampling.BILINEAR, box=(x, y, x + cw, y + ch)))
 
 
-def _encode(frames: Iterator[np.ndarray], width: int, height: int, crf: int) -> bytes:
+def _encode(frames: Iterator[np.ndarray], width: int, height: int, crf: int, fps: int = FPS) -> bytes:
     import av
 
     out = io.BytesIO()
     with av.open(out, mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=Fraction(FPS))
+        stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": str(crf), "preset": "veryfast"}
         for pixels in frames:

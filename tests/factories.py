@@ -62,13 +62,15 @@ def encode_image(image: Image.Image | np.ndarray, fmt: str = "JPEG", **options: 
 
 
 def encode_video(frames: list[np.ndarray], fps: int = 10, container: str = "mp4",
-                 codec: str = "mpeg4") -> bytes:
-    """Encode RGB frames into a video file in memory."""
+                 codec: str = "mpeg4", options: dict[str, str] | None = None) -> bytes:
+    """Encode RGB frames into a video file in memory (``options``: the encoder's, e.g. a CRF)."""
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=container) as output:
         stream = output.add_stream(codec, rate=Fraction(fps))
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = "yuv420p"
+        if options:
+            stream.options = options
         for pixels in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
                 output.mux(packet)

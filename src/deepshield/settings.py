@@ -128,6 +128,18 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class SourceSettings:
+    """Finding the source of a suspect file (docs/FORENSICS.md, "Finding the source")."""
+
+    #: Banks that hold a reference library: known source footage, each entry naming its reference
+    #: by its case reference (a path under ``library``, or a title).
+    reference_banks: tuple[str, ...] = ("reference-library",)
+    #: The folder the references' files sit in; None: no reference file is reachable (their
+    #: hashes are still searched).
+    library: Path | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = Path("var")
     database_url: str = ""
@@ -139,6 +151,7 @@ class Settings:
     cases: CaseSettings = field(default_factory=CaseSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    sources: SourceSettings = field(default_factory=SourceSettings)
 
     @property
     def provenance_dir(self) -> Path:
@@ -243,6 +256,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                    .split(",") if u.strip()),
         max_attempts=_number(env, "DEEPSHIELD_NOTIFY_MAX_ATTEMPTS", 8, 1, 100),
     )
+    sources = SourceSettings(
+        reference_banks=tuple(name.strip() for name in env.get("DEEPSHIELD_REFERENCE_BANKS", "").split(",")
+                              if name.strip()) or SourceSettings.reference_banks,
+        library=_path(env, "DEEPSHIELD_REFERENCE_LIBRARY"),
+    )
     return Settings(
         home=Path(env.get("DEEPSHIELD_HOME") or "var"),
         database_url=env.get("DEEPSHIELD_DATABASE_URL", ""),
@@ -253,6 +271,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cases=cases,
         notifications=notifications,
         server=server,
+        sources=sources,
     )
 
 
@@ -364,6 +383,14 @@ ENV_VAR_SECTIONS: dict[str, tuple[EnvVar, ...]] = {
         EnvVar("DEEPSHIELD_HASH_KEY_CALLBACK", "module:function", "",
                "A KMS's unwrap call: takes a wrapped data key, returns the 32-byte key; unset: the "
                "key file `$DEEPSHIELD_HOME/keys/hash-key`."),
+    ),
+    "Finding the source (docs/FORENSICS.md)": (
+        EnvVar("DEEPSHIELD_REFERENCE_BANKS", "list", "reference-library",
+               "Banks (comma-separated) that hold a reference library of known source footage, "
+               "searched by `forensics sources` and `POST /v1/forensics/sources`."),
+        EnvVar("DEEPSHIELD_REFERENCE_LIBRARY", "path", "",
+               "The folder of the reference library's files (an entry's case reference is the path "
+               "below it): searched by local features and compared; unset: by hashes only, none compared."),
     ),
     "Takedown cases (docs/CASES.md)": (
         EnvVar("DEEPSHIELD_ESCALATE_BEFORE_HOURS", "number", "6",

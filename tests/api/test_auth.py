@@ -88,6 +88,8 @@ ALLOWED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/services/supportedAlgorithms"): PUBLIC,
     ("POST", "/v1/verify"): PUBLIC,
     ("POST", "/v1/forensics/compare"): PUBLIC,  # API.md "Forensics": public like verify
+    # API.md "Forensics": finding the source names registered references and items: keys only.
+    ("POST", "/v1/forensics/sources"): frozenset({ADMIN, PLATFORM, HELPLINE}),
     ("GET", "/v1/audit/verify"): frozenset({ADMIN}),
     ("GET", "/v1/audit/events"): frozenset({ADMIN}),
     ("GET", "/v1/notifications"): frozenset({ADMIN}),
@@ -126,6 +128,7 @@ ACTION_TABLE: dict[Action, frozenset[Role]] = {
     Action.MANIFEST_WRITE: frozenset({ADMIN, PROVIDER}),
     Action.VERIFY: EVERY_KEY,
     Action.FORENSICS_COMPARE: EVERY_KEY,
+    Action.SOURCE_SEARCH: frozenset({ADMIN, PLATFORM, HELPLINE}),
     Action.CASE_FILE: frozenset({ADMIN, HELPLINE}),
     Action.CASE_LIST: frozenset({ADMIN, PLATFORM, HELPLINE}),
     Action.CASE_READ: frozenset({ADMIN, PLATFORM, HELPLINE, VICTIM}),
@@ -271,6 +274,7 @@ REQUESTS: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("POST", "/v1/verify"): lambda w: {"url": "/v1/verify", "files": _photo(w)},
     ("POST", "/v1/forensics/compare"): lambda w: {"url": "/v1/forensics/compare",
                                                   "files": {**_photo(w, "suspect"), **_photo(w, "source")}},
+    ("POST", "/v1/forensics/sources"): lambda w: {"url": "/v1/forensics/sources", "files": _photo(w)},
     ("GET", "/v1/audit/verify"): lambda w: {"url": "/v1/audit/verify"},
     ("GET", "/v1/audit/events"): lambda w: {"url": "/v1/audit/events?limit=5"},
     ("GET", "/v1/notifications"): lambda w: {"url": "/v1/notifications"},

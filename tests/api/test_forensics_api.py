@@ -51,7 +51,8 @@ def test_anyone_compares_two_pictures_and_gets_the_outcome_in_words_with_its_num
         events = [e for e in audit_repository.recent_events(session) if e.action == "forensics.compare"]
     assert {e.actor for e in events} == {"public"}
     assert sorted(e.detail for e in events) == sorted(
-        ['{"outcome": "derived_local_difference", "regions": 1}', '{"outcome": "not_derived", "regions": 0}'])
+        ['{"kind": "image", "outcome": "derived_local_difference", "regions": 1}',
+         '{"kind": "image", "outcome": "not_derived", "regions": 0}'])
 
 
 def test_the_figure_and_mask_come_back_as_png_when_asked(api):

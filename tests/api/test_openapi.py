@@ -34,6 +34,7 @@ EXPECTED_OPERATIONS = {
     ("get", "/services/supportedAlgorithms"),
     ("post", "/v1/verify"),
     ("post", "/v1/forensics/compare"),
+    ("post", "/v1/forensics/sources"),
     # Takedown cases (docs/CASES.md): intake, review, appeals, withdrawal, victims, misuse
     ("post", "/v1/requests"),
     ("post", "/v1/requests/public"),

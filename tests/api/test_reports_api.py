@@ -4,6 +4,7 @@ and for an uploaded file, the public check, and the transparency report as JSON 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from typing import Any
 
@@ -11,13 +12,16 @@ import pytest
 
 from api.conftest import basic
 from case_forms import request_form
+from comparison_pictures import comparison_pictures
 from deepshield.errors import Forbidden
+from deepshield.forensics.comparison import METHOD_VERSION
 from deepshield.services import reporting
 from deepshield.services.access import Role
 from deepshield.services.label.signing_keys import init_signing_keys
 from deepshield.services.spread.hashing import hash_media
 from deepshield.services.takedown import intake as case_intake
 from deepshield.services.takedown import victim_access
+from deepshield.services.verify.source_comparison import KNOWN_LIMITS
 from deepshield.settings import Settings
 from deepshield.store import audit_repository
 from factories import encode_image, photo_pixels
@@ -62,6 +66,44 @@ def test_a_file_pack_comes_back_signed_and_checks_valid_without_a_key(keyed_api)
     tampered[position] ^= 0x01
     body = _check(api, bytes(tampered), api.headers(Role.PLATFORM)).json()
     assert not body["valid"] and body["problems"]
+
+
+def test_a_file_pack_with_a_source_adds_the_comparison_and_checks_valid(keyed_api):
+    api = keyed_api
+    pictures = comparison_pictures()
+    response = api.client.post("/v1/reports/file", headers=api.headers(Role.PLATFORM), files={
+        "file": ("suspect.jpg", pictures.edited, "image/jpeg"),
+        "source": ("her_photo.jpg", pictures.source, "image/jpeg")})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    pdf = response.content
+    assert pictures.edited not in pdf and pictures.source not in pdf
+    body = _check(api, pdf).json()
+    assert body["valid"] and body["problems"] == [], body
+    comparison = body["evidence"]["comparison"]
+    assert comparison["outcome"] == "derived_local_difference"
+    assert comparison["source_name"] == "her_photo.jpg"
+    assert comparison["method"] == METHOD_VERSION and comparison["limits"] == list(KNOWN_LIMITS)
+    assert comparison["source_sha256"] == hashlib.sha256(pictures.source).hexdigest()
+    assert "her_photo.jpg" in comparison["summary"] and len(comparison["regions"]) == 1
+
+
+def test_a_source_that_cannot_be_compared_makes_no_pack(keyed_api):
+    api = keyed_api
+    pictures = comparison_pictures()
+    for source, status, words in ((b"", 400, "source file is empty"),
+                                  (b"just some words", 415, "suspected source (notes.txt)")):
+        response = api.client.post("/v1/reports/file", headers=api.headers(Role.HELPLINE), files={
+            "file": ("suspect.jpg", pictures.edited, "image/jpeg"),
+            "source": ("notes.txt", source, "text/plain")})
+        body = api.expect_error(response, status)
+        assert words in body["detail"], body
+
+
+def test_the_file_pack_documents_its_optional_source(keyed_api):
+    schema = keyed_api.client.get("/openapi.json").json()["paths"]["/v1/reports/file"]["post"][
+        "requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert schema["required"] == ["file"] and set(schema["properties"]) == {"file", "source"}
 
 
 def test_check_refuses_what_is_not_a_pdf(keyed_api):

@@ -10,7 +10,7 @@ from PIL import Image
 
 from deepshield.cli.forensics_commands import OUTCOME_EXIT_CODES
 from deepshield.forensics import Outcome
-from factories import encode_image, textured_pixels
+from factories import encode_image, encode_video, textured_pixels
 
 
 def _edited(source: np.ndarray) -> np.ndarray:
@@ -59,3 +59,23 @@ def test_each_outcome_has_its_exit_code_and_nothing_is_written_for_a_failed_read
     assert code == 3 and "truncated" in (out + err) and not mask.exists()
     code, _, err = run("forensics", "compare", str(tmp_path / "missing.jpg"), "--source", str(source))
     assert code == 3 and "no such file" in err
+
+
+def test_two_videos_are_compared_frame_by_frame_and_a_mask_is_not_drawn_for_them(cli_env, tmp_path, run):
+    scene = textured_pixels(73, 400, 240)
+    frames = [np.ascontiguousarray(scene[:, step * 4:step * 4 + 320]) for step in range(20)]  # a pan
+    source, suspect = tmp_path / "source.mp4", tmp_path / "clip.mp4"
+    source.write_bytes(encode_video(frames, fps=10, codec="libx264"))
+    suspect.write_bytes(encode_video([cv2.resize(frame, (240, 180)) for frame in frames[5:15]], fps=10,
+                                     codec="libx264"))
+    figure, mask = tmp_path / "timeline.png", tmp_path / "mask.png"
+    code, out, err = run("forensics", "compare", str(suspect), "--source", str(source),
+                         "--figure", str(figure), "--mask", str(mask))
+    assert code == 0, (out, err)
+    assert "derived_no_difference" in out and "frame for frame from 0:00.5 to 0:01.5" in out, out
+    assert "file time" in out and "no mask: masks are drawn for pictures" in out
+    assert Image.open(figure).format == "PNG" and not mask.exists()
+    code, out, _ = run("forensics", "compare", str(suspect), "--source", str(source), "--json")
+    body = json.loads(out)
+    assert code == 0 and body["kind"] == "video" and body["mask"] is None
+    assert body["numbers"]["offset"]["offset_s"] == 0.5 and body["numbers"]["frames_compared"] == 10

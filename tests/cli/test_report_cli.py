@@ -8,7 +8,9 @@ import json
 from typing import Any
 
 from case_forms import request_form
+from comparison_pictures import comparison_pictures
 from deepshield.cli.report_commands import CHECK_INVALID, CHECK_VALID
+from deepshield.forensics.comparison import METHOD_VERSION
 from deepshield.services.context import ServiceContext
 from deepshield.services.spread.hashing import hash_media
 from deepshield.services.takedown import intake as case_intake
@@ -51,6 +53,38 @@ def test_report_file_then_check_it_and_catch_a_change(cli_env, tmp_path, run):
     (tmp_path / "appended.pdf").write_bytes((tmp_path / "pack.pdf").read_bytes() + b"\n%extra\n")
     code, out, _ = run("report", "check", str(tmp_path / "appended.pdf"), "--json")
     assert code == 11 and not json.loads(out)["valid"]
+
+
+def test_report_file_with_a_source_adds_the_comparison_and_still_checks(cli_env, tmp_path, run):
+    pictures = comparison_pictures()
+    (tmp_path / "suspect.jpg").write_bytes(pictures.edited)
+    (tmp_path / "her_photo.jpg").write_bytes(pictures.source)
+    assert run("keys", "init")[0] == 0
+    code, out, err = run("report", "file", str(tmp_path / "suspect.jpg"), "--source",
+                         str(tmp_path / "her_photo.jpg"), "--out", str(tmp_path / "pack.pdf"))
+    assert code == 0, (out, err)
+    assert "derived_local_difference" in out
+    code, out, _ = run("report", "check", str(tmp_path / "pack.pdf"), "--json")
+    check = json.loads(out)
+    assert code == CHECK_VALID and check["valid"], check
+    comparison = check["evidence"]["comparison"]
+    assert comparison["outcome"] == "derived_local_difference"
+    assert comparison["source_name"] == "her_photo.jpg"
+    assert comparison["method"] == METHOD_VERSION and comparison["limits"]
+
+    code, out, _ = run("report", "file", str(tmp_path / "suspect.jpg"), "--source",
+                       str(tmp_path / "her_photo.jpg"), "--out", str(tmp_path / "json.pdf"), "--json")
+    assert code == 0 and json.loads(out)["comparison"] == "derived_local_difference"
+
+    # A source that is missing or cannot be compared writes nothing.
+    (tmp_path / "notes.jpg").write_text("just some words")
+    code, _, err = run("report", "file", str(tmp_path / "suspect.jpg"), "--source",
+                       str(tmp_path / "missing.jpg"), "--out", str(tmp_path / "none.pdf"))
+    assert code == 3 and "missing.jpg" in err
+    code, _, err = run("report", "file", str(tmp_path / "suspect.jpg"), "--source",
+                       str(tmp_path / "notes.jpg"), "--out", str(tmp_path / "none.pdf"))
+    assert code != 0 and "suspected source (notes.jpg)" in err
+    assert not (tmp_path / "none.pdf").exists()
 
 
 def test_report_check_of_something_that_is_not_a_pdf_exits_3(cli_env, tmp_path, run):

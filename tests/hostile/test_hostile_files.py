@@ -214,6 +214,9 @@ ROUTES = {
     "manifests": Route("/manifests", body="raw", kind="text", content_type="application/c2pa"),
     "reports file": Route("/v1/reports/file"),
     "forensics compare": Route("/v1/forensics/compare", field="suspect", companion="source"),
+    # A source is decoded on its own path (a video's frames hashed, then some read in colour).
+    "forensics compare source": Route("/v1/forensics/compare", field="source", companion="suspect"),
+    "forensics sources": Route("/v1/forensics/sources"),
 }
 SLOW_ROUTES = {"reports file"}
 
@@ -288,9 +291,10 @@ def test_every_file_on_every_upload_route(world: World, hash_status: dict[str, i
 # --- The CLI ----------------------------------------------------------------------------------
 
 #: Exit codes a command may end with for a file it read (3: refused).
-_ACCEPTED = {"verify": {0, 10, 11, 12}, "report check": {11}, "forensics compare": {0, 20, 21}}
+_ACCEPTED = {"verify": {0, 10, 11, 12}, "report check": {11}, "forensics compare": {0, 20, 21},
+             "forensics compare source": {0, 20, 21}, "forensics sources": {0, 22}}
 #: Exit codes that report an outcome rather than a refusal (the audit log records the outcome).
-_OUTCOMES = {0, 10, 11, 12, 20, 21}
+_OUTCOMES = {0, 10, 11, 12, 20, 21, 22}
 
 
 @dataclass(frozen=True)
@@ -343,6 +347,9 @@ COMMANDS = {
     "forensics compare": Command(lambda w, i, o: ["forensics", "compare", str(i), "--source",
                                                   str(_companion_file(w)), "--mask", str(o), "--json"],
                                  output=True),
+    "forensics compare source": Command(lambda w, i, o: ["forensics", "compare", str(_companion_file(w)),
+                                                         "--source", str(i), "--json"]),
+    "forensics sources": Command(lambda w, i, o: ["forensics", "sources", str(i), "--json"]),
 }
 SLOW_COMMANDS = {"label", "report file", "verify", "bank add"}
 

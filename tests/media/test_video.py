@@ -20,7 +20,14 @@ from deepshield.media import (
     MediaTooLarge,
     UnsupportedMedia,
 )
-from deepshield.media.video import VideoFrame, iter_video_frames, probe_video
+from deepshield.media.video import (
+    MAX_FRAMES_AT,
+    VideoFrame,
+    iter_video_frames,
+    iter_video_luma,
+    probe_video,
+    video_frames_at,
+)
 from factories import encode_audio_only_mp4, encode_synthetic_video, moving_scene_frames
 
 
@@ -107,6 +114,46 @@ def test_every_nth_frame_has_the_same_pixels_as_in_a_full_decode(limits, mp4_vid
     every_frame = {frame.number: frame.pixels for frame in iter_video_frames(mp4_video, limits)}
     for frame in iter_video_frames(mp4_video, limits, every_nth=10):
         np.testing.assert_array_equal(frame.pixels, every_frame[frame.number])
+
+
+@pytest.mark.parametrize("container_format,codec,name", CONTAINERS)
+def test_luma_frames_carry_their_times_and_the_frames_grey_reduced(limits, container_format, codec, name):
+    data = encode_synthetic_video(container_format, codec, fps=25, frame_count=50)
+    frames = list(iter_video_luma(data, limits, 16))
+    assert [frame.number for frame in frames] == list(range(50))
+    assert [frame.time_s for frame in frames] == pytest.approx([number / 25 for number in range(50)],
+                                                               abs=1e-3)
+    colour = [frame.pixels for frame in iter_video_frames(data, limits)]
+    for frame in frames[::10]:
+        assert frame.pixels.shape == (16, 16) and frame.pixels.dtype == np.uint8
+        grey = colour[frame.number].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+        expected = grey.reshape(16, 3, 16, 4).mean(axis=(1, 3))  # 48×64 → 16×16 by area
+        assert np.abs(frame.pixels - expected).mean() < 12  # studio-range luma against full-range grey
+
+
+def test_frames_at_times_are_the_frames_on_screen_then_in_the_order_asked(limits, mp4_video):
+    every_frame = {frame.number: frame.pixels for frame in iter_video_frames(mp4_video, limits)}
+    times = [1.5, 0.0, 0.039, 0.041, 1.52, 1.98, 5.0]
+    frames = video_frames_at(mp4_video, limits, times)
+    assert [frame.time_s for frame in frames] == pytest.approx([1.48, 0.0, 0.0, 0.04, 1.52, 1.96, 1.96],
+                                                               abs=1e-3)
+    for frame in frames:
+        number = round(frame.time_s * 25)
+        np.testing.assert_array_equal(frame.pixels, every_frame[number])
+    assert video_frames_at(mp4_video, limits, []) == []
+    with pytest.raises(ValueError, match="at most"):
+        video_frames_at(mp4_video, limits, [0.0] * (MAX_FRAMES_AT + 1))
+
+
+def test_frames_at_times_after_a_seek_match_a_full_decode(limits):
+    data = encode_synthetic_video("mp4", "libx264", fps=25, frame_count=750)  # 30 s, keyframes on the way
+    every_frame = {frame.number: frame.pixels for frame in iter_video_frames(data, limits)}
+    # Close times share one pass; far ones (beyond SEEK_GAP_S) get a seek each.
+    times = [7.2, 9.0, 28.0, 1.0, 15.52]
+    frames = video_frames_at(data, limits, times)
+    assert [frame.time_s for frame in frames] == pytest.approx([7.2, 9.0, 28.0, 1.0, 15.52], abs=1e-3)
+    for frame in frames:
+        np.testing.assert_array_equal(frame.pixels, every_frame[round(frame.time_s * 25)])
 
 
 @pytest.mark.parametrize("every_nth", [0, -1])

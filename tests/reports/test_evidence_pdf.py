@@ -3,6 +3,7 @@ that shows any change (a flipped byte, an incremental update, a foreign signer).
 
 from __future__ import annotations
 
+import base64
 import io
 import threading
 from dataclasses import replace
@@ -13,7 +14,9 @@ from typing import ClassVar
 
 import numpy as np
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 import pytest
+from PIL import Image
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
@@ -35,7 +38,16 @@ from deepshield.reports import (
     render_pdf,
     sign_pdf,
 )
-from deepshield.reports.evidence import MISSING_LABEL_NOTICE
+from deepshield.reports.evidence import (
+    COMPARISON_FIGURE_URL,
+    FIGURE_NOTICE,
+    MISSING_LABEL_NOTICE,
+    NO_PICTURE_NOTICE,
+    ComparisonLine,
+    MediaLine,
+    RegionLine,
+    VerificationLine,
+)
 from deepshield.reports.pdf_signing import EVIDENCE_ATTACHMENT, ReportSigningError
 
 NOW = datetime(2026, 5, 20, 9, 30, tzinfo=UTC)
@@ -301,3 +313,94 @@ def test_rendering_a_pack_leaves_media_intake_strict_about_truncated_images():
     jpeg = encode_image(photo_pixels(5), "JPEG", quality=90)
     with pytest.raises(CorruptMedia):
         decode_image(jpeg[: len(jpeg) // 2], MediaLimits())
+
+
+# --- The comparison with a suspected source (issue 16) ---------------------------------------
+
+COMPARISON_SUMMARY = ("This file matches the source (her_photo.jpg) everywhere except in the outlined region "
+                      "(at the top centre, 4.4% of the picture); elsewhere it differs only as much as "
+                      "reposting changes a picture.")
+METHOD = "deepshield-forensics-compare/1"
+LIMITS = ["It compares the file with this one source only; another source may still be the origin.",
+          "Subtle edits that move a few pixels stay within what reposting changes and are not outlined."]
+SOURCE_SHA256 = "9e" * 32
+
+
+def _figure() -> bytes:
+    """A PNG of four flat panels (the figure's shape), each a colour of its own."""
+    panels = [np.full((120, 160, 3), colour, np.uint8)
+              for colour in ((200, 30, 30), (30, 160, 40), (40, 60, 200), (230, 200, 20))]
+    buffer = io.BytesIO()
+    Image.fromarray(np.hstack(panels)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def comparison_pack() -> EvidencePack:
+    return EvidencePack(
+        kind="file", title="Evidence pack for a file", generated_at=NOW, generator="DeepShield 0.1.0",
+        media=MediaLine("image", "jpeg", 41_000, 448, 336), hashes=[HashLine("sha256", SHA256)],
+        verification=VerificationLine("unknown", "No label found"),
+        comparison=ComparisonLine(
+            outcome="derived_local_difference", summary=COMPARISON_SUMMARY, method=METHOD,
+            source_sha256=SOURCE_SHA256, source_name="her_photo.jpg", inliers=212, matches=260,
+            mirrored=False, overlap=0.9993, agreement=0.9871, correlation=0.9645, noise_floor=2.31,
+            regions=[RegionLine((226, 60, 109, 135), 0.076, 18.8)], limits=LIMITS,
+            numbers={"method": METHOD, "inliers": 212}, figure_png=_figure()))
+
+
+def _pdf_text(pdf: bytes) -> str:
+    document = pdfium.PdfDocument(pdf)
+    return " ".join("".join(document[index].get_textpage().get_text_range()
+                            for index in range(len(document))).split())
+
+
+def _image_objects(pdf: bytes) -> int:
+    document = pdfium.PdfDocument(pdf)
+    return sum(1 for index in range(len(document))
+               for item in document[index].get_objects(max_depth=3)
+               if item.type == pdfium_c.FPDF_PAGEOBJ_IMAGE)
+
+
+def test_a_pack_with_a_comparison_draws_its_figure_and_words_and_still_checks(keys):
+    pack = comparison_pack()
+    html = render_html(pack)
+    assert "Comparison with a suspected source" in html
+    assert html.count("<img") == 1 and f'src="{COMPARISON_FIGURE_URL}"' in html
+    assert FIGURE_NOTICE in html and NO_PICTURE_NOTICE not in html
+    pdf = _sign(render_pdf(html, attachments=[PdfAttachment(EVIDENCE_ATTACHMENT, pack.to_json().encode())],
+                           images=pack.images()), keys)
+    text = _pdf_text(pdf)
+    for expected in ("Comparison with a suspected source", COMPARISON_SUMMARY, METHOD, *LIMITS,
+                     "derived_local_difference", "her_photo.jpg", "212 of 260 matched", "99.9%", "98.7%",
+                     "0.965", "2.31", "226, 60, 109, 135", "7.6%", "18.8"):
+        assert expected in text, expected
+    assert SOURCE_SHA256 in "".join(text.split())
+    assert _image_objects(pdf) == 1  # the figure, drawn
+    check = check_pdf(pdf, anchors(keys))
+    assert check.valid and check.intact and check.trusted, check.problems
+    comparison = check.evidence["comparison"]  # type: ignore[index]
+    # The signed JSON copy carries the words and numbers, and names the figure by its hash only.
+    assert comparison["summary"] == COMPARISON_SUMMARY and comparison["method"] == METHOD
+    assert comparison["limits"] == LIMITS and comparison["regions"][0]["box"] == [226, 60, 109, 135]
+    assert "figure_png" not in comparison and len(comparison["figure_sha256"]) == 64
+    assert FIGURE_NOTICE in check.evidence["notices"]  # type: ignore[index]
+
+
+def test_only_the_images_handed_over_are_drawn_and_nothing_is_fetched(tmp_path: Path):
+    figure = _figure()
+    (tmp_path / "other.png").write_bytes(figure)
+    html = (f'<p>Figure</p><img src="{COMPARISON_FIGURE_URL}"><img src="file://{tmp_path}/other.png">'
+            f'<img src="data:image/png;base64,{base64.b64encode(figure).decode()}">')
+    assert _image_objects(render_pdf(html)) == 0
+    assert _image_objects(render_pdf(html, images={COMPARISON_FIGURE_URL: figure})) == 1
+
+
+def test_a_comparison_without_a_figure_says_so_and_keeps_the_no_picture_notice():
+    pack = replace(comparison_pack(), comparison=replace(
+        comparison_pack().comparison, outcome="inconclusive", regions=[], figure_png=None,  # type: ignore[arg-type]
+        summary="Inconclusive: one of the pictures has too little detail to align."))
+    html = render_html(pack)
+    assert "<img" not in html and pack.images() == {}
+    assert "No figure: the source could not be laid onto the file." in html
+    assert NO_PICTURE_NOTICE in html and "No region differs beyond what reposting changes." in html
+    assert pack.to_dict()["comparison"]["figure_sha256"] is None

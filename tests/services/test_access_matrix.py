@@ -46,7 +46,7 @@ from deepshield.services.label import labelling, manifest_registry, signing_keys
 from deepshield.services.spread import banks, bulk_import, content_registry, exchange, hashing, matching
 from deepshield.services.spread.banks import Origin, SignalInput
 from deepshield.services.takedown import intake, outbox, review, victim_access
-from deepshield.services.verify import source_comparison, verification
+from deepshield.services.verify import source_comparison, source_search, verification
 from deepshield.settings import Settings
 from deepshield.signals.keypoints import keypoints
 from deepshield.store import watermark_key_repository
@@ -94,6 +94,10 @@ ALLOWED: dict[str, frozenset[Role]] = {
     "verify file": KEYS,
     # Comparison with a suspected source: public like verify (API.md "Forensics").
     "forensics compare": KEYS,
+    # Finding the source: keys of admin, platform, helpline; never the public (FORENSICS.md
+    # "Finding the source", API.md "Forensics").
+    "forensics sources": frozenset({ADMIN, PLATFORM, HELPLINE}),
+    "forensics sources compare": frozenset({ADMIN, PLATFORM, HELPLINE}),
     # Labels and the manifest repository (API.md: provider "labels its output and registers
     # manifests and bindings"; writes: admin, provider; reads: no key).
     "label": frozenset({ADMIN, PROVIDER}),
@@ -394,6 +398,12 @@ OPS: dict[str, Op] = {
                       lambda w, p, t: verification.verify_media(w.ctx, w.photo, principal=p)),
     "forensics compare": Op((source_comparison.compare_with_source,), lambda w, p, t: (
         source_comparison.compare_with_source(w.ctx, w.photo, w.photo, principal=p))),
+    "forensics sources": Op((source_search.find_sources,), lambda w, p, t: (
+        source_search.find_sources(w.ctx, w.photo, principal=p))),
+    "forensics sources compare": Op((source_search.compare_candidates,), lambda w, p, t: (
+        source_search.compare_candidates(w.ctx, w.photo, source_search.find_sources(w.ctx, w.photo,
+                                                                                    principal=SETUP),
+                                         principal=p))),
     # A photo of its own: the same photo labelled by another key carries bindings that key holds.
     "label": Op((labelling.label_media,), lambda w, p, t: labelling.label_media(
         w.ctx, encode_image(photo_pixels(100 + w.unique())), generator="MatrixGen", model=None,
@@ -591,6 +601,7 @@ NOT_ENTRY_POINTS = {
     "deepshield.services.takedown.case_lookup.visible",  # the scoping rule the case services ask
     "deepshield.services.takedown.case_lookup.load_visible",
     "deepshield.services.verify.verification.manifest_source",  # verify_media's repository
+    "deepshield.services.verify.source_search.may_search_registry",  # find_sources' scoping rule
 }
 
 

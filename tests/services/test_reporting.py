@@ -4,16 +4,23 @@ verification result, checked back), with their authorisation and audit trail."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 import pytest
 
 import local_kms
 from case_forms import request_form
+from comparison_pictures import comparison_pictures
+from comparison_videos import excerpt, scenes_of, source_video
 from deepshield.errors import Forbidden, InvalidRequest, NotFound
+from deepshield.forensics.comparison import METHOD_VERSION
+from deepshield.media.errors import UnsupportedMedia
 from deepshield.provenance.c2pa_signing import SigningKeysMissing
 from deepshield.services import reporting
 from deepshield.services.access import Principal, Role
@@ -24,6 +31,7 @@ from deepshield.services.spread.hashing import hash_media
 from deepshield.services.takedown import intake as case_intake
 from deepshield.services.takedown import review as case_review
 from deepshield.services.takedown import victim_access
+from deepshield.services.verify.source_comparison import KNOWN_LIMITS
 from deepshield.settings import ProvenanceSettings, Settings
 from deepshield.store import audit_repository
 from deepshield.store.models import (
@@ -253,6 +261,51 @@ def test_a_pack_signed_through_a_kms_callback_checks_valid(ctx, monkeypatch):
     assert reporting.check_report(ctx, report.pdf).valid
 
 
+def test_a_file_pack_with_a_source_adds_the_comparison_and_still_checks_valid(ctx):
+    init_signing_keys(ctx, force=False, principal=ADMIN)
+    pictures = comparison_pictures()
+    report = reporting.evidence_for_file(ctx, pictures.edited, HELPLINE, source=pictures.source,
+                                         source_name="her_photo.jpg")
+    comparison = report.pack.comparison
+    assert comparison is not None and comparison.outcome == "derived_local_difference"
+    assert "her_photo.jpg" in comparison.summary and comparison.method == METHOD_VERSION
+    assert comparison.source_sha256 == hashlib.sha256(pictures.source).hexdigest()
+    assert len(comparison.regions) == 1 and list(comparison.limits) == list(KNOWN_LIMITS)
+    assert comparison.figure_png is not None
+    document = pdfium.PdfDocument(report.pdf)
+    text = " ".join("".join(page.get_textpage().get_text_range() for page in document).split())
+    assert "Comparison with a suspected source" in text and METHOD_VERSION in text
+    assert comparison.summary in text and KNOWN_LIMITS[0] in text
+    assert sum(1 for page in document for item in page.get_objects(max_depth=3)
+               if item.type == pdfium_c.FPDF_PAGEOBJ_IMAGE) == 1  # the figure
+    check = reporting.check_report(ctx, report.pdf)
+    assert check.valid and check.trusted, check.problems
+    signed = check.evidence["comparison"]
+    assert signed["outcome"] == "derived_local_difference" and signed["source_name"] == "her_photo.jpg"
+    assert signed["figure_sha256"] == hashlib.sha256(comparison.figure_png).hexdigest()
+    # Neither file is embedded as it was sent: the source shows only inside the figure.
+    assert pictures.source not in report.pdf and pictures.edited not in report.pdf
+    with ctx.store.transaction() as session:
+        events = audit_repository.recent_events(session)
+    pack_event = next(event for event in events if event.action == "report.evidence")
+    assert json.loads(pack_event.detail) == {"kind": "file", "verdict": "unknown",
+                                             "comparison": "derived_local_difference"}
+    assert any(event.action == "forensics.compare" for event in events)
+
+
+def test_a_source_the_comparison_refuses_makes_no_pack_and_says_which_file(ctx):
+    init_signing_keys(ctx, force=False, principal=ADMIN)
+    pictures = comparison_pictures()
+    with pytest.raises(UnsupportedMedia, match=r"suspected source \(notes.txt\)"):
+        reporting.evidence_for_file(ctx, pictures.edited, HELPLINE, source=b"just some words",
+                                    source_name="notes.txt")
+    with pytest.raises(InvalidRequest, match="source file is empty"):
+        reporting.evidence_for_file(ctx, pictures.edited, HELPLINE, source=b"")
+    with ctx.store.transaction() as session:
+        assert not [event for event in audit_repository.recent_events(session)
+                    if event.action == "report.evidence"]
+
+
 def test_check_report_refuses_what_is_not_a_pdf(ctx):
     with pytest.raises(InvalidRequest, match="not a PDF"):
         reporting.check_report(ctx, b"GIF89a....")
@@ -363,3 +416,24 @@ def test_a_case_pack_without_signing_keys_reads_nothing(ctx):
     with pytest.raises(SigningKeysMissing, match="keys init"):
         reporting.evidence_for_case(ctx, number, ADMIN)
     assert _events(ctx, "report.evidence") == [] and _events(ctx, "case.read") == []
+
+
+def test_a_file_pack_with_a_source_video_lists_the_frames_compared(ctx):
+    init_signing_keys(ctx, force=False, principal=ADMIN)
+    scenes = scenes_of(40)
+    clip = excerpt(scenes, 2.0, 4.0, 15, edit=True)
+    report = reporting.evidence_for_file(ctx, clip, HELPLINE, source=source_video(scenes),
+                                         source_name="original.mp4")
+    comparison = report.pack.comparison
+    assert comparison is not None and comparison.kind == "video"
+    assert comparison.outcome == "derived_local_difference"
+    assert comparison.offset_s == pytest.approx(2.0, abs=0.11)
+    assert len(comparison.frames) == 12 and sum(frame.regions > 0 for frame in comparison.frames) >= 10
+    assert comparison.method.startswith("deepshield-forensics-compare-video/")
+    document = pdfium.PdfDocument(report.pdf)
+    text = " ".join("".join(page.get_textpage().get_text_range() for page in document).split())
+    assert "Frames compared" in text and "Where the file starts in the source" in text
+    assert "0:02.000" in text and comparison.method in text and "frame rate" in text
+    check = reporting.check_report(ctx, report.pdf)
+    assert check.valid and check.trusted, check.problems
+    assert check.evidence["comparison"]["kind"] == "video"

@@ -5,8 +5,11 @@ get (``REPORT_FILE``)."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import html as html_text
 import io
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,13 +21,17 @@ import pytest
 from PIL import Image
 
 import deepshield.api.routes.verification as verification_route
+from comparison_pictures import comparison_pictures
+from comparison_videos import excerpt, scenes_of, source_video
 from deepshield.api.app import create_app
+from deepshield.forensics.comparison import METHOD_VERSION
 from deepshield.services import reporting
 from deepshield.services.access import Role
 from deepshield.services.api_keys import create_key
 from deepshield.services.context import ServiceContext
 from deepshield.services.label.labelling import label_media
 from deepshield.services.label.signing_keys import init_signing_keys
+from deepshield.services.verify.source_comparison import KNOWN_LIMITS
 from deepshield.settings import Settings
 from deepshield.store import audit_repository
 from factories import encode_image, photo_pixels
@@ -67,10 +74,14 @@ def form_token(client: httpx.Client) -> str:
 
 
 def post_file(client: httpx.Client, data: bytes, *, path: str = "/verify", token: str | None = None,
-              name: str = "file.jpg") -> httpx.Response:
+              name: str = "file.jpg", source: bytes | None = None,
+              source_name: str = "original.jpg") -> httpx.Response:
+    """Post the form with ``data`` as the file and, when given, ``source`` as the original."""
     fields = {"form_token": form_token(client) if token is None else token}
-    return client.post(path, data=fields, files={"file": (name, data, "application/octet-stream")},
-                       timeout=60)
+    files = {"file": (name, data, "application/octet-stream")}
+    if source is not None:
+        files["source"] = (source_name, source, "application/octet-stream")
+    return client.post(path, data=fields, files=files, timeout=60)
 
 
 def verify_events(ctx: ServiceContext) -> list[Any]:
@@ -236,6 +247,185 @@ def test_the_evidence_pack_is_for_staff_and_the_public_is_told_how_to_get_one(si
     assert denied.status_code == 403 and "may not perform report.file" in denied.text
 
 
+# --- Compared with the original (issue 16) ---------------------------------------------------
+
+
+def comparison_section(page_html: str) -> str:
+    """The comparison's section of a result page, as text (tags dropped)."""
+    found = re.search(r'<section class="comparison".*?</section>', page_html, re.S)
+    assert found, "the result has no comparison section"
+    return html_text.unescape(" ".join(re.sub(r"<[^>]+>", " ", found.group(0)).split()))
+
+
+def test_the_form_offers_the_original_as_an_optional_second_file(site: Site) -> None:
+    page = httpx.get(f"{site.url}/verify").text
+    assert '<label for="source">The original, if you know it (optional)</label>' in page
+    assert re.search(r'<input type="file" id="source" name="source"(?![^>]*required)[^>]*>', page)
+    assert 'aria-describedby="source-hint' in page
+
+
+def test_a_file_made_from_the_original_shows_the_sentence_figure_numbers_and_limits(site: Site) -> None:
+    pictures = comparison_pictures()
+    with httpx.Client(base_url=site.url, timeout=60) as client:
+        response = post_file(client, pictures.edited, source=pictures.source, source_name="her_photo.jpg")
+    assert response.status_code == 200, response.text
+    page = response.text
+    # The label's answer is as it always is, and the comparison follows it.
+    assert 'data-verdict="unknown"' in page and f'<h1 id="verdict-heading">{UNKNOWN}</h1>' in page
+    assert 'data-outcome="derived_local_difference"' in page
+    section = comparison_section(page)
+    assert "The same picture as the original you gave, except in the outlined part" in section
+    assert ("This file matches the source (her_photo.jpg) everywhere except in the outlined region"
+            in section)
+    figure = re.search(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="([^"]+)"'
+                       r'\s+width="(\d+)" height="(\d+)">', page)
+    assert figure, "no inline figure"
+    png = base64.b64decode(figure.group(1))
+    with Image.open(io.BytesIO(png)) as shown:
+        assert shown.format == "PNG" and shown.size == (int(figure.group(3)), int(figure.group(4)))
+    assert "heat map" in figure.group(2) and "outlined" in figure.group(2)
+    for words in ("Outcome derived_local_difference", "Features that agree on one alignment",
+                  "Share of this file the original covers", f"Method {METHOD_VERSION}",
+                  "The parts that differ", "What this comparison cannot see", *KNOWN_LIMITS):
+        assert words in section, words
+    assert '<details class="comparison-limits"' in page
+    assert not re.search(r"\b(fake|real)\b", section, re.I), section
+    assert "authentic" not in page.lower()
+    # The inline figure is allowed by the page's policy for images, and only there.
+    policy = response.headers["content-security-policy"]
+    assert "img-src 'self' blob: data:;" in policy and "script-src 'self';" in policy
+    with site.ctx.store.transaction() as session:
+        events = [event for event in audit_repository.recent_events(session)
+                  if event.action == "forensics.compare"]
+    assert len(events) == 1 and events[0].actor == "public"
+
+
+def test_two_videos_show_the_footage_sentence_the_timeline_and_the_frames_compared(site: Site) -> None:
+    scenes = scenes_of(40)
+    with httpx.Client(base_url=site.url, timeout=120) as client:
+        response = post_file(client, excerpt(scenes, 2.0, 4.0, 15, edit=True), name="clip.mp4",
+                             source=source_video(scenes), source_name="original.mp4")
+    assert response.status_code == 200, response.text
+    page = response.text
+    assert 'data-outcome="derived_local_difference"' in page
+    section = comparison_section(page)
+    assert "The same footage as the original you gave, except in the outlined parts" in section
+    assert "frame for frame from 0:02.0 to 0:06.0 of the source" in section
+    for words in ("Where this file starts in the original 0:02.0", "Frames compared pixel for pixel 12",
+                  "The frames compared", "Time in this file", "Method deepshield-forensics-compare-video/"):
+        assert words in section, words
+    figure = re.search(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]+" alt="([^"]+)"', page)
+    assert figure and "strip of the frames compared" in figure.group(1)
+    assert not re.search(r"\b(fake|real)\b", section, re.I), section
+
+
+def test_an_unrelated_original_is_said_not_to_be_the_origin_and_nothing_more(site: Site) -> None:
+    pictures = comparison_pictures()
+    with httpx.Client(base_url=site.url, timeout=60) as client:
+        response = post_file(client, pictures.edited, source=pictures.unrelated, source_name="other.jpg")
+    assert response.status_code == 200, response.text
+    assert 'data-outcome="not_derived"' in response.text
+    section = comparison_section(response.text)
+    assert "The original you gave is not where this file comes from" in section
+    assert "The source (other.jpg) is not the origin of this file" in section
+    assert "This says nothing about any other source." in section
+    assert not re.search(r"\b(fake|real)\b", section, re.I), section
+    assert f'<h1 id="verdict-heading">{UNKNOWN}</h1>' in response.text
+
+
+@pytest.mark.parametrize(("source", "status", "words"), [
+    (b"not an image at all", 415, "The two files could not be compared"),
+    (b"", 400, "the uploaded source file is empty"),
+])
+def test_an_original_that_cannot_be_compared_gets_the_form_back_with_the_reason(
+        site: Site, source: bytes, status: int, words: str) -> None:
+    pictures = comparison_pictures()
+    with httpx.Client(base_url=site.url, timeout=60) as client:
+        response = post_file(client, pictures.edited, source=source, source_name="notes.txt")
+    assert response.status_code == status, response.text
+    assert words in response.text and 'role="alert"' in response.text
+    assert 'type="file" id="file"' in response.text and 'id="source"' in response.text
+    assert "data-outcome" not in response.text and "data:image/png" not in response.text
+
+
+def test_no_original_chosen_leaves_the_result_as_it_was(site: Site) -> None:
+    pictures = comparison_pictures()
+    with httpx.Client(base_url=site.url, timeout=60) as client:
+        plain = post_file(client, pictures.edited)
+        # A browser sends a file input left empty as a part with no file name and no bytes.
+        empty_input = client.post("/verify", data={"form_token": form_token(client)}, files={
+            "file": ("file.jpg", pictures.edited, "image/jpeg"),
+            "source": ("", b"", "application/octet-stream")}, timeout=60)
+    for response in (plain, empty_input):
+        assert response.status_code == 200, response.text
+        assert f'<h1 id="verdict-heading">{UNKNOWN}</h1>' in response.text
+        assert "What else the file shows" not in response.text and "data:image/png" not in response.text
+    with site.ctx.store.transaction() as session:
+        assert not [event for event in audit_repository.recent_events(session)
+                    if event.action == "forensics.compare"]
+
+
+def test_the_staff_pack_adds_the_comparison_with_the_original(site: Site) -> None:
+    init_signing_keys(site.ctx, force=False, principal=SETUP)
+    pictures = comparison_pictures()
+    with staff_client(site, Role.HELPLINE) as staff:
+        token = staff_form_token(staff)
+        pack = post_file(staff, pictures.edited, path="/verify/evidence", token=token,
+                         source=pictures.source, source_name="her_photo.jpg")
+        refused = post_file(staff, pictures.edited, path="/verify/evidence", token=token,
+                            source=b"not an image at all")
+    assert pack.status_code == 200 and pack.headers["content-type"] == "application/pdf"
+    result = check_pack(site.ctx, pack.content)
+    assert result.valid, result.problems
+    comparison = result.evidence["comparison"]  # type: ignore[index]
+    assert comparison["outcome"] == "derived_local_difference"
+    assert comparison["source_name"] == "her_photo.jpg"
+    assert refused.status_code == 415 and 'role="alert"' in refused.text
+    assert "suspected source" in refused.text
+
+
+@pytest.mark.browser
+def test_the_comparison_in_chromium_at_1280_and_360_px(
+        site: Site, page: Any, save_screenshots: Callable[[Any, str], list[Any]]) -> None:
+    pictures = comparison_pictures()
+    for width in (1280, 360):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.goto(f"{site.url}/verify")
+        page.get_by_label("Choose a picture or video").set_input_files(
+            {"name": "suspect.jpg", "mimeType": "image/jpeg", "buffer": pictures.edited})
+        page.get_by_label("The original, if you know it").set_input_files(
+            {"name": "her_photo.jpg", "mimeType": "image/jpeg", "buffer": pictures.source})
+        # Keyboard only from the original's field: Tab to the button, Enter.
+        page.get_by_label("The original, if you know it").focus()
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement.textContent.trim()") == "Check this file"
+        page.keyboard.press("Enter")
+        page.locator('[data-outcome="derived_local_difference"]').wait_for()
+        summary = page.locator("#comparison-summary")
+        assert summary.is_visible() and "everywhere except in the outlined region" in summary.inner_text()
+        figure = page.locator(".comparison-figure img")
+        assert figure.is_visible()
+        shown = page.evaluate("""() => {
+            const img = document.querySelector('.comparison-figure img');
+            const box = img.getBoundingClientRect();
+            return {natural: img.naturalWidth, left: box.left, right: box.right, width: box.width,
+                    viewport: document.documentElement.clientWidth,
+                    scroll: document.documentElement.scrollWidth};
+        }""")
+        assert shown["natural"] > 0, "the figure did not load (blocked or broken)"
+        assert shown["left"] >= 0 and shown["right"] <= shown["viewport"] + 0.5, shown
+        assert shown["scroll"] <= shown["viewport"], f"sideways scroll at {width} px: {shown}"
+        if width == 360:
+            assert shown["width"] < shown["natural"]  # scaled down to fit
+        # The limits open from the keyboard.
+        page.locator("#comparison-limits summary").focus()
+        page.keyboard.press("Enter")
+        assert page.get_by_text(KNOWN_LIMITS[0]).is_visible()
+        assert_accessible(page, what=f"the comparison at {width} px")
+    save_screenshots(page, "verify-comparison")
+    assert script_problems(page) == []
+
+
 @pytest.mark.browser
 def test_the_three_verdicts_in_chromium(site: Site, page: Any,
                                         save_screenshots: Callable[[Any, str], list[Any]]) -> None:
@@ -252,11 +442,14 @@ def test_the_three_verdicts_in_chromium(site: Site, page: Any,
             ("labelled.jpg", files.labelled, "verified", "This file carries a valid AI label"),
             ("stripped.png", files.stripped, "recovered", "An AI label was found for this file"),
             ("plain.jpg", files.plain, "unknown", UNKNOWN)):
-        # Keyboard only: choose the file (the dialog is the browser's), then Tab to the button.
+        # Keyboard only: choose the file (the dialog is the browser's), then Tab past the optional
+        # original to the button.
         mime_type = "image/png" if name.endswith(".png") else "image/jpeg"
         page.get_by_label("Choose a picture or video").first.set_input_files(
             {"name": name, "mimeType": mime_type, "buffer": data})
         page.get_by_label("Choose a picture or video").first.focus()
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement.id") == "source"
         page.keyboard.press("Tab")
         assert page.evaluate("() => document.activeElement.textContent.trim()") == "Check this file"
         # The result replaces the page in place (no step in history for Back to return to).

@@ -29,6 +29,7 @@ from deepshield.api.routes import (
     notifications,
     reports,
     soft_binding,
+    source_search,
     verification,
     victim,
     watermark,
@@ -97,7 +98,7 @@ def create_app(settings: Settings, *, context: ServiceContext | None = None,
     app.add_middleware(HeavyWorkLimit, max_heavy=settings.server.max_heavy_requests,
                        retry_after_s=settings.server.heavy_retry_after_s)
     for module in (health, hashing, matching, banks, audit, watermark, exchange, hma, soft_binding,
-                   verification, forensics, notifications, cases, victim, reports, content):
+                   verification, forensics, source_search, notifications, cases, victim, reports, content):
         app.include_router(module.router)
     # The web door (pages at /, files at /static) on the same app and service context.
     install_web(app)

@@ -61,23 +61,54 @@ async def read_upload(request: Request, max_bytes: int,
 async def read_uploads(request: Request, max_bytes: int, names: tuple[str, ...]) -> dict[str, Upload]:
     """One file in each of the form fields ``names`` (all required, none empty), in memory; the
     whole body stays within ``max_bytes`` (``BodySizeLimit``). Other fields are refused."""
-    listed = " and ".join(repr(name) for name in names)
-    parts, filenames = await _read_form(request, max_bytes, names,
-                                        f"send the files as multipart/form-data in fields named {listed}")
-    missing = [name for name in names if name not in parts]
+    form = await read_files(request, max_bytes, names)
+    if form.fields:
+        unexpected = ", ".join(repr(name) for name in sorted(form.fields))
+        raise InvalidRequest(f"unexpected form fields: {unexpected}")
+    return form.files
+
+
+@dataclass(frozen=True)
+class FormFiles:
+    """A multipart form's files by field name (only those sent) and its small text fields."""
+
+    files: dict[str, Upload]
+    fields: dict[str, str]
+
+
+async def read_files(request: Request, max_bytes: int, required: tuple[str, ...],
+                     optional: tuple[str, ...] = ()) -> FormFiles:
+    """One file in each of the fields ``required`` and at most one in each of ``optional``, plus
+    small text fields, all in memory; each part at most ``max_bytes`` and the whole body within
+    ``BodySizeLimit``, so the files together stay within the upload limit.
+
+    A browser sends a file input left empty as a part with no file name and no bytes: such an
+    optional field counts as not sent. A chosen file of 0 bytes is ``EmptyMedia``, as a required
+    field that is missing or empty is.
+    """
+    names = (*required, *optional)
+    listed = " and ".join(repr(name) for name in required)
+    how = (f"send the file as multipart/form-data in a field named {listed}" if len(required) == 1
+           else f"send the files as multipart/form-data in fields named {listed}")
+    parts, filenames = await _read_form(request, max_bytes, names, how)
+    missing = [name for name in required if name not in parts]
     if missing:
-        raise InvalidRequest(f"the form must have the file fields {listed}; missing: "
+        fields = "file field" if len(required) == 1 else "file fields"
+        raise InvalidRequest(f"the form must have the {fields} {listed}; missing: "
                              + ", ".join(repr(name) for name in missing))
-    extra = sorted(set(parts) - set(names))
-    if extra:
-        raise InvalidRequest(f"unexpected form fields: {', '.join(repr(name) for name in extra)}")
-    uploads = {}
+    files: dict[str, Upload] = {}
     for name in names:
-        data = bytes(parts[name])
+        if name not in parts:
+            continue
+        data = bytes(parts.pop(name))
+        if not data and name in optional and not filenames.get(name):
+            continue
         if not data:
-            raise EmptyMedia(f"the uploaded {name} file is empty (0 bytes)")
-        uploads[name] = Upload(filenames.get(name), data, {})
-    return uploads
+            what = "file" if name == "file" else f"{name} file"
+            raise EmptyMedia(f"the uploaded {what} is empty (0 bytes)")
+        files[name] = Upload(filenames.get(name), data, {})
+    fields = {name: bytes(value).decode("utf-8", "replace") for name, value in parts.items()}
+    return FormFiles(files, fields)
 
 
 async def _read_form(request: Request, max_bytes: int, names: tuple[str, ...], how: str

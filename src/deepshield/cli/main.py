@@ -48,7 +48,7 @@ COMMANDS: dict[str, LazyCommand] = {
         "Verify labels: embedded C2PA manifest, watermark, and repository lookups."),
     "forensics": LazyCommand(
         "deepshield.cli.forensics_commands", "app",
-        "Evidence about unlabelled files: compare a file with a suspected source."),
+        "Evidence about unlabelled files: compare a file with a suspected source, or find one."),
     "bank": LazyCommand(
         "deepshield.cli.bank_commands", "app",
         "Hash banks: named sets of hashes that uploads are matched against."),
@@ -177,7 +177,8 @@ app = typer.Typer(
     "packs and a hash-chained audit log.\n\n"
     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 not found, "
     "5 conflict, 6 store unavailable; verify: 0 verified, 10 recovered, 11 invalid, 12 unknown; "
-    "forensics compare: 0 derived, 20 not derived, 21 inconclusive; "
+    "forensics compare: 0 derived, 20 not derived, 21 inconclusive; forensics sources: 0 found, "
+    "22 none found; "
     "audit verify and report check: 11 tampered.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -72,17 +72,29 @@ def case(
 def file(
     path: Annotated[Path, typer.Argument(help="An image or video (hashed here, never stored).")],
     out: OutOption,
+    source: Annotated[Path | None, typer.Option(
+        "--source", help="A picture the file may have been made from (never stored): the pack adds "
+        "the comparison with it (figure, sentence, numbers, method, known limits).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write a file's signed evidence pack: its PDQ, MD5 and SHA-256 (a video's vPDQ frame hashes)
-    and its label verification. The file itself is not stored or embedded."""
+    and its label verification; with --source, the comparison with that suspected source. Neither
+    file is stored; only the comparison's figure shows them."""
     with reported_errors(as_json):
         principal = local_operator()
         ctx = open_context()
         try:
+            source_data = None
+            if source is not None:
+                try:
+                    source_data = read_media_file(source, ctx.settings.limits.max_bytes)
+                except DeepShieldError as error:
+                    raise _path_error(source, error) from error
             try:
                 data = read_media_file(path, ctx.settings.limits.max_bytes)
-                report = reporting.evidence_for_file(ctx, data, principal)
+                # A source the comparison refuses is named in the error's own words.
+                report = reporting.evidence_for_file(ctx, data, principal, source=source_data,
+                                                     source_name=source.name if source else None)
             except DeepShieldError as error:
                 if isinstance(error, SigningKeysMissing):
                     raise
@@ -90,9 +102,13 @@ def file(
         finally:
             ctx.close()
         write_atomically(out, report.pdf)
-    verification = report.pack.verification
-    _written(out, report.pdf, {"verdict": verification.verdict if verification else None}, as_json,
-             "the evidence pack for the file")
+    verification, comparison = report.pack.verification, report.pack.comparison
+    extra = {"verdict": verification.verdict if verification else None}
+    if comparison is not None:
+        extra["comparison"] = comparison.outcome
+    _written(out, report.pdf, extra, as_json, "the evidence pack for the file")
+    if comparison is not None and not as_json:
+        stdout.print(f"Compared with {source}: {comparison.outcome}")
 
 
 def _print_check(path: Path, check: ReportCheck) -> None:

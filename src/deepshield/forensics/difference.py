@@ -8,7 +8,7 @@ softened by ``BLUR_SIGMA`` against compression noise. What remains is measured p
 there: a noise floor taken from the whole overlap (a robust deviation, since most of it agrees)
 plus a share of the local gradient (misalignment shows only on edges). A region that differs is
 then where that ratio stays high over an area (``regions``: hysteresis, so a region is seeded
-where it is strong and grown where it is clear).
+where it is strong and grown where it is clear), traced out to its edge (``EDGE``) and filled.
 """
 
 from __future__ import annotations
@@ -30,6 +30,15 @@ REGION_SIGMA = 2.5
 #: Hysteresis thresholds on the averaged ratio: a region is seeded above HIGH and grown above LOW.
 HIGH = 4.0
 LOW = 2.2
+#: A region then reaches out, up to ``EDGE_REACH_PX``, over pixels whose ratio passes ``EDGE``: an
+#: edit blended to match its surroundings (Poisson) differs little near its border, so hysteresis
+#: stops short of it. What it reaches is pulled back by ``EDGE_SHED_PX`` (the averaging spreads
+#: the ratio outward past the edge), and its holes are filled. Set on the tuning half: the
+#: replaced-region IoU median of typical Poisson edits went from 0.76 to 0.85 and of feathered
+#: ones from 0.83 to 0.86 (bench/forensics.py).
+EDGE = 1.2
+EDGE_REACH_PX = 8
+EDGE_SHED_PX = 1
 #: The smallest region, as a share of the overlap and in pixels of the comparison scale.
 MIN_REGION_SHARE = 0.002
 MIN_REGION_PIXELS = 64
@@ -196,4 +205,32 @@ def regions(measured: DifferenceMap) -> tuple[list[FoundRegion], np.ndarray]:
             found.append(FoundRegion(box, area, float(sums[label] / area), label))  # type: ignore[arg-type]
     final = np.where(kept[labels], labels, 0).astype(np.int32)
     found.sort(key=lambda region: -region.pixels)
-    return found, final
+    traced = _traced(final, found, measured)
+    return [_measured_again(region, traced, measured) for region in found], traced
+
+
+def _measured_again(region: FoundRegion, labels: np.ndarray, measured: DifferenceMap) -> FoundRegion:
+    """``region``'s box, size and strength over the pixels it holds after ``_traced``."""
+    ys, xs = np.nonzero(labels == region.label)
+    box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+    return FoundRegion(box, int(ys.size), float(measured.ratio[ys, xs].mean()), region.label)
+
+
+def _traced(labels: np.ndarray, found: list[FoundRegion], measured: DifferenceMap) -> np.ndarray:
+    """Each region reached out to its edge, what it reached pulled back and filled (``EDGE``);
+    it keeps every pixel it had, and takes none of another region's nor outside the overlap."""
+    traced = labels.copy()
+    step = np.ones((3, 3), np.uint8)
+    shed = np.ones((2 * EDGE_SHED_PX + 1, 2 * EDGE_SHED_PX + 1), np.uint8)
+    edge = (measured.ratio >= EDGE) & measured.valid
+    for region in found:
+        mask = (labels == region.label).astype(np.uint8)
+        open_ground = edge & ((traced == 0) | (traced == region.label))
+        for _ in range(EDGE_REACH_PX):
+            mask = (cv2.dilate(mask, step) & (open_ground | (mask > 0))).astype(np.uint8)
+        mask = cv2.erode(mask, shed)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        solid = np.zeros_like(mask)
+        cv2.drawContours(solid, contours, -1, 1, -1)
+        traced[(solid > 0) & measured.valid & ((traced == 0) | (traced == region.label))] = region.label
+    return traced

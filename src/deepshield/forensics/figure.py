@@ -4,6 +4,9 @@ The figure puts four panels side by side, each at the comparison scale: the susp
 laid onto it (tones fitted), the difference as a heat map (blue: within what reposting changes;
 red: far beyond it), and the suspect with the reported regions outlined. The mask is a PNG of the
 suspect's own size, white where a reported region lies.
+
+A video's figure (``timeline_png``) is a timeline strip of the frames compared, each with its
+outcome and the moment it shows in both files, above the four panels of its most-differing frame.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from deepshield.forensics.comparison import Comparison
+from deepshield.forensics.video_comparison import FrameComparison, VideoComparison
 
 #: Each panel is scaled to this height (pixels) in the figure.
 PANEL_HEIGHT = 360
@@ -64,9 +68,8 @@ def outlined(comparison: Comparison) -> np.ndarray:
     return picture
 
 
-def figure_png(comparison: Comparison) -> bytes | None:
-    """The four-panel figure as PNG bytes; None when the pictures could not be aligned (there is
-    then nothing to show side by side)."""
+def figure_array(comparison: Comparison) -> np.ndarray | None:
+    """The four-panel figure as RGB; None when the pictures could not be aligned."""
     if comparison.views is None:
         return None
     views = comparison.views
@@ -76,9 +79,93 @@ def figure_png(comparison: Comparison) -> bytes | None:
     row: list[np.ndarray] = []
     for panel in panels:
         row += [panel, gap]
-    return _png(np.hstack(row[:-1]))
+    return np.hstack(row[:-1])
+
+
+def figure_png(comparison: Comparison) -> bytes | None:
+    """The four-panel figure as PNG bytes; None when the pictures could not be aligned (there is
+    then nothing to show side by side)."""
+    picture = figure_array(comparison)
+    return None if picture is None else _png(picture)
 
 
 def mask_png(comparison: Comparison) -> bytes:
     """A greyscale PNG of the suspect's size: 255 inside reported regions, 0 elsewhere."""
     return _png(comparison.mask())
+
+
+#: Each frame's tile in a video's timeline strip is this high (pixels).
+TILE_HEIGHT = 120
+_BAND_PX = 22
+#: The band under each tile: what that frame's comparison found.
+_BAND_COLOUR = {"derived_local_difference": (255, 40, 200), "derived_no_difference": (60, 170, 90),
+                "not_derived": (70, 160, 220), "inconclusive": (150, 150, 150)}
+_BAND_WORDS = {"derived_local_difference": "differs", "derived_no_difference": "matches",
+               "not_derived": "not this", "inconclusive": "inconclusive"}
+
+
+def clock(seconds: float) -> str:
+    """``m:ss.s`` (``h:mm:ss.s`` past an hour)."""
+    minutes, rest = divmod(max(0.0, seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{rest:04.1f}" if hours else f"{minutes}:{rest:04.1f}"
+
+
+def _tile(frame: FrameComparison) -> np.ndarray:
+    comparison = frame.comparison
+    if comparison.views is not None:
+        picture = outlined(comparison) if comparison.views.region_mask.any() else comparison.views.suspect
+    elif frame.thumbnail is not None:
+        picture = frame.thumbnail
+    else:
+        picture = np.full((TILE_HEIGHT, TILE_HEIGHT * 16 // 9, 3), 200, np.uint8)
+    height, width = picture.shape[:2]
+    body = cv2.resize(picture, (max(1, round(width * TILE_HEIGHT / height)), TILE_HEIGHT),
+                      interpolation=cv2.INTER_AREA)
+    outcome = comparison.outcome.value
+    band = np.full((_BAND_PX, body.shape[1], 3), _BAND_COLOUR[outcome], np.uint8)
+    cv2.putText(band, _BAND_WORDS[outcome], (4, _BAND_PX - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.42,
+                (255, 255, 255), 1, cv2.LINE_AA)
+    times = np.full((_BAND_PX, body.shape[1], 3), 255, np.uint8)
+    label = clock(frame.suspect_time_s) + ("" if frame.source_time_s is None
+                                           else f" = {clock(frame.source_time_s)}")
+    cv2.putText(times, label, (4, _BAND_PX - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (20, 20, 20), 1, cv2.LINE_AA)
+    return np.vstack([body, band, times])
+
+
+def _padded(rows: list[np.ndarray]) -> np.ndarray:
+    width = max(row.shape[1] for row in rows)
+    return np.vstack([np.hstack([row, np.full((row.shape[0], width - row.shape[1], 3), 255, np.uint8)])
+                      for row in rows])
+
+
+def timeline_png(video: VideoComparison, *, per_row: int = 6) -> bytes | None:
+    """A video comparison's figure: the timeline strip (each compared frame, its outcome, the
+    suspect's time = the source's), then the four-panel figure of the frame whose regions are
+    largest (else the first aligned frame). None when no frame was compared."""
+    if not video.frames:
+        return None
+    tiles = [_tile(frame) for frame in video.frames]
+    gap = np.full((tiles[0].shape[0], _GAP_PX, 3), 255, np.uint8)
+    rows: list[np.ndarray] = []
+    for start in range(0, len(tiles), per_row):
+        row: list[np.ndarray] = []
+        for tile in tiles[start:start + per_row]:
+            row += [tile, gap]
+        rows += [np.hstack(row[:-1]), np.full((_GAP_PX, 1, 3), 255, np.uint8)]
+    title = np.full((_TITLE_PX, 1, 3), 255, np.uint8)
+    parts = [title, *rows]
+    shown = max(video.frames, key=lambda frame: (frame.comparison.views is not None,
+                                                 sum(region.area for region in frame.comparison.regions)))
+    panels = figure_array(shown.comparison) if shown.comparison.views is not None else None
+    if panels is not None:
+        caption = np.full((_TITLE_PX, 1, 3), 255, np.uint8)
+        parts += [caption, panels]
+    picture = _padded(parts)
+    cv2.putText(picture, "frames compared (file time = source time)", (6, _TITLE_PX - 9),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
+    if panels is not None:
+        top = sum(part.shape[0] for part in [title, *rows])
+        cv2.putText(picture, f"the frame at {clock(shown.suspect_time_s)} of the file",
+                    (6, top + _TITLE_PX - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
+    return _png(picture)

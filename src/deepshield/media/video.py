@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 
 from deepshield.media.errors import CorruptMedia, MediaTooLarge, UnsupportedMedia
@@ -28,6 +29,12 @@ class VideoInfo:
     height: int
     frame_rate: float
     duration_s: float | None
+
+
+#: The most frames ``video_frames_at`` reads in one call.
+MAX_FRAMES_AT = 64
+#: Times farther apart than this (seconds) are reached by a seek of their own.
+SEEK_GAP_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -114,15 +121,22 @@ def probe_video(data: bytes, limits: MediaLimits) -> VideoInfo:
     return info
 
 
-def iter_video_frames(data: bytes, limits: MediaLimits, every_nth: int = 1) -> Iterator[VideoFrame]:
-    """Decode every frame, yielding every ``every_nth`` one (number 0, n, 2n, ...) as RGB.
+@dataclass(frozen=True)
+class TimedFrame:
+    number: int  # 0-based index among decoded frames (-1 when decoding began at a seek)
+    time_s: float  # presentation time, seconds from the stream's start
+    pixels: np.ndarray  # H×W×3 uint8 RGB, or H×W uint8 luma
 
-    All frames are decoded (inter-frame codecs need them) but only yielded ones are
-    converted to RGB. Stops with ``MediaTooLarge`` past ``limits.max_frames`` or past
-    the duration limit, and with ``CorruptMedia`` where decoding fails.
+
+def _decoded(data: bytes, limits: MediaLimits, start_s: float | None = None
+             ) -> Iterator[tuple[int, float, av.VideoFrame]]:
+    """Decode frame after frame within the limits: (number, time from the start, frame).
+
+    The one guarded decoding loop: stops with ``MediaTooLarge`` past ``limits.max_frames``,
+    past the duration limit or at a frame over the pixel limit, and with ``CorruptMedia`` where
+    decoding fails. ``start_s``: begin at the keyframe before that time (frame numbers are then
+    -1: a seek does not say how many frames lie before it).
     """
-    if every_nth < 1:
-        raise ValueError("every_nth must be at least 1")
     _check_bytes(data, limits)
     media_type, container = _open(data)
     with container:
@@ -130,11 +144,23 @@ def iter_video_frames(data: bytes, limits: MediaLimits, every_nth: int = 1) -> I
         _check(info, limits)
         stream.thread_type = "AUTO"
         max_by_duration = int(limits.max_duration_s * info.frame_rate) + 1
+        origin = float(stream.start_time * stream.time_base) if stream.start_time is not None \
+            and stream.time_base else None
+        sought = start_s is not None and start_s > 0
+        if sought:
+            assert start_s is not None and stream.time_base
+            try:
+                container.seek(int(((origin or 0.0) + start_s) / stream.time_base), stream=stream,
+                               backward=True, any_frame=False)
+            except Exception as exc:
+                raise CorruptMedia(f"the {media_type.name.upper()} video cannot be sought: {exc}") from exc
         number = -1
+        decoded = 0
         try:
             for frame in container.decode(stream):
                 number += 1
-                if number >= limits.max_frames or number >= max_by_duration:
+                decoded += 1
+                if decoded > limits.max_frames or decoded > max_by_duration:
                     raise MediaTooLarge(
                         f"the video has more than {min(limits.max_frames, max_by_duration):,} "
                         "frames, past the frame or duration limit"
@@ -144,13 +170,105 @@ def iter_video_frames(data: bytes, limits: MediaLimits, every_nth: int = 1) -> I
                         f"a video frame is {frame.width}×{frame.height}; the limit is "
                         f"{limits.max_video_frame_pixels:,} pixels per frame"
                     )
-                if number % every_nth == 0:
-                    yield VideoFrame(number, frame.to_ndarray(format="rgb24"))
+                stamp = frame.time
+                if stamp is None:  # no timestamps: the stated rate places the frame
+                    stamp = number / info.frame_rate
+                elif origin is None:
+                    origin = float(stamp)
+                yield (-1 if sought else number), float(stamp) - (origin or 0.0), frame
         except (MediaTooLarge, GeneratorExit):
             raise
         except Exception as exc:
             raise CorruptMedia(
-                f"the {media_type.name.upper()} video cannot be decoded past frame {number}: {exc}"
+                f"the {media_type.name.upper()} video cannot be decoded past frame {decoded}: {exc}"
             ) from exc
-        if number < 0:
+        if decoded == 0:
             raise CorruptMedia(f"the {media_type.name.upper()} video holds no decodable frames")
+
+
+def iter_video_frames(data: bytes, limits: MediaLimits, every_nth: int = 1) -> Iterator[VideoFrame]:
+    """Decode every frame, yielding every ``every_nth`` one (number 0, n, 2n, ...) as RGB.
+
+    All frames are decoded (inter-frame codecs need them) but only yielded ones are
+    converted to RGB. Stops with ``MediaTooLarge`` past ``limits.max_frames`` or past
+    the duration limit, and with ``CorruptMedia`` where decoding fails.
+    """
+    if every_nth < 1:
+        raise ValueError("every_nth must be at least 1")
+    for number, _, frame in _decoded(data, limits):
+        if number % every_nth == 0:
+            yield VideoFrame(number, frame.to_ndarray(format="rgb24"))
+
+
+def _luma(frame: av.VideoFrame) -> np.ndarray:
+    """The frame's luma plane as H×W uint8, without a colour conversion where it is 8-bit planar."""
+    if frame.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "gray"):
+        plane = frame.planes[0]
+        return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:frame.height, :frame.width]
+    return frame.to_ndarray(format="gray")
+
+
+def iter_video_luma(data: bytes, limits: MediaLimits, side: int) -> Iterator[TimedFrame]:
+    """Every frame's luma, area-averaged to ``side``×``side``, with its time: a cheap reading of
+    every frame for signatures (a 720p frame costs its decoding and well under a millisecond)."""
+    if side < 1:
+        raise ValueError("side must be at least 1")
+    for number, stamp, frame in _decoded(data, limits):
+        luma = _luma(frame)
+        # A strided pick first: an area average of a 720p plane to 64² costs more than decoding.
+        step = max(1, min(luma.shape) // (4 * side))
+        small = cv2.resize(np.ascontiguousarray(luma[::step, ::step]), (side, side),
+                           interpolation=cv2.INTER_AREA)
+        yield TimedFrame(number, stamp, small)
+
+
+def _frames_in_one_pass(data: bytes, limits: MediaLimits, wanted: list[float]) -> dict[float, TimedFrame]:
+    first, last = wanted[0], wanted[-1]
+    for start in ((first - 1.0) if first > 1.0 else None, None):
+        found: dict[float, TimedFrame] = {}
+        previous: tuple[int, float, av.VideoFrame] | None = None
+        index = 0
+        began_late = False
+        for number, stamp, frame in _decoded(data, limits, start):
+            if previous is None and start is not None and stamp > first + 1e-6:
+                began_late = True  # the seek landed after the first time wanted: read from the start
+                break
+            while index < len(wanted) and stamp > wanted[index] + 1e-6:
+                shown = previous if previous is not None else (number, stamp, frame)
+                found[wanted[index]] = TimedFrame(shown[0], shown[1], shown[2].to_ndarray(format="rgb24"))
+                index += 1
+            previous = (number, stamp, frame)
+            if index == len(wanted) or stamp > last + 1.0:
+                break
+        if began_late:
+            continue
+        if previous is not None:
+            for time_s in wanted[index:]:  # past the last frame: the last frame stays on screen
+                found[time_s] = TimedFrame(previous[0], previous[1], previous[2].to_ndarray(format="rgb24"))
+        return found
+    raise CorruptMedia("the video's frames could not be found at the times asked for")
+
+
+def video_frames_at(data: bytes, limits: MediaLimits, times: list[float]) -> list[TimedFrame]:
+    """The RGB frame shown at each of ``times`` (seconds from the start: the last frame that
+    starts at or before it, else the first). Times within ``SEEK_GAP_S`` of each other are read in
+    one pass from a seek before the earliest; farther ones by a seek of their own, so times spread
+    over a long video cost a few short decodes, not the whole video.
+
+    At most ``MAX_FRAMES_AT`` times. Returned in the order of ``times``.
+    """
+    if not times:
+        return []
+    if len(times) > MAX_FRAMES_AT:
+        raise ValueError(f"at most {MAX_FRAMES_AT} frames may be read at once")
+    wanted = sorted(set(times))
+    groups: list[list[float]] = [[wanted[0]]]
+    for time_s in wanted[1:]:
+        if time_s - groups[-1][-1] > SEEK_GAP_S:
+            groups.append([time_s])
+        else:
+            groups[-1].append(time_s)
+    found: dict[float, TimedFrame] = {}
+    for group in groups:
+        found.update(_frames_in_one_pass(data, limits, group))
+    return [found[time_s] for time_s in times]

@@ -2,16 +2,20 @@
 
 An ``EvidencePack`` holds only plain values (strings, numbers, UTC datetimes) that
 ``services.reporting`` gathered: a case's state, clocks, decision, appeals and history, or a
-file's hashes and verification result. It never holds a picture. ``render_html`` escapes every
-value it prints (a URL, an appeal statement or a reason is text, never markup), links nothing
-and loads nothing, so the PDF made from it depends on nothing outside it. ``to_dict`` is the same
-content as JSON-ready values: the machine-readable copy embedded in the signed PDF.
+file's hashes and verification result. It holds no picture, except, when the caller compared the
+file with a suspected source, that comparison's figure (``ComparisonLine.figure_png``), which
+only the PDF draws. ``render_html`` escapes every value it prints (a URL, an appeal statement or
+a reason is text, never markup), links nothing and loads nothing but that figure, which the PDF
+renderer is handed in memory (``EvidencePack.images``), so the PDF made from it depends on
+nothing outside it. ``to_dict`` is the same content as JSON-ready values: the machine-readable
+copy embedded in the signed PDF (the figure is named there by its SHA-256, not copied).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -27,6 +31,15 @@ NO_PICTURE_NOTICE = (
     "This pack holds no picture. The content is identified by its hashes (fingerprints) below, "
     "which match copies of it without showing it."
 )
+#: Said instead of ``NO_PICTURE_NOTICE`` on a pack that carries a comparison's figure.
+FIGURE_NOTICE = (
+    "This pack holds one picture: the comparison figure, which shows the file and the suspected "
+    "source side by side. DeepShield keeps neither file nor the figure. Otherwise the content is "
+    "identified by its hashes (fingerprints) below, which match copies of it without showing it."
+)
+#: Where ``render_html`` places the comparison's figure: not a URL anything is fetched from, but
+#: the name under which ``EvidencePack.images`` hands the PNG to the PDF renderer.
+COMPARISON_FIGURE_URL = "deepshield-pack-image:comparison-figure.png"
 #: The name of the machine-readable copy (``EvidencePack.to_json``) attached inside the PDF.
 EVIDENCE_ATTACHMENT = "evidence.json"
 #: How much of an audit event's chain hash the pack prints; `deepshield audit verify` checks them.
@@ -139,6 +152,59 @@ class VerificationLine:
 
 
 @dataclass(frozen=True)
+class RegionLine:
+    """A region of the file that differs from the suspected source: its box in the file's pixels
+    (x, y, width, height), its share of the overlap, and its mean difference over the noise that
+    reposting makes."""
+
+    box: tuple[int, int, int, int]
+    area: float
+    strength: float
+
+
+@dataclass(frozen=True)
+class ComparedFrameLine:
+    """A video's frame compared with the source frame shown at the same moment (seconds)."""
+
+    suspect_time_s: float
+    source_time_s: float | None
+    outcome: str
+    regions: int
+
+
+@dataclass(frozen=True)
+class ComparisonLine:
+    """The file compared with a suspected source (``forensics compare``): the outcome and its
+    sentence, the numbers behind it, the method and its version, and the known limits. The source
+    appears only by its file name and SHA-256, and inside the figure."""
+
+    outcome: str  # derived_local_difference / derived_no_difference / not_derived / inconclusive
+    summary: str
+    method: str
+    source_sha256: str
+    source_name: str | None = None
+    inliers: int | None = None
+    matches: int | None = None
+    mirrored: bool | None = None
+    overlap: float | None = None
+    agreement: float | None = None
+    correlation: float | None = None
+    noise_floor: float | None = None
+    regions: list[RegionLine] = field(default_factory=list)
+    limits: list[str] = field(default_factory=list)
+    #: Every number the method gave (``Comparison.to_dict``), for the JSON copy.
+    numbers: dict[str, Any] = field(default_factory=dict)
+    kind: str = "image"  # image / video
+    #: A video: where the file starts in the source (source time = file time + offset), the share
+    #: of its frames whose hash agrees there, and each frame compared.
+    offset_s: float | None = None
+    matched_share: float | None = None
+    frames: list[ComparedFrameLine] = field(default_factory=list)
+    #: The figure (PNG): drawn in the PDF, kept out of the JSON copy (which has its SHA-256).
+    figure_png: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class MediaLine:
     kind: str  # image / video
     format: str
@@ -175,14 +241,33 @@ class EvidencePack:
     chain_head: ChainHead | None = None
     media: MediaLine | None = None
     verification: VerificationLine | None = None
+    comparison: ComparisonLine | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def notices(self) -> list[str]:
+        """The notices printed at the top of the pack."""
+        figure = self.comparison is not None and self.comparison.figure_png is not None
+        return [MISSING_LABEL_NOTICE, SAME_TREATMENT_NOTICE, FIGURE_NOTICE if figure else NO_PICTURE_NOTICE]
+
+    def images(self) -> dict[str, bytes]:
+        """The pictures ``render_html`` places, by the URL it gives them: what the PDF renderer
+        may draw (``reports.pdf.render_pdf``'s ``images``), and nothing else."""
+        if self.comparison is None or self.comparison.figure_png is None:
+            return {}
+        return {COMPARISON_FIGURE_URL: self.comparison.figure_png}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (datetimes as ISO 8601 UTC): the copy embedded in the PDF."""
-        view = _plain(asdict(self))
+        figure = self.comparison.figure_png if self.comparison is not None else None
+        view = _plain(asdict(replace(self, comparison=replace(self.comparison, figure_png=None))
+                          if self.comparison is not None else self))
         view["clocks"] = [{**line, "outcome": clock.outcome}
                           for line, clock in zip(view["clocks"], self.clocks, strict=True)]
-        view["notices"] = [MISSING_LABEL_NOTICE, SAME_TREATMENT_NOTICE, NO_PICTURE_NOTICE]
+        if view["comparison"] is not None:
+            del view["comparison"]["figure_png"]
+            view["comparison"]["figure_sha256"] = hashlib.sha256(figure).hexdigest() if figure else None
+        view["notices"] = self.notices
         return view
 
     def to_json(self) -> str:
@@ -231,6 +316,9 @@ table.facts th { width: 30%; }
 .notice p { margin: 2pt 0; font-weight: bold; }
 .meta { color: #222; }
 .none { color: #444; }  /* no italic: one font fewer to subset and embed */
+.figure { margin: 4pt 0; page-break-inside: avoid; }
+.figure img { width: 100%; border: 0.5pt solid #888; }
+.figure p { font-size: 8.5pt; }
 """
 
 _DASH = "\u2014"
@@ -403,6 +491,85 @@ def _verification_section(verification: VerificationLine) -> str:
             + (f"<p><strong>Warnings</strong></p><ul>{warnings}</ul>" if warnings else ""))
 
 
+def _share(value: float | None) -> str:
+    return _DASH if value is None else _e(f"{value:.1%}")
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    return _DASH if value is None else _e(f"{value:.{digits}f}")
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return _DASH
+    minutes, rest = divmod(max(0.0, seconds), 60)
+    return _e(f"{int(minutes)}:{rest:06.3f}")
+
+
+def _video_numbers(comparison: ComparisonLine) -> str:
+    numbers = _facts([
+        ("Where the file starts in the source (source time = file time + this)", _clock(comparison.offset_s)),
+        ("Share of the file's frames whose hash agrees with the source's there",
+         _share(comparison.matched_share)),
+        ("Source mirrored", _yes_no(comparison.mirrored)),
+        ("Frames compared pixel for pixel", _e(len(comparison.frames))),
+    ])
+    frames = _table(
+        ["File time", "Source time", "Outcome", "Regions that differ"],
+        [[_clock(frame.suspect_time_s), _clock(frame.source_time_s), _e(frame.outcome), _e(frame.regions)]
+         for frame in comparison.frames],
+        empty="No frame could be compared.")
+    return ("<p><strong>Numbers</strong></p>" + numbers
+            + "<p><strong>Frames compared</strong></p>" + frames)
+
+
+def _comparison_section(comparison: ComparisonLine) -> str:
+    rows = [
+        ("Outcome", f"<strong>{_e(comparison.outcome)}</strong>"),
+        ("Summary", _e(comparison.summary)),
+        ("Source file name", _e(comparison.source_name or "not given")),
+        ("Source SHA-256", f'<span class="hash">{_e(comparison.source_sha256)}</span>'),
+        ("Method", f'<span class="mono">{_e(comparison.method)}</span>'),
+    ]
+    caption = ("The figure: the file, the source laid onto it, their difference (blue: within what "
+               "reposting changes; red: far beyond) and the file with the differing regions outlined.")
+    if comparison.kind == "video":
+        caption = ("The figure: each frame compared, with its outcome and the moment it shows in both files "
+                   "(file time = source time), above the four panels of the frame that differs most (the "
+                   "frame, the source frame laid onto it, their difference, the regions outlined).")
+    if comparison.figure_png is not None:
+        figure = ('<div class="figure">'
+                  f'<img src="{_e(COMPARISON_FIGURE_URL)}" alt="The comparison figure">'
+                  f"<p>{_e(caption)}</p></div>")
+    else:
+        figure = '<p class="none">No figure: the source could not be laid onto the file.</p>'
+    inliers = _DASH if comparison.inliers is None else _e(
+        f"{comparison.inliers}" + (f" of {comparison.matches} matched" if comparison.matches else ""))
+    numbers = _facts([
+        ("Features agreeing on one geometry (inliers)", inliers),
+        ("Source mirrored", _yes_no(comparison.mirrored)),
+        ("Overlap (share of the file the source covers)", _share(comparison.overlap)),
+        ("Agreement (share of the overlap outside the regions that agrees)", _share(comparison.agreement)),
+        ("Correlation of the two pictures' detail outside the regions", _number(comparison.correlation, 3)),
+        ("Noise floor (expected difference from reposting)", _number(comparison.noise_floor)),
+    ])
+    regions = _table(
+        ["#", "Box (x, y, width, height; file pixels)", "Area (share of the overlap)",
+         "Strength (times the repost noise)"],
+        [[_e(index), _e(", ".join(str(part) for part in region.box)), _share(region.area),
+          _number(region.strength, 1)] for index, region in enumerate(comparison.regions, 1)],
+        empty="No region differs beyond what reposting changes.")
+    limits = "".join(f"<li>{_e(limit)}</li>" for limit in comparison.limits)
+    details = ("<p><strong>Numbers</strong></p>" + numbers + "<p><strong>Regions that differ</strong></p>"
+               + regions) if comparison.kind != "video" else _video_numbers(comparison)
+    return ("<h2>Comparison with a suspected source</h2>"
+            "<p>The file was compared with a picture or video it may have been made from (the suspected "
+            "source), given by whoever asked for this pack. The comparison reports differences "
+            "from this one source only.</p>"
+            + _facts(rows) + figure + details
+            + (f"<p><strong>Known limits of the method</strong></p><ul>{limits}</ul>" if limits else ""))
+
+
 def _history_section(pack: EvidencePack) -> str:
     rows = []
     for line in pack.history:
@@ -427,15 +594,14 @@ def _history_section(pack: EvidencePack) -> str:
 
 
 def render_html(pack: EvidencePack) -> str:
-    """The pack as a self-contained HTML document: every value escaped, no links, no images,
-    no external resources (fonts come from the system). Sections appear in a fixed order."""
+    """The pack as a self-contained HTML document: every value escaped, no links, no external
+    resources (fonts come from the system), no image but a comparison's figure, placed at
+    ``COMPARISON_FIGURE_URL`` (see ``EvidencePack.images``). Sections appear in a fixed order."""
     header = [f"<h1>{_e(pack.title)}</h1>",
               f'<p class="meta">Generated {_when(pack.generated_at)} by {_e(pack.generator)}</p>']
     if pack.case_number:
         header.append(f'<p class="meta">Case number <strong>{_e(pack.case_number)}</strong></p>')
-    notice = ('<div class="notice">'
-              f"<p>{_e(MISSING_LABEL_NOTICE)}</p><p>{_e(SAME_TREATMENT_NOTICE)}</p>"
-              f"<p>{_e(NO_PICTURE_NOTICE)}</p></div>")
+    notice = '<div class="notice">' + "".join(f"<p>{_e(line)}</p>" for line in pack.notices) + "</div>"
     body = [*header, notice, _summary_section(pack)]
     if pack.kind == "case":
         body.append(_case_sections(pack))
@@ -443,6 +609,8 @@ def render_html(pack: EvidencePack) -> str:
         body.append(_hashes_section(pack))
     if pack.verification is not None:
         body.append(_verification_section(pack.verification))
+    if pack.comparison is not None:
+        body.append(_comparison_section(pack.comparison))
     if pack.kind == "case":
         body.append(_history_section(pack))
     if pack.notes:

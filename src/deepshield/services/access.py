@@ -48,6 +48,9 @@ class Action(StrEnum):
     VERIFY = "verify"  # a verification report (also open to callers without a key)
     #: A comparison of a file with a suspected source (also open to callers without a key).
     FORENSICS_COMPARE = "forensics.compare"
+    #: A search of the registered corpora (the reference library, the content registry) for the
+    #: source a suspect file was made from: keys only, never the public.
+    SOURCE_SEARCH = "forensics.sources"
     # Takedown cases (issue 6). "platform" is the platform's trust-and-safety reviewer.
     CASE_FILE = "case.file"  # file a takedown request (victims file without a key, at /v1/requests/public)
     CASE_LIST = "case.list"  # the queue and the due list
@@ -92,6 +95,10 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     Action.MANIFEST_WRITE: frozenset({Role.ADMIN, Role.PROVIDER}),
     Action.VERIFY: KEY_ROLES,
     Action.FORENSICS_COMPARE: KEY_ROLES,
+    # Says which reference and which registered item a file comes from: those who keep or match
+    # against them. The content registry's part answers only to CONTENT_SWEEP's roles
+    # (services.verify.source_search).
+    Action.SOURCE_SEARCH: frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE}),
     Action.CASE_FILE: frozenset({Role.ADMIN, Role.HELPLINE}),
     Action.CASE_LIST: frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE}),
     Action.CASE_READ: frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE, Role.VICTIM}),

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from deepshield.services.spread.live_index import Matcher
 from deepshield.settings import Settings
@@ -38,3 +42,26 @@ class ServiceContext:
         self.read_audit.close()
         self.store.close()
 
+
+Held = TypeVar("Held")
+
+
+class PerContext(Generic[Held]):
+    """A value kept for each ``ServiceContext`` (an in-memory index a service builds lazily),
+    attached from outside: the context stays a plain holder of settings, store and matcher, and
+    the value goes when the context does. ``ServiceContext`` is an unhashable dataclass, so it is
+    keyed by id() and dropped by a finalizer before the id can be reused."""
+
+    def __init__(self, make: Callable[[], Held]) -> None:
+        self._make = make
+        self._held: dict[int, Held] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, ctx: ServiceContext) -> Held:
+        key = id(ctx)
+        with self._lock:
+            value = self._held.get(key)
+            if value is None:
+                value = self._held[key] = self._make()
+                weakref.finalize(ctx, self._held.pop, key, None)
+            return value

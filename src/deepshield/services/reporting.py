@@ -3,7 +3,9 @@ report.
 
 An evidence pack is what a victim hands to the police or a platform. It carries the case's
 state, clocks, decision, appeals and history, the content's locations and hashes (the victim
-needs those as evidence; never a picture), and for a file its hashes and verification result.
+needs those as evidence; never a picture), and for a file its hashes and verification result, and,
+when the caller gives a suspected source, the comparison with it (``compare_with_source``): its
+figure is the one picture a pack may hold, made for that pack and kept nowhere.
 Contact details appear only when an admin asks (``include_contact``). Each pack is signed with the
 installation's signing identity (``deepshield keys init``) and carries its contents as JSON, so
 ``check_report`` can tell an untouched pack from an edited one and hand the contents back.
@@ -13,13 +15,14 @@ Reading a pack is audit-logged (``report.evidence``), in the transaction that re
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from deepshield import __version__
 from deepshield.cases.references import case_reference
-from deepshield.errors import Forbidden, InvalidRequest, NotFound
+from deepshield.errors import DeepShieldError, Forbidden, InvalidRequest, NotFound
 from deepshield.provenance.c2pa_signing import SigningIdentity, SigningKeysMissing
 from deepshield.provenance.repository_client import RepositoryUnavailable
 from deepshield.reports import transparency
@@ -28,12 +31,15 @@ from deepshield.reports.evidence import (
     AppealLine,
     ChainHead,
     ClockLine,
+    ComparedFrameLine,
+    ComparisonLine,
     DecisionLine,
     EvidencePack,
     HashLine,
     HistoryLine,
     LocationLine,
     MediaLine,
+    RegionLine,
     TimestampLine,
     VerificationLine,
     render_html,
@@ -45,6 +51,7 @@ from deepshield.services.label.labelling import signing_identity
 from deepshield.services.spread.hashing import MediaSignals, hash_media
 from deepshield.services.takedown import records as case_records
 from deepshield.services.takedown import review as case_review
+from deepshield.services.verify.source_comparison import SourceComparison, compare_with_source
 from deepshield.services.verify.verification import VerifyReport, trust_anchors, verify_media
 from deepshield.settings import Settings
 from deepshield.signals.vpdq import serialize_vpdq, unique_good_frames
@@ -88,7 +95,7 @@ def _signed_pdf(pack: EvidencePack, identity: SigningIdentity) -> bytes:
 
     attachment = PdfAttachment(EVIDENCE_ATTACHMENT, pack.to_json().encode("utf-8"),
                                "The evidence pack's contents, machine-readable (JSON)")
-    pdf = render_pdf(render_html(pack), attachments=[attachment])
+    pdf = render_pdf(render_html(pack), attachments=[attachment], images=pack.images())
     return sign_pdf(pdf, identity.certificate_chain_pem, identity.private_key_pem,
                     sign_callback=identity.sign_callback, reason=pack.title)
 
@@ -227,28 +234,87 @@ def _verification_line(report: VerifyReport) -> VerificationLine:
         warnings=list(report.warnings))
 
 
+#: The longest source file name a pack prints (a name comes from the caller's upload).
+MAX_SOURCE_NAME = 200
+
+
+def _optional_number(numbers: dict[str, Any], name: str) -> Any:
+    value = numbers.get(name)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def comparison_line(compared: SourceComparison, source: bytes, source_name: str | None) -> ComparisonLine:
+    """What a pack shows of a comparison with a suspected source: its sentence, numbers, method,
+    limits and figure, and the source by its name and SHA-256 only."""
+    view = compared.to_dict()
+    numbers = view.get("numbers") or {}
+    regions = []
+    for region in numbers.get("regions") or []:
+        box = region.get("box") if isinstance(region, dict) else None
+        if not isinstance(box, list | tuple) or len(box) != 4:
+            continue  # not an image region (a newer method's shape): its numbers are in the JSON copy
+        x, y, width, height = (int(part) for part in box)
+        regions.append(RegionLine((x, y, width, height), float(region.get("area") or 0.0),
+                                  float(region.get("strength") or 0.0)))
+    mirrored = numbers.get("mirrored")
+    video: dict[str, Any] = {}
+    if view.get("kind") == "video":
+        offset = numbers.get("offset") if isinstance(numbers.get("offset"), dict) else {}
+        mirrored = offset.get("mirrored")
+        frames = [ComparedFrameLine(float(frame["suspect_time_s"]), _optional_number(frame, "source_time_s"),
+                                    str(frame.get("outcome", "")), len(frame.get("regions") or []))
+                  for frame in numbers.get("frames") or [] if isinstance(frame, dict)]
+        video = dict(kind="video", offset_s=_optional_number(offset, "offset_s"),
+                     matched_share=_optional_number(offset, "matched_share"), frames=frames)
+    return ComparisonLine(
+        outcome=compared.outcome.value, summary=compared.summary, method=str(numbers.get("method", "")),
+        source_sha256=hashlib.sha256(source).hexdigest(),
+        source_name=source_name[:MAX_SOURCE_NAME] if source_name else None,
+        inliers=_optional_number(numbers, "inliers"), matches=_optional_number(numbers, "matches"),
+        mirrored=mirrored if isinstance(mirrored, bool) else None,
+        overlap=_optional_number(numbers, "overlap"), agreement=_optional_number(numbers, "agreement"),
+        correlation=_optional_number(numbers, "correlation"),
+        noise_floor=_optional_number(numbers, "noise_floor"),
+        regions=regions, limits=[str(limit) for limit in view.get("limits") or []], numbers=dict(numbers),
+        figure_png=compared.figure_png(), **video)
+
+
 def file_pack(media: MediaSignals, size_bytes: int, verification: VerificationLine, *,
-              min_quality: int, generated_at: datetime) -> EvidencePack:
-    """The evidence pack of one file: what it is, its hashes and its verification. No picture,
-    no file name (a name can identify a person)."""
+              min_quality: int, generated_at: datetime,
+              comparison: ComparisonLine | None = None) -> EvidencePack:
+    """The evidence pack of one file: what it is, its hashes and its verification, and the
+    comparison with a suspected source when one was given. No picture but that comparison's
+    figure, and no name of the file (a name can identify a person); a source is named as the
+    caller named it."""
+    notes = ["The file itself is not stored and not embedded: only its hashes are."]
+    if comparison is not None:
+        notes = ["Neither the file nor the suspected source is stored or embedded: only their hashes "
+                 "are, and the comparison figure that shows them side by side."]
     return EvidencePack(
         kind="file", title="Evidence pack for a file", generated_at=generated_at, generator=GENERATOR,
         media=MediaLine(media.kind.value, media.format, size_bytes, media.width, media.height,
                         media.duration_s,
                         len(media.vpdq) if media.vpdq else None,
                         len(unique_good_frames(media.vpdq, min_quality)) if media.vpdq else None),
-        hashes=_file_hashes(media), verification=verification,
-        notes=["The file itself is not stored and not embedded: only its hashes are."])
+        hashes=_file_hashes(media), verification=verification, comparison=comparison, notes=notes)
 
 
 def evidence_for_file(ctx: ServiceContext, data: bytes, principal: Principal, *,
+                      source: bytes | None = None, source_name: str | None = None,
                       now: datetime | None = None) -> EvidenceReport:
     """The signed evidence pack of a file's bytes (kept in memory only): PDQ, MD5, SHA-256 (a
     video's vPDQ frame hashes), and the verification verdict, reasons, signer, generator and time.
-    Raises a ``MediaError`` for bytes that are not a readable image or video."""
+
+    With ``source`` (a suspected source's bytes, also in memory only; ``source_name`` as the
+    caller names it), the pack adds the comparison with it, made by ``compare_with_source`` for
+    the same principal: its sentence, figure, numbers, method and known limits, and the source's
+    name and SHA-256. Raises a ``MediaError`` for bytes that are not a readable image or video, and
+    the comparison's own errors for a source it cannot compare; nothing is logged as made then."""
     authorize(principal, Action.REPORT_FILE)
     if not data:
         raise InvalidRequest("the file is empty (0 bytes)")
+    if source is not None and not source:
+        raise InvalidRequest("the suspected source file is empty (0 bytes)")
     identity = report_identity(ctx.settings)
     settings = ctx.settings
     media = hash_media(data, settings.limits, seconds_per_video_hash=settings.seconds_per_video_hash)
@@ -256,12 +322,22 @@ def evidence_for_file(ctx: ServiceContext, data: bytes, principal: Principal, *,
         verification = _verification_line(verify_media(ctx, data, principal=principal))
     except RepositoryUnavailable as error:  # the pack is still worth having; say what is missing
         verification = VerificationLine("not checked", "The label could not be checked: " + error.detail)
+    comparison = None
+    if source is not None:
+        try:
+            compared = compare_with_source(ctx, data, source, principal=principal, source_name=source_name)
+        except DeepShieldError as error:  # say which step refused: the file itself was read above
+            named = f" ({source_name})" if source_name else ""
+            raise type(error)(f"could not compare the file with the suspected source{named}: "
+                              f"{error.detail}") from error
+        comparison = comparison_line(compared, source, source_name)
     pack = file_pack(media, len(data), verification, min_quality=settings.match.pdq_min_quality,
-                     generated_at=now or datetime.now(UTC))
+                     generated_at=now or datetime.now(UTC), comparison=comparison)
     pdf = _signed_pdf(pack, identity)
+    compared_detail = {"comparison": comparison.outcome} if comparison is not None else {}
     with ctx.store.transaction() as session:
         audit.record_event(session, principal.actor, "report.evidence", "", kind="file",
-                           verdict=verification.verdict)
+                           verdict=verification.verdict, **compared_detail)
     return EvidenceReport(pdf, pack)
 
 

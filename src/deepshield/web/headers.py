@@ -3,7 +3,10 @@ referrer, no caching, no framing.
 
 Pages hold no inline script or style (``script-src 'self'``, ``style-src 'self'``): an injected
 ``<script>`` does not run. ``img-src blob:`` shows the thumbnails the victim's own browser makes of
-the files she selected, ``media-src blob:`` previews a selected video, and ``connect-src 'self'``
+the files she selected; ``img-src data:`` shows the figure of a comparison with a suspected source
+inline in the answer to her upload (``/verify``): the figure is made for that answer and kept
+nowhere, so it has no URL to load it from again, and an image (unlike a script or a style) cannot
+run anything. ``media-src blob:`` previews a selected video, and ``connect-src 'self'``
 lets the page send hashes (never images) to this server only. Nothing is cached (``no-store``),
 so a shared computer's browser keeps no copy of a victim's or a reviewer's pages.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
     "media-src blob:; connect-src 'self'; worker-src 'self'; form-action 'self'; base-uri 'none'; "
     "frame-ancestors 'none'"
 )

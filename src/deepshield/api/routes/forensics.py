@@ -21,18 +21,21 @@ _TWO_FILES = {"requestBody": {"required": True, "content": {"multipart/form-data
     "type": "object", "required": ["suspect", "source"],
     "properties": {"suspect": {"type": "string", "format": "binary", "description": "the file in question"},
                    "source": {"type": "string", "format": "binary",
-                              "description": "the picture it may have been made from"}}}}}}}
+                              "description": "the picture or video it may have been made from"}}}}}}}
 
 
 @router.post("/v1/forensics/compare", responses=ERRORS, openapi_extra=_TWO_FILES)
 async def forensics_compare(
     request: Request,
-    figure: bool = Query(False, description="also return the figure (PNG, base64) and the mask"),
+    figure: bool = Query(False, description="also return the figure (PNG, base64; for a video, its "
+                                            "timeline strip) and the mask (images only)"),
     principal: Principal | None = Depends(key_or_public(Action.FORENSICS_COMPARE)),
     ctx: ServiceContext = Depends(service_context),
 ) -> dict[str, Any]:
-    """Compare the uploaded `suspect` with the uploaded `source` (both images, kept in memory
-    only; together within the upload limit): is the suspect that picture with a region replaced?
+    """Compare the uploaded `suspect` with the uploaded `source` (kept in memory only; together
+    within the upload limit): is the suspect that picture, or that footage, with a region replaced?
+    Two images, two videos (the suspect placed in the source by its frames, up to 12 frames
+    compared), or an image against a source video (compared with its nearest frames).
 
     `outcome` is `derived_local_difference`, `derived_no_difference`, `not_derived` or
     `inconclusive`, with a `summary` in plain words, the `numbers` behind it and the method's
@@ -48,5 +51,5 @@ async def forensics_compare(
         # Both are PNG encodes of up to the analysis size: off the event loop.
         picture, mask = await run_in_threadpool(lambda: (result.figure_png(), result.mask_png()))
         body["figure_png"] = base64.b64encode(picture).decode("ascii") if picture is not None else None
-        body["mask_png"] = base64.b64encode(mask).decode("ascii")
+        body["mask_png"] = base64.b64encode(mask).decode("ascii") if mask is not None else None
     return body

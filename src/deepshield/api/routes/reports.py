@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from deepshield.api.auth import key_or_public, require, require_case_access, service_context
 from deepshield.api.routes._openapi import ERRORS, FILE_UPLOAD
-from deepshield.api.uploads import read_upload
+from deepshield.api.uploads import read_files, read_upload
 from deepshield.services import reporting
 from deepshield.services.access import Action, Principal
 from deepshield.services.context import ServiceContext
@@ -25,6 +25,14 @@ _PDF: dict[int | str, dict[str, Any]] = {
                                                         "or no signing keys (run `deepshield keys init`)"},
     **ERRORS,
 }
+
+
+_FILE_AND_SOURCE: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {
+    "schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary", "description": "the file the pack is about"},
+        "source": {"type": "string", "format": "binary",
+                   "description": "optional: a picture the file may have been made from; the pack then "
+                                  "adds the comparison with it"}}}}}}}
 
 
 def _pdf_response(pdf: bytes, filename: str) -> Response:
@@ -50,7 +58,7 @@ async def case_report(
     return _pdf_response(report.pdf, f"evidence-{report.pack.case_number}.pdf")
 
 
-@router.post("/v1/reports/file", response_class=Response, responses=_PDF, openapi_extra=FILE_UPLOAD)
+@router.post("/v1/reports/file", response_class=Response, responses=_PDF, openapi_extra=_FILE_AND_SOURCE)
 async def file_report(
     request: Request,
     principal: Principal = Depends(require(Action.REPORT_FILE)),
@@ -58,10 +66,17 @@ async def file_report(
 ) -> Response:
     """A signed evidence pack for the uploaded `file` (hashed in memory, never stored or
     embedded): PDQ, MD5, SHA-256 (a video's vPDQ frame hashes) and its label verification.
-    Keys only (admin, platform, helpline): a victim's case number and PIN reach her case's
-    pack, not the installation's signature on any file."""
-    upload = await read_upload(request, ctx.settings.limits.max_bytes)
-    report = await run_in_threadpool(reporting.evidence_for_file, ctx, upload.data, principal)
+    With an optional `source` (a picture the file may have been made from; both in memory,
+    together within the upload limit), the pack adds "Comparison with a suspected source": the
+    figure, the sentence, the numbers, the method's version and known limits, and the source's
+    file name and SHA-256. Keys only (admin, platform, helpline): a victim's case number and
+    PIN reach her case's pack, not the installation's signature on any file."""
+    form = await read_files(request, ctx.settings.limits.max_bytes, ("file",), ("source",))
+    upload, source = form.files["file"], form.files.get("source")
+    report = await run_in_threadpool(
+        lambda: reporting.evidence_for_file(ctx, upload.data, principal,
+                                            source=source.data if source else None,
+                                            source_name=source.filename if source else None))
     return _pdf_response(report.pdf, "evidence-file.pdf")
 
 

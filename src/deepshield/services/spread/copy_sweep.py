@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -34,7 +33,7 @@ from deepshield.cases.references import case_reference
 from deepshield.errors import InvalidRequest, InvalidSignal, LowQualityHash
 from deepshield.index import PdqHit, PdqMultiIndex
 from deepshield.index.pdq_multi_index import pack_hashes_fast
-from deepshield.services.context import ServiceContext
+from deepshield.services.context import PerContext, ServiceContext
 from deepshield.services.spread.banks import Origin, SignalInput, validate_signal
 from deepshield.signals.pdq import pdq_distance
 from deepshield.signals.types import SignalType
@@ -139,23 +138,8 @@ class ContentIndex:
         self._high, self._rows = high, rows
 
 
-# One index per ServiceContext, attached from outside: the context stays a plain holder of
-# settings, store and matcher, and the index goes when the context does. ServiceContext is an
-# unhashable dataclass, so it is keyed by id() and dropped by a finalizer before the id can be
-# reused.
-_INDEXES: dict[int, ContentIndex] = {}
-_INDEXES_LOCK = threading.Lock()
-
-
-def content_index(ctx: ServiceContext) -> ContentIndex:
-    """The registry index of ``ctx`` (created empty; it loads on its first search)."""
-    key = id(ctx)
-    with _INDEXES_LOCK:
-        index = _INDEXES.get(key)
-        if index is None:
-            index = _INDEXES[key] = ContentIndex()
-            weakref.finalize(ctx, _INDEXES.pop, key, None)
-        return index
+#: The registry index of a context (created empty; it loads on its first search).
+content_index: PerContext[ContentIndex] = PerContext(ContentIndex)
 
 
 def _validated_signals(signals: Sequence[SignalInput], min_quality: int) -> list[tuple[str, str, int | None]]:

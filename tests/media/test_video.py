@@ -145,6 +145,15 @@ def test_frames_at_times_are_the_frames_on_screen_then_in_the_order_asked(limits
         video_frames_at(mp4_video, limits, [0.0] * (MAX_FRAMES_AT + 1))
 
 
+def test_frames_at_times_larger_than_asked_are_read_scaled_down(limits):
+    data = encode_synthetic_video("mp4", "libx264", width=640, height=480, fps=25, frame_count=20)
+    small = video_frames_at(data, limits, [0.2, 0.5], max_pixels=100_000)
+    for frame in small:
+        height, width = frame.pixels.shape[:2]
+        assert height * width <= 100_000 and abs(width / height - 640 / 480) < 0.02
+    assert video_frames_at(data, limits, [0.2], max_pixels=640 * 480)[0].pixels.shape == (480, 640, 3)
+
+
 def test_frames_at_times_after_a_seek_match_a_full_decode(limits):
     data = encode_synthetic_video("mp4", "libx264", fps=25, frame_count=750)  # 30 s, keyframes on the way
     every_frame = {frame.number: frame.pixels for frame in iter_video_frames(data, limits)}

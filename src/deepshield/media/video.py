@@ -222,7 +222,17 @@ def iter_video_luma(data: bytes, limits: MediaLimits, side: int) -> Iterator[Tim
         yield TimedFrame(number, stamp, small)
 
 
-def _frames_in_one_pass(data: bytes, limits: MediaLimits, wanted: list[float]) -> dict[float, TimedFrame]:
+def _rgb(frame: av.VideoFrame, max_pixels: int | None) -> np.ndarray:
+    """The frame as RGB, scaled down (aspect kept) to at most ``max_pixels`` when larger."""
+    if max_pixels is None or frame.width * frame.height <= max_pixels:
+        return frame.to_ndarray(format="rgb24")
+    scale = (max_pixels / (frame.width * frame.height)) ** 0.5
+    return frame.to_ndarray(format="rgb24", width=max(2, int(frame.width * scale) // 2 * 2),
+                            height=max(2, int(frame.height * scale) // 2 * 2), interpolation="AREA")
+
+
+def _frames_in_one_pass(data: bytes, limits: MediaLimits, wanted: list[float],
+                        max_pixels: int | None) -> dict[float, TimedFrame]:
     first, last = wanted[0], wanted[-1]
     for start in ((first - 1.0) if first > 1.0 else None, None):
         found: dict[float, TimedFrame] = {}
@@ -235,7 +245,7 @@ def _frames_in_one_pass(data: bytes, limits: MediaLimits, wanted: list[float]) -
                 break
             while index < len(wanted) and stamp > wanted[index] + 1e-6:
                 shown = previous if previous is not None else (number, stamp, frame)
-                found[wanted[index]] = TimedFrame(shown[0], shown[1], shown[2].to_ndarray(format="rgb24"))
+                found[wanted[index]] = TimedFrame(shown[0], shown[1], _rgb(shown[2], max_pixels))
                 index += 1
             previous = (number, stamp, frame)
             if index == len(wanted) or stamp > last + 1.0:
@@ -244,18 +254,21 @@ def _frames_in_one_pass(data: bytes, limits: MediaLimits, wanted: list[float]) -
             continue
         if previous is not None:
             for time_s in wanted[index:]:  # past the last frame: the last frame stays on screen
-                found[time_s] = TimedFrame(previous[0], previous[1], previous[2].to_ndarray(format="rgb24"))
+                found[time_s] = TimedFrame(previous[0], previous[1], _rgb(previous[2], max_pixels))
         return found
     raise CorruptMedia("the video's frames could not be found at the times asked for")
 
 
-def video_frames_at(data: bytes, limits: MediaLimits, times: list[float]) -> list[TimedFrame]:
+def video_frames_at(data: bytes, limits: MediaLimits, times: list[float], *,
+                    max_pixels: int | None = None) -> list[TimedFrame]:
     """The RGB frame shown at each of ``times`` (seconds from the start: the last frame that
     starts at or before it, else the first). Times within ``SEEK_GAP_S`` of each other are read in
     one pass from a seek before the earliest; farther ones by a seek of their own, so times spread
     over a long video cost a few short decodes, not the whole video.
 
-    At most ``MAX_FRAMES_AT`` times. Returned in the order of ``times``.
+    At most ``MAX_FRAMES_AT`` times. Returned in the order of ``times``. ``max_pixels``: frames
+    larger than this are scaled down to it (aspect kept) as they are converted, so memory stays
+    bounded by the number of frames, not by their size.
     """
     if not times:
         return []
@@ -270,5 +283,5 @@ def video_frames_at(data: bytes, limits: MediaLimits, times: list[float]) -> lis
             groups[-1].append(time_s)
     found: dict[float, TimedFrame] = {}
     for group in groups:
-        found.update(_frames_in_one_pass(data, limits, group))
+        found.update(_frames_in_one_pass(data, limits, group, max_pixels))
     return [found[time_s] for time_s in times]

@@ -260,9 +260,11 @@ def compare_videos(suspect: bytes, source: bytes, limits: MediaLimits,
     else:
         matched = [None] * len(times)
     say(f"comparing {len(times)} frames")
-    suspect_frames = video_frames_at(suspect, limits, times)
+    # Frames over the analysis size are reduced as they are read (24 frames of 8K would be 2.5 GB).
+    suspect_frames = video_frames_at(suspect, limits, times, max_pixels=limits.reduced_analysis_pixels)
     wanted = [moment for moment in matched if moment is not None]
-    source_frames = dict(zip(wanted, video_frames_at(source, limits, wanted), strict=True))
+    source_frames = dict(zip(wanted, video_frames_at(source, limits, wanted,
+                                                     max_pixels=limits.reduced_analysis_pixels), strict=True))
     frames = []
     for moment, shown, frame in zip(times, matched, suspect_frames, strict=True):
         source_frame = source_frames[shown].pixels if shown is not None else None
@@ -282,7 +284,7 @@ def compare_with_frames(suspect: np.ndarray, source: bytes, limits: MediaLimits)
     near = distances(picture.bits, source_hashes.bits)[0]
     candidates = [int(index) for index in np.argsort(near, kind="stable")[:CANDIDATE_FRAMES]]
     moments = [float(source_hashes.times[index]) for index in candidates]
-    found = video_frames_at(source, limits, moments)
+    found = video_frames_at(source, limits, moments, max_pixels=limits.reduced_analysis_pixels)
     results = [(_compared(suspect, frame.pixels), moment)
                for frame, moment in zip(found, moments, strict=True)]
     for result in results:

@@ -8,6 +8,10 @@ never a hang or a 500. Then the cluster starts again, and without any restart of
 ``deepshield serve`` the next requests succeed: reads, bank writes, matches against the
 index, the audit chain.
 
+Two replicas (issue 17): two ``deepshield serve`` processes on one cluster, as on two hosts, see
+each other's adds, disables and withdrawals within a second, catch up after a restart, and both
+recover after the cluster crashes.
+
 Skips, saying why, where PostgreSQL's server programs are not installed (fails instead when
 CI requires the essentials).
 """
@@ -157,3 +161,85 @@ def test_the_server_recovers_by_itself_when_the_database_comes_back(cluster, tmp
             assert verified.status_code == 200 and verified.json()["ok"] is True, verified.text
     finally:
         server.stop()
+
+
+#: How soon a change made through one replica must be seen by a match on another (issue 17).
+REPLICA_LAG_S = 1.0
+
+
+def _seen_within(check, limit_s: float) -> float:
+    """Seconds until ``check()`` holds, polled every 20 ms; fails past ``limit_s``."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < limit_s, f"not seen within {limit_s} s"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def test_two_replicas_on_one_database_see_each_others_changes_and_both_recover(cluster, tmp_path):
+    """Two ``deepshield serve`` processes, as on two hosts (each its own home, the installation's
+    keys copied to both), on one PostgreSQL: an add, a disable and a withdrawal through one are
+    seen by a match on the other within a second; a replica restarted catches up; both answer 503
+    while the database is down and recover by themselves."""
+    homes = [tmp_path / "host-a", tmp_path / "host-b"]
+    settings = Settings(home=homes[0], database_url=cluster.url)
+    ctx = ServiceContext.open(settings)
+    try:
+        admin = create_key(ctx, Role.ADMIN, "replica admin", SETUP)[1]
+        bank_service.create_bank(ctx, BANK, "replica test", SETUP)
+    finally:
+        ctx.close()
+    shutil.copytree(homes[0] / "keys", homes[1] / "keys")  # hash sealing keys: one installation
+    servers = [ServerProcess({**os.environ, "DEEPSHIELD_HOME": str(home),
+                              "DEEPSHIELD_DATABASE_URL": cluster.url},
+                             tmp_path / f"server-{index}.log").start() for index, home in enumerate(homes)]
+    headers = {"Authorization": f"Bearer {admin}"}
+    try:
+        first, second = (httpx.Client(base_url=server.url, headers=headers, timeout=20) for server in servers)
+
+        def matched(http: httpx.Client, n: int) -> bool:
+            response = http.post("/v1/match", json={"signals": [{"type": "md5", "value": _md5(n)}]})
+            assert response.status_code == 200, response.text
+            return bool(response.json()["matches"])
+
+        added = first.post(f"/v1/banks/{BANK}/entries",
+                           json={"signals": [{"type": "md5", "value": _md5(10)}], "case_ref": "r-10"})
+        assert added.status_code == 201, added.text
+        entry = added.json()["entries"][0]["id"]
+        _seen_within(lambda: matched(second, 10), REPLICA_LAG_S)
+        disabled = first.patch(f"/v1/banks/{BANK}/entries/{entry}", json={"enabled": False})
+        assert disabled.status_code == 200, disabled.text
+        _seen_within(lambda: not matched(second, 10), REPLICA_LAG_S)
+        assert first.patch(f"/v1/banks/{BANK}/entries/{entry}", json={"enabled": True}).status_code == 200
+        _seen_within(lambda: matched(second, 10), REPLICA_LAG_S)
+        assert second.delete(f"/v1/banks/{BANK}/entries/{entry}").status_code == 200  # the other way
+        _seen_within(lambda: not matched(first, 10), REPLICA_LAG_S)
+
+        # A replica that restarts catches up with what was done while it was away.
+        servers[1].stop()
+        assert first.post(f"/v1/banks/{BANK}/entries",
+                          json={"signals": [{"type": "md5", "value": _md5(11)}]}).status_code == 201
+        second.close()
+        servers[1].start()
+        second = httpx.Client(base_url=servers[1].url, headers=headers, timeout=20)
+        assert matched(second, 11) and not matched(second, 10)
+
+        cluster.crash()
+        for http in (first, second):
+            response = http.post("/v1/match", json={"signals": [{"type": "md5", "value": _md5(11)}]})
+            assert response.status_code == 503, response.text
+            assert response.json()["error"] == "store_unavailable", response.text
+        cluster.start()
+        for http in (first, second):
+            deadline = time.monotonic() + RECOVERY_S
+            while http.get("/v1/health").status_code != 200:
+                assert time.monotonic() < deadline, f"no recovery within {RECOVERY_S} s"
+                time.sleep(0.25)
+        assert first.post(f"/v1/banks/{BANK}/entries",
+                          json={"signals": [{"type": "md5", "value": _md5(12)}]}).status_code == 201
+        _seen_within(lambda: matched(second, 12), REPLICA_LAG_S)
+        first.close()
+        second.close()
+    finally:
+        for server in servers:
+            server.stop()

@@ -52,7 +52,7 @@ import av
 import cv2
 import numpy as np
 import pdqhash
-from PIL import Image, ImageOps
+from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_environment import cpu_model, interpreter, shared_data_dir, use_checkout_sources
@@ -62,7 +62,7 @@ use_checkout_sources()
 from deepshield.forensics import Outcome  # noqa: E402
 from deepshield.media.limits import MediaLimits  # noqa: E402
 from deepshield.services.verify.source_comparison import compare_videos, video_hashes  # noqa: E402
-from video_matching import FPS, HEIGHT, WIDTH, _frames, frames_over  # noqa: E402
+from video_matching import FPS, HEIGHT, WIDTH, _frames, accepted_photos, frames_over  # noqa: E402
 from video_matching import _encode as encode_h264  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "deepshield-bench-forensics-video"
@@ -125,23 +125,11 @@ def _with_face(pixels: np.ndarray, donor: np.ndarray) -> np.ndarray:
 
 def _unused_photos(source_seconds: float) -> list[Image.Image]:
     """The shared photos the source's footage does not show, nor any variant of them: the source's
-    shots are the first ``video_matching._photos`` accepts from its seeded permutation; these are
-    the rest, fitted as it fits them."""
+    shots are the first ``video_matching.accepted_photos`` gives (``_photos``); these are the rest."""
     from forensics import identity
 
-    paths = sorted(path for path in (shared_data_dir() / "photos").rglob("*")
-                   if path.suffix.lower() in (".jpg", ".png"))
     shots = int(np.ceil(source_seconds / 4))
-    accepted: list[tuple[Path, Image.Image]] = []
-    for index in np.random.default_rng(SOURCE_SEED).permutation(len(paths)):
-        try:
-            with Image.open(paths[index]) as raw:
-                image = ImageOps.exif_transpose(raw).convert("RGB")
-        except Exception:  # a bench skips unreadable samples
-            continue
-        if min(image.size) >= 256:
-            image.thumbnail((1800, 1800))
-            accepted.append((paths[index], image))
+    accepted = list(accepted_photos(SOURCE_SEED))
     shown = {identity(str(path)) for path, _ in accepted[:shots]}
     return [image for path, image in accepted[shots:] if identity(str(path)) not in shown]
 

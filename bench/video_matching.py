@@ -26,6 +26,7 @@ THREAD_ENV = pin_one_thread()
 
 import argparse  # noqa: E402
 import io  # noqa: E402
+import itertools  # noqa: E402
 import json  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
@@ -55,12 +56,13 @@ SHOT_S = 4
 WIDTH, HEIGHT = 1280, 720
 
 
-def _photos(seed: int, count: int) -> list[Image.Image]:
+def accepted_photos(seed: int, limit: int | None = None) -> Iterator[tuple[Path, Image.Image]]:
+    """The shared photos of at least 256 px a side, fitted to 1800 px, in a seeded order (of the
+    first ``limit`` files of it): the order ``_photos`` takes its shots in."""
     photos = shared_data_dir() / "photos"
     paths = sorted(p for p in photos.rglob("*") if p.suffix.lower() in (".jpg", ".png"))
     rng = np.random.default_rng(seed)
-    images = []
-    for index in rng.permutation(len(paths))[: count * 2] if paths else []:
+    for index in rng.permutation(len(paths))[:limit] if paths else []:
         try:
             with Image.open(paths[index]) as raw:
                 image = ImageOps.exif_transpose(raw).convert("RGB")
@@ -68,9 +70,11 @@ def _photos(seed: int, count: int) -> list[Image.Image]:
             continue
         if min(image.size) >= 256:
             image.thumbnail((1800, 1800))
-            images.append(image)
-        if len(images) == count:
-            break
+            yield paths[index], image
+
+
+def _photos(seed: int, count: int) -> list[Image.Image]:
+    images = [image for _, image in itertools.islice(accepted_photos(seed, count * 2), count)]
     if not images:  # no shared data: smooth generated scenes
         from watermark import generated_image
 

@@ -106,18 +106,24 @@ def cluster() -> Iterator[PrivateCluster]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _installed(settings: Settings, purpose: str) -> str:
+    """An installation on ``settings``' database with an admin key (returned) and the test bank."""
+    ctx = ServiceContext.open(settings)
+    try:
+        admin = create_key(ctx, Role.ADMIN, f"{purpose} admin", SETUP)[1]
+        bank_service.create_bank(ctx, BANK, f"{purpose} test", SETUP)
+    finally:
+        ctx.close()
+    return admin
+
+
 def _md5(n: int) -> str:
     return hashlib.md5(f"outage-{n}".encode()).hexdigest()
 
 
 def test_the_server_recovers_by_itself_when_the_database_comes_back(cluster, tmp_path):
     settings = Settings(home=tmp_path / "home", database_url=cluster.url)
-    ctx = ServiceContext.open(settings)
-    try:
-        admin = create_key(ctx, Role.ADMIN, "outage admin", SETUP)[1]
-        bank_service.create_bank(ctx, BANK, "database outage test", SETUP)
-    finally:
-        ctx.close()
+    admin = _installed(settings, "outage")
     env = {**os.environ, "DEEPSHIELD_HOME": str(settings.home), "DEEPSHIELD_DATABASE_URL": cluster.url}
     server = ServerProcess(env, tmp_path / "server.log").start()
     headers = {"Authorization": f"Bearer {admin}"}
@@ -182,13 +188,7 @@ def test_two_replicas_on_one_database_see_each_others_changes_and_both_recover(c
     seen by a match on the other within a second; a replica restarted catches up; both answer 503
     while the database is down and recover by themselves."""
     homes = [tmp_path / "host-a", tmp_path / "host-b"]
-    settings = Settings(home=homes[0], database_url=cluster.url)
-    ctx = ServiceContext.open(settings)
-    try:
-        admin = create_key(ctx, Role.ADMIN, "replica admin", SETUP)[1]
-        bank_service.create_bank(ctx, BANK, "replica test", SETUP)
-    finally:
-        ctx.close()
+    admin = _installed(Settings(home=homes[0], database_url=cluster.url), "replica")
     shutil.copytree(homes[0] / "keys", homes[1] / "keys")  # hash sealing keys: one installation
     servers = [ServerProcess({**os.environ, "DEEPSHIELD_HOME": str(home),
                               "DEEPSHIELD_DATABASE_URL": cluster.url},

@@ -155,8 +155,8 @@ def timeline_png(video: VideoComparison, *, per_row: int = 6) -> bytes | None:
         rows += [np.hstack(row[:-1]), np.full((_GAP_PX, 1, 3), 255, np.uint8)]
     title = np.full((_TITLE_PX, 1, 3), 255, np.uint8)
     parts = [title, *rows]
-    shown = max(video.frames, key=lambda frame: (frame.comparison.views is not None,
-                                                 sum(region.area for region in frame.comparison.regions)))
+    shown = video.most_differing
+    assert shown is not None
     panels = figure_array(shown.comparison) if shown.comparison.views is not None else None
     if panels is not None:
         caption = np.full((_TITLE_PX, 1, 3), 255, np.uint8)

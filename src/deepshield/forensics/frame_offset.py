@@ -104,23 +104,28 @@ def _pdq(luma: np.ndarray) -> tuple[np.ndarray, int]:
 def frame_hashes(frames: Iterable[tuple[float, np.ndarray]], *, mirrored: bool = False) -> FrameHashes:
     """Hash ``(time, luma)`` frames (H×W uint8 each, ideally ``HASH_SIDE``²). ``mirrored``: hash
     each frame flipped left to right instead."""
-    return frame_hashes_both(frames)[1 if mirrored else 0]
+    return _hashed_as(frames, (mirrored,))[0]
 
 
 def frame_hashes_both(frames: Iterable[tuple[float, np.ndarray]]) -> tuple[FrameHashes, FrameHashes]:
     """``frame_hashes`` of the frames as they are and flipped left to right, in one reading."""
+    plain, flipped = _hashed_as(frames, (False, True))
+    return plain, flipped
+
+
+def _hashed_as(frames: Iterable[tuple[float, np.ndarray]], flips: tuple[bool, ...]) -> list[FrameHashes]:
+    """The frames hashed once per entry of ``flips`` (True: flipped left to right), in one reading."""
     times: list[float] = []
-    plain: tuple[list[np.ndarray], list[int]] = ([], [])
-    flipped: tuple[list[np.ndarray], list[int]] = ([], [])
+    hashed: list[tuple[list[np.ndarray], list[int]]] = [([], []) for _ in flips]
     for time_s, luma in frames:
         if luma.ndim != 2 or luma.dtype != np.uint8:
             raise ValueError("a frame must be an H×W uint8 luma array")
         times.append(float(time_s))
-        for store, plane in ((plain, luma), (flipped, luma[:, ::-1])):
-            bits, quality = _pdq(plane)
-            store[0].append(bits)
-            store[1].append(quality)
-    return _hashed(times, *plain), _hashed(times, *flipped)
+        for (bits, quality), flip in zip(hashed, flips, strict=True):
+            frame_bits, frame_quality = _pdq(luma[:, ::-1] if flip else luma)
+            bits.append(frame_bits)
+            quality.append(frame_quality)
+    return [_hashed(times, bits, quality) for bits, quality in hashed]
 
 
 def distances(left: np.ndarray, right: np.ndarray) -> np.ndarray:

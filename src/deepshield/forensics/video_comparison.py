@@ -77,6 +77,15 @@ class VideoComparison:
                      if frame.comparison.outcome is Outcome.DERIVED_LOCAL_DIFFERENCE)
 
     @property
+    def most_differing(self) -> FrameComparison | None:
+        """The aligned frame whose regions cover the most (else an aligned frame, else any): the
+        one a figure shows in full."""
+        if not self.frames:
+            return None
+        return max(self.frames, key=lambda frame: (frame.comparison.views is not None,
+                                                   sum(region.area for region in frame.comparison.regions)))
+
+    @property
     def derived(self) -> tuple[FrameComparison, ...]:
         return tuple(frame for frame in self.frames if frame.comparison.outcome.derived)
 

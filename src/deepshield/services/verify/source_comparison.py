@@ -135,9 +135,23 @@ def _where(box: tuple[int, int, int, int], size: tuple[int, int]) -> str:
     return "in the centre" if (across, down) == ("centre", "middle") else f"at the {down} {across}"
 
 
+def _named(source_name: str | None) -> str:
+    return f"the source ({source_name})" if source_name else "the source"
+
+
+def _not_the_origin(source: str, why: str) -> str:
+    return (f"{source[0].upper()}{source[1:]} is not the origin of this file: {why}. This says nothing "
+            "about any other source.")
+
+
+def _inconclusive(reason: str, source: str) -> str:
+    return (f"Inconclusive: {reason}. This says neither that the file comes from {source} "
+            "nor that it does not.")
+
+
 def summary_of(comparison: Comparison, source_name: str | None = None) -> str:
     """The outcome in one or two plain sentences."""
-    source = f"the source ({source_name})" if source_name else "the source"
+    source = _named(source_name)
     outcome = comparison.outcome
     if outcome is Outcome.DERIVED_LOCAL_DIFFERENCE:
         regions = comparison.regions
@@ -154,26 +168,24 @@ def summary_of(comparison: Comparison, source_name: str | None = None) -> str:
         return (f"This file matches {source} everywhere: no region differs beyond what reposting "
                 "(scaling, cropping, re-encoding, tone changes) changes.")
     if outcome is Outcome.NOT_DERIVED:
-        return (f"{source[0].upper()}{source[1:]} is not the origin of this file: the two pictures share "
-                "next to no detail. This says nothing about any other source.")
-    return (f"Inconclusive: {comparison.reason}. This says neither that the file comes from {source} "
-            "nor that it does not.")
+        return _not_the_origin(source, "the two pictures share next to no detail")
+    return _inconclusive(comparison.reason, source)
 
 
 def video_summary_of(video: VideoComparison, source_name: str | None = None) -> str:
     """A video comparison's outcome in one or two plain sentences."""
-    source = f"the source ({source_name})" if source_name else "the source"
+    source = _named(source_name)
     outcome = video.outcome
-    placed = [frame for frame in video.derived if frame.source_time_s is not None]
     span = ""
-    if placed and video.offset.offset_s is not None:
+    if video.offset.offset_s is not None and any(frame.source_time_s is not None for frame in video.derived):
         start = max(0.0, video.offset.offset_s)
         end = start + video.suspect_duration_s
         span = f" from {clock(start)} to {clock(end)} of the source"
     compared = f"{len(video.frames)} frames compared"
     if outcome is Outcome.DERIVED_LOCAL_DIFFERENCE:
         differing = video.differing
-        largest = max(differing, key=lambda frame: sum(region.area for region in frame.comparison.regions))
+        largest = video.most_differing  # a frame with regions: there are some
+        assert largest is not None
         region = max(largest.comparison.regions, key=lambda region: region.area)
         where = _where(region.box, largest.comparison.suspect_size)
         return (f"This file matches {source} frame for frame{span}, except in the outlined regions of "
@@ -184,10 +196,8 @@ def video_summary_of(video: VideoComparison, source_name: str | None = None) -> 
         return (f"This file matches {source} frame for frame{span}: no region of the {compared} differs "
                 "beyond what re-encoding (scaling, cropping, compression, tone changes) changes.")
     if outcome is Outcome.NOT_DERIVED:
-        return (f"{source[0].upper()}{source[1:]} is not the origin of this file: no stretch of it holds the "
-                "file's frames. This says nothing about any other source.")
-    return (f"Inconclusive: {video.reason}. This says neither that the file comes from {source} "
-            "nor that it does not.")
+        return _not_the_origin(source, "no stretch of it holds the file's frames")
+    return _inconclusive(video.reason, source)
 
 
 def _kind(data: bytes, ctx: ServiceContext, role: str) -> MediaKind:

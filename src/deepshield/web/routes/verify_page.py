@@ -178,46 +178,35 @@ def _number(value: object, digits: int) -> str:
     return f"{value:.{digits}f}" if isinstance(value, int | float) and not isinstance(value, bool) else "—"
 
 
-def _video_view(compared: SourceComparison, view: dict[str, Any], numbers: dict[str, Any],
-                figure: bytes | None) -> ComparisonView:
+def _clock(value: object) -> str:
+    return clock(value) if isinstance(value, int | float) and not isinstance(value, bool) else "—"
+
+
+Rows = list[tuple[str, str]]
+
+
+def _video_rows(numbers: dict[str, Any]) -> tuple[Rows, list[tuple[str, str, str, str]]]:
+    """A video comparison's numbers, and each compared frame's times, outcome and regions."""
     offset = numbers.get("offset") if isinstance(numbers.get("offset"), dict) else {}
     start = offset.get("offset_s")
     frames = [frame for frame in numbers.get("frames") or [] if isinstance(frame, dict)]
     rows = [
-        ("Outcome", compared.outcome.value),
-        ("Where this file starts in the original",
-         clock(start) if isinstance(start, int | float) and offset.get("found") else "not found"),
+        ("Where this file starts in the original", _clock(start) if offset.get("found") else "not found"),
         ("Share of this file's frames whose hash agrees with the original's there",
          _share(offset.get("matched_share"))),
         ("Frames compared pixel for pixel", str(len(frames))),
         ("Frames with a part that differs", str(numbers.get("frames_with_regions", "—"))),
     ]
-    shown = [(clock(frame["suspect_time_s"]) if isinstance(frame.get("suspect_time_s"), int | float) else "—",
-              clock(frame["source_time_s"]) if isinstance(frame.get("source_time_s"), int | float) else "—",
+    shown = [(_clock(frame.get("suspect_time_s")), _clock(frame.get("source_time_s")),
               str(frame.get("outcome", "")), str(len(frame.get("regions") or []))) for frame in frames]
-    return ComparisonView(
-        outcome=compared.outcome.value,
-        heading=VIDEO_COMPARISON_HEADINGS.get(compared.outcome.value, OTHER_COMPARISON_HEADING),
-        summary=compared.summary,
-        figure_src="data:image/png;base64," + base64.b64encode(figure).decode("ascii") if figure else None,
-        figure_size=_png_size(figure) if figure else None, numbers=rows, regions=[],
-        method=str(numbers.get("method", "")), limits=[str(limit) for limit in view.get("limits") or []],
-        kind="video", frames=shown)
+    return rows, shown
 
 
-def comparison_view(compared: SourceComparison) -> ComparisonView:
-    """What the result page shows of a comparison: its heading, the service's sentence, the figure,
-    the key numbers, the method's version and the known limits. Renders the figure (CPU work:
-    call it off the event loop)."""
-    view = compared.to_dict()
-    numbers = view.get("numbers") or {}
-    figure = compared.figure_png()
-    if view.get("kind") == "video":
-        return _video_view(compared, view, numbers, figure)
+def _picture_rows(numbers: dict[str, Any]) -> tuple[Rows, list[tuple[str, str, str, str]]]:
+    """A picture comparison's numbers, and each region's box, area and strength."""
     inliers = numbers.get("inliers")
     mirrored = numbers.get("mirrored")
     rows = [
-        ("Outcome", compared.outcome.value),
         ("Features that agree on one alignment", "—" if inliers is None else str(inliers)),
         ("Original mirrored", "yes" if mirrored is True else "no" if mirrored is False else "—"),
         ("Share of this file the original covers", _share(numbers.get("overlap"))),
@@ -229,14 +218,29 @@ def comparison_view(compared: SourceComparison) -> ComparisonView:
                 _share(region.get("area")), _number(region.get("strength"), 1))
                for index, region in enumerate(
                    [region for region in numbers.get("regions") or [] if isinstance(region, dict)], 1)]
+    return rows, regions
+
+
+def comparison_view(compared: SourceComparison) -> ComparisonView:
+    """What the result page shows of a comparison: its heading, the service's sentence, the figure,
+    the key numbers, the method's version and the known limits (for two videos, the frames
+    compared instead of the regions). Renders the figure (CPU work: call it off the event loop)."""
+    view = compared.to_dict()
+    numbers = view.get("numbers") or {}
+    figure = compared.figure_png()
+    video = view.get("kind") == "video"
+    rows, listed = _video_rows(numbers) if video else _picture_rows(numbers)
+    headings = VIDEO_COMPARISON_HEADINGS if video else COMPARISON_HEADINGS
     return ComparisonView(
         outcome=compared.outcome.value,
-        heading=COMPARISON_HEADINGS.get(compared.outcome.value, OTHER_COMPARISON_HEADING),
+        heading=headings.get(compared.outcome.value, OTHER_COMPARISON_HEADING),
         summary=compared.summary,
         figure_src="data:image/png;base64," + base64.b64encode(figure).decode("ascii") if figure else None,
         figure_size=_png_size(figure) if figure else None,
-        numbers=rows, regions=regions, method=str(numbers.get("method", "")),
-        limits=[str(limit) for limit in view.get("limits") or []])
+        numbers=[("Outcome", compared.outcome.value), *rows],
+        regions=[] if video else listed, method=str(numbers.get("method", "")),
+        limits=[str(limit) for limit in view.get("limits") or []],
+        kind="video" if video else "image", frames=listed if video else [])
 
 
 def _page(request: Request, template: str, principal: Principal | None, *, status_code: int = 200,

@@ -13,10 +13,15 @@ Pipelines, each timed per image on the same in-memory JPEG bytes:
   digests) shows as the gap to ``hash_media``.
 * ``anchor Pillow+pdqhash`` -- ``np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))`` then
   ``pdqhash.compute(arr)``, exactly what python-threatexchange's PDQ hasher does.
+* ``ours fast pdq dihedral`` -- ``decode_image`` + ``pdq_dihedral_from_pixels``: decode, PDQ and
+  its 8 dihedral variants, through the native PDQ (``deepshield.signals._pdq_native``, issue 17)
+  when it is built; against ``anchor Pillow+pdqhash dihedral`` (Pillow, then
+  ``pdqhash.compute_dihedral``) and, in the JSON, the plain anchor above.
 * ``ours decode only`` / ``anchor decode only`` -- the decode halves alone, to show where
   the time goes.
-* ``part ...`` -- ``pdqhash.compute``, ``pdqhash.compute_dihedral`` and MD5+SHA-256 alone, on
-  the same image's already-decoded pixels: the price of the extras without pipeline noise.
+* ``part ...`` -- ``pdqhash.compute``, ``pdqhash.compute_dihedral``, ours (``pdq_from_pixels``,
+  ``pdq_dihedral_from_pixels``) and MD5+SHA-256 alone, on the same image's already-decoded
+  pixels: the price of PDQ and of the extras without pipeline noise.
 
 Inputs are 1920x1080 JPEGs (quality 90, 4:2:0) made in memory from the real photos in
 ``shared/data/photos`` (``$DEEPSHIELD_SHARED_DATA`` or ``../shared/data`` next to the project);
@@ -27,7 +32,8 @@ each image all timed calls run back to back in a freshly shuffled (seeded) order
 ``--rounds`` passes, so load drift on the machine hits every pipeline alike. Thread pools
 are pinned to one thread (``OMP_NUM_THREADS=1`` etc., set before numpy/Pillow are imported)
 so CPU-seconds are single-core figures. Also checks, for every image without an EXIF
-orientation, that our PDQ hash (and quality) is bit-identical to the anchor's.
+orientation, that our PDQ hash (and quality) is bit-identical to the anchor's, and our 8
+dihedral hashes to ``pdqhash.compute_dihedral``'s.
 """
 
 from __future__ import annotations
@@ -73,7 +79,11 @@ except ImportError:  # run from a checkout without an installed package
     from deepshield.media import MediaLimits, decode_image
 from deepshield.services.spread.hashing import hash_media  # noqa: E402
 from deepshield.signals.digests import md5_hex, sha256_hex  # noqa: E402
-from deepshield.signals.pdq import pdq_from_pixels  # noqa: E402
+from deepshield.signals.pdq import (  # noqa: E402
+    PDQ_IMPLEMENTATION,
+    pdq_dihedral_from_pixels,
+    pdq_from_pixels,
+)
 
 WIDTH, HEIGHT = 1920, 1080
 JPEG_QUALITY = 90
@@ -214,6 +224,17 @@ def anchor_pillow_pdqhash(data: bytes) -> tuple[str, int]:
     return np.packbits(bits.astype(np.uint8)).tobytes().hex(), int(quality)
 
 
+def ours_fast_pdq_dihedral(data: bytes) -> list[tuple[str, int]]:
+    variants = pdq_dihedral_from_pixels(decode_image(data, LIMITS).pixels)
+    return [(pdq.hex, pdq.quality) for _name, pdq in variants]
+
+
+def anchor_pillow_pdqhash_dihedral(data: bytes) -> list[tuple[str, int]]:
+    arr = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    hashes, quality = pdqhash.compute_dihedral(arr)
+    return [(np.packbits(bits.astype(np.uint8)).tobytes().hex(), int(quality)) for bits in hashes]
+
+
 def ours_decode_only(data: bytes) -> None:
     decode_image(data, LIMITS)
 
@@ -228,6 +249,9 @@ def digests(data: bytes) -> None:
 
 
 ANCHOR = "anchor Pillow+pdqhash"
+ANCHOR_DIHEDRAL = "anchor Pillow+pdqhash dihedral"
+OURS_DIHEDRAL = "ours fast pdq dihedral"
+PDQ_DIHEDRAL = "part compute_dihedral"
 ANCHOR_DECODE = "anchor decode only"
 PDQ_ONE = "part pdqhash.compute"
 # Whole pipelines, called with the JPEG bytes.
@@ -235,6 +259,8 @@ PIPELINES: dict[str, Callable[[bytes], object]] = {
     "ours hash_media": ours_hash_media,
     "ours pdq only": ours_pdq_only,
     ANCHOR: anchor_pillow_pdqhash,
+    OURS_DIHEDRAL: ours_fast_pdq_dihedral,
+    ANCHOR_DIHEDRAL: anchor_pillow_pdqhash_dihedral,
     "ours decode only": ours_decode_only,
     ANCHOR_DECODE: anchor_decode_only,
 }
@@ -242,7 +268,9 @@ PIPELINES: dict[str, Callable[[bytes], object]] = {
 # price of the extras in hash_media shows without the noise of a whole pipeline around it.
 PARTS: dict[str, Callable[[bytes, np.ndarray], object]] = {
     PDQ_ONE: lambda _data, pixels: pdqhash.compute(pixels),
-    "part compute_dihedral": lambda _data, pixels: pdqhash.compute_dihedral(pixels),
+    PDQ_DIHEDRAL: lambda _data, pixels: pdqhash.compute_dihedral(pixels),
+    "part ours pdq": lambda _data, pixels: pdq_from_pixels(pixels),
+    "part ours pdq dihedral": lambda _data, pixels: pdq_dihedral_from_pixels(pixels),
     "part md5+sha256": lambda data, _pixels: digests(data),
 }
 # Each ratio row compares a pipeline against the one doing the same job in the anchor.
@@ -250,10 +278,14 @@ RATIO_BASE: dict[str, str | None] = {
     "ours hash_media": ANCHOR,
     "ours pdq only": ANCHOR,
     ANCHOR: ANCHOR,
+    OURS_DIHEDRAL: ANCHOR_DIHEDRAL,
+    ANCHOR_DIHEDRAL: ANCHOR_DIHEDRAL,
     "ours decode only": ANCHOR_DECODE,
     ANCHOR_DECODE: ANCHOR_DECODE,
     PDQ_ONE: PDQ_ONE,
-    "part compute_dihedral": PDQ_ONE,
+    PDQ_DIHEDRAL: PDQ_ONE,
+    "part ours pdq": PDQ_ONE,
+    "part ours pdq dihedral": PDQ_DIHEDRAL,
     "part md5+sha256": None,
 }
 
@@ -314,7 +346,8 @@ def run(inputs: Inputs, rounds: int, warmup: int) -> dict[str, Samples]:
 
 
 def check_hashes(inputs: Inputs) -> dict[str, object]:
-    """Our PDQ (hash_media and pdq only) against the anchor's, for images with no EXIF rotation."""
+    """Our PDQ (hash_media, pdq only, the 8 dihedral hashes) against pdqhash's, for images with no
+    EXIF rotation."""
     compared = skipped = 0
     mismatches: list[dict[str, object]] = []
     for name, data in zip(inputs.names, inputs.images, strict=True):
@@ -330,6 +363,11 @@ def check_hashes(inputs: Inputs) -> dict[str, object]:
             if ours != anchor:
                 mismatch = {"image": name, "pipeline": label, "ours": ours, "anchor": anchor}
                 mismatches.append(mismatch)
+        ours_dihedral, anchor_dihedral = ours_fast_pdq_dihedral(data), anchor_pillow_pdqhash_dihedral(data)
+        if ours_dihedral != anchor_dihedral:
+            mismatches.append(
+                {"image": name, "pipeline": "dihedral", "ours": ours_dihedral, "anchor": anchor_dihedral}
+            )
     return {
         "compared": compared,
         "skipped_exif_orientation": skipped,
@@ -375,6 +413,7 @@ def build_report(
             "pillow": PIL.__version__,
             "libjpeg_turbo": features.version("libjpeg_turbo"),
             "pdqhash": package_version("pdqhash"),
+            "pdq_implementation": PDQ_IMPLEMENTATION,
             "thread_env": THREAD_ENV,
         },
         "inputs": {
@@ -404,7 +443,7 @@ def print_report(report: dict) -> None:
         f"command: {report['command']}",
         f"machine: {m['cpu_model']}, {m['logical_cpus']} logical CPUs; Python {m['python']}, "
         f"Pillow {m['pillow']} (libjpeg-turbo {m['libjpeg_turbo']}), numpy {m['numpy']}, "
-        f"pdqhash {m['pdqhash']}",
+        f"pdqhash {m['pdqhash']}; our PDQ: {m['pdq_implementation']}",
         "threads: " + ", ".join(f"{k}={v}" for k, v in m["thread_env"].items()),
         f"date:    {report['date_utc']}",
         f"inputs:  {inp['count']} x {inp['size']} JPEG ({inp['jpeg']}), "
@@ -430,7 +469,7 @@ def print_report(report: dict) -> None:
     verdict = (
         f"PDQ check (EXIF orientation absent): {check['compared']} images compared, "
         f"{check['skipped_exif_orientation']} skipped, {check['mismatches']} mismatches "
-        "(hash_media and pdq only vs anchor: hash and quality bit-identical"
+        "(hash_media, pdq only and the 8 dihedral hashes vs pdqhash: hashes and quality bit-identical"
         + (")" if not check["mismatches"] else " -- NOT all identical)")
     )
     footer = [verdict, NOISE_NOTE, *(f"  mismatch: {mm}" for mm in check["mismatch_details"][:5]),

@@ -29,8 +29,9 @@ class _Connection(asyncio.Protocol):
     """One keep-alive connection that replays ``requests`` round-robin until ``deadline``."""
 
     def __init__(self, requests: Sequence[bytes], offset: int, stride: int, deadline: float,
-                 result: LoadResult, done: asyncio.Future[None]) -> None:
+                 result: LoadResult, done: asyncio.Future[None], count: int | None = None) -> None:
         self.requests = requests
+        self.count = count
         self.index = offset
         self.stride = stride
         self.deadline = deadline
@@ -75,7 +76,7 @@ class _Connection(asyncio.Protocol):
         result.status_counts[status] = result.status_counts.get(status, 0) + 1
         if status != 200:
             result.errors += 1
-        if now >= self.deadline:
+        if now >= self.deadline or (self.count is not None and result.requests >= self.count):
             self._finish()
         else:
             self._send()
@@ -92,13 +93,15 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.done.done():
-            if exc is not None or time.perf_counter() < self.deadline:
+            finished = time.perf_counter() >= self.deadline or (
+                self.count is not None and self.result.requests >= self.count)
+            if exc is not None or not finished:
                 self.result.errors += 1
             self.done.set_result(None)
 
 
 async def _run(host: str, port: int, requests: Sequence[bytes], seconds: float,
-               concurrency: int) -> LoadResult:
+               concurrency: int, count: int | None = None) -> LoadResult:
     loop = asyncio.get_running_loop()
     result = LoadResult(0, 0, 0.0, [])
     started = time.perf_counter()
@@ -108,7 +111,7 @@ async def _run(host: str, port: int, requests: Sequence[bytes], seconds: float,
         done: asyncio.Future[None] = loop.create_future()
         finished.append(done)
         await loop.create_connection(
-            lambda k=k, done=done: _Connection(requests, k, concurrency, deadline, result, done),
+            lambda k=k, done=done: _Connection(requests, k, concurrency, deadline, result, done, count),
             host, port)
     await asyncio.gather(*finished)
     result.elapsed_s = time.perf_counter() - started
@@ -116,13 +119,21 @@ async def _run(host: str, port: int, requests: Sequence[bytes], seconds: float,
 
 
 def run_load(host: str, port: int, requests: Sequence[bytes], seconds: float,
-             concurrency: int) -> LoadResult:
-    """Drive ``requests`` (whole HTTP/1.1 requests, keep-alive) for ``seconds``."""
+             concurrency: int, count: int | None = None) -> LoadResult:
+    """Drive ``requests`` (whole HTTP/1.1 requests, keep-alive) for ``seconds``, or until
+    ``count`` answers when given (a connection stops once the total reaches it, so with
+    several connections a few more may be in flight and counted)."""
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(_run(host, port, requests, seconds, concurrency))
-    return uvloop.run(_run(host, port, requests, seconds, concurrency))
+        return asyncio.run(_run(host, port, requests, seconds, concurrency, count))
+    return uvloop.run(_run(host, port, requests, seconds, concurrency, count))
+
+
+def run_count(host: str, port: int, requests: Sequence[bytes], count: int,
+              concurrency: int = 1) -> LoadResult:
+    """Drive ``requests`` until ``count`` answers (one connection: strictly one at a time)."""
+    return run_load(host, port, requests, float("inf"), concurrency, count)
 
 
 def http_request(method: str, path: str, host: str, headers: dict[str, str] | None = None,

@@ -15,6 +15,17 @@ so a transform is deterministic given its seed. Choices, where the issue leaves 
 * Caption band: a white band of 22 % of the height added above the image, with two lines of
   black text (a meme caption).
 * Repost chain: resize ×0.7 (Lanczos), JPEG 75, then a 10 % black border.
+
+Overlaid captions (issue 17, ``OVERLAY_TRANSFORMS``): a meme caption drawn *over* the picture, which
+keeps its size: a flat band (white with black text, or black with white text) replaces the top or
+bottom rows, or both. The text is one line of seeded upper-case words in Pillow's own scalable font,
+thickened with a stroke of its own colour (bold, Impact-like), as tall as 70 % of the band and
+shrunk until it fits 94 % of the width, centred:
+
+* top 10 % white, top 15 % black, bottom 12 % white;
+* top and bottom: each band 10-15 % (seeded), both white or both black (seeded);
+* mixed + JPEG 75: top, bottom or both (seeded), 10-15 %, white or black, then saved as JPEG 75
+  (4:2:0), as most shared memes are.
 """
 
 from __future__ import annotations
@@ -98,6 +109,62 @@ def caption(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(canvas)
 
 
+def _bold_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without its scalable default font: the bitmap one, at one size
+        return ImageFont.load_default()
+
+
+def _draw_caption_band(canvas: Image.Image, top: int, height: int, dark: bool,
+                       rng: np.random.Generator) -> None:
+    """Paint a flat band over rows ``top .. top + height`` and write a line of bold text on it."""
+    fill, ink = ((0, 0, 0), (255, 255, 255)) if dark else ((255, 255, 255), (0, 0, 0))
+    width = canvas.size[0]
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, top, width - 1, top + height - 1), fill=fill)
+    text = " ".join(rng.choice(_WORDS, int(rng.integers(2, 6)))).upper()
+    size = max(8, round(height * 0.7))
+    while True:
+        font = _bold_font(size)
+        stroke = max(1, size // 14)
+        left, upper, right, lower = draw.textbbox((0, 0), text, font=font, stroke_width=stroke)
+        if right - left <= 0.94 * width or size <= 8:
+            break
+        size = max(8, int(size * 0.9))
+    x = (width - (right - left)) // 2 - left
+    y = top + (height - (lower - upper)) // 2 - upper
+    draw.text((x, y), text, fill=ink, font=font, stroke_width=stroke, stroke_fill=ink)
+
+
+def overlay(where: str, share: float | None, colour: str | None) -> Transform:
+    """A caption band over the picture at ``where`` ("top", "bottom", "both", or None: seeded), of
+    ``share`` of the height each (None: seeded in 10-15 %), "white" or "black" (None: seeded)."""
+    def transform(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        place = where or str(rng.choice(["top", "bottom", "both"]))
+        dark = colour == "black" if colour else bool(rng.random() < 0.5)
+        height = rgb.shape[0]
+        canvas = _pil(rgb)
+        if place in ("top", "both"):
+            band = max(1, round(height * (share or rng.uniform(0.10, 0.15))))
+            _draw_caption_band(canvas, 0, band, dark, rng)
+        if place in ("bottom", "both"):
+            band = max(1, round(height * (share or rng.uniform(0.10, 0.15))))
+            _draw_caption_band(canvas, height - band, band, dark, rng)
+        return _arr(canvas)
+
+    return transform
+
+
+#: Issue 17's held-out family: captions laid over the picture.
+OVERLAY_TRANSFORMS: dict[str, tuple[str, Transform]] = {
+    "overlay-top10": ("Overlay top 10 %, white", overlay("top", 0.10, "white")),
+    "overlay-top15": ("Overlay top 15 %, black", overlay("top", 0.15, "black")),
+    "overlay-bottom12": ("Overlay bottom 12 %, white", overlay("bottom", 0.12, "white")),
+    "overlay-both": ("Overlay top + bottom, 10-15 % each", overlay("both", None, None)),
+    "overlay-jpeg": ("Overlay mixed + JPEG 75", chain(overlay(None, None, None), jpeg(75))),
+}
+
 TRANSFORMS: dict[str, tuple[str, Transform]] = {
     "jpeg50": ("JPEG 50", jpeg(50)),
     "resize0.5": ("Resize ×0.5", resize(0.5)),
@@ -112,4 +179,5 @@ TRANSFORMS: dict[str, tuple[str, Transform]] = {
     "caption": ("Caption band", caption),
     "chain": ("Repost chain (×0.7 + JPEG 75 + 10 % border)",
               chain(resize(0.7), jpeg(75), border(0.10, "black"))),
+    **OVERLAY_TRANSFORMS,
 }

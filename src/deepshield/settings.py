@@ -422,7 +422,7 @@ ENV_VAR_SECTIONS: dict[str, tuple[EnvVar, ...]] = {
                "An incomplete public request nobody completed is erased after this many hours.",
                1, 8760),
     ),
-    "HTTP server (docs/DEPLOYMENT.md)": (
+    "HTTP server (docs/DEPLOY.md)": (
         EnvVar("DEEPSHIELD_TRUSTED_PROXIES", "list", "",
                "Proxies (addresses or CIDR networks, comma-separated) whose `X-Forwarded-For` is "
                "believed; unset: the client is always the connection's peer."),

@@ -43,7 +43,7 @@ from deepshield.services import reporting as reports
 from deepshield.services.access import NOT_VISIBLE, Principal, Role
 from deepshield.services.context import ServiceContext
 from deepshield.services.label import labelling, manifest_registry, signing_keys, watermark_keys, watermarking
-from deepshield.services.spread import banks, bulk_import, content_registry, exchange, hashing, matching
+from deepshield.services.spread import banks, bulk_import, content_registry, exchange, hashing, matching, scan
 from deepshield.services.spread.banks import Origin, SignalInput
 from deepshield.services.takedown import intake, outbox, review, victim_access
 from deepshield.services.verify import source_comparison, source_search, verification
@@ -87,6 +87,8 @@ ALLOWED: dict[str, frozenset[Role]] = {
     "match signals": frozenset({ADMIN, PLATFORM, HELPLINE}),
     "match signals async": frozenset({ADMIN, PLATFORM, HELPLINE}),
     "match file": frozenset({ADMIN, PLATFORM, HELPLINE}),
+    # Archive scans (docs/SCAN.md "Who may scan": the operator and platforms).
+    "scan": REVIEWERS,
     "hash upload": KEYS,
     "watermark detect upload": KEYS,
     # Verification: no key needed, "with a valid key of any role" (API.md "Verification").
@@ -389,6 +391,8 @@ OPS: dict[str, Op] = {
         matching.match_query_async(w.ctx, matching.parse_query_signals([("md5", secrets.token_hex(16))]),
                                    p))),
     "match file": Op((matching.match_media,), lambda w, p, t: matching.match_media(w.ctx, w.photo, p)),
+    "scan": Op((scan.scan_archive,), lambda w, p, t: scan.scan_archive(
+        w.ctx, p, w.folder / "uploads", w.folder / f"scan-{w.unique()}.jsonl")),
     "hash upload": Op((hashing.hash_upload,), lambda w, p, t: hashing.hash_upload(w.ctx, w.photo, p)),
     "watermark detect upload": Op((watermarking.detect_watermark_upload,),
                                   lambda w, p, t: watermarking.detect_watermark_upload(w.ctx, w.photo, p)),

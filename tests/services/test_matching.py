@@ -228,7 +228,7 @@ def test_a_banked_hash_set_finds_a_cropped_repost(ctx):
     photo = photo_pixels(23)
     entries = banks.add_media(ctx, "sets", encode_image(photo, "PNG"), "victim_device", "C-2", OPERATOR,
                               hash_set=True)
-    assert sum(e.signal_type == "pdq" for e in entries) == 7  # the hash plus 6 crops
+    assert sum(e.signal_type == "pdq" for e in entries) == 10  # the hash plus 9 crops (hash set v2)
     height, width = photo.shape[:2]
     cropped = photo[: round(height * 0.9), round(width * 0.1):]
     _, outcome = match_media(ctx, encode_image(cropped, "PNG"), ACTOR)
@@ -257,3 +257,86 @@ def test_the_async_match_gives_what_the_sync_match_gives_and_is_audited(ctx):
         events = [e for e in audit_repository.recent_events(session) if e.actor == "test:async"]
     assert len(events) == 2
     assert all(e.action == "match" and str(expected[0].entry_id) in e.detail for e in events)
+
+
+def test_the_async_match_never_answers_with_an_entry_withdrawn_elsewhere(ctx, settings, monkeypatch):
+    """The lookup path checks its hits on the audit writer's connection (one trip for the check
+    and the log): a withdrawal the index has not heard of yet is still never answered, and the
+    log records the answer actually given."""
+    import asyncio
+    import json
+
+    from deepshield.store import audit_repository
+
+    clock = _MatcherClock()  # the change feed is never due during the test
+    monkeypatch.setattr(matcher_module, "time", clock)
+    _bank_image(ctx, 18)
+    pdq_value = banks.export_bank(ctx, "victims", OPERATOR)[0]["signal_value"]
+    query = parse_query_signals([("pdq", f"{int(pdq_value, 16) ^ 0b111:064x}")])
+    [match] = asyncio.run(match_query_async(ctx, query, ASYNC))
+    other = ServiceContext.open(settings)  # the CLI beside a running server
+    try:
+        banks.withdraw_entry(other, "victims", match.entry_id, operator("cli:other"))
+    finally:
+        other.close()
+    assert [hit.entry_id for hit in ctx.matcher.find_in_memory(query)] == [match.entry_id]
+    assert asyncio.run(match_query_async(ctx, query, ASYNC)) == []
+    with ctx.store.transaction() as session:
+        answers = [json.loads(e.detail)["matched_entry_ids"]
+                   for e in audit_repository.recent_events(session) if e.actor == ASYNC.actor]
+    assert answers == [[], [match.entry_id]]  # newest first
+
+
+def test_the_driver_sql_hit_check_agrees_with_the_repository_s(ctx):
+    """``live_index.active_entry_banks`` (driver SQL, on every lookup with a hit) finds what
+    ``bank_repository.active_entry_banks`` (Core) finds: active entries only, with their banks."""
+    from deepshield.store import bank_repository
+
+    entries = [e.id for e in _bank_image(ctx, 21)] + [e.id for e in _bank_image(ctx, 22, bank="other")]
+    banks.withdraw_entry(ctx, "victims", entries[0], OPERATOR)
+    banks.set_entry_enabled(ctx, "other", entries[-1], False, OPERATOR)
+    asked = [*entries, entries[1], 10_000_000]  # a repeated id and one that does not exist
+    with ctx.store.connection() as connection:
+        found = matcher_module.active_entry_banks(connection, asked)
+        assert found == bank_repository.active_entry_banks(connection, asked)
+    assert entries[0] not in found and entries[-1] not in found
+    assert set(found.values()) == {"victims", "other"}
+    with ctx.store.connection() as connection:  # past one statement's 500 ids
+        many = matcher_module.active_entry_banks(connection, [*range(1, 1200), *entries])
+    assert many == found
+
+
+def test_a_lookup_that_finds_the_index_held_waits_for_it_and_searches_on_its_loop(ctx, monkeypatch):
+    """Under load, a lookup that found the index held (a sync in a thread) and then searched in
+    a worker thread held the index for that search too: every lookup after it went to the pool
+    as well. It now waits in a thread for the index and searches on its own loop."""
+    import asyncio
+    import threading
+
+    _bank_image(ctx, 19)
+    pdq_value = banks.export_bank(ctx, "victims", OPERATOR)[0]["signal_value"]
+    query = parse_query_signals([("pdq", pdq_value)])
+    expected = match_query(ctx, query, ACTOR)
+    searched_in_a_thread = []
+    original_match = ctx.matcher.match
+    monkeypatch.setattr(ctx.matcher, "match", lambda q: searched_in_a_thread.append(q) or original_match(q))
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_index() -> None:
+        with ctx.matcher._lock:  # as a sync in another thread does
+            held.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold_the_index)
+    holder.start()
+    held.wait(5)
+    threading.Timer(0.05, release.set).start()
+    assert asyncio.run(match_query_async(ctx, query, ASYNC)) == expected
+    holder.join(5)
+    assert searched_in_a_thread == []
+
+    # An index that stays unavailable: after a few waits the whole match runs in a thread.
+    monkeypatch.setattr(ctx.matcher, "find_in_memory", lambda q: None)
+    assert asyncio.run(match_query_async(ctx, query, ASYNC)) == expected
+    assert searched_in_a_thread == [query]

@@ -30,7 +30,7 @@ from deepshield.services.verify.source_search import (
     reference_file,
 )
 from deepshield.settings import Settings, SourceSettings
-from deepshield.store.models import AuditEvent
+from deepshield.store.models import AuditReadEvent
 from factories import encode_image, encode_video, photo_pixels, scene_video_frames, textured_pixels
 from principals import SETUP
 
@@ -195,7 +195,9 @@ def test_every_search_is_audit_logged_with_counts_and_no_hash(lib_ctx, library):
     _add_reference(lib_ctx, library, "shots/beach.png", encode_image(source, "PNG"))
     find_sources(lib_ctx, _reposted(_edited(source)), principal=HELPLINE)
     with lib_ctx.store.transaction() as session:
-        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "forensics.sources")).all()
+        # A read: logged through the group commit, into audit_read_events.
+        [event] = session.scalars(select(AuditReadEvent).where(
+            AuditReadEvent.action == "forensics.sources")).all()
     assert event.actor == "key:helpline"
     assert json.loads(event.detail) == {"kind": "image", "candidates": 1, "found": 1, "reference_library": 1,
                                         "content_registry": 0}

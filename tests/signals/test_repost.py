@@ -61,9 +61,11 @@ def test_a_cropped_copy_meets_the_hash_set(photo):
 
 
 def test_the_hash_set_is_versioned_and_named():
-    assert repost.HASH_SET_VERSION == "deepshield-hash-set/1"
+    assert repost.HASH_SET_VERSION == "deepshield-hash-set/2"
     names = [name for name, _ in repost.hash_set(photo_pixels(3))]
-    assert names == ["crop95", "crop90", "corner90-tl", "corner90-tr", "corner90-bl", "corner90-br"]
+    # Version 1's six crops first, unchanged, then version 2's overlay cuts.
+    assert names == ["crop95", "crop90", "corner90-tl", "corner90-tr", "corner90-bl", "corner90-br",
+                     "cut-top20", "cut-bottom20", "cut-both20"]
 
 
 def test_a_mirrored_copy_meets_the_original_exactly_through_the_mirrored_query(photo):

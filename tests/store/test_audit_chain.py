@@ -3,6 +3,7 @@ by trigger, and every kind of tampering found and named once the triggers are go
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import subprocess
@@ -37,10 +38,25 @@ def record(store: Store, count: int, actor: str = "test", action: str = "test.ev
 
 
 def rows(store: Store) -> list[sa.Row]:
+    """The whole chain: the events of both tables (reads in audit_read_events), in seq order."""
+    columns = "seq, actor, action, target, detail, prev_hash, entry_hash"
     with store.engine.connect() as connection:
         return list(connection.execute(text(
-            "SELECT seq, actor, action, target, detail, prev_hash, entry_hash FROM audit_events "
+            f"SELECT {columns} FROM audit_events UNION ALL SELECT {columns} FROM audit_read_events "
             "ORDER BY seq")))
+
+
+def record_reads(store: Store, count: int, actor: str = "key:reader") -> None:
+    """``count`` read events (``match``) at once through the group commit, as lookups write them:
+    the first alone, the rest in the batches that queued meanwhile."""
+    group = AuditGroupCommit(store)
+
+    async def lookups() -> None:
+        await asyncio.gather(*(group.record_async(actor, "match", "", matched_entry_ids=[n])
+                               for n in range(count)))
+
+    asyncio.run(lookups())
+    group.close()
 
 
 def verify(store: Store) -> audit_chain.ChainReport:
@@ -50,11 +66,12 @@ def verify(store: Store) -> audit_chain.ChainReport:
 def drop_triggers(store: Store) -> None:
     """What an attacker with write access to the database does first."""
     with store.engine.begin() as connection:
-        if store.backend == "postgresql":
-            connection.execute(text("DROP TRIGGER audit_events_append_only ON audit_events"))
-        else:
-            connection.execute(text("DROP TRIGGER audit_events_append_only_update"))
-            connection.execute(text("DROP TRIGGER audit_events_append_only_delete"))
+        for table in ("audit_events", "audit_read_events"):
+            if store.backend == "postgresql":
+                connection.execute(text(f"DROP TRIGGER {table}_append_only ON {table}"))
+            else:
+                connection.execute(text(f"DROP TRIGGER {table}_append_only_update"))
+                connection.execute(text(f"DROP TRIGGER {table}_append_only_delete"))
 
 
 def tamper(store: Store, *statements: str, **params: object) -> None:
@@ -64,18 +81,20 @@ def tamper(store: Store, *statements: str, **params: object) -> None:
 
 
 def rechain(store: Store, from_seq: int) -> None:
-    """Recompute the hashes of every event from ``from_seq`` on, as a careful forger would."""
+    """Recompute the hashes of every event from ``from_seq`` on (in both tables: reads are in
+    audit_read_events), as a careful forger would."""
+    tables = (audit_chain.AuditEvent.__table__, audit_chain.AuditReadEvent.__table__)
     with store.engine.begin() as connection:
-        previous = connection.execute(text("SELECT entry_hash FROM audit_events WHERE seq = :s"),
-                                      {"s": from_seq - 1}).scalar() or GENESIS_HASH
-        table = sa.table("audit_events", sa.column("id"), sa.column("seq"), sa.column("prev_hash"),
-                         sa.column("entry_hash"))
-        events = connection.execute(sa.select(audit_chain.AuditEvent.__table__).where(
-            audit_chain.AuditEvent.__table__.c.seq >= from_seq).order_by("seq")).all()
-        for event in events:
+        previous = GENESIS_HASH
+        for table in tables:
+            found = connection.execute(sa.select(table.c.entry_hash).where(table.c.seq == from_seq - 1))
+            previous = found.scalar() or previous
+        events = sorted(((event, table) for table in tables for event in connection.execute(
+            sa.select(table).where(table.c.seq >= from_seq))), key=lambda pair: pair[0].seq)
+        for event, table in events:
             entry = event_hash(previous, event.seq, event.at, event.actor, event.action,
                                event.target, event.detail, event.automated)
-            connection.execute(sa.update(table).where(table.c.id == event.id)
+            connection.execute(sa.update(table).where(table.c.seq == event.seq)
                                .values(prev_hash=previous, entry_hash=entry))
             previous = entry
 
@@ -213,9 +232,14 @@ def test_verifying_while_others_append_never_reports_a_false_break(ctx):
     "UPDATE audit_events SET entry_hash = prev_hash",
     "DELETE FROM audit_events WHERE seq = 3",
     "DELETE FROM audit_events",
+    "UPDATE audit_read_events SET detail = '{}' WHERE seq = 4",
+    "UPDATE audit_read_events SET entry_hash = prev_hash",
+    "DELETE FROM audit_read_events WHERE seq = 5",
+    "DELETE FROM audit_read_events",
 ])
 def test_the_triggers_refuse_every_update_and_delete(ctx, statement):
     record(ctx.store, 3)
+    record_reads(ctx.store, 2)
     before = rows(ctx.store)
     with pytest.raises(DBAPIError, match="append-only"):
         tamper(ctx.store, statement)
@@ -411,3 +435,147 @@ def test_a_tampered_log_stays_readable_and_named_in_its_report(ctx, exposed):
     assert view["ok"] is False and view["first_bad_seq"] == 2 and view["problems"] == report.problems
     listed = {event.seq: event for event in audit_service.list_events(ctx, ADMIN, limit=20)}
     assert listed[2].detail == {"unparsed": "not json"}
+
+
+# -- reads: batched into audit_read_events, links of the same chain ---------------------------
+
+
+@pytest.fixture
+def exposed_reads(ctx):
+    """A log of 3 events, 6 reads written in batches (seq 4-9), then 3 events (seq 10-12), whose
+    triggers (both tables') an attacker has dropped."""
+    record(ctx.store, 3)
+    record_reads(ctx.store, 6)
+    record(ctx.store, 3, actor="later")
+    report = verify(ctx.store)
+    assert report.ok, report.problems
+    assert (report.events, report.read_events, report.head_seq) == (12, 6, 12)
+    drop_triggers(ctx.store)
+    return ctx.store
+
+
+def _read_seqs(store: Store) -> list[int]:
+    with store.engine.connect() as connection:
+        return list(connection.execute(text("SELECT seq FROM audit_read_events ORDER BY seq")).scalars())
+
+
+def test_reads_are_written_in_batches_as_links_of_the_one_chain(ctx):
+    record(ctx.store, 2)
+    group = AuditGroupCommit(ctx.store)
+
+    async def lookups() -> None:
+        await asyncio.gather(*(group.record_async("key:reader", "match", "", n=n) for n in range(20)))
+
+    asyncio.run(lookups())
+    group.close()
+    record(ctx.store, 1, actor="after")
+    assert group.events == 20 and group.commits < 20  # queued together while one batch was written
+    assert _read_seqs(ctx.store) == list(range(3, 23))
+    with ctx.store.engine.connect() as connection:
+        main = list(connection.execute(text("SELECT seq FROM audit_events ORDER BY seq")).scalars())
+    assert main == [1, 2, 23]  # no row of any kind in the main table for a read
+    chain = rows(ctx.store)
+    assert [row.seq for row in chain] == list(range(1, 24))
+    assert all(later.prev_hash == earlier.entry_hash for earlier, later in itertools.pairwise(chain))
+    report = verify(ctx.store)
+    assert report.ok, report.problems
+    assert (report.events, report.read_events) == (23, 20)
+
+
+def test_an_edited_read_event_is_found_and_named(exposed_reads):
+    tamper(exposed_reads, "UPDATE audit_read_events SET detail = :d WHERE seq = 6",
+           d=json.dumps({"matched_entry_ids": []}))  # hide what a lookup was answered
+    report = verify(exposed_reads)
+    assert_broken(report, 6, "read event 6 (match) was altered after it was written")
+    assert len(report.problems) == 1
+
+
+def test_a_read_event_given_to_another_actor_is_found(exposed_reads):
+    tamper(exposed_reads, "UPDATE audit_read_events SET actor = 'key:someone-else' WHERE seq = 9")
+    assert_broken(verify(exposed_reads), 9, "read event 9 (match) was altered")
+
+
+def test_a_deleted_read_event_is_found_and_named(exposed_reads):
+    tamper(exposed_reads, "DELETE FROM audit_read_events WHERE seq = 5")
+    assert_broken(verify(exposed_reads), 5, "event 5 is missing (the next one found is 6)",
+                  "read event 6 does not follow the event before it")
+
+
+def test_every_read_event_deleted_is_found(exposed_reads):
+    tamper(exposed_reads, "DELETE FROM audit_read_events")
+    assert_broken(verify(exposed_reads), 4, "event 4 is missing (the next one found is 10)")
+
+
+def test_a_read_event_rewritten_and_rechained_is_found_by_the_head(exposed_reads):
+    tamper(exposed_reads, "UPDATE audit_read_events SET actor = 'key:someone-else' WHERE seq = 7")
+    rechain(exposed_reads, 7)  # every link checks out again, across both tables
+    report = verify(exposed_reads)
+    assert_broken(report, 12, "the hash of the last event (12) is not the one its head recorded")
+    assert len(report.problems) == 1
+
+
+def test_a_forged_read_event_past_the_head_is_found(exposed_reads):
+    with exposed_reads.engine.begin() as connection:
+        previous = connection.execute(text("SELECT entry_hash FROM audit_events WHERE seq = 12")).scalar()
+        at = utcnow()
+        connection.execute(audit_chain.AuditReadEvent.__table__.insert().values(
+            seq=13, at=at, actor="key:forged", action="match", target="", detail="{}", automated=False,
+            prev_hash=previous,
+            entry_hash=event_hash(previous, 13, at, "key:forged", "match", "", "{}", False)))
+    assert_broken(verify(exposed_reads), 13, "the chain ends at event 13 but its head says 12")
+
+
+def test_a_read_event_copied_into_the_main_table_is_found(exposed_reads):
+    tamper(exposed_reads, "INSERT INTO audit_events (at, actor, action, target, detail, automated, seq, "
+           "prev_hash, entry_hash) SELECT at, actor, action, target, detail, automated, seq, prev_hash, "
+           "entry_hash FROM audit_read_events WHERE seq = 5")
+    assert_broken(verify(exposed_reads), 5, "event 5 appears twice")
+
+
+def test_reads_are_listed_with_the_other_events_in_seq_order(ctx):
+    record(ctx.store, 2, action="bank.add")
+    record_reads(ctx.store, 3)
+    record(ctx.store, 1, action="bank.add")
+    with ctx.store.transaction() as session:
+        recent = audit_repository.recent_events(session, 4)
+    assert [(e.seq, e.action) for e in recent] == [(6, "bank.add"), (5, "match"), (4, "match"),
+                                                   (3, "match")]
+    assert [e.seq for e in audit_service.list_events(ctx, ADMIN, action="match")] == [5, 4, 3]
+    assert [e.seq for e in audit_service.list_events(ctx, ADMIN, action="ma*", limit=2)] == [5, 4]
+    assert [e.seq for e in audit_service.list_events(ctx, ADMIN, target="thing:0")] == [6, 1]
+    listed = audit_service.list_events(ctx, ADMIN, limit=3)  # the listings above are logged too
+    assert [e.action for e in listed] == ["audit.list"] * 3
+
+
+def test_the_report_of_a_check_counts_the_reads(ctx):
+    record_reads(ctx.store, 4)
+    report = audit_service.verify_audit_log(ctx, ADMIN)
+    view = audit_service.chain_report_view(report)
+    assert (view["ok"], view["events"], view["read_events"], view["head_seq"]) == (True, 4, 4, 4)
+
+
+def test_migration_0011_goes_down_with_the_reads_and_up_again(empty_database_url):
+    store = Store.open(empty_database_url)
+    try:
+        record(store, 2)
+        record_reads(store, 3)
+        record(store, 1)
+        head = verify(store).head_hash
+        command.downgrade(_alembic_config(store.engine), "0010")
+        # 0010's code reads the whole chain from audit_events: the reads are back there, in order.
+        with store.engine.connect() as connection:
+            assert "audit_read_events" not in sa.inspect(connection).get_table_names()
+            chain = list(connection.execute(text(
+                "SELECT seq, prev_hash, entry_hash FROM audit_events ORDER BY seq")))
+        assert [row.seq for row in chain] == [1, 2, 3, 4, 5, 6]
+        assert all(later.prev_hash == earlier.entry_hash for earlier, later in itertools.pairwise(chain))
+        assert chain[-1].entry_hash == head
+        command.upgrade(_alembic_config(store.engine), "head")
+        record_reads(store, 2)
+        report = verify(store)
+        assert report.ok, report.problems
+        assert (report.events, report.read_events) == (8, 2)
+        with pytest.raises(DBAPIError, match="append-only"):
+            tamper(store, "DELETE FROM audit_read_events")
+    finally:
+        store.close()

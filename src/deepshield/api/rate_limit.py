@@ -6,7 +6,7 @@ that peer is one of the proxies named in ``settings.server.trusted_proxies``
 read, from the right: the first address that is not itself a trusted proxy is the client, as
 everything to its left was written by that (untrusted) client. With no trusted proxies (the
 default) the headers are never believed. ``serve`` runs uvicorn with ``proxy_headers=False``
-so that uvicorn does not rewrite the peer from the headers on its own (docs/DEPLOYMENT.md).
+so that uvicorn does not rewrite the peer from the headers on its own (docs/DEPLOY.md).
 
 Each address may make ``burst`` requests at once, refilled at ``rate_per_minute``. Over the
 limit the route answers 429 ``{"error": "rate_limited", ...}`` with ``Retry-After`` in whole

@@ -13,6 +13,7 @@ from deepshield.cli.output import (
     advance,
     error_view,
     exit_code_for,
+    print_file_error,
     print_json,
     progress_bar,
     reported_errors,
@@ -91,7 +92,7 @@ def hash_command(
         table = Table("file", "kind", "pdq / frames", "quality", "md5")
         for record in records:
             if "error" in record:
-                stderr.print(f"[red]error:[/] {record['file']}: {record['error']['detail']}")
+                print_file_error(record['file'], record['error']['detail'])
                 continue
             summary = record["pdq"] or f"{len(record.get('vpdq', []))} frame hashes"
             quality = "" if record["quality"] is None else str(record["quality"])

@@ -14,10 +14,10 @@ from deepshield.cli.output import (
     advance,
     error_view,
     exit_code_for,
+    print_file_error,
     print_json,
     progress_bar,
     reported_errors,
-    stderr,
     stdout,
     write_atomically,
 )
@@ -136,7 +136,7 @@ def label_command(
         table = Table("file", "label id", "manifest", "watermark key")
         for row in results:
             if "error" in row:
-                stderr.print(f"[red]error:[/] {row['file']}: {row['error']['detail']}")
+                print_file_error(row['file'], row['error']['detail'])
                 continue
             table.add_row(row["file"], row["label_id"], row["manifest_id"], row["watermark_key_id"])
         if table.row_count:

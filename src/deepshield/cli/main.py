@@ -37,6 +37,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "match": LazyCommand(
         "deepshield.cli.match_commands", "match_command",
         "Match files or hashes against every bank."),
+    "scan": LazyCommand(
+        "deepshield.cli.scan_commands", "scan_command",
+        "Scan an archive against every active bank: one row per file, matches and errors."),
     "serve": LazyCommand(
         "deepshield.cli.serve_command", "serve_command",
         "Serve the HTTP API (OpenAPI docs at /docs). Makes and prints an admin key on first start."),

@@ -13,6 +13,7 @@ from deepshield.cli.output import (
     advance,
     error_view,
     exit_code_for,
+    print_file_error,
     print_json,
     progress_bar,
     reported_errors,
@@ -75,7 +76,7 @@ def _print_table(results: list[dict[str, Any]]) -> None:
     for result in results:
         name = result["file"] or result["signal"]
         if "error" in result:
-            stderr.print(f"[red]error:[/] {name}: {result['error']['detail']}")
+            print_file_error(name, result['error']['detail'])
             continue
         for warning in result.get("warnings", []):
             stderr.print(f"[yellow]warning:[/] {name}: {warning}")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from deepshield.errors import Category, DeepShieldError
 
@@ -49,6 +50,12 @@ stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def print_file_error(name: object, detail: str) -> None:
+    """``error: NAME: DETAIL`` on stderr, both printed as they are (a file name or a message
+    holding ``[...]`` is not Rich markup)."""
+    stderr.print(f"[red]error:[/] {escape(str(name))}: {escape(detail)}")
+
+
 def exit_code_for(error: DeepShieldError) -> ExitCode:
     return _BY_CATEGORY.get(error.category, ExitCode.INVALID_INPUT)
 
@@ -67,7 +74,7 @@ def fail(error: DeepShieldError, as_json: bool) -> typer.Exit:
     if as_json:
         print_json({"error": error.code, "detail": error.detail})
     else:
-        stderr.print(f"[bold red]error:[/] {error.detail}", markup=True)
+        stderr.print(f"[bold red]error:[/] {escape(error.detail)}", markup=True)
     return typer.Exit(int(exit_code_for(error)))
 
 

@@ -13,10 +13,10 @@ from deepshield.cli.output import (
     advance,
     error_view,
     exit_code_for,
+    print_file_error,
     print_json,
     progress_bar,
     reported_errors,
-    stderr,
     stdout,
 )
 from deepshield.errors import DeepShieldError
@@ -72,7 +72,7 @@ def verify_command(
     else:
         for report in reports:
             if report.get("error"):
-                stderr.print(f"[red]error:[/] {report['file']}: {report['error']['detail']}")
+                print_file_error(report['file'], report['error']['detail'])
                 continue
             verdict = report["verdict"]
             stdout.print(f"[bold]{report['file']}[/]: [{_STYLE[verdict]}]{report['summary']}[/]")
@@ -87,7 +87,7 @@ def verify_command(
             compared = report.get("source_comparison")
             if compared is not None:
                 if compared.get("error"):
-                    stderr.print(f"[red]error:[/] comparing with {source}: {compared['error']['detail']}")
+                    print_file_error(f"comparing with {source}", compared['error']['detail'])
                 else:
                     stdout.print(f"  compared with {source}: [bold]{compared['outcome']}[/]")
                     stdout.print(f"  {compared['summary']}")

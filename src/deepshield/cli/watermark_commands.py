@@ -14,10 +14,10 @@ from deepshield.cli.output import (
     advance,
     error_view,
     exit_code_for,
+    print_file_error,
     print_json,
     progress_bar,
     reported_errors,
-    stderr,
     stdout,
     write_atomically,
 )
@@ -118,7 +118,7 @@ def detect_command(
         table = Table("file", "watermark", "payload", "key", "confidence")
         for result in results:
             if "error" in result:
-                stderr.print(f"[red]error:[/] {result['file']}: {result['error']['detail']}")
+                print_file_error(result['file'], result['error']['detail'])
                 continue
             if not result["marks"]:
                 table.add_row(result["file"], "not found", "", "", f"{result['confidence']:.2f}")

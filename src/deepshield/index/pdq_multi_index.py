@@ -340,6 +340,32 @@ class PdqMultiIndex:
         """Every stored hash within ``threshold`` bits (inclusive) of each query."""
         return self.search_packed(pack_hashes(query_hexes), threshold)
 
+    # ------------------------------------------------------------------ plain arrays
+
+    def base_arrays(self) -> dict[str, np.ndarray]:
+        """The whole index as plain arrays (after folding in the delta and the tombstones), for
+        :meth:`from_arrays` elsewhere: e.g. put once in a shared object store and read by many
+        workers without a copy. The arrays are the index's own: do not write to them."""
+        if self._delta_ids or self._base.live != len(self._base.ids):
+            self.compact()
+        base = self._base
+        return {"codes": base.codes, "ids": base.ids, "order": base.order, "starts": base.starts}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> PdqMultiIndex:
+        """An index over :meth:`base_arrays`'s arrays, used as they are (read-only views are
+        fine: a search never writes to them, and a removal copies the tombstones first)."""
+        count = len(arrays["ids"])
+        tabled = count >= TABLE_MIN_HASHES
+        if len(arrays["codes"]) != count or \
+                arrays["order"].shape != (CHUNKS, count if tabled else 0) or \
+                arrays["starts"].shape != (CHUNKS, _KEYS + 1 if tabled else 0):
+            raise ValueError("the PDQ index arrays do not agree with each other")
+        index = cls()
+        index._base = _Base(arrays["codes"], arrays["ids"], arrays["order"], arrays["starts"],
+                            np.ones(count, dtype=bool))
+        return index
+
     # ------------------------------------------------------------------ persistence
 
     def save(self, directory: Path, metadata: dict[str, object] | None = None) -> None:
@@ -390,13 +416,10 @@ class PdqMultiIndex:
         # every slice, and a lookup takes dozens of slices.
         arrays = {name: np.load(directory / f"{name}.npy", mmap_mode=mode).view(np.ndarray)
                   for name in ("codes", "ids", "order", "starts")}
-        count = int(info["count"])
-        tabled = count >= TABLE_MIN_HASHES
-        if any(len(arrays[name]) != count for name in ("codes", "ids")) or \
-                arrays["order"].shape != (CHUNKS, count if tabled else 0) or \
-                arrays["starts"].shape != (CHUNKS, _KEYS + 1 if tabled else 0):
+        if len(arrays["ids"]) != int(info["count"]):
             raise ValueError(f"{directory}: the saved arrays do not agree with each other")
-        index = cls()
-        index._base = _Base(arrays["codes"], arrays["ids"], arrays["order"], arrays["starts"],
-                            np.ones(count, dtype=bool))
+        try:
+            index = cls.from_arrays(arrays)
+        except ValueError as exc:
+            raise ValueError(f"{directory}: {exc}") from exc
         return index, dict(info.get("metadata") or {})

@@ -32,6 +32,9 @@ KEY_ROLES = frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE, Role.PARTNER, R
 class Action(StrEnum):
     HASH = "hash"
     MATCH = "match"
+    #: A scan of an archive against every bank (``deepshield scan``): the platform's and the
+    #: operator's, like a match.
+    SCAN = "scan"
     BANK_LIST = "bank.list"
     BANK_CREATE = "bank.create"
     BANK_ADD = "bank.add"
@@ -78,6 +81,7 @@ class Action(StrEnum):
 _ALLOWED: dict[Action, frozenset[Role]] = {
     Action.HASH: KEY_ROLES,
     Action.MATCH: frozenset({Role.ADMIN, Role.PLATFORM, Role.HELPLINE}),
+    Action.SCAN: frozenset({Role.ADMIN, Role.PLATFORM}),
     Action.BANK_LIST: KEY_ROLES,
     Action.BANK_CREATE: frozenset({Role.ADMIN}),
     Action.BANK_ADD: frozenset({Role.ADMIN, Role.HELPLINE}),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from deepshield.errors import InvalidRequest
 from deepshield.services.access import Action, Principal, authorize
@@ -21,7 +21,8 @@ from deepshield.services.context import ServiceContext
 from deepshield.store import audit_chain
 from deepshield.store import audit_repository as audit
 from deepshield.store.audit_chain import ChainReport
-from deepshield.store.models import AuditEvent
+from deepshield.store.audit_repository import LoggedEvent
+from deepshield.store.models import AuditEvent, AuditReadEvent
 
 #: The most events one listing returns.
 MAX_EVENTS = 1000
@@ -44,7 +45,7 @@ class EventView:
     entry_hash: str
 
     @classmethod
-    def of(cls, event: AuditEvent) -> EventView:
+    def of(cls, event: LoggedEvent) -> EventView:
         try:
             detail = json.loads(event.detail)
         except ValueError:  # only a hand-edited row can hold bad JSON; show it, do not fail
@@ -90,37 +91,47 @@ def _check_action(action: str | None) -> str | None:
 
 def list_events(ctx: ServiceContext, principal: Principal, *, target: str | None = None,
                 action: str | None = None, limit: int = 100) -> list[EventView]:
-    """The newest events first, at most ``limit`` (1 to ``MAX_EVENTS``).
+    """The newest events first, at most ``limit`` (1 to ``MAX_EVENTS``), reads included.
 
     ``target`` keeps the events about one thing (``case:12``, ``bank:helpline``); ``action``
     one action (``bank.add``) or, ending in ``*``, every action it begins (``case.*``).
-    The listing is audit-logged with its filters.
+    The listing is audit-logged with its filters. (Reads have no index on ``target``: a
+    ``target`` filter scans them, which an administrator's occasional listing can afford.)
     """
     authorize(principal, Action.AUDIT_VERIFY)
     _check_limit(limit)
     action = _check_action(action)
     if target is not None and len(target) > 200:
         raise InvalidRequest("target is at most 200 characters (e.g. case:12 or bank:helpline)")
-    query = select(AuditEvent)
-    if target:
-        query = query.where(AuditEvent.target == target)
-    if action:
-        if action.endswith("*"):
-            query = query.where(AuditEvent.action.startswith(action[:-1], autoescape=True))
-        else:
-            query = query.where(AuditEvent.action == action)
-    query = query.order_by(AuditEvent.seq.desc()).limit(limit)
+    events_query = _filtered(AuditEvent, target, action)
+    reads_query = _filtered(AuditReadEvent, target, action)
     with ctx.store.transaction() as session:
-        events = [EventView.of(event) for event in session.scalars(query)]
+        events = [EventView.of(event)
+                  for event in audit.newest_first(session, events_query, reads_query, limit)]
         audit.record_event(session, principal.actor, "audit.list", "audit:log",
                            filter_target=target or None, filter_action=action, limit=limit,
                            returned=len(events))
     return events
 
 
+def _filtered(table: type[AuditEvent] | type[AuditReadEvent], target: str | None,
+              action: str | None) -> Select[Any]:
+    """``select(table)`` (``AuditEvent`` or ``AuditReadEvent``) with ``list_events``' filters."""
+    query = select(table)
+    if target:
+        query = query.where(table.target == target)
+    if action:
+        if action.endswith("*"):
+            query = query.where(table.action.startswith(action[:-1], autoescape=True))
+        else:
+            query = query.where(table.action == action)
+    return query
+
+
 def chain_report_view(report: ChainReport) -> dict[str, Any]:
     """The plain-dict form of a verification, shared by the CLI's ``--json`` and the API."""
-    return {"ok": report.ok, "events": report.events, "head_seq": report.head_seq,
+    return {"ok": report.ok, "events": report.events, "read_events": report.read_events,
+            "head_seq": report.head_seq,
             "head_hash": report.head_hash, "first_bad_seq": report.first_bad_seq,
             "problems": list(report.problems)}
 

@@ -3,6 +3,9 @@
 Events join a hash chain (``audit_chain``) when their transaction commits: ``record_event``
 queues the event on the session, and the store's ``before_commit`` hook chains and inserts
 everything queued, so the chain head stays locked only for the commit itself.
+
+Reads (matches, hashing, detection) are recorded through ``audit_group_commit`` instead, into
+``audit_read_events``; the readers here show both tables as one log, in ``seq`` order.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.engine import Connection
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from deepshield.store import audit_chain
-from deepshield.store.models import AuditEvent, utcnow
+from deepshield.store.models import AuditEvent, AuditReadEvent, utcnow
+
+#: An event of the log, from either table (they have the same fields).
+LoggedEvent = AuditEvent | AuditReadEvent
 
 _PENDING = "deepshield.audit_pending"
 
@@ -47,16 +52,27 @@ def event_row(actor: str, action: str, target: str, detail: dict[str, Any], *,
             "detail": json.dumps(detail, sort_keys=True, default=str), "automated": automated}
 
 
-def insert_event_rows(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """Chain and insert many prepared events (``event_row``) in ``connection``'s transaction."""
-    audit_chain.append(connection, rows)
+def recent_events(session: Session, limit: int = 100) -> list[LoggedEvent]:
+    """The newest ``limit`` events of the whole log, reads included, newest first."""
+    return newest_first(session, select(AuditEvent), select(AuditReadEvent), limit)
 
 
-def recent_events(session: Session, limit: int = 100) -> list[AuditEvent]:
-    return list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)))
+def newest_first(session: Session, events: Select[Any], reads: Select[Any],
+                 limit: int) -> list[LoggedEvent]:
+    """The newest ``limit`` rows of two queries, one on each table (filtered alike), as one
+    list in ``seq`` order, newest first: each table gives at most ``limit``, then they merge."""
+    found: list[LoggedEvent] = [
+        *session.scalars(events.order_by(AuditEvent.seq.desc()).limit(limit)),
+        *session.scalars(reads.order_by(AuditReadEvent.seq.desc()).limit(limit)),
+    ]
+    found.sort(key=lambda event: event.seq, reverse=True)
+    return found[:limit]
 
 
 def events_for_target(session: Session, target: str) -> list[AuditEvent]:
-    """Every event about ``target`` (e.g. ``case:12``), oldest first: a case's history."""
+    """Every event about ``target`` (e.g. ``case:12``), oldest first: a case's history.
+
+    Only ``audit_events``: a read's target is never a case (reads name a manifest at most),
+    and ``audit_read_events`` has no index on ``target`` to look one up by."""
     return list(session.scalars(select(AuditEvent).where(AuditEvent.target == target)
                                 .order_by(AuditEvent.seq)))

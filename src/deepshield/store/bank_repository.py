@@ -243,6 +243,35 @@ def iter_active_values(
         last_id = int(rows[-1][0])
 
 
+def iter_active_values_in_banks(
+    session: Session, signal_type: str, batch_size: int = 100_000
+) -> Iterator[list[tuple[int, str, int]]]:
+    """``(entry id, value, bank id)`` of every active entry of one signal type, in id-ordered
+    batches (``bank_names`` names the banks): a whole index with its banks, for a scan."""
+    last_id = 0
+    while True:
+        rows = session.execute(
+            select(BankEntry.id, BankEntry.value, BankEntry.bank_id)
+            .where(
+                BankEntry.id > last_id,
+                BankEntry.signal_type == signal_type,
+                BankEntry.withdrawn_at.is_(None),
+                BankEntry.enabled.is_(True),
+            )
+            .order_by(BankEntry.id)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return
+        yield [(int(entry_id), value, int(bank_id)) for entry_id, value, bank_id in rows]
+        last_id = int(rows[-1][0])
+
+
+def bank_names(session: Session) -> dict[int, str]:
+    """``{bank id: name}`` of every bank."""
+    return {int(bank_id): name for bank_id, name in session.execute(select(Bank.id, Bank.name))}
+
+
 _ACTIVE_ENTRY_BANKS = (
     select(BankEntry.__table__.c.id, Bank.__table__.c.name)
     .join(Bank.__table__, Bank.__table__.c.id == BankEntry.__table__.c.bank_id)

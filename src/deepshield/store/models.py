@@ -148,6 +148,31 @@ class AuditEvent(Base):
     )
 
 
+class AuditReadEvent(Base):
+    """An audit event of a read (a match, a hash, a detection; ``AuditGroupCommit``): the same
+    fields and the same hash chain as ``AuditEvent``, in a table of its own.
+
+    Reads are most of the log (every lookup is one) and are written in batches by one writer per
+    process, so their table is slim: ``seq`` is its only key (appends land at the end of one
+    b-tree), with no id and no index on ``target``. Each read takes its place in the one chain
+    (its ``seq`` comes from ``audit_chain_head`` like any event's), so ``deepshield audit
+    verify`` checks every read and names an altered one by its ``seq``. Append-only by trigger
+    (migration 0011)."""
+
+    __tablename__ = "audit_read_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                     autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    actor: Mapped[str] = mapped_column(String(64), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    target: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    detail: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    automated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    entry_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
 class PartnerFeedback(Base):
     """What a partner did with an exchanged hash: Blocked, NotBlocked or PendingReview."""
 

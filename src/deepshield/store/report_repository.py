@@ -14,6 +14,7 @@ from deepshield.store.models import (
     Appeal,
     AuditChainHead,
     AuditEvent,
+    AuditReadEvent,
     BankEntry,
     Case,
     CaseClock,
@@ -100,9 +101,14 @@ def strikes_in(session: Session, since: datetime | None, until: datetime | None)
 
 def audit_counts(session: Session, since: datetime | None,
                  until: datetime | None) -> list[tuple[str, bool, int]]:
-    """``(action, automated, count)`` of the audit events in ``[since, until)``."""
-    query = (select(AuditEvent.action, AuditEvent.automated, func.count())
-             .where(*_between(AuditEvent.at, since, until))
-             .group_by(AuditEvent.action, AuditEvent.automated)
-             .order_by(AuditEvent.action, AuditEvent.automated))
-    return [(str(action), bool(automated), int(count)) for action, automated, count in session.execute(query)]
+    """``(action, automated, count)`` of the audit events in ``[since, until)``, reads (kept in
+    ``audit_read_events``) included."""
+    counts: dict[tuple[str, bool], int] = {}
+    for table in (AuditEvent, AuditReadEvent):
+        query = (select(table.action, table.automated, func.count())
+                 .where(*_between(table.at, since, until))
+                 .group_by(table.action, table.automated))
+        for action, automated, count in session.execute(query):
+            key = (str(action), bool(automated))
+            counts[key] = counts.get(key, 0) + int(count)
+    return [(action, automated, count) for (action, automated), count in sorted(counts.items())]

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from deepshield.api.auth import require, service_context
+from deepshield.api.auth import require
 from deepshield.api.bodies import SEND_FILE_OR_JSON, BodyLimit, read_json
 from deepshield.api.routes._openapi import ERRORS
 from deepshield.api.schemas import MatchResultOut, MatchSignalsIn
 from deepshield.api.uploads import is_multipart, read_upload
-from deepshield.services.access import Action, Principal
+from deepshield.services.access import Action
 from deepshield.services.context import ServiceContext
 from deepshield.services.json_shapes import match_json
 from deepshield.services.spread.matching import (
@@ -24,6 +24,7 @@ from deepshield.services.spread.matching import (
 )
 
 router = APIRouter(tags=["matching"])
+_MAY_MATCH = require(Action.MATCH)
 
 _BODY: dict[str, Any] = {
     "requestBody": {
@@ -40,15 +41,15 @@ _BODY: dict[str, Any] = {
 
 @router.post("/v1/match", response_model=MatchResultOut, response_model_exclude_none=True,
              responses=ERRORS, openapi_extra=_BODY)
-async def match(
-    request: Request,
-    principal: Principal = Depends(require(Action.MATCH)),
-    ctx: ServiceContext = Depends(service_context),
-) -> Any:
+async def match(request: Request) -> Any:
     """Match a multipart `file`, or JSON `{"signals": [{"type": "pdq", "value": HEX}]}`.
 
     The file is hashed in memory and discarded. `matches` is empty when nothing matched.
     """
+    # A hot route (issue 17): the key is checked here, first, exactly as the ``require``
+    # dependency does, without FastAPI's dependency resolution (about 0.06 ms a request).
+    principal = await _MAY_MATCH(request)
+    ctx: ServiceContext = request.app.state.context
     if is_multipart(request):
         upload = await read_upload(request, ctx.settings.limits.max_bytes)
         _, outcome = await run_in_threadpool(match_media, ctx, upload.data, principal)

@@ -11,7 +11,7 @@ from typing import Any
 
 from deepshield.errors import InvalidRequest
 from deepshield.services.spread.banks import EXPORT_FIELDS, SignalInput
-from deepshield.signals.repost import HASH_SET_VERSION
+from deepshield.signals.repost import READABLE_HASH_SET_VERSIONS
 from deepshield.signals.types import SignalType
 from deepshield.signals.vpdq import VpdqFeature, serialize_vpdq
 
@@ -119,9 +119,10 @@ def _hash_set_signals(hash_set: Any, number: int) -> list[SignalInput]:
     """The PDQ hashes of a record's repost hash set (``deepshield hash --hash-set``)."""
     if hash_set is None:
         return []
-    if not isinstance(hash_set, dict) or hash_set.get("version") != HASH_SET_VERSION \
+    if not isinstance(hash_set, dict) or hash_set.get("version") not in READABLE_HASH_SET_VERSIONS \
             or not isinstance(hash_set.get("pdq"), list):
-        raise InvalidRequest(f"hashes record {number}: hash_set is not a {HASH_SET_VERSION} set")
+        raise InvalidRequest(f"hashes record {number}: hash_set is not a set of a known version "
+                             f"({', '.join(READABLE_HASH_SET_VERSIONS)})")
     signals = []
     for item in hash_set["pdq"]:
         if not isinstance(item, dict) or not isinstance(item.get("pdq"), str):

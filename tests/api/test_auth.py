@@ -113,6 +113,7 @@ CASE_MATRIX_PREFIXES = ("/v1/requests", "/v1/cases", "/v1/victim", "/v1/misuse")
 ACTION_TABLE: dict[Action, frozenset[Role]] = {
     Action.HASH: EVERY_KEY,
     Action.MATCH: MATCHERS,
+    Action.SCAN: frozenset({ADMIN, PLATFORM}),  # CLI only: docs/SCAN.md "Who may scan"
     Action.BANK_LIST: EVERY_KEY,
     Action.BANK_CREATE: frozenset({ADMIN}),
     Action.BANK_ADD: frozenset({ADMIN, HELPLINE}),

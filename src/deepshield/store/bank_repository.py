@@ -224,23 +224,8 @@ def iter_active_values(
 
     Plain rows rather than ORM objects: loading ten million hashes must take seconds.
     """
-    last_id = 0
-    while True:
-        rows = session.execute(
-            select(BankEntry.id, BankEntry.value)
-            .where(
-                BankEntry.id > last_id,
-                BankEntry.signal_type == signal_type,
-                BankEntry.withdrawn_at.is_(None),
-                BankEntry.enabled.is_(True),
-            )
-            .order_by(BankEntry.id)
-            .limit(batch_size)
-        ).all()
-        if not rows:
-            return
-        yield [(int(entry_id), value) for entry_id, value in rows]
-        last_id = int(rows[-1][0])
+    for batch in iter_active_values_in_banks(session, signal_type, batch_size):
+        yield [(entry_id, value) for entry_id, value, _ in batch]
 
 
 def iter_active_values_in_banks(

@@ -33,7 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from deepshield.errors import DeepShieldError, InvalidRequest
-from deepshield.media import MediaKind, MediaLimits, decode_image, read_media_file, sniff_media_type
+from deepshield.media import (
+    MediaKind,
+    MediaLimits,
+    decode_image,
+    expand_paths,
+    read_media_file,
+    sniff_media_type,
+)
 from deepshield.services.access import Action, Principal, authorize
 from deepshield.services.context import ServiceContext
 from deepshield.services.spread.hashing import MediaSignals, hash_image, hash_media
@@ -122,13 +129,9 @@ def list_archive(source: Path) -> list[ScanItem]:
     """
     source = Path(source)
     if source.is_dir():
-        items = []
-        for child in sorted(source.rglob("*")):
-            relative = child.relative_to(source)
-            if any(part.startswith(".") for part in relative.parts) or not child.is_file():
-                continue
-            items.append(ScanItem(len(items), relative.as_posix(), relative.as_posix(), str(child)))
-        return items
+        # The same walk as every folder a command takes (sorted, dot-names skipped).
+        names = [(child.relative_to(source).as_posix(), child) for child in expand_paths([source])]
+        return [ScanItem(position, name, name, str(child)) for position, (name, child) in enumerate(names)]
     if not source.is_file():
         raise InvalidRequest(f"{source}: no such folder or listing file")
     suffix = source.suffix.lower()

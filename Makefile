@@ -34,7 +34,8 @@ $(call pytest_part,the serial part,-m "$(1)serial") || status=1; \
 exit $$status
 endef
 
-$(STAMP): pyproject.toml setup.py src/deepshield/signals/_pdq_native.c
+$(STAMP): pyproject.toml setup.py src/deepshield/signals/_pdq_native.c \
+		src/deepshield/index/_pdq_search_native.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

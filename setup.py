@@ -1,8 +1,12 @@
-"""Build of DeepShield's optional C extension; all package metadata lives in pyproject.toml.
+"""Build of DeepShield's optional C extensions; all package metadata lives in pyproject.toml.
 
-``deepshield.signals._pdq_native`` is PDQ bit-identical to ``pdqhash`` but several times faster
-(docs/BENCHMARKS.md, "Faster PDQ"). It is optional: where no C compiler is available the install
-still succeeds without it, and ``deepshield.signals.pdq`` falls back to ``pdqhash``.
+- ``deepshield.signals._pdq_native`` is PDQ bit-identical to ``pdqhash`` but several times faster
+  (docs/BENCHMARKS.md, "Faster PDQ"); without it ``deepshield.signals.pdq`` uses ``pdqhash``.
+- ``deepshield.index._pdq_search_native`` is the multi-index PDQ range search over the index's
+  arrays (docs/BENCHMARKS.md, "Match API cost"); without it ``deepshield.index.pdq_multi_index``
+  searches with numpy, with the same answers.
+
+Both are optional: where no C compiler is available the install still succeeds without them.
 
 The flags keep IEEE float semantics, which bit-identity depends on: no fast-math, no fused
 multiply-add contraction, and no ``-march=native`` (the extension must run on any machine of the
@@ -37,7 +41,12 @@ setup(
             sources=["src/deepshield/signals/_pdq_native.c"],
             libraries=[] if sys.platform == "win32" else ["m"],  # cos and sqrt for the DCT table
             optional=True,  # no compiler: install anyway, and hash through pdqhash
-        )
+        ),
+        Extension(
+            "deepshield.index._pdq_search_native",
+            sources=["src/deepshield/index/_pdq_search_native.c"],
+            optional=True,  # no compiler: install anyway, and search with numpy
+        ),
     ],
     cmdclass={"build_ext": BuildExt},
 )

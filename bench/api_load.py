@@ -66,6 +66,7 @@ import numpy as np  # noqa: E402
 from bench_environment import (  # noqa: E402
     cpu_model,
     free_port,
+    import_random_pdq_bank,
     interpreter,
     package_version,
     use_checkout_sources,
@@ -87,7 +88,6 @@ def prepare(home: Path, bank_size: int) -> tuple[str, list[str]]:
     from deepshield.services.access import Principal, Role
     from deepshield.services.api_keys import create_key
     from deepshield.services.context import ServiceContext
-    from deepshield.services.spread import banks, bulk_import
     from deepshield.settings import Settings
 
     saved = home / "bench.json"
@@ -106,21 +106,14 @@ def prepare(home: Path, bank_size: int) -> tuple[str, list[str]]:
 
     rng = np.random.default_rng(7)
     codes = rng.integers(0, 256, (bank_size, 32), dtype=np.uint8)
-    csv_path = home / "bank.csv"
-    with open(csv_path, "w") as handle:
-        handle.write("signal_type,signal_value\n")
-        for row in codes:
-            handle.write("pdq," + row.tobytes().hex() + "\n")
     ctx = ServiceContext.open(Settings(home=home))
     try:
         operator = Principal("bench", Role.ADMIN)
-        banks.create_bank(ctx, "load", "", operator)
-        bulk_import.import_file(ctx, "load", csv_path, operator)
+        import_random_pdq_bank(ctx, "load", codes, operator)
         _, token = create_key(ctx, Role.PLATFORM, "load bench", operator)
         ctx.matcher.refresh()  # writes the snapshot the server will map
     finally:
         ctx.close()
-    csv_path.unlink()
     queries = []
     for i in range(2000):
         if i % 2 == 0:

@@ -61,6 +61,21 @@ def fresh_installation(name: str, operator: Any) -> Iterator[Any]:
             ctx.close()
 
 
+def import_random_pdq_bank(ctx: Any, bank: str, codes: Any, operator: Any) -> None:
+    """Create ``bank`` and fill it with ``codes`` ((n, 32) uint8 PDQ hashes) through the bulk
+    importer, as an operator would (a CSV of ``signal_type,signal_value`` rows, then removed)."""
+    from deepshield.services.spread import banks, bulk_import
+
+    with tempfile.TemporaryDirectory(dir=ctx.settings.home) as tmp:
+        csv_path = Path(tmp) / f"{bank}.csv"
+        with open(csv_path, "w") as handle:
+            handle.write("signal_type,signal_value\n")
+            for row in codes:
+                handle.write("pdq," + row.tobytes().hex() + "\n")
+        banks.create_bank(ctx, bank, "", operator)
+        bulk_import.import_file(ctx, bank, csv_path, operator)
+
+
 def shared_data_dir() -> Path:
     """``$DEEPSHIELD_SHARED_DATA``, else ``../shared/data`` beside the checkout."""
     env = os.environ.get("DEEPSHIELD_SHARED_DATA")

@@ -3,13 +3,16 @@
 Usage::
 
     .venv/bin/python bench/pdq_lookup.py [--sizes 1000000,10000000] [--queries 1000]
-        [--data random,real] [--methods ours,faiss-flat,hma] [--json]
+        [--data random,real] [--methods ours,ours-numpy,faiss-flat,hma] [--json]
 
 Methods, each built and queried in its own fresh process (so its resident memory is its own):
 
-* ``ours`` -- ``deepshield.index.PdqMultiIndex``: multi-index hashing over 16-bit chunks,
-  exact at the threshold. Also measured: save, memory-mapped cold load, and how long an
-  add and a withdrawal take to become visible.
+* ``ours`` -- ``deepshield.index.PdqMultiIndex``: multi-index hashing over 12 chunks of 21 bits,
+  exact at the threshold, searched by its C extension (``deepshield.index._pdq_search_native``).
+  Also measured: save, memory-mapped cold load, and how long an add and a withdrawal take to
+  become visible.
+* ``ours-numpy`` -- the same index searched by its numpy fallback (an install without a C
+  compiler): the before of the extension, side by side.
 * ``faiss-flat`` -- faiss ``IndexBinaryFlat`` range search: brute force, exact.
 * ``hma`` -- python-threatexchange's ``PDQIndex`` (faiss ``IndexBinaryMultiHash``), the
   index HMA serves from. Bench-only: ``.venv/bin/pip install threatexchange``.
@@ -65,7 +68,7 @@ use_checkout_sources()
 
 THRESHOLD = 31
 SEED = 20261126
-METHODS = ("ours", "faiss-flat", "hma")
+METHODS = ("ours", "ours-numpy", "faiss-flat", "hma")
 INSTALL_HMA = ".venv/bin/pip install threatexchange"
 
 
@@ -211,8 +214,13 @@ def run_method(method: str, kind: str, size: int, queries: int, pool_file: str, 
     import faiss
 
     faiss.omp_set_num_threads(1)
-    if method == "ours":
-        from deepshield.index import PdqMultiIndex
+    if method.startswith("ours"):
+        from deepshield.index import PdqMultiIndex, pdq_multi_index
+
+        if method == "ours-numpy":
+            pdq_multi_index._search_native = None
+        elif pdq_multi_index._search_native is None:
+            raise SystemExit("the search extension is not built: run `make .venv/.installed`")
     elif method == "hma":
         from threatexchange.signal_type.pdq.pdq_index import PDQIndex
     rss_start = _rss_bytes()  # the interpreter and the method's libraries
@@ -220,7 +228,7 @@ def run_method(method: str, kind: str, size: int, queries: int, pool_file: str, 
     ids, codes, query_codes = data["ids"], data["codes"], data["queries"]
     result: dict[str, Any] = {"method": method}
     t0 = time.perf_counter()
-    if method == "ours":
+    if method.startswith("ours"):
         index = PdqMultiIndex()
         index.bulk_load(ids, codes)
 
@@ -338,6 +346,9 @@ def measure(kind: str, size: int, queries: int, methods: list[str], pool_file: s
     for result in report["methods"].values():
         if "median_ms" in result and flat.get("median_ms"):
             result["speedup_vs_flat"] = flat["median_ms"] / result["median_ms"]
+    ours, fallback = report["methods"].get("ours", {}), report["methods"].get("ours-numpy", {})
+    if ours.get("median_ms") and fallback.get("median_ms"):
+        ours["speedup_vs_numpy"] = fallback["median_ms"] / ours["median_ms"]
     return report
 
 
@@ -371,6 +382,9 @@ def print_report(report: dict[str, Any]) -> None:
                   f"{r['p99_ms']:.2f} | {r.get('speedup_vs_flat', float('nan')):.1f} | "
                   f"{r['build_s']:.1f} | {r['index_rss_bytes'] / 1e6:.0f} |")
         ours = run["methods"].get("ours", {})
+        if "speedup_vs_numpy" in ours:
+            print(f"ours (C search) against ours-numpy (the fallback): "
+                  f"{ours['speedup_vs_numpy']:.1f}x at the median")
         if "save_s" in ours:
             print(f"ours: arrays {ours['index_array_bytes'] / 1e6:.0f} MB, process peak "
                   f"{ours['peak_rss_bytes'] / 1e6:.0f} MB; save {ours['save_s']:.1f} s, mmap load + first "

@@ -63,7 +63,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from bench_environment import cpu_model, print_results_table, shared_data_dir
+from bench_environment import cpu_model, import_random_pdq_bank, print_results_table, shared_data_dir
 
 DEEPSHIELD = Path(sys.executable).with_name("deepshield")
 BANKED_PHOTOS = 40
@@ -256,7 +256,7 @@ def build_bank(work: Path, bank_size: int) -> tuple[Path, np.ndarray, dict[int, 
     from deepshield.media import MediaLimits
     from deepshield.services.access import Principal, Role
     from deepshield.services.context import ServiceContext
-    from deepshield.services.spread import banks, bulk_import
+    from deepshield.services.spread import banks
     from deepshield.services.spread.hashing import hash_media
     from deepshield.settings import Settings
 
@@ -275,14 +275,7 @@ def build_bank(work: Path, bank_size: int) -> tuple[Path, np.ndarray, dict[int, 
         random_count = bank_size - len(real)
         rng = np.random.default_rng(7)
         codes = rng.integers(0, 256, (random_count, 32), dtype=np.uint8)
-        csv_path = home / "bank.csv"
-        with open(csv_path, "w") as handle:
-            handle.write("signal_type,signal_value\n")
-            for row in codes:
-                handle.write("pdq," + row.tobytes().hex() + "\n")
-        banks.create_bank(ctx, "load", "", operator)
-        bulk_import.import_file(ctx, "load", csv_path, operator)
-        csv_path.unlink()
+        import_random_pdq_bank(ctx, "load", codes, operator)
     finally:
         ctx.close()
     all_codes = np.concatenate([np.frombuffer(b"".join(real), dtype=np.uint8).reshape(-1, 32), codes])

@@ -40,10 +40,16 @@ def planted():
     return codes, ids, queries
 
 
-@pytest.fixture(params=["tables", "scan"])
+@pytest.fixture(params=["tables-native", "tables-numpy", "scan-native", "scan-numpy"])
 def layout(request, monkeypatch):
-    """Both ways a base searches: the chunk tables (forced on for this small data) and the scan."""
-    monkeypatch.setattr(multi_index, "TABLE_MIN_HASHES", 1_000 if request.param == "tables" else 10**9)
+    """Both ways a base searches: the chunk tables (forced on for this small data) and the scan;
+    each in C (the extension) and in numpy (the fallback where it was not built)."""
+    shape, implementation = request.param.split("-")
+    monkeypatch.setattr(multi_index, "TABLE_MIN_HASHES", 1_000 if shape == "tables" else 10**9)
+    if implementation == "numpy":
+        monkeypatch.setattr(multi_index, "_search_native", None)
+    else:
+        assert multi_index._search_native is not None, "the search extension is not built"
     return request.param
 
 
@@ -123,3 +129,85 @@ def test_fast_packing_agrees_with_the_validating_parser():
     assert np.array_equal(pack_hashes_fast(hexes), pack_hashes(hexes))
     with pytest.raises(InvalidSignal, match="hex digits"):
         pack_hashes_fast([*hexes[:2], "zz" * 32])
+
+
+def test_the_development_install_built_the_search_extension():
+    # Optional in setup.py so that an install without a compiler works; on a development or CI
+    # machine, a missing extension means every lookup silently runs several times slower.
+    assert multi_index._search_native is not None, (
+        "deepshield.index._pdq_search_native is not built: run `.venv/bin/pip install -e '.[dev]'` "
+        "and look for the compiler's error (a C compiler and the Python headers are needed)"
+    )
+    assert multi_index.SEARCH_IMPLEMENTATION == "native"
+
+
+@pytest.fixture(scope="module")
+def tabled_base():
+    """A base over the real table threshold (150,000 hashes), with clusters of near copies: many
+    rows reached through several tables, buckets of several rows, and 5,000 copies of one hash
+    (buckets larger than the C search's batch of candidates)."""
+    rng = np.random.default_rng(11)
+    queries = _random_codes(rng, 60)
+    near = np.stack([_flip(query, int(bits), rng) for query in queries for bits in rng.integers(0, 40, 30)])
+    near = np.concatenate([near, np.repeat(queries[:1], 5_000, axis=0)])
+    codes = np.concatenate([_random_codes(rng, 150_000 - len(near)), near])
+    ids = rng.permutation(len(codes)).astype(np.int64) + 1
+    index = PdqMultiIndex()
+    index.bulk_load(ids, codes)
+    index.remove(ids[-len(near)::7].tolist())  # tombstones among the near copies
+    return index, queries
+
+
+@pytest.mark.parametrize("threshold", [0, 11, 23, 31, 35, 47, 48, 70])
+def test_the_c_search_gives_the_numpy_search_answers_in_the_same_order(tabled_base, threshold):
+    index, queries = tabled_base
+    base = index._base
+    assert base.tabled and base.live < len(base.ids)
+    for query in multi_index._as_words(queries):
+        ids, distances = base.search_numpy(query, threshold)
+        expected = list(zip(ids.tolist(), distances.tolist(), strict=True))
+        assert base.search(query, threshold) == expected
+
+
+def test_the_c_search_reads_ids_past_32_bits():
+    rng = np.random.default_rng(12)
+    codes = _random_codes(rng, 500)
+    ids = np.arange(500, dtype=np.int64) + (1 << 40)
+    index = PdqMultiIndex()
+    index.bulk_load(ids, codes)
+    assert index._base.ids.dtype == np.int64
+    hits = index.search_packed(codes[7:8], 0)
+    assert [(h.item_id, h.distance) for h in hits] == [((1 << 40) + 7, 0)]
+
+
+def test_damaged_arrays_are_refused_not_read_past(tabled_base, monkeypatch):
+    native = multi_index._search_native
+    assert native is not None
+    index, queries = tabled_base
+    base = index._base
+    query = multi_index._as_words(queries[:1])[0]
+    arrays = [base.codes, base.ids, base.order, base.starts, base.alive, query]
+
+    def search_with(position: int, replacement: np.ndarray) -> object:
+        changed = list(arrays)
+        changed[position] = replacement
+        return native.search(*changed, 31)
+
+    with pytest.raises(ValueError, match="do not agree"):
+        search_with(0, base.codes[:-1])
+    with pytest.raises(ValueError, match="do not agree"):
+        search_with(4, base.alive[:-1])
+    with pytest.raises(ValueError, match="do not agree"):
+        search_with(5, query[:3])
+    order = base.order.copy()
+    order[:, :] = len(base.ids)  # every row number one past the end
+    with pytest.raises(ValueError, match="damaged"):
+        search_with(2, order)
+    starts = base.starts.copy()
+    starts[:, 1:] = len(base.ids) + 1
+    with pytest.raises(ValueError, match="damaged"):
+        search_with(3, starts)
+    with pytest.raises(ValueError, match="threshold"):
+        native.search(*arrays, 256)
+    with pytest.raises(TypeError, match="C-contiguous"):
+        search_with(0, base.codes[:, ::2])

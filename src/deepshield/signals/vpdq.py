@@ -1,4 +1,5 @@
-"""vPDQ: Meta's video hash, computed with PyAV and ``pdqhash`` in the reference's format.
+"""vPDQ: Meta's video hash, computed with PyAV and :mod:`deepshield.signals.pdq` (the native PDQ,
+or ``pdqhash`` where it was not built: the same bits) in the reference's format.
 
 A video's hash is the list of PDQ hashes of one frame per ``seconds_per_hash``
 (frames 0, n, 2n, ... of the decoded frames, with n = int(fps × seconds), truncated as

@@ -3,6 +3,7 @@ that shows any change (a flipped byte, an incremental update, a foreign signer).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import threading
@@ -97,12 +98,15 @@ def _sign(pdf: bytes, keys: DevelopmentKeys) -> bytes:
     return sign_pdf(pdf, keys.signer_certificate_chain.read_bytes(), keys.signer_key.read_bytes())
 
 
+def _unsigned_pack_pdf() -> bytes:
+    pack = sample_pack()
+    return render_pdf(render_html(pack),
+                      attachments=[PdfAttachment(EVIDENCE_ATTACHMENT, pack.to_json().encode(), "contents")])
+
+
 @pytest.fixture(scope="module")
 def signed_pack(keys: DevelopmentKeys) -> bytes:
-    pack = sample_pack()
-    pdf = render_pdf(render_html(pack),
-                     attachments=[PdfAttachment(EVIDENCE_ATTACHMENT, pack.to_json().encode(), "contents")])
-    return _sign(pdf, keys)
+    return _sign(_unsigned_pack_pdf(), keys)
 
 
 def anchors(keys: DevelopmentKeys) -> bytes:
@@ -214,6 +218,19 @@ def test_an_untouched_pack_checks_valid_and_returns_its_signed_evidence(signed_p
     assert check.evidence == sample_pack().to_dict()
     assert check.evidence["hashes"][0]["value"] == PDQ
     assert [clock["outcome"] for clock in check.evidence["clocks"]] == ["met", "breached"]
+
+
+def test_signing_and_checking_work_inside_a_running_event_loop(keys):
+    # pyHanko's synchronous calls wrap asyncio.run, which refuses a running loop (a notebook, an
+    # async caller, Playwright's synchronous API in the same test process); they must still work.
+    unsigned = _unsigned_pack_pdf()
+
+    async def inside_a_loop() -> tuple[bytes, bool]:
+        signed = _sign(unsigned, keys)
+        return signed, check_pdf(signed, anchors(keys)).valid
+
+    signed, valid = asyncio.run(inside_a_loop())
+    assert valid and signed.startswith(unsigned)
 
 
 def _first_stream_offset(pdf: bytes) -> int:

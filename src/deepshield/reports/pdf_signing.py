@@ -24,13 +24,15 @@ A check is ``valid`` only when all of these hold:
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -52,6 +54,7 @@ from deepshield.errors import Category, DeepShieldError, InvalidRequest
 from deepshield.reports.evidence import EVIDENCE_ATTACHMENT
 
 log = logging.getLogger("deepshield.reports")
+_Result = TypeVar("_Result")
 
 SIGNATURE_FIELD = "DeepShieldEvidence"
 #: Key usages a report signer may have (one suffices) and must not have: see the module docstring.
@@ -160,6 +163,22 @@ def _signer(certificate_chain_pem: bytes, private_key_pem: bytes | None,
     return _CallbackSigner(chain[0], registry, sign_callback)
 
 
+def _off_any_running_loop(call: Callable[[], _Result]) -> _Result:
+    """``call()``, in a thread of its own when this thread runs an event loop.
+
+    pyHanko's synchronous signing and validation wrap ``asyncio.run``, which refuses to start
+    inside a running loop: a notebook, an async caller, or Playwright's synchronous API (which
+    keeps one running in its thread) would get "cannot be called from a running event loop".
+    A fresh thread has no loop, so ``asyncio.run`` works there; the caller waits for it, as it
+    would for the work itself."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepshield-pdf") as pool:
+        return pool.submit(call).result()
+
+
 def sign_pdf(pdf: bytes, certificate_chain_pem: bytes, private_key_pem: bytes | None, *,
              sign_callback: Callable[[bytes], bytes] | None = None,
              reason: str = "DeepShield evidence pack", location: str = "") -> bytes:
@@ -177,7 +196,7 @@ def sign_pdf(pdf: bytes, certificate_chain_pem: bytes, private_key_pem: bytes | 
         raise InvalidRequest(f"the report to sign is not a readable PDF: {error}") from None
     output = io.BytesIO()
     try:
-        PdfSigner(metadata, signer=signer).sign_pdf(writer, output=output)
+        _off_any_running_loop(lambda: PdfSigner(metadata, signer=signer).sign_pdf(writer, output=output))
     except DeepShieldError:
         raise
     except Exception as error:  # the identity's fault: wrong key for the certificate, bad usage...
@@ -263,7 +282,8 @@ def check_pdf(pdf: bytes, trust_anchors_pem: bytes, *, now: datetime | None = No
     context = ValidationContext(trust_roots=roots, allow_fetching=False,
                                 moment=now or datetime.now(UTC))
     try:
-        status = validate_pdf_signature(embedded, context, key_usage_settings=KEY_USAGE_POLICY)
+        status = _off_any_running_loop(
+            lambda: validate_pdf_signature(embedded, context, key_usage_settings=KEY_USAGE_POLICY))
     except Exception as error:  # a mangled signature blob: the signature area was altered
         return ReportCheck(valid=False, intact=False, trusted=False, signer="", signed_at=None,
                            problems=[*problems, f"the signature cannot be read or checked ({error}); "

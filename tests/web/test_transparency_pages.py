@@ -12,7 +12,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -40,8 +40,13 @@ def make_cases(site: Site) -> list[datetime]:
     when each was received."""
     helpline, reviewer = site.principal(Role.HELPLINE), site.principal(Role.PLATFORM)
     now = utcnow()
-    received = [now - timedelta(days=15), now - timedelta(days=8), now - timedelta(days=8, hours=2),
-                now - timedelta(hours=1)]
+    # Fixed places in the weeks, whatever the hour the test runs (days before now put the second
+    # and third requests in different weeks on Tuesdays between 00:00 and 02:00 UTC): one two
+    # weeks back, two on last week's Tuesday, one this week.
+    this_monday = datetime.combine(monday_of(now), time.min, tzinfo=UTC)
+    last_tuesday = this_monday - timedelta(days=6)
+    received = [this_monday - timedelta(days=14, hours=-12), last_tuesday + timedelta(hours=12),
+                last_tuesday + timedelta(hours=10), max(now - timedelta(hours=1), this_monday)]
     # Case 1: removed after 10 hours; the requester's appeal upheld by another reviewer (the admin).
     first = intake.file_request(site.ctx, request_form(site.ctx, seed=1), helpline, now=received[0]).case
     review.acknowledge(site.ctx, first.case_number, reviewer, now=received[0] + timedelta(hours=2))

@@ -147,8 +147,9 @@ typedef struct {
  * At a million hashes or more, nearly every probe misses the CPU caches three times (its bucket
  * bounds, the bucket's rows, each row's hash), and a loop that follows one probe to its end waits
  * for each miss in turn. So the search runs in three phases, each a flat loop of independent loads
- * with the loads some steps ahead prefetched: all bucket bounds, then all candidate rows, then
- * their distances. */
+ * with the loads some steps ahead prefetched: all bucket bounds; then, a batch of candidates at a
+ * time, their rows and their distances. The memory a search takes is the probes' bounds, one batch,
+ * and the hits (each live hash within the threshold, once per table that reached it). */
 static int search_base(const Base *base, const uint64_t *query, int threshold, Hits *hits) {
     int radius = threshold / CHUNKS;
     if (!base->tabled || radius > MAX_RADIUS) {
@@ -199,8 +200,8 @@ static int search_base(const Base *base, const uint64_t *query, int threshold, H
             buckets++;
         }
     }
-    /* Phases 2 and 3, a batch of candidates at a time (so memory stays bounded however full the
-     * buckets): the candidate rows, then their distances. */
+    /* Phases 2 and 3, a batch of candidates at a time (however full the buckets, the candidates
+     * take one batch of memory): the candidate rows, then their distances. */
     rows = malloc(BATCH * sizeof(*rows));
     if (rows == NULL) {
         status = -2;

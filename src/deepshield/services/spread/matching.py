@@ -88,7 +88,8 @@ def _match_detail(matches: list[Match]) -> dict[str, Any]:
     return {"matched_entry_ids": [m.entry_id for m in matches]}
 
 
-#: Up to this many PDQ hashes are searched on the caller's event loop (about 0.3 ms each).
+#: Up to this many PDQ hashes are searched on the caller's event loop (about 0.1 ms each at
+#: a million hashes with the C search, 0.3 ms with the numpy one).
 _LOOP_PDQ_QUERIES = 8
 #: A lookup that finds the index held waits for it in a worker thread at most this many times
 #: before it matches in that thread instead.
